@@ -1,0 +1,24 @@
+# Entry points. Each target installs what it needs (see scripts/bootstrap.sh).
+.PHONY: venv test demo bench lint clean
+
+VENV_PY := .venv/bin/python
+
+venv:
+	sh scripts/bootstrap.sh
+
+test: venv
+	$(VENV_PY) -m ruff check engine tasks fixtures tests bench
+	$(VENV_PY) -m pytest -p no:cacheprovider -q
+
+demo: venv
+	$(VENV_PY) -m fixtures.demo
+
+bench: venv
+	$(VENV_PY) bench/engine_overhead.py
+
+lint: venv
+	$(VENV_PY) -m ruff check engine tasks fixtures tests bench
+	$(VENV_PY) -m ruff format --check engine tasks fixtures tests bench
+
+clean:
+	rm -rf .venv build *.egg-info

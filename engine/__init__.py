@@ -1,0 +1,66 @@
+"""ocptask's engine: OCP-shaped task records, DAG templates, state machine and runner.
+
+This module is the public API; everything else in the package may change.
+"""
+
+from __future__ import annotations
+
+from .context import Context
+from .engine import Engine
+from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
+from .errors import (
+    Cancelled,
+    ContextConflict,
+    FieldError,
+    Interrupt,
+    InvalidOperation,
+    OcpTaskError,
+    RequestInvalid,
+    RollbackProhibited,
+    RunnerError,
+    StepLoadError,
+    TaskNotFound,
+    TemplateError,
+    TimeLimitExceeded,
+    WaitTimeout,
+)
+from .step import Step, StepContext
+from .task import Subtask, Task
+from .template import Node, Split, Template
+
+__all__ = [
+    # Engine and records
+    "Engine",
+    "Subtask",
+    "Task",
+    # Defining tasks
+    "Context",
+    "Node",
+    "Split",
+    "Step",
+    "StepContext",
+    "Template",
+    # Enums
+    "NodeType",
+    "Operation",
+    "SplitMethod",
+    "SubtaskStatus",
+    "TaskStatus",
+    "TaskType",
+    # Errors
+    "ContextConflict",
+    "FieldError",
+    "InvalidOperation",
+    "OcpTaskError",
+    "RequestInvalid",
+    "RollbackProhibited",
+    "RunnerError",
+    "StepLoadError",
+    "TaskNotFound",
+    "TemplateError",
+    "WaitTimeout",
+    # Interrupts (BaseException: steps cannot swallow them)
+    "Cancelled",
+    "Interrupt",
+    "TimeLimitExceeded",
+]

@@ -1,0 +1,22 @@
+"""Time as OCP shows it: ISO-8601 with milliseconds and the local UTC offset.
+
+Stored times are UTC; they are rendered in the machine's local zone only when shown, so that a
+database shared by hosts in different zones stays unambiguous.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ocp_time(value: datetime | None) -> str | None:
+    """``2021-09-03T15:05:01.101+08:00``. SQLite hands back naive datetimes: those are UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone().isoformat(timespec="milliseconds")

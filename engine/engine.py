@@ -1,0 +1,282 @@
+"""The embedded API: submit tasks, drive them, operate on them, read their records and logs.
+
+All state lives in the database. An Engine holds no task state of its own beyond the threads
+running steps right now, so a new Engine on the same database sees the same tasks and can
+continue them, and the HTTP API and daemon are thin layers over these methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import Session, col, select
+
+from . import transitions
+from .clock import utcnow
+from .context import Context
+from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
+from .errors import WaitTimeout
+from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
+from .runner import Runner
+from .step import load_step
+from .store import Store
+from .task import Subtask, Task
+from .template import Template
+
+WAIT_POLL_SECONDS = 0.1
+TASKS = transitions.TASKS
+SUBTASKS = transitions.SUBTASKS
+_LINK_SUBTASKS = (
+    update(SUBTASKS)
+    .where(SUBTASKS.c.id == bindparam("sid"))
+    .values(
+        upstreams=bindparam("v_upstreams"),
+        downstreams=bindparam("v_downstreams"),
+        status=bindparam("v_status"),
+    )
+)
+
+
+def default_executor() -> str:
+    """``<ip>:<pid>``: names this process in records (OCP shows the server's IP)."""
+    try:
+        ip = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        ip = "127.0.0.1"
+    return f"{ip}:{os.getpid()}"
+
+
+class Engine:
+    """Tasks persisted in ``db_url`` (default: ``$OCPTASK_DB`` or ``~/.ocptask/ocptask.db``).
+
+    ``parallelism`` caps how many subtasks this Engine runs at once, across all its tasks.
+    """
+
+    def __init__(
+        self, db_url: str | None = None, parallelism: int = 10, *, executor: str | None = None
+    ) -> None:
+        if not isinstance(parallelism, int) or parallelism < 1:
+            raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
+        self.store = Store(db_url, pool_size=parallelism + 5)
+        self.executor = executor or default_executor()
+        self._runner = Runner(self.store, parallelism=parallelism, executor=self.executor)
+
+    # -- submit -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        template: Template,
+        args: Context | Mapping[str, Any] | None = None,
+        creator: str = "admin",
+        *,
+        payload: Mapping[str, Any] | None = None,
+        task_type: TaskType = TaskType.MANUAL,
+        task_definition_id: int = -1,
+    ) -> Task:
+        """Persist a new task: RUNNING, roots READY, everything else PENDING. Does not run it.
+
+        Everything that can be refused (arguments, expansion, step classes, payload) is checked
+        before the first write, so a refused submit leaves no row behind.
+        """
+        if not isinstance(template, Template):
+            raise TypeError(f"template must be a Template, not {type(template).__name__}")
+        if not isinstance(creator, str) or not creator.strip():
+            raise ValueError("creator must be a non-empty string")
+        context = Context.of(args)
+        flag = context.string_map.get("prohibit_rollback", "false")
+        context.string_map["prohibit_rollback"] = (
+            "true" if template.prohibit_rollback or flag == "true" else "false"
+        )
+        plan = template.expand(context)
+        for planned in plan:
+            load_step(planned.node.class_name)
+        payload = dict(payload or {})
+        json.dumps(payload)  # TypeError now rather than a half-written task later
+        now = utcnow()
+        with self.store.connect() as conn:
+            task_id = conn.execute(
+                insert(TASKS).returning(TASKS.c.id),
+                {
+                    "name": template.name,
+                    "type": TaskType(task_type).value,
+                    "status": TaskStatus.RUNNING.value,
+                    "operation": Operation.EXECUTE.value,
+                    "creator": creator,
+                    "executor": self.executor,
+                    "task_definition_id": task_definition_id,
+                    "context": context.to_json(),
+                    "payload": payload,
+                    "create_time": now,
+                    "start_time": now,
+                },
+            ).scalar_one()
+            rows = [
+                {
+                    "task_id": task_id,
+                    "series_id": planned.series_id,
+                    "name": planned.node.name,
+                    "description": planned.node.description or planned.node.name,
+                    "class_name": planned.node.class_name,
+                    "node_type": NodeType.JAVA_TASK.value,
+                    "timeout": planned.node.timeout,
+                    "status": SubtaskStatus.PENDING.value,
+                    "operation": Operation.EXECUTE.value,
+                    "run_time": 1,
+                    "parallel_idx": planned.parallel_idx,
+                    "prohibit_rollback": planned.node.prohibit_rollback,
+                    "context": context.copy(parallel_idx=planned.parallel_idx).to_json(),
+                    "upstreams": [],
+                    "downstreams": [],
+                    "create_time": now,
+                }
+                for planned in plan
+            ]
+            ids: list[int] = []
+            if rows:
+                # Ids follow seriesId: rows come back in the order they were sent.
+                insert_subtasks = insert(SUBTASKS).returning(
+                    SUBTASKS.c.id, sort_by_parameter_order=True
+                )
+                ids = list(conn.execute(insert_subtasks, rows).scalars())
+                links = [
+                    {
+                        "sid": ids[p.series_id],
+                        "v_upstreams": [ids[i] for i in p.upstreams],
+                        "v_downstreams": [ids[i] for i in p.downstreams],
+                        "v_status": (
+                            SubtaskStatus.PENDING if p.upstreams else SubtaskStatus.READY
+                        ).value,
+                    }
+                    for p in plan
+                ]
+                conn.execute(_LINK_SUBTASKS, links)
+            transitions.settle(conn, task_id)
+        return self.get(task_id)
+
+    # -- read -------------------------------------------------------------------------------
+
+    def get(self, task_id: int) -> Task:
+        with self.store.read() as session:
+            task = transitions.load_task(session, task_id)
+            return Task.from_records(task, transitions.subtasks_of(session, task_id))
+
+    def list(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        name: str | None = None,
+        task_type: TaskType | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
+        query = select(TaskRecord)
+        if status is not None:
+            query = query.where(TaskRecord.status == TaskStatus(status).value)
+        if task_type is not None:
+            query = query.where(TaskRecord.type == TaskType(task_type).value)
+        if name:
+            query = query.where(col(TaskRecord.name).contains(name))
+        query = query.order_by(col(TaskRecord.id).desc()).offset(offset).limit(limit)
+        with self.store.read() as session:
+            tasks = list(session.exec(query).all())
+            ids = [t.id for t in tasks]
+            subs: dict[int, list[SubtaskRecord]] = {i: [] for i in ids if i is not None}
+            if ids:
+                sub_query = select(SubtaskRecord).where(col(SubtaskRecord.task_id).in_(ids))
+                for sub in session.exec(sub_query).all():
+                    subs[sub.task_id].append(sub)
+            return [Task.from_records(t, subs[t.id]) for t in tasks if t.id is not None]
+
+    def log(self, task_id: int, subtask_id: int) -> str:
+        """The subtask's log: one ``############{OPERATION}{time}############`` header per run."""
+        with self.store.read() as session:
+            transitions.load_subtask(session, task_id, subtask_id)
+            query = (
+                select(SubtaskLogRecord.text)
+                .where(SubtaskLogRecord.subtask_id == subtask_id)
+                .order_by(col(SubtaskLogRecord.id))
+            )
+            return "".join(session.exec(query).all())
+
+    # -- drive ------------------------------------------------------------------------------
+
+    def start(self, task_id: int) -> None:
+        """Run the task's READY subtasks in the background; returns at once."""
+        self.get(task_id)
+        self._runner.start(task_id)
+
+    def wait(self, task_id: int, timeout: float | None = None) -> Task:
+        """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        remaining = timeout
+        if not self._runner.join(task_id, remaining):
+            raise WaitTimeout(f"task {task_id} still running after {timeout} s")
+        while True:  # driven elsewhere (another Engine or a daemon): watch the records
+            task = self.get(task_id)
+            if not any(s.status in transitions.ACTIVE for s in task.subtasks):
+                return task
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"task {task_id} still running after {timeout} s")
+            time.sleep(WAIT_POLL_SECONDS)
+
+    def run(self, task_id: int, timeout: float | None = None) -> Task:
+        """Start the task and block until nothing can progress; returns the final record."""
+        self.start(task_id)
+        return self.wait(task_id, timeout)
+
+    # -- operate ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _operate(self, task_id: int) -> Iterator[tuple[Session, TaskRecord]]:
+        with self.store.write() as session:
+            yield session, transitions.load_task(session, task_id)
+
+    def retry(self, task_id: int) -> Task:
+        """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""
+        with self._operate(task_id) as (session, task):
+            transitions.retry_task(session, task)
+        return self.get(task_id)
+
+    def rollback(self, task_id: int) -> Task:
+        """Prepare to undo a FAILED task in reverse order (20004 if prohibited); then ``run``."""
+        with self._operate(task_id) as (session, task):
+            transitions.rollback_task(session, task)
+        return self.get(task_id)
+
+    def retry_subtask(self, task_id: int, subtask_id: int) -> Subtask:
+        return self._subtask_op(task_id, subtask_id, transitions.retry_subtask)
+
+    def skip_subtask(self, task_id: int, subtask_id: int) -> Subtask:
+        return self._subtask_op(task_id, subtask_id, transitions.skip_subtask)
+
+    def cancel_subtask(self, task_id: int, subtask_id: int) -> Subtask:
+        """Ask for a RUNNING subtask to stop; it ends FAILED with operation CANCEL."""
+        result = self._subtask_op(task_id, subtask_id, transitions.cancel_subtask)
+        self._runner.cancel_requested(subtask_id)
+        return result
+
+    def _subtask_op(self, task_id: int, subtask_id: int, op: Any) -> Subtask:
+        with self._operate(task_id) as (session, task):
+            sub = transitions.load_subtask(session, task_id, subtask_id)
+            op(session, task, sub)
+        return self.get(task_id).subtask(subtask_id)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._runner.close()
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

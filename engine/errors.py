@@ -1,0 +1,121 @@
+"""One exception tree for everything the engine refuses, plus the interrupts it throws into steps.
+
+Errors that OCP's API reports carry OCP's numeric code so that the HTTP layer can map them without
+a lookup table of its own. The interrupts are deliberately *not* part of the tree: they derive from
+``BaseException`` so that a step's ``except Exception`` cannot swallow a timeout or a cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class OcpTaskError(Exception):
+    """Root of every error ocptask raises on purpose; ``code`` is OCP's code, if it has one."""
+
+    code: int | None = None
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TaskNotFound(OcpTaskError, LookupError):
+    """An unknown task id, or a subtask id that is not part of the given task (OCP 20000)."""
+
+    code = 20000
+
+
+class InvalidOperation(OcpTaskError):
+    """The operation is not legal in the current state (OCP 20003, TASK_STATE_INVALID)."""
+
+    code = 20003
+
+    def __init__(self, name: str, state: str) -> None:
+        super().__init__(
+            f"This operation is not supported for the {name} task in the {state} state."
+        )
+        self.name = name
+        self.state = state
+
+
+class RollbackProhibited(OcpTaskError):
+    """The task, or one of its subtasks that already ran, forbids rollback (OCP 20004)."""
+
+    code = 20004
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"Task {task_id} can not rollback.")
+        self.task_id = task_id
+
+
+class TemplateError(OcpTaskError):
+    """A task template is malformed: unknown upstream, cycle, duplicate node, bad split."""
+
+
+class ContextConflict(OcpTaskError):
+    """Two upstream contexts disagree on a stringMap key, so the downstream cannot start."""
+
+
+class StepLoadError(OcpTaskError):
+    """A subtask's className cannot be imported as a Step class."""
+
+
+class RunnerError(OcpTaskError):
+    """The runner could not drive a task (e.g. its database went away); the cause is chained."""
+
+
+class WaitTimeout(OcpTaskError, TimeoutError):
+    """``Engine.wait`` gave up before the task stopped progressing."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One rejected request field, shaped like OCP's ``subErrors`` entries."""
+
+    field: str
+    message: str
+    rejected_value: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class RequestInvalid(OcpTaskError, ValueError):
+    """A request failed validation. Nothing was written; ``errors`` names every field at fault."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("invalid request: " + "; ".join(str(e) for e in self.errors))
+
+    @property
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]
+
+
+class Interrupt(BaseException):
+    """Thrown into a running step to stop it. Not an ``Exception``: steps cannot swallow it.
+
+    A step's ``finally`` blocks and context managers still run, which is how it cleans up.
+    """
+
+    reason = "interrupted"
+
+
+class TimeLimitExceeded(Interrupt):
+    """The subtask ran past its ``timeout``."""
+
+    reason = "timed out"
+
+
+class Cancelled(Interrupt):
+    """An operator cancelled the running subtask."""
+
+    reason = "cancelled"

@@ -1,0 +1,87 @@
+"""Database tables for tasks, subtasks and subtask logs.
+
+Portable SQL only (SQLite by default, PostgreSQL for several daemons): JSON columns for lists and
+contexts, UTC timestamps, and ``sqlite_autoincrement`` so task and subtask ids are two separate,
+never-reused, increasing sequences as in OCP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlmodel import Field, SQLModel
+
+from .clock import utcnow
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _time(nullable: bool = True) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class TaskRecord(SQLModel, table=True):
+    __tablename__ = "task_instance"
+    __table_args__ = (Index("ix_task_instance_status", "status"), {"sqlite_autoincrement": True})
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    type: str
+    status: str
+    operation: str
+    creator: str
+    executor: str | None = None
+    task_definition_id: int = -1
+    context: dict[str, Any] = _json(dict)
+    # The request the task was created from, for its steps to read. Never part of to_ocp().
+    payload: dict[str, Any] = _json(dict)
+    create_time: datetime = _time(nullable=False)
+    start_time: datetime | None = _time()
+    finish_time: datetime | None = _time()
+
+
+class SubtaskRecord(SQLModel, table=True):
+    __tablename__ = "subtask_instance"
+    __table_args__ = (
+        Index("ix_subtask_instance_task_status", "task_id", "status"),
+        Index("ix_subtask_instance_status", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task_instance.id")
+    series_id: int
+    name: str
+    description: str
+    class_name: str
+    node_type: str
+    timeout: int
+    status: str
+    operation: str
+    executor: str | None = None
+    run_time: int = 1
+    parallel_idx: int = -1
+    prohibit_rollback: bool = False
+    context: dict[str, Any] = _json(dict)
+    upstreams: list[int] = _json(list)
+    downstreams: list[int] = _json(list)
+    create_time: datetime = _time(nullable=False)
+    start_time: datetime | None = _time()
+    finish_time: datetime | None = _time()
+
+
+class SubtaskLogRecord(SQLModel, table=True):
+    """Append-only log chunks; a subtask's log is its chunks in id order."""
+
+    __tablename__ = "subtask_log"
+    __table_args__ = (Index("ix_subtask_log_subtask", "subtask_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subtask_id: int = Field(foreign_key="subtask_instance.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,504 @@
+"""Runs READY subtasks in threads, enforces timeouts and cancels, records every outcome.
+
+One Runner per Engine. A *driver* thread per task claims READY subtasks (atomically, in a write
+transaction) while slots are free and hands them to worker threads; a *watchdog* thread enforces
+deadlines, picks up cancel requests from the database (so a cancel from any process works), and
+flushes step logs while steps run.
+
+Interrupting a step: the watchdog sets the step's stop event and throws a BaseException-derived
+Interrupt into its thread. A step that does not stop within ``GRACE_SECONDS`` (blocked in a C call)
+is recorded FAILED/CANCEL anyway and its thread abandoned; its late result is discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from . import interrupts, subtask_log, transitions
+from .clock import utcnow
+from .context import Context
+from .enums import Operation, SubtaskStatus
+from .errors import Cancelled, Interrupt, OcpTaskError, RunnerError, TimeLimitExceeded
+from .step import StepContext, load_step
+from .store import Store
+from .subtask_log import SubtaskLogger
+from .workers import Workers
+
+log = logging.getLogger("ocptask.runner")
+
+GRACE_SECONDS = 1.0
+WATCH_INTERVAL = 0.05
+CANCEL_POLL_INTERVAL = 0.2
+LOG_FLUSH_INTERVAL = 0.5
+S = SubtaskStatus
+TASKS = transitions.TASKS
+SUBTASKS = transitions.SUBTASKS
+
+_PAYLOAD = select(TASKS.c.payload).where(TASKS.c.id == bindparam("task_id"))
+_READY = (
+    select(
+        *transitions.ROW_COLUMNS,
+        SUBTASKS.c.name,
+        SUBTASKS.c.class_name,
+        SUBTASKS.c.timeout,
+        SUBTASKS.c.context,
+    )
+    .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.READY.value)
+    .limit(bindparam("n"))
+)
+_READY_IN_ORDER = _READY.order_by(SUBTASKS.c.id)
+# A rollback undoes the most recently started first: the reverse of execution order.
+_READY_NEWEST_FIRST = _READY.order_by(SUBTASKS.c.start_time.desc(), SUBTASKS.c.id.desc())
+_MARK_RUNNING = (
+    update(SUBTASKS)
+    .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.READY.value)
+    .values(
+        status=S.RUNNING.value,
+        executor=bindparam("executor"),
+        start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
+        finish_time=None,
+    )
+)
+
+
+class Phase(Enum):
+    QUEUED = "queued"
+    IN_STEP = "in_step"
+    LEFT = "left"
+    FINISHED = "finished"
+    ABANDONED = "abandoned"
+
+
+@dataclass(eq=False)
+class Execution:
+    task_id: int
+    subtask_id: int
+    operation: str
+    class_name: str
+    timeout: int
+    ctx: StepContext
+    deadline: float | None
+    row: dict[str, Any]  # id, operation, upstreams, downstreams: fixed while it runs
+    rolling_back: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    phase: Phase = Phase.QUEUED
+    thread_ident: int | None = None
+    interrupt: type[Interrupt] | None = None
+    interrupted_at: float = 0.0
+    posted: bool = False
+    delivered: bool = False
+
+    @property
+    def log(self) -> SubtaskLogger:
+        return self.ctx.log
+
+
+class Runner:
+    def __init__(self, store: Store, *, parallelism: int, executor: str) -> None:
+        if parallelism < 1:
+            raise ValueError("parallelism must be at least 1")
+        self.store = store
+        self.parallelism = parallelism
+        self.executor = executor
+        self._cv = threading.Condition()
+        self._generation = 0
+        self._active: dict[int, Execution] = {}
+        self._drivers: dict[int, threading.Thread] = {}
+        self._failures: dict[int, Exception] = {}
+        self._rerun: set[int] = set()
+        self._starved: set[int] = set()  # tasks whose drivers wait for a free slot
+        self._workers = Workers("ocptask-step")
+        self._closed = False
+        self._watchdog = threading.Thread(target=self._watch, name="ocptask-watchdog", daemon=True)
+        self._watchdog.start()
+
+    # -- drivers ----------------------------------------------------------------------------
+
+    def start(self, task_id: int) -> None:
+        with self._cv:
+            driver = self._drivers.get(task_id)
+            if driver is not None and driver.is_alive():
+                self._rerun.add(task_id)  # it may be deciding to stop: make it look again
+                return
+            driver = threading.Thread(
+                target=self._drive, args=(task_id,), name=f"ocptask-task-{task_id}", daemon=True
+            )
+            self._drivers[task_id] = driver
+        driver.start()
+
+    def join(self, task_id: int, timeout: float | None) -> bool:
+        """Wait for this runner's driver of the task; True when it has stopped (or never ran).
+
+        Raises RunnerError if the driver died of an unexpected error.
+        """
+        with self._cv:
+            driver = self._drivers.get(task_id)
+        if driver is not None:
+            driver.join(timeout)
+            if driver.is_alive():
+                return False
+        failure = self._failures.pop(task_id, None)
+        if failure is not None:
+            raise RunnerError(
+                f"the runner of task {task_id} stopped: {type(failure).__name__}: {failure}"
+            ) from failure
+        return True
+
+    def _drive(self, task_id: int) -> None:
+        try:
+            with self.store.engine.connect() as conn:
+                payload = conn.execute(_PAYLOAD, {"task_id": task_id}).scalar() or {}
+            while not self._closed:
+                with self._cv:
+                    seen = self._generation
+                    free = self.parallelism - len(self._active)
+                    if free > 0:
+                        self._starved.discard(task_id)
+                    else:
+                        self._starved.add(task_id)
+                progressed = self._claim(task_id, free, payload) if free > 0 else 0
+                if progressed and progressed >= free:
+                    continue  # slots were the limit: more may be READY already
+                with self._cv:
+                    mine = any(e.task_id == task_id for e in self._active.values())
+                if not progressed and not mine and not self._has_active(task_id):
+                    with self._cv:
+                        if task_id in self._rerun:
+                            self._rerun.discard(task_id)
+                            continue
+                        del self._drivers[task_id]  # from here on, start() makes a new driver
+                    return
+                with self._cv:
+                    if self._generation == seen:
+                        self._cv.wait(timeout=CANCEL_POLL_INTERVAL)
+        except Exception as exc:  # a bug or a lost database: never a silent dead driver
+            log.exception("driver of task %s stopped", task_id)
+            self._failures[task_id] = exc
+        finally:
+            with self._cv:
+                self._starved.discard(task_id)
+                if self._drivers.get(task_id) is threading.current_thread():
+                    del self._drivers[task_id]
+                self._generation += 1
+                self._cv.notify_all()
+
+    def _has_active(self, task_id: int) -> bool:
+        query = select(SUBTASKS.c.id).where(
+            SUBTASKS.c.task_id == task_id, SUBTASKS.c.status.in_(transitions.ACTIVE)
+        )
+        with self.store.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def _claim(self, task_id: int, free: int, payload: dict[str, Any]) -> int:
+        """Claim up to ``free`` READY subtasks of the task and start them. Returns progress made."""
+        with self.store.connect() as conn:
+            launched, progressed = self._claim_in(conn, task_id, free, payload)
+        self._launch(launched)
+        return progressed + len(launched)
+
+    def _claim_in(
+        self, conn: Connection, task_id: int, free: int, payload: dict[str, Any]
+    ) -> tuple[list[Execution], int]:
+        """Claim inside the caller's transaction; the caller launches after it commits."""
+        launched: list[Execution] = []
+        progressed = 0
+        rolling_back = transitions.task_operation(conn, task_id) == Operation.ROLLBACK
+        query = _READY_NEWEST_FIRST if rolling_back else _READY_IN_ORDER
+        now = utcnow()
+        for row in conn.execute(query, {"task_id": task_id, "n": free}).all():
+            sub = dict(row._mapping)
+            header = subtask_log.header(sub["operation"], now)
+            if sub["operation"] in (Operation.SKIP, Operation.ROLLBACK_SKIP):
+                note = header + subtask_log.line("INFO", "skipped by operator")
+                subtask_log.append_row(conn, sub["id"], note)
+                transitions.finish(conn, task_id, sub, ok=True, rolling_back=rolling_back)
+                progressed += 1
+                continue
+            params = {"sid": sub["id"], "executor": self.executor, "now": now}
+            if conn.execute(_MARK_RUNNING, params).rowcount != 1:
+                continue  # claimed by someone else in between
+            log_ = SubtaskLogger(sub["id"])
+            log_.write(header)  # stored with the first flush of the step's lines
+            ctx = StepContext(
+                task_id=task_id,
+                subtask_id=sub["id"],
+                name=sub["name"],
+                operation=sub["operation"],
+                context=Context.from_json(sub["context"]),
+                payload=dict(payload),
+                log=log_,
+                store=self.store,
+            )
+            timeout = sub["timeout"]
+            launched.append(
+                Execution(
+                    task_id=task_id,
+                    subtask_id=sub["id"],
+                    operation=sub["operation"],
+                    class_name=sub["class_name"],
+                    timeout=timeout,
+                    ctx=ctx,
+                    deadline=time.monotonic() + timeout if timeout > 0 else None,
+                    row=sub,
+                    rolling_back=rolling_back,
+                )
+            )
+        return launched, progressed
+
+    def _launch(
+        self, launched: list[Execution], finished: Execution | None = None
+    ) -> Execution | None:
+        """Hand claimed subtasks to workers; a finishing one gives its slot up in the same step.
+
+        With ``finished`` (called from a worker), the first of ``launched`` is returned for that
+        worker to run next itself: no new thread, no hand-off.
+        """
+        with self._cv:
+            if finished is not None:
+                self._active.pop(finished.subtask_id, None)
+            for execution in launched:
+                self._active[execution.subtask_id] = execution
+            if (finished is None and launched) or (finished is not None and not launched):
+                # A slot came free (or a task may be done): drivers should look. A worker that
+                # refilled its own slot leaves them asleep, else they would contend for the
+                # write lock on every node for nothing.
+                self._generation += 1
+                self._cv.notify_all()
+        keep = launched[0] if finished is not None and launched else None
+        for execution in launched:
+            if execution is not keep:
+                self._workers.submit(lambda e=execution: self._work(e))
+        return keep
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _work(self, first: Execution) -> None:
+        e: Execution | None = first
+        while e is not None:
+            e = self._run(e)
+
+    def _run(self, e: Execution) -> Execution | None:
+        """Run one step to its recorded end; returns a follow-up for this thread to run."""
+        e.thread_ident = threading.get_ident()
+        ok = False
+        failure: BaseException | None = None
+        late: type[Interrupt] | None = None
+        interrupted: type[Interrupt] | None = None
+        with e.lock:
+            if e.interrupt is None and e.phase is Phase.QUEUED:
+                e.phase = Phase.IN_STEP
+            else:  # cancelled (or abandoned) before a worker picked it up
+                interrupted = e.interrupt or Interrupt
+        try:
+            try:
+                if interrupted is None:
+                    step = load_step(e.class_name)()
+                    method = {
+                        Operation.EXECUTE.value: step.execute,
+                        Operation.RETRY.value: step.retry,
+                        Operation.ROLLBACK.value: step.rollback,
+                    }[e.operation]
+                    method(e.ctx)
+                    ok = True
+            except Interrupt as exc:
+                e.delivered = True
+                interrupted = type(exc)
+            except BaseException as exc:  # a failing step, whatever it raised
+                failure = exc
+            finally:
+                late = self._leave_step(e)
+        except Interrupt as exc:  # landed in the handlers above, before the window closed
+            e.delivered = True
+            interrupted = type(exc)
+            late = self._leave_step(e) or late
+        # From here on no interrupt can land in this thread.
+        interrupted = late or interrupted
+        if failure is not None and interrupted is None:
+            e.log.exception(failure)
+        if interrupted is not None:
+            ok = False
+            e.log.error(f"{interrupted.reason}: the step was interrupted; its cleanup has run")
+        return self._complete(e, ok=ok, interrupted=interrupted is not None)
+
+    def _leave_step(self, e: Execution) -> type[Interrupt] | None:
+        """Close the window in which the watchdog may throw; take back a throw not yet landed."""
+        late: type[Interrupt] | None = None
+        while True:
+            try:
+                with e.lock:
+                    if e.phase is Phase.IN_STEP:
+                        e.phase = Phase.LEFT
+                    if e.posted and not e.delivered and e.thread_ident is not None:
+                        interrupts.withdraw(e.thread_ident)
+                        late = e.interrupt
+                    e.posted = False
+                return late
+            except Interrupt as exc:  # landed just after the step returned
+                e.delivered = True
+                late = type(exc)
+
+    def _complete(self, e: Execution, *, ok: bool, interrupted: bool) -> Execution | None:
+        with e.lock:
+            if e.phase is Phase.ABANDONED:
+                log.info("abandoned subtask %s finished late; result discarded", e.subtask_id)
+                return None
+            e.phase = Phase.FINISHED
+        follow_ups: list[Execution] = []
+        try:
+            follow_ups = self._record_end_safely(e, ok=ok, interrupted=interrupted)
+        finally:
+            next_up = self._launch(follow_ups, finished=e)
+        return next_up
+
+    def _record_end_safely(self, e: Execution, *, ok: bool, interrupted: bool) -> list[Execution]:
+        """Record the outcome; if that fails, at least record FAILED so nothing hangs RUNNING."""
+        try:
+            return self._record_end(e, ok=ok, interrupted=interrupted)
+        except Exception as exc:
+            log.exception("recording the end of subtask %s failed", e.subtask_id)
+            e.log.error(f"engine error while recording the outcome: {type(exc).__name__}: {exc}")
+        try:
+            self._record_end(e, ok=False, interrupted=interrupted, claim=False)
+        except Exception:
+            log.exception("subtask %s could not be marked FAILED", e.subtask_id)
+        return []
+
+    def _record_end(
+        self, e: Execution, *, ok: bool, interrupted: bool, claim: bool = True
+    ) -> list[Execution]:
+        """Record the outcome and, in the same transaction, claim what it made READY.
+
+        Claiming here saves a transaction and a thread hand-off per node on a chain; the
+        driver still claims everything this does not.
+        """
+        with self.store.connect() as conn:
+            subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+            common = {"context": e.ctx.context, "rolling_back": e.rolling_back}
+            running = (S.RUNNING.value,)
+            done = transitions.finish(
+                conn, e.task_id, e.row, ok=ok, interrupted=interrupted, expect=running, **common
+            )
+            if not done:
+                # Not RUNNING any more: cancelled meanwhile, or someone else decided its fate.
+                if not interrupted:
+                    e.log.error("cancelled: the step finished after the cancel request")
+                    subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+                transitions.finish(
+                    conn,
+                    e.task_id,
+                    e.row,
+                    ok=False,
+                    interrupted=True,
+                    expect=(S.CANCELING.value,),
+                    **common,
+                )
+                return []
+            if not claim or self._closed:
+                return []
+            with self._cv:
+                free = self.parallelism - len(self._active) + 1  # + the slot e gives up
+                if self._starved - {e.task_id}:
+                    return []  # another task waits for a slot: let its driver have this one
+            if free <= 0:
+                return []
+            launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload)
+            return launched
+
+    # -- watchdog ---------------------------------------------------------------------------
+
+    def cancel_requested(self, subtask_id: int) -> None:
+        """Fast path for a cancel made through this process; others arrive by polling."""
+        with self._cv:
+            e = self._active.get(subtask_id)
+        if e is not None:
+            self._interrupt(e, Cancelled)
+
+    def _interrupt(self, e: Execution, reason: type[Interrupt]) -> None:
+        with e.lock:
+            if e.interrupt is not None or e.phase not in (Phase.QUEUED, Phase.IN_STEP):
+                return
+            e.interrupt = reason
+            e.interrupted_at = time.monotonic()
+            if reason is TimeLimitExceeded:
+                e.log.error(f"timed out after {e.timeout} s: interrupting the step")
+            else:
+                e.log.error("cancel requested: interrupting the step")
+            e.ctx.request_stop(reason)
+            if e.phase is Phase.IN_STEP and e.thread_ident is not None:
+                e.posted = interrupts.throw(e.thread_ident, reason)
+
+    def _abandon(self, e: Execution) -> None:
+        with e.lock:
+            if e.phase not in (Phase.QUEUED, Phase.IN_STEP):
+                return
+            e.phase = Phase.ABANDONED
+        e.log.error(
+            f"the step did not stop within {GRACE_SECONDS:g} s of its interrupt (blocked in a "
+            "system call); recorded as cancelled, its thread is left to finish"
+        )
+        follow_ups: list[Execution] = []
+        try:
+            follow_ups = self._record_end_safely(e, ok=False, interrupted=True)
+        finally:
+            next_up = self._launch(follow_ups, finished=e)
+        if next_up is not None:  # the watchdog runs no steps: give it to a worker
+            self._workers.submit(lambda: self._work(next_up))
+
+    def _watch(self) -> None:
+        last_cancel_poll = last_flush = 0.0
+        while not self._closed:
+            time.sleep(WATCH_INTERVAL)
+            with self._cv:
+                running = list(self._active.values())
+            if not running:
+                continue
+            now = time.monotonic()
+            try:
+                for e in running:
+                    if e.interrupt is None and e.deadline is not None and now >= e.deadline:
+                        self._interrupt(e, TimeLimitExceeded)
+                    elif e.interrupt is not None and now >= e.interrupted_at + GRACE_SECONDS:
+                        self._abandon(e)
+                if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
+                    last_cancel_poll = now
+                    self._poll_cancels(running)
+                if now - last_flush >= LOG_FLUSH_INTERVAL:
+                    last_flush = now
+                    self._flush_logs(running)
+            except (OcpTaskError, OSError, RuntimeError) as exc:  # database hiccup: next round
+                log.warning("watchdog round failed: %s", exc)
+            except Exception:  # never let the watchdog die; it is what stops runaway steps
+                log.exception("watchdog round failed")
+
+    def _poll_cancels(self, running: list[Execution]) -> None:
+        ids = [e.subtask_id for e in running if e.interrupt is None]
+        if not ids:
+            return
+        query = select(SUBTASKS.c.id).where(
+            SUBTASKS.c.id.in_(ids), SUBTASKS.c.status == S.CANCELING.value
+        )
+        with self.store.engine.connect() as conn:
+            cancelled = set(conn.execute(query).scalars())
+        for e in running:
+            if e.subtask_id in cancelled:
+                self._interrupt(e, Cancelled)
+
+    def _flush_logs(self, running: list[Execution]) -> None:
+        chunks = [(e.subtask_id, e.log.drain()) for e in running]
+        chunks = [(sid, text) for sid, text in chunks if text]
+        if chunks:
+            with self.store.connect() as conn:
+                for sid, text in chunks:
+                    subtask_log.append_row(conn, sid, text)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._cv:
+            self._cv.notify_all()

@@ -1,0 +1,143 @@
+"""Steps: the code a subtask runs, and the context it runs with.
+
+A step is a class with ``execute(ctx)`` and ``rollback(ctx)``; ``retry`` defaults to rollback then
+execute, as OCP's ``Subtask.retry()`` does. Steps are looked up by their dotted class path, which
+is what the record's ``className`` holds, so any process that can import the step can run it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from .context import Context
+from .errors import Cancelled, Interrupt, StepLoadError, TimeLimitExceeded
+from .subtask_log import SubtaskLogger
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+class Step:
+    """Base class for a subtask's code. Subclasses override ``execute`` and usually ``rollback``.
+
+    A step must be safe to run again after a failure or an interruption part-way: ``retry`` and
+    ``rollback`` can follow any prefix of ``execute``.
+    """
+
+    def execute(self, ctx: StepContext) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.execute")
+
+    def rollback(self, ctx: StepContext) -> None:
+        """Undo what ``execute`` did. The default undoes nothing (for steps that change nothing)."""
+
+    def retry(self, ctx: StepContext) -> None:
+        self.rollback(ctx)
+        self.execute(ctx)
+
+
+class StepContext:
+    """What a running step sees: its OCP context, its log, the task's payload, and its deadline.
+
+    Changes a step makes to ``string_map``/``list_map`` are saved when it succeeds and merged into
+    its downstreams' contexts.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_id: int,
+        subtask_id: int,
+        name: str,
+        operation: str,
+        context: Context,
+        payload: dict[str, Any],
+        log: SubtaskLogger,
+        store: Store,
+    ) -> None:
+        self.task_id = task_id
+        self.subtask_id = subtask_id
+        self.name = name
+        self.operation = operation
+        self.context = context
+        self.payload = payload
+        self.log = log
+        self.store = store
+        self.stop_requested = threading.Event()
+        self.stop_reason: type[Interrupt] = Interrupt
+
+    @property
+    def string_map(self) -> dict[str, str]:
+        return self.context.string_map
+
+    @property
+    def list_map(self) -> dict[str, list[str]]:
+        return self.context.list_map
+
+    @property
+    def parallel_idx(self) -> int:
+        return self.context.parallel_idx
+
+    def item(self, key: str) -> str:
+        """This copy's element of a split list: ``listMap[key][parallelIdx]``."""
+        if self.parallel_idx < 0:
+            raise LookupError(f"subtask {self.subtask_id} is not a split copy; no item of {key!r}")
+        return self.list_map[key][self.parallel_idx]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction on the engine's database, for steps that keep their own tables."""
+        self.store.ensure_schema()
+        with self.store.write() as session:
+            yield session
+
+    def check(self) -> None:
+        """Raise the pending interrupt, if the subtask timed out or was cancelled."""
+        if self.stop_requested.is_set():
+            raise self.stop_reason()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake and raise at once on timeout or cancel (``time.sleep`` cannot)."""
+        if self.stop_requested.wait(seconds):
+            raise self.stop_reason()
+
+    def request_stop(self, reason: type[Interrupt]) -> None:
+        self.stop_reason = reason
+        self.stop_requested.set()
+
+
+_class_cache: dict[str, type[Step]] = {}
+
+
+def load_step(class_name: str) -> type[Step]:
+    """Import a step class from its dotted path; StepLoadError names what is wrong."""
+    cached = _class_cache.get(class_name)
+    if cached is not None:
+        return cached
+    parts = class_name.split(".")
+    obj: Any = None
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for part in parts[cut:]:
+                obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise StepLoadError(f"cannot load step class {class_name!r}: {exc}") from None
+        break
+    else:
+        raise StepLoadError(f"cannot load step class {class_name!r}: no importable module")
+    if not (isinstance(obj, type) and issubclass(obj, Step)):
+        raise StepLoadError(f"{class_name!r} is not a Step subclass")
+    _class_cache[class_name] = obj
+    return obj
+
+
+__all__ = ["Cancelled", "Step", "StepContext", "TimeLimitExceeded", "load_step"]

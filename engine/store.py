@@ -1,0 +1,115 @@
+"""Where records live: one SQLAlchemy engine, and read/write transactions over it.
+
+SQLite is the embedded default. Every write transaction starts with ``BEGIN IMMEDIATE`` so that two
+writers never deadlock upgrading read locks, and writers of one process queue on a lock instead of
+SQLite's busy handler (which sleeps in steps of up to 100 ms and would dominate per-node latency).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlmodel import Session, SQLModel, create_engine
+
+from . import records as _records  # noqa: F401 - registers the engine's tables
+
+DEFAULT_DB = "~/.ocptask/ocptask.db"
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def resolve_url(db_url: str | None = None) -> str:
+    """An explicit URL or path, else ``$OCPTASK_DB``, else the per-user default file."""
+    value = db_url or os.environ.get("OCPTASK_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    path = Path(value).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+class Store:
+    def __init__(self, db_url: str | None = None, *, pool_size: int = 10) -> None:
+        self.url = resolve_url(db_url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size * 2
+        self.engine: SqlEngine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+            with _process_locks_guard:
+                self._write_lock = _process_locks.setdefault(self.url, threading.Lock())
+        else:
+            self._write_lock = None
+        self._writer = self.engine.execution_options(ocptask_write=True)
+        self._known_tables = 0
+        self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create any table registered since the last call (task packages add their own)."""
+        count = len(SQLModel.metadata.tables)
+        if count != self._known_tables:
+            with self._locked():
+                SQLModel.metadata.create_all(self.engine)
+            self._known_tables = count
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back (nothing written) on error."""
+        with self._locked(), Session(self._writer, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A write transaction at the SQL-expression level, for the runner's hot path."""
+        with self._locked(), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: SqlEngine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite would
+        # otherwise BEGIN DEFERRED on its own).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("ocptask_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")

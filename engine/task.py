@@ -1,0 +1,169 @@
+"""Read-only snapshots of a task and its subtasks, and their OCP JSON form.
+
+Snapshots are plain frozen dataclasses detached from any database session, so callers (the HTTP
+layer, the CLI, tests) can hold and compare them freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .clock import ocp_time
+from .context import Context
+from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
+from .records import SubtaskRecord, TaskRecord
+
+
+@dataclass(frozen=True)
+class Subtask:
+    id: int
+    task_id: int
+    series_id: int
+    name: str
+    description: str
+    class_name: str
+    node_type: str
+    timeout: int
+    status: SubtaskStatus
+    operation: Operation
+    executor: str | None
+    run_time: int
+    parallel_idx: int
+    prohibit_rollback: bool
+    context: Context
+    upstreams: tuple[int, ...]
+    downstreams: tuple[int, ...]
+    create_time: datetime
+    start_time: datetime | None
+    finish_time: datetime | None
+
+    @classmethod
+    def from_record(cls, rec: SubtaskRecord) -> Subtask:
+        assert rec.id is not None
+        return cls(
+            id=rec.id,
+            task_id=rec.task_id,
+            series_id=rec.series_id,
+            name=rec.name,
+            description=rec.description,
+            class_name=rec.class_name,
+            node_type=rec.node_type,
+            timeout=rec.timeout,
+            status=SubtaskStatus(rec.status),
+            operation=Operation(rec.operation),
+            executor=rec.executor,
+            run_time=rec.run_time,
+            parallel_idx=rec.parallel_idx,
+            prohibit_rollback=rec.prohibit_rollback,
+            context=Context.from_json(rec.context),
+            upstreams=tuple(rec.upstreams),
+            downstreams=tuple(rec.downstreams),
+            create_time=rec.create_time,
+            start_time=rec.start_time,
+            finish_time=rec.finish_time,
+        )
+
+    def to_ocp(self) -> dict[str, Any]:
+        """OCP's SubtaskInstance: the seed sample's keys plus the documented extras."""
+        return {
+            "className": self.class_name,
+            "context": self.context.to_ocp(),
+            "createTime": ocp_time(self.create_time),
+            "description": self.description,
+            "downstreams": list(self.downstreams),
+            "executor": self.executor,
+            "finishTime": ocp_time(self.finish_time),
+            "id": self.id,
+            "name": self.name,
+            "nodeType": self.node_type,
+            "operation": self.operation.value,
+            "parallelIdx": self.parallel_idx,
+            "prohibitRollback": self.prohibit_rollback,
+            "runTime": self.run_time,
+            "seriesId": self.series_id,
+            "startTime": ocp_time(self.start_time),
+            "status": self.status.value,
+            "timeout": self.timeout,
+            "upstreams": list(self.upstreams),
+        }
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    name: str
+    type: TaskType
+    status: TaskStatus
+    operation: Operation
+    creator: str
+    executor: str | None
+    task_definition_id: int
+    context: Context
+    prohibit_rollback: bool
+    create_time: datetime
+    start_time: datetime | None
+    finish_time: datetime | None
+    subtasks: tuple[Subtask, ...]
+
+    @classmethod
+    def from_records(cls, rec: TaskRecord, subs: Iterable[SubtaskRecord]) -> Task:
+        assert rec.id is not None
+        ordered = sorted(subs, key=lambda s: s.id or 0)
+        return cls(
+            id=rec.id,
+            name=rec.name,
+            type=TaskType(rec.type),
+            status=TaskStatus(rec.status),
+            operation=Operation(rec.operation),
+            creator=rec.creator,
+            executor=rec.executor,
+            task_definition_id=rec.task_definition_id,
+            context=Context.from_json(rec.context),
+            prohibit_rollback=rollback_prohibited(rec, ordered),
+            create_time=rec.create_time,
+            start_time=rec.start_time,
+            finish_time=rec.finish_time,
+            subtasks=tuple(Subtask.from_record(s) for s in ordered),
+        )
+
+    def subtask(self, key: int | str) -> Subtask:
+        """The subtask with this id, or the only one with this name."""
+        found = [
+            s for s in self.subtasks if (s.id == key if isinstance(key, int) else s.name == key)
+        ]
+        if len(found) != 1:
+            raise KeyError(f"task {self.id} has {len(found)} subtasks matching {key!r}")
+        return found[0]
+
+    def to_ocp(self) -> dict[str, Any]:
+        """OCP's TaskInstance: the seed sample's keys plus createTime, finishTime and
+        prohibitRollback."""
+        return {
+            "context": self.context.to_ocp(),
+            "createTime": ocp_time(self.create_time),
+            "creator": self.creator,
+            "executor": self.executor,
+            "finishTime": ocp_time(self.finish_time),
+            "id": self.id,
+            "name": self.name,
+            "operation": self.operation.value,
+            "prohibitRollback": self.prohibit_rollback,
+            "startTime": ocp_time(self.start_time),
+            "status": self.status.value,
+            "subtasks": [s.to_ocp() for s in self.subtasks],
+            "taskDefinitionId": self.task_definition_id,
+            "type": self.type.value,
+        }
+
+
+_NOT_STARTED = {SubtaskStatus.PENDING.value, SubtaskStatus.READY.value}
+
+
+def rollback_prohibited(task: TaskRecord, subs: Iterable[SubtaskRecord]) -> bool:
+    """OCP's rule: the template's flag, or any subtask that already ran and forbids rollback."""
+    if (task.context.get("stringMap") or {}).get("prohibit_rollback") == "true":
+        return True
+    return any(s.prohibit_rollback and s.status not in _NOT_STARTED for s in subs)

@@ -1,0 +1,317 @@
+"""OCP's state machine (ocp-task-api.md, "Engine state machine"), over the records.
+
+Every function runs inside the caller's write transaction, so a transition is all-or-nothing. The
+task's ``operation`` decides the direction: in a ROLLBACK task a subtask becomes READY once all of
+its downstreams are PENDING (reverse dependency order); otherwise once all upstreams succeeded.
+
+Operator actions are rare and use ORM objects. The runner's path (finish, promote, settle) runs
+once or more per node, so it uses SQL expressions on the tables directly: the ORM's per-statement
+cost would otherwise be most of the engine's per-node overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as orm_select
+
+from . import subtask_log
+from .clock import utcnow
+from .context import Context
+from .enums import Operation, SubtaskStatus, TaskStatus
+from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound
+from .records import SubtaskRecord, TaskRecord
+from .task import rollback_prohibited
+
+S = SubtaskStatus
+ACTIVE = (S.READY.value, S.RUNNING.value, S.CANCELING.value)
+TASKS = TaskRecord.__table__  # type: ignore[attr-defined]
+SUBTASKS = SubtaskRecord.__table__  # type: ignore[attr-defined]
+Row = Mapping[str, Any]
+
+
+def load_task(session: Session, task_id: int) -> TaskRecord:
+    task = session.get(TaskRecord, task_id)
+    if task is None:
+        raise TaskNotFound(f"Task {task_id} does not exist.")
+    return task
+
+
+def load_subtask(session: Session, task_id: int, subtask_id: int) -> SubtaskRecord:
+    sub = session.get(SubtaskRecord, subtask_id)
+    if sub is None or sub.task_id != task_id:
+        raise TaskNotFound(f"Subtask {subtask_id} of task {task_id} does not exist.")
+    return sub
+
+
+def subtasks_of(session: Session, task_id: int) -> list[SubtaskRecord]:
+    query = orm_select(SubtaskRecord).where(SubtaskRecord.task_id == task_id)
+    return list(session.exec(query.order_by(col(SubtaskRecord.id))).all())
+
+
+# -- operator actions -------------------------------------------------------------------------
+
+
+def _reopen(task: TaskRecord, operation: Operation | None = None) -> None:
+    task.status = TaskStatus.RUNNING.value
+    task.finish_time = None
+    if operation is not None:
+        task.operation = operation.value
+
+
+def _mark_retry(sub: SubtaskRecord) -> None:
+    sub.status = S.READY.value
+    sub.operation = Operation.RETRY.value
+    sub.run_time += 1
+
+
+def retry_task(session: Session, task: TaskRecord) -> None:
+    """Retry every FAILED subtask (OCP: "retry all failed subtasks")."""
+    if task.status != TaskStatus.FAILED or task.operation == Operation.ROLLBACK:
+        raise InvalidOperation(task.name, task.status)
+    _reopen(task, Operation.RETRY)
+    for sub in subtasks_of(session, task.id):  # type: ignore[arg-type]
+        if sub.status == S.FAILED:
+            _mark_retry(sub)
+    session.flush()
+    settle(session.connection(), task.id)  # type: ignore[arg-type]
+
+
+def rollback_task(session: Session, task: TaskRecord) -> None:
+    """Undo everything that ran, in reverse dependency order; refused when prohibited."""
+    if task.status != TaskStatus.FAILED:
+        raise InvalidOperation(task.name, task.status)
+    subs = subtasks_of(session, task.id)  # type: ignore[arg-type]
+    if rollback_prohibited(task, subs):
+        raise RollbackProhibited(task.id)  # type: ignore[arg-type]
+    _reopen(task, Operation.ROLLBACK)
+    started = [s for s in subs if s.status != S.PENDING]
+    status = {s.id: s.status for s in subs}
+    for sub in started:
+        sub.operation = Operation.ROLLBACK.value
+        if all(status[d] == S.PENDING for d in sub.downstreams):
+            sub.status = S.READY.value
+    session.flush()
+    settle(session.connection(), task.id)  # type: ignore[arg-type]
+
+
+def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
+    if (
+        sub.status != S.FAILED
+        or sub.operation == Operation.ROLLBACK
+        or task.operation == Operation.ROLLBACK
+    ):
+        raise InvalidOperation(sub.name, sub.status)
+    _mark_retry(sub)
+    _reopen(task, Operation.RETRY)
+
+
+def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
+    """Skip a FAILED subtask: SUCCESSFUL without running, or (in a rollback) back to PENDING."""
+    if sub.status != S.FAILED:
+        raise InvalidOperation(sub.name, sub.status)
+    rolling_back = task.operation == Operation.ROLLBACK
+    sub.operation = (Operation.ROLLBACK_SKIP if rolling_back else Operation.SKIP).value
+    sub.status = S.READY.value
+    _reopen(task)
+
+
+def cancel_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
+    """Ask the worker running it to stop; it ends FAILED with operation CANCEL."""
+    if sub.status != S.RUNNING:
+        raise InvalidOperation(sub.name, sub.status)
+    sub.status = S.CANCELING.value
+
+
+# -- the runner's side --------------------------------------------------------------------------
+# Statements are built once: building a SQLAlchemy statement costs several times executing it.
+
+ROW_COLUMNS = (
+    SUBTASKS.c.id,
+    SUBTASKS.c.status,
+    SUBTASKS.c.operation,
+    SUBTASKS.c.upstreams,
+    SUBTASKS.c.downstreams,
+    SUBTASKS.c.parallel_idx,
+)
+_TASK_OPERATION = select(TASKS.c.operation).where(TASKS.c.id == bindparam("task_id"))
+_ROW = select(*ROW_COLUMNS).where(SUBTASKS.c.id == bindparam("id"))
+_ROWS = select(*ROW_COLUMNS).where(SUBTASKS.c.id.in_(bindparam("ids", expanding=True)))
+_ROWS_WITH_CONTEXT = _ROWS.add_columns(SUBTASKS.c.context)
+_COUNTS = (
+    select(SUBTASKS.c.status, func.count())
+    .where(SUBTASKS.c.task_id == bindparam("task_id"))
+    .group_by(SUBTASKS.c.status)
+)
+_ANY_ACTIVE = (
+    select(SUBTASKS.c.id)
+    .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(ACTIVE))
+    .limit(1)
+)
+_PENDING_IDS = select(SUBTASKS.c.id).where(
+    SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.PENDING.value
+)
+_END_TASK = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("task_id"))
+    .values(status=bindparam("v_status"), finish_time=bindparam("v_finish_time"))
+)
+
+
+@lru_cache(maxsize=64)
+def _update_subtask(columns: frozenset[str], guarded: bool) -> Any:
+    """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN :expect]``, built once."""
+    values = {name: bindparam(f"v_{name}") for name in columns}
+    where = [SUBTASKS.c.id == bindparam("sid")]
+    if guarded:
+        where.append(SUBTASKS.c.status.in_(bindparam("expect", expanding=True)))
+    return update(SUBTASKS).where(*where).values(values)
+
+
+def set_subtask(
+    conn: Connection, subtask_id: int, *, expect: Iterable[str] | None = None, **values: Any
+) -> bool:
+    """Update one subtask; with ``expect``, only if its status is one of those. True if done."""
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["sid"] = subtask_id
+    if expect is not None:
+        params["expect"] = list(expect)
+    result = conn.execute(_update_subtask(frozenset(values), expect is not None), params)
+    return result.rowcount == 1
+
+
+def task_operation(conn: Connection, task_id: int) -> str:
+    operation = conn.execute(_TASK_OPERATION, {"task_id": task_id}).scalar()
+    if operation is None:
+        raise TaskNotFound(f"Task {task_id} does not exist.")
+    return operation
+
+
+def subtask_row(conn: Connection, subtask_id: int) -> Row | None:
+    row = conn.execute(_ROW, {"id": subtask_id}).first()
+    return None if row is None else row._mapping
+
+
+def finish(
+    conn: Connection,
+    task_id: int,
+    sub: Row,
+    *,
+    ok: bool,
+    interrupted: bool = False,
+    context: Context | None = None,
+    rolling_back: bool | None = None,
+    expect: Iterable[str] | None = None,
+) -> bool:
+    """Record the end of one execution (or skip) and advance whatever it unblocks.
+
+    ``sub`` needs id, operation, upstreams, downstreams. With ``expect``, nothing happens (and
+    False is returned) unless the subtask's status is one of those.
+    """
+    if rolling_back is None:
+        rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
+    values: dict[str, Any] = {"finish_time": utcnow()}
+    if interrupted:
+        values.update(status=S.FAILED.value, operation=Operation.CANCEL.value)
+    elif not ok:
+        values["status"] = S.FAILED.value
+    elif sub["operation"] in (Operation.ROLLBACK, Operation.ROLLBACK_SKIP):
+        values["status"] = S.PENDING.value
+    else:
+        values["status"] = S.SUCCESSFUL.value
+    if context is not None and ok:
+        values["context"] = context.to_json()
+    if not set_subtask(conn, sub["id"], expect=expect, **values):
+        return False
+    readied = False
+    if values["status"] == S.SUCCESSFUL and not rolling_back:
+        known = {}
+        if "context" in values:  # otherwise read it back: a skipped subtask keeps its own
+            known[sub["id"]] = {"status": S.SUCCESSFUL.value, "context": values["context"]}
+        readied = promote(conn, sub["downstreams"], rolling_back=False, known=known)
+    elif values["status"] == S.PENDING and rolling_back:
+        readied = promote(conn, sub["upstreams"], rolling_back=True)
+    if not readied:
+        settle(conn, task_id, rolling_back=rolling_back)
+    return True
+
+
+def _rows(conn: Connection, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:
+    ids = list(ids)
+    if not ids:
+        return []
+    query = _ROWS_WITH_CONTEXT if with_context else _ROWS
+    return [row._mapping for row in conn.execute(query, {"ids": ids})]
+
+
+def promote(
+    conn: Connection,
+    candidate_ids: Iterable[int],
+    *,
+    rolling_back: bool,
+    known: Mapping[int, Row] | None = None,
+) -> bool:
+    """Make READY those candidates whose neighbours now allow it. True if any became READY.
+
+    ``known`` holds rows (status, context) the caller just wrote, to save reading them back.
+    """
+    known = known or {}
+    readied = False
+    for cand in _rows(conn, candidate_ids):
+        if rolling_back:
+            waiting = cand["operation"] == Operation.ROLLBACK and cand["status"] in (
+                S.SUCCESSFUL,
+                S.FAILED,
+            )
+            if waiting and all(d["status"] == S.PENDING for d in _rows(conn, cand["downstreams"])):
+                readied |= set_subtask(conn, cand["id"], status=S.READY.value)
+        elif cand["status"] == S.PENDING:
+            others = [i for i in cand["upstreams"] if i not in known]
+            ups = [known[i] for i in cand["upstreams"] if i in known]
+            ups += _rows(conn, others, with_context=True)
+            if all(u["status"] == S.SUCCESSFUL for u in ups):
+                readied |= _make_ready(conn, cand, ups)
+    return readied
+
+
+def _make_ready(conn: Connection, cand: Row, ups: list[Row]) -> bool:
+    contexts = [Context.from_json(u["context"]) for u in ups if u["context"] is not None]
+    if not contexts:
+        return set_subtask(conn, cand["id"], status=S.READY.value)
+    try:
+        merged = Context.merge(contexts, cand["parallel_idx"])
+    except ContextConflict as exc:
+        set_subtask(conn, cand["id"], status=S.FAILED.value, finish_time=utcnow())
+        note = subtask_log.header(cand["operation"]) + subtask_log.line("ERROR", str(exc))
+        subtask_log.append_row(conn, cand["id"], note)
+        return False
+    return set_subtask(conn, cand["id"], status=S.READY.value, context=merged.to_json())
+
+
+def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) -> None:
+    """Roll the task status up from its subtasks once nothing can progress."""
+    if conn.execute(_ANY_ACTIVE, {"task_id": task_id}).first() is not None:
+        return  # the common case, answered from the index without counting
+    if rolling_back is None:
+        rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
+    counts = _counts(conn, task_id)
+    if not rolling_back and counts.get(S.PENDING, 0) and not counts.get(S.FAILED, 0):
+        # Defensive: something unblocked but never promoted (e.g. a crash mid-transition).
+        pending = conn.execute(_PENDING_IDS, {"task_id": task_id}).scalars().all()
+        promote(conn, pending, rolling_back=False)
+        counts = _counts(conn, task_id)
+        if any(counts.get(s, 0) for s in ACTIVE):
+            return
+    total = sum(counts.values())
+    done = counts.get(S.PENDING if rolling_back else S.SUCCESSFUL, 0) == total
+    status = TaskStatus.SUCCESSFUL if done else TaskStatus.FAILED
+    params = {"task_id": task_id, "v_status": status.value, "v_finish_time": utcnow()}
+    conn.execute(_END_TASK, params)
+
+
+def _counts(conn: Connection, task_id: int) -> dict[str, int]:
+    return {status: n for status, n in conn.execute(_COUNTS, {"task_id": task_id})}

@@ -1,0 +1,1 @@
+"""OCP task definitions built on the engine: what each OCP API call turns into."""

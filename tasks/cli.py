@@ -1,0 +1,139 @@
+"""``ocptask``: the operator's command line, a thin layer over the embedded API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine import Engine, OcpTaskError, Task
+
+app = typer.Typer(no_args_is_help=True, help="OCP tasks, for real: records, DAGs, operations.")
+task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
+obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
+app.add_typer(task_app, name="task")
+app.add_typer(obproxy_app, name="obproxy")
+
+console = Console()
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL or SQLite path (default: $OCPTASK_DB).")
+]
+
+
+def _engine(db: str | None) -> Engine:
+    return Engine(db)
+
+
+def _print(task: Task) -> None:
+    console.print_json(json.dumps(task.to_ocp()))
+
+
+def _fail(exc: OcpTaskError) -> None:
+    code = f" (code {exc.code})" if exc.code else ""
+    console.print(f"[red]error{code}:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+@obproxy_app.command("create")
+def obproxy_create(
+    request_file: Annotated[
+        Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
+    ],
+    db: DbOption = None,
+    wait: Annotated[bool, typer.Option(help="Run the task and print its final record.")] = True,
+) -> None:
+    """Create an OBProxy cluster from a request file."""
+    from tasks.obproxy import create_cluster
+
+    try:
+        request = json.loads(request_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/red] cannot read {request_file}: {exc}")
+        raise typer.Exit(2) from None
+    with _engine(db) as engine:
+        try:
+            task = create_cluster(engine, request)
+            if wait:
+                task = engine.run(task.id)
+        except OcpTaskError as exc:
+            _fail(exc)
+        _print(task)
+
+
+@task_app.command("list")
+def task_list(db: DbOption = None, limit: int = 20) -> None:
+    """The newest tasks, one line each."""
+    with _engine(db) as engine:
+        table = Table("id", "name", "status", "operation", "creator", "subtasks")
+        for task in engine.list(limit=limit):
+            done = sum(s.status.value == "SUCCESSFUL" for s in task.subtasks)
+            table.add_row(
+                str(task.id),
+                task.name,
+                task.status.value,
+                task.operation.value,
+                task.creator,
+                f"{done}/{len(task.subtasks)}",
+            )
+        console.print(table)
+
+
+@task_app.command("show")
+def task_show(task_id: int, db: DbOption = None) -> None:
+    """A task's record as OCP returns it."""
+    with _engine(db) as engine:
+        try:
+            _print(engine.get(task_id))
+        except OcpTaskError as exc:
+            _fail(exc)
+
+
+@task_app.command("log")
+def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
+    """A subtask's log."""
+    with _engine(db) as engine:
+        try:
+            typer.echo(engine.log(task_id, subtask_id), nl=False)
+        except OcpTaskError as exc:
+            _fail(exc)
+
+
+def _operate(db: str | None, action: str, task_id: int, run: bool) -> None:
+    with _engine(db) as engine:
+        try:
+            task = getattr(engine, action)(task_id)
+            if run:
+                task = engine.run(task_id)
+        except OcpTaskError as exc:
+            _fail(exc)
+        _print(task)
+
+
+@task_app.command("run")
+def task_run(task_id: int, db: DbOption = None) -> None:
+    """Drive a task until nothing can progress."""
+    with _engine(db) as engine:
+        try:
+            _print(engine.run(task_id))
+        except OcpTaskError as exc:
+            _fail(exc)
+
+
+@task_app.command("retry")
+def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
+    """Retry every failed subtask of a failed task."""
+    _operate(db, "retry", task_id, run)
+
+
+@task_app.command("rollback")
+def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
+    """Undo a failed task in reverse order."""
+    _operate(db, "rollback", task_id, run)
+
+
+if __name__ == "__main__":
+    app()

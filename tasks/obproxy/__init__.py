@@ -1,0 +1,16 @@
+"""OBProxy cluster tasks: OCP's ``POST /api/v2/obproxy/clusters`` and what it runs."""
+
+from __future__ import annotations
+
+from .create import create_cluster
+from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
+from .templates import INSTALL_OBPROXY
+
+__all__ = [
+    "INSTALL_OBPROXY",
+    "CreateObproxyClusterRequest",
+    "ObLink",
+    "ObproxyInstallParam",
+    "ObproxyParameter",
+    "create_cluster",
+]

@@ -1,0 +1,72 @@
+"""Steps of the "Install obproxy" task. Each is safe to run twice and undoes exactly its own work.
+
+className in the records is this module's path plus the class name (OCP shows Java classes there).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from engine import Step, StepContext
+
+from .records import ObproxyClusterRecord
+from .request import CreateObproxyClusterRequest
+
+
+class ClusterNameTaken(Exception):
+    """Another task created a cluster with this name after ours was validated."""
+
+
+class PrepareObproxyInstall(Step):
+    """Record the OBProxy cluster and hand its id and name to the rest of the DAG."""
+
+    def execute(self, ctx: StepContext) -> None:
+        request = CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
+        with ctx.session() as session:
+            query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.name == request.name)
+            cluster = session.exec(query).first()
+            if cluster is not None and cluster.task_id != ctx.task_id:
+                raise ClusterNameTaken(
+                    f"an OBProxy cluster named {request.name!r} already exists "
+                    f"(id {cluster.id}, created by task {cluster.task_id})"
+                )
+            if cluster is None:
+                cluster = ObproxyClusterRecord(
+                    name=request.name,
+                    address=request.address,
+                    port=request.port,
+                    work_mode=request.workMode,
+                    ob_links=[link.model_dump() for link in request.obLinks],
+                    startup_parameters=[p.model_dump() for p in request.startupParameters],
+                    parameters=[p.model_dump() for p in request.parameters],
+                    creator=ctx.payload.get("creator", "admin"),
+                    task_id=ctx.task_id,
+                )
+                session.add(cluster)
+                session.flush()
+                ctx.log.info(f"recorded OBProxy cluster {cluster.name!r} as id {cluster.id}")
+            else:
+                ctx.log.info(
+                    f"OBProxy cluster {cluster.name!r} already recorded as id {cluster.id}"
+                )
+            ctx.string_map["obproxy_cluster_id"] = str(cluster.id)
+            ctx.string_map["obproxy_cluster_name"] = cluster.name
+
+    def rollback(self, ctx: StepContext) -> None:
+        with ctx.session() as session:
+            query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.task_id == ctx.task_id)
+            for cluster in session.exec(query).all():
+                session.delete(cluster)
+                ctx.log.info(f"removed OBProxy cluster {cluster.name!r} (id {cluster.id})")
+
+
+class FinishObproxyInstall(Step):
+    """The last node: confirm the cluster record the task created is there."""
+
+    def execute(self, ctx: StepContext) -> None:
+        cluster_id = ctx.string_map.get("obproxy_cluster_id")
+        with ctx.session() as session:
+            cluster = session.get(ObproxyClusterRecord, int(cluster_id)) if cluster_id else None
+            if cluster is None:
+                raise LookupError(f"OBProxy cluster id {cluster_id!r} from Prepare is not recorded")
+        ctx.log.info(f"OBProxy cluster {cluster.name!r} (id {cluster.id}) is created")

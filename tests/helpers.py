@@ -1,0 +1,44 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from engine import Node, Split, Template
+
+S = "tests.steps."
+
+
+def chain(*names: str, step: str = "Record", timeout: int = 30) -> Template:
+    nodes = []
+    for i, name in enumerate(names):
+        ups = [names[i - 1]] if i else []
+        nodes.append(Node(S + step, name, timeout=timeout, upstreams=ups))
+    return Template("chain", nodes)
+
+
+def diamond(step: str = "Record") -> Template:
+    """A → (B, C) → D."""
+    return Template(
+        "diamond",
+        [
+            Node(S + step, "A"),
+            Node(S + step, "B", upstreams=["A"]),
+            Node(S + step, "C", upstreams=["A"]),
+            Node(S + step, "D", upstreams=["B", "C"]),
+        ],
+    )
+
+
+def split(method: str, step: str = "Record") -> Template:
+    """Start → Work (split on listMap.hosts) → End."""
+    return Template(
+        f"split-{method}",
+        [
+            Node(S + step, "Start"),
+            Node(S + step, "Work", upstreams=["Start"], split=Split("hosts", method)),
+            Node(S + step, "End", upstreams=["Work"]),
+        ],
+    )
+
+
+def one(step: str, timeout: int = 1) -> Template:
+    return Template(f"one-{step}", [Node(S + step, step, timeout=timeout)])

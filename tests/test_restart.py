@@ -1,0 +1,46 @@
+"""All state is in the database: a new Engine on the same file reads and continues the task."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sqlite3
+
+from engine import Engine, SubtaskStatus, TaskStatus
+from tests import steps
+from tests.helpers import chain
+
+
+def test_new_engine_reads_identical_record_and_retries_to_success(db_path) -> None:  # type: ignore[no-untyped-def]
+    steps.FAIL_EXECUTE.add("B")
+    with Engine(str(db_path)) as first:
+        failed = first.run(first.submit(chain("A", "B", "C")).id, timeout=30)
+        before = failed.to_ocp()
+        log_before = first.log(failed.id, failed.subtask("B").id)
+    del first
+    gc.collect()
+    steps.FAIL_EXECUTE.clear()
+
+    with Engine(str(db_path)) as second:
+        again = second.get(failed.id)
+        assert json.dumps(again.to_ocp(), sort_keys=True) == json.dumps(before, sort_keys=True)
+        assert second.log(failed.id, again.subtask("B").id) == log_before
+        b = again.subtask("B")
+        assert b.status is SubtaskStatus.FAILED
+        second.retry_subtask(failed.id, b.id)
+        final = second.run(failed.id, timeout=30)
+    assert final.status is TaskStatus.SUCCESSFUL
+    assert [s.status for s in final.subtasks] == [SubtaskStatus.SUCCESSFUL] * 3
+    assert final.subtask("B").run_time == 2
+    assert steps.actions("execute") == ["A", "B", "B", "C"]
+
+
+def test_database_is_plain_sqlite_in_wal_mode(db_path) -> None:  # type: ignore[no-untyped-def]
+    with Engine(str(db_path)) as engine:
+        engine.submit(chain("A"))
+        with sqlite3.connect(db_path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    assert {"task_instance", "subtask_instance", "subtask_log"} <= tables
