@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import networkx as nx  # noqa: E402
+import networkx as nx
 
-from bench.noop import noop  # noqa: E402
-from engine import Engine, Node, TaskStatus, Template  # noqa: E402
+from bench.noop import noop
+from engine import Engine, Node, TaskStatus, Template
 
 STEP = "bench.noop.Noop"
 
@@ -32,7 +32,9 @@ def chain(n: int) -> Template:
 
 
 def fan_out(n: int) -> Template:
-    nodes = [Node(STEP, "root")] + [Node(STEP, f"leaf{i}", upstreams=["root"]) for i in range(n - 1)]
+    nodes = [Node(STEP, "root")] + [
+        Node(STEP, f"leaf{i}", upstreams=["root"]) for i in range(n - 1)
+    ]
     return Template("fan-out", nodes)
 
 
@@ -66,10 +68,14 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=10)
     args = parser.parse_args()
     n = args.nodes
-    print(f"{n} no-op nodes, SQLite (WAL), parallelism {args.parallelism}, "
-          f"median of {args.repeat} runs")
-    print(f"{'shape':<8} {'submit/node':>12} {'run/node':>10} {'plain/node':>11} "
-          f"{'overhead/node':>14} {'ratio':>9}  target <= 2 ms")
+    print(
+        f"{n} no-op nodes, SQLite (WAL), parallelism {args.parallelism}, "
+        f"median of {args.repeat} runs"
+    )
+    print(
+        f"{'shape':<8} {'submit/node':>12} {'run/node':>10} {'plain/node':>11} "
+        f"{'overhead/node':>14} {'ratio':>9}  target <= 2 ms"
+    )
     for template in (chain(n), fan_out(n)):
         submits, runs, plains = [], [], []
         for _ in range(args.repeat):
@@ -82,8 +88,10 @@ def main() -> None:
         plain_ms = statistics.median(plains) / n * 1e3
         overhead = run_ms - plain_ms
         verdict = "ok" if overhead <= 2.0 else "OVER"
-        print(f"{template.name:<8} {submit_ms:>10.3f}ms {run_ms:>8.3f}ms {plain_ms * 1e3:>9.3f}us "
-              f"{overhead:>12.3f}ms {run_ms / plain_ms:>8.0f}x  {verdict}")
+        print(
+            f"{template.name:<8} {submit_ms:>10.3f}ms {run_ms:>8.3f}ms {plain_ms * 1e3:>9.3f}us "
+            f"{overhead:>12.3f}ms {run_ms / plain_ms:>8.0f}x  {verdict}"
+        )
 
 
 if __name__ == "__main__":
