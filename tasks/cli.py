@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,18 +26,20 @@ DbOption = Annotated[
 ]
 
 
-def _engine(db: str | None) -> Engine:
-    return Engine(db)
+@contextmanager
+def _engine(db: str | None) -> Iterator[Engine]:
+    """An Engine for one command; a refusal becomes a one-line message and exit code 2."""
+    with Engine(db) as engine:
+        try:
+            yield engine
+        except OcpTaskError as exc:
+            code = f" (code {exc.code})" if exc.code else ""
+            console.print(f"[red]error{code}:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
 
 
 def _print(task: Task) -> None:
     console.print_json(json.dumps(task.to_ocp()))
-
-
-def _fail(exc: OcpTaskError) -> None:
-    code = f" (code {exc.code})" if exc.code else ""
-    console.print(f"[red]error{code}:[/red] {exc}")
-    raise typer.Exit(2)
 
 
 @obproxy_app.command("create")
@@ -52,16 +56,11 @@ def obproxy_create(
     try:
         request = json.loads(request_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] cannot read {request_file}: {exc}")
+        console.print(f"[red]error:[/red] cannot read {request_file}: {exc}", highlight=False)
         raise typer.Exit(2) from None
     with _engine(db) as engine:
-        try:
-            task = create_cluster(engine, request)
-            if wait:
-                task = engine.run(task.id)
-        except OcpTaskError as exc:
-            _fail(exc)
-        _print(task)
+        task = create_cluster(engine, request)
+        _print(engine.run(task.id) if wait else task)
 
 
 @task_app.command("list")
@@ -86,53 +85,37 @@ def task_list(db: DbOption = None, limit: int = 20) -> None:
 def task_show(task_id: int, db: DbOption = None) -> None:
     """A task's record as OCP returns it."""
     with _engine(db) as engine:
-        try:
-            _print(engine.get(task_id))
-        except OcpTaskError as exc:
-            _fail(exc)
+        _print(engine.get(task_id))
 
 
 @task_app.command("log")
 def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
     """A subtask's log."""
     with _engine(db) as engine:
-        try:
-            typer.echo(engine.log(task_id, subtask_id), nl=False)
-        except OcpTaskError as exc:
-            _fail(exc)
-
-
-def _operate(db: str | None, action: str, task_id: int, run: bool) -> None:
-    with _engine(db) as engine:
-        try:
-            task = getattr(engine, action)(task_id)
-            if run:
-                task = engine.run(task_id)
-        except OcpTaskError as exc:
-            _fail(exc)
-        _print(task)
+        typer.echo(engine.log(task_id, subtask_id), nl=False)
 
 
 @task_app.command("run")
 def task_run(task_id: int, db: DbOption = None) -> None:
     """Drive a task until nothing can progress."""
     with _engine(db) as engine:
-        try:
-            _print(engine.run(task_id))
-        except OcpTaskError as exc:
-            _fail(exc)
+        _print(engine.run(task_id))
 
 
 @task_app.command("retry")
 def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Retry every failed subtask of a failed task."""
-    _operate(db, "retry", task_id, run)
+    with _engine(db) as engine:
+        task = engine.retry(task_id)
+        _print(engine.run(task_id) if run else task)
 
 
 @task_app.command("rollback")
 def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Undo a failed task in reverse order."""
-    _operate(db, "rollback", task_id, run)
+    with _engine(db) as engine:
+        task = engine.rollback(task_id)
+        _print(engine.run(task_id) if run else task)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,9 @@ def test_serial_split(engine: Engine) -> None:
     assert order == [start.id, w0.id, w1.id, w2.id, end.id]
 
 
-def test_same_key_splits_join_copy_to_copy() -> None:
-    """Per-host chains: copy i of one split node feeds copy i of the next."""
-    template = Template(
+def host_chains() -> Template:
+    """Prepare → (Check → Install per host) → Finish: the shape of an OBProxy install."""
+    return Template(
         "chains",
         [
             Node(S + "Record", "Prepare"),
@@ -89,6 +89,11 @@ def test_same_key_splits_join_copy_to_copy() -> None:
             Node(S + "Record", "Finish", upstreams=["Install"]),
         ],
     )
+
+
+def test_same_key_splits_join_copy_to_copy() -> None:
+    """Per-host chains: copy i of one split node feeds copy i of the next."""
+    template = host_chains()
     plan = template.expand(Context.of({"hosts": ["a", "b"]}))
     by = {(p.node.name, p.parallel_idx): p for p in plan}
     assert by[("Install", 0)].upstreams == [by[("Check", 0)].series_id]
@@ -101,15 +106,7 @@ def test_same_key_splits_join_copy_to_copy() -> None:
 
 def test_empty_split_is_bridged() -> None:
     """No hosts: the chain vanishes and Prepare feeds Finish directly (OCP's seed sample)."""
-    template = Template(
-        "chains",
-        [
-            Node(S + "Record", "Prepare"),
-            Node(S + "Record", "Check", upstreams=["Prepare"], split=Split("hosts")),
-            Node(S + "Record", "Install", upstreams=["Check"], split=Split("hosts")),
-            Node(S + "Record", "Finish", upstreams=["Install"]),
-        ],
-    )
+    template = host_chains()
     plan = template.expand(Context.of({"hosts": []}))
     assert [(p.node.name, p.series_id, p.upstreams) for p in plan] == [
         ("Prepare", 0, []),

@@ -1,0 +1,58 @@
+"""The ``ocptask`` command line over a real database file (typer's runner, no subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fixtures import REQUESTS
+from tasks.cli import app
+
+runner = CliRunner()
+
+
+def test_create_show_log_and_list(db_path: Path) -> None:
+    db = ["--db", str(db_path)]
+    result = runner.invoke(
+        app, ["obproxy", "create", str(REQUESTS / "create-obproxy-cluster.json"), *db]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["status"] == "SUCCESSFUL" and record["name"] == "Install obproxy"
+
+    shown = runner.invoke(app, ["task", "show", str(record["id"]), *db])
+    assert json.loads(shown.output) == record
+
+    prepare = record["subtasks"][0]["id"]
+    log = runner.invoke(app, ["task", "log", str(record["id"]), str(prepare), *db])
+    assert log.output.startswith("############{EXECUTE}{")
+
+    listed = runner.invoke(app, ["task", "list", *db])
+    assert "Install obproxy" in listed.output and "SUCCESSFUL" in listed.output
+
+
+def test_refusals_are_one_line_messages(db_path: Path, tmp_path: Path) -> None:
+    db = ["--db", str(db_path)]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": " ", "workMode": "RS_LIST", "obLinks": []}))
+    result = runner.invoke(app, ["obproxy", "create", str(bad), *db])
+    assert result.exit_code == 2
+    assert "name: String should have at least 1 character" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+    bad.write_text(json.dumps({"name": "p1", "workMode": "RS_LIST", "obLinks": []}))
+    result = runner.invoke(app, ["obproxy", "create", str(bad), *db])
+    assert (
+        result.exit_code == 2 and "obLinks: RS_LIST mode takes exactly one obLink" in result.output
+    )
+
+    missing = runner.invoke(app, ["task", "show", "42", *db])
+    assert missing.exit_code == 2 and "code 20000" in missing.output
+
+    created = runner.invoke(
+        app, ["obproxy", "create", str(REQUESTS / "create-obproxy-cluster.json"), "--no-wait", *db]
+    )
+    task_id = json.loads(created.output)["id"]
+    illegal = runner.invoke(app, ["task", "retry", str(task_id), *db])
+    assert illegal.exit_code == 2 and "code 20003" in illegal.output
