@@ -88,6 +88,9 @@ class Execution:
     row: dict[str, Any]  # id, operation, upstreams, downstreams: fixed while it runs
     rolling_back: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held from draining the log buffer until its text is committed, so chunks written by the
+    # watchdog and by the worker can never be stored out of order.
+    flush_lock: threading.Lock = field(default_factory=threading.Lock)
     phase: Phase = Phase.QUEUED
     thread_ident: int | None = None
     interrupt: type[Interrupt] | None = None
@@ -378,7 +381,7 @@ class Runner:
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
         driver still claims everything this does not.
         """
-        with self.store.connect() as conn:
+        with e.flush_lock, self.store.connect() as conn:
             subtask_log.append_row(conn, e.subtask_id, e.log.drain())
             common = {"context": e.ctx.context, "rolling_back": e.rolling_back}
             running = (S.RUNNING.value,)
@@ -491,12 +494,11 @@ class Runner:
                 self._interrupt(e, Cancelled)
 
     def _flush_logs(self, running: list[Execution]) -> None:
-        chunks = [(e.subtask_id, e.log.drain()) for e in running]
-        chunks = [(sid, text) for sid, text in chunks if text]
-        if chunks:
-            with self.store.connect() as conn:
-                for sid, text in chunks:
-                    subtask_log.append_row(conn, sid, text)
+        for e in running:
+            if not e.log.pending:
+                continue
+            with e.flush_lock, self.store.connect() as conn:
+                subtask_log.append_row(conn, e.subtask_id, e.log.drain())
 
     def close(self) -> None:
         self._closed = True

@@ -81,6 +81,10 @@ class SubtaskLogger:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.write(line("ERROR", f"{type(exc).__name__}: {exc}") + text)
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._lines)
+
     def drain(self) -> str:
         with self._lock:
             text, self._lines = "".join(self._lines), []
