@@ -100,6 +100,64 @@ class RequestInvalid(OcpTaskError, ValueError):
         return [e.field for e in self.errors]
 
 
+@dataclass(frozen=True)
+class CommandResult:
+    """What one remote command did: enough to debug it without a second look at the host."""
+
+    host: str
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+
+    def tail(self, lines: int = 10) -> str:
+        text = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return "\n".join(text[-lines:])
+
+
+class SshError(OcpTaskError):
+    """Reaching or using a host over SSH failed. ``host`` names it (name and address)."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(f"{host}: {message}")
+        self.host = host
+
+
+class HostUnreachable(SshError):
+    """No SSH session could be set up: refused, timed out, or no SSH banner."""
+
+
+class HostKeyMismatch(SshError):
+    """The host presented a key other than the pinned one (or none is pinned): nothing ran."""
+
+
+class AuthFailed(SshError):
+    """The host refused our credential."""
+
+
+class CommandFailed(SshError):
+    """A remote command exited non-zero; ``result`` has its exit code and output."""
+
+    def __init__(self, result: CommandResult) -> None:
+        detail = result.tail()
+        super().__init__(
+            result.host,
+            f"command exited {result.exit_code}: {result.command}"
+            + (f"\n{detail}" if detail else ""),
+        )
+        self.result = result
+
+
+class CommandTimedOut(SshError):
+    """A remote command ran past its timeout; its process group was killed on the host."""
+
+    def __init__(self, result: CommandResult, timeout: float) -> None:
+        super().__init__(result.host, f"command timed out after {timeout:g} s: {result.command}")
+        self.result = result
+        self.timeout = timeout
+
+
 class Interrupt(BaseException):
     """Thrown into a running step to stop it. Not an ``Exception``: steps cannot swallow it.
 

@@ -1,0 +1,352 @@
+"""Running commands on hosts over SSH: pinned host keys, pooled connections, killable commands.
+
+What this does differently from obd's SSH layer (obproxy-install-anatomy.md §3): host keys are
+checked against a pinned known_hosts line (trust on first use only when asked), one connection
+per host is shared by all of that host's subtasks, TCP_NODELAY is set (≈2 ms per command instead
+of ≈44 ms), exit codes come from the channel, and a command that times out or is cancelled has
+its whole remote process group killed, so nothing is left running on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from paramiko.hostkeys import HostKeyEntry
+
+from .errors import (
+    AuthFailed,
+    CommandFailed,
+    CommandResult,
+    CommandTimedOut,
+    HostKeyMismatch,
+    HostUnreachable,
+)
+
+CONNECT_TIMEOUT = 10.0
+POLL_SECONDS = 0.05
+KILL_GRACE_SECONDS = 1.0
+_PGID_MARK = "ocptask-pgid "
+# Run the command as the leader of a new session so the whole tree can be killed as a group.
+# The command travels as a positional argument: no layer of quoting is added around it.
+_WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; exec sh -c "$1"\' ocptask '
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """How to reach one host. ``password``/key passphrase are secrets: never logged or shown."""
+
+    name: str
+    address: str
+    port: int
+    username: str
+    private_key_path: str | None = None
+    password: str | None = None
+    host_key: str | None = None  # a known_hosts line: "[addr]:port ssh-ed25519 AAAA..."
+    trust_on_first_use: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.address}:{self.port})"
+
+    def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
+        return f"SshTarget({self.label}, user={self.username!r})"
+
+
+class _Pinned(paramiko.MissingHostKeyPolicy):
+    """Refuse unknown keys, or (trust on first use) accept and remember the first one."""
+
+    def __init__(self, target: SshTarget) -> None:
+        self.target = target
+        self.learned: str | None = None
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        if not self.target.trust_on_first_use:
+            raise HostKeyMismatch(
+                self.target.label,
+                "no host key is pinned for this host; pin it (or allow trust on first use) "
+                f"— it presented {key.get_name()} {key.get_fingerprint().hex()}",
+            )
+        self.learned = f"{hostname} {key.get_name()} {key.get_base64()}"
+
+
+class SshConnection:
+    """One authenticated SSH transport to one host, shared by threads (one channel each)."""
+
+    def __init__(self, target: SshTarget, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.target = target
+        self.connect_timeout = connect_timeout
+        self.learned_host_key: str | None = None
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def _connected(self) -> paramiko.SSHClient:
+        with self._lock:
+            client = self._client
+            transport = client.get_transport() if client else None
+            if client is None or transport is None or not transport.is_active():
+                self._client = client = self._connect()
+            return client
+
+    def _connect(self) -> paramiko.SSHClient:
+        target, timeout = self.target, self.connect_timeout
+        try:
+            sock = socket.create_connection((target.address, target.port), timeout=timeout)
+        except OSError as exc:
+            raise HostUnreachable(target.label, f"cannot connect: {exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = paramiko.SSHClient()
+        policy = _Pinned(target)
+        if target.host_key:
+            entry = HostKeyEntry.from_line(target.host_key)
+            if entry is None:
+                sock.close()
+                raise HostKeyMismatch(target.label, "the pinned host key line is malformed")
+            for name in entry.hostnames:
+                client.get_host_keys().add(name, entry.key.get_name(), entry.key)
+        client.set_missing_host_key_policy(policy)
+        try:
+            client.connect(
+                target.address,
+                target.port,
+                username=target.username,
+                key_filename=target.private_key_path,
+                password=target.password,
+                sock=sock,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                look_for_keys=False,
+                allow_agent=False,
+            )
+        except HostKeyMismatch:
+            sock.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            sock.close()
+            raise HostKeyMismatch(
+                target.label,
+                f"host key changed: expected {exc.expected_key.get_name()} "
+                f"{exc.expected_key.get_fingerprint().hex()}, got {exc.key.get_name()} "
+                f"{exc.key.get_fingerprint().hex()}; nothing was run",
+            ) from None
+        except paramiko.AuthenticationException:
+            sock.close()
+            how = "private key" if target.private_key_path else "password"
+            raise AuthFailed(target.label, f"{target.username!r} refused with its {how}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            transport = client.get_transport()
+            greeted = transport is not None and bool(transport.remote_version)
+            client.close()
+            sock.close()
+            reason = str(exc) or type(exc).__name__
+            if not greeted:
+                reason = f"no SSH greeting within {timeout:g} s ({reason})"
+            raise HostUnreachable(target.label, reason) from None
+        self.learned_host_key = policy.learned
+        return client
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        on_output: Callable[[str, str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> CommandResult:
+        """Run ``command`` (a shell string; quote its values with ``shlex.quote``).
+
+        ``on_output(stream, line)`` receives each line as it arrives. On timeout, on ``stop``
+        being set, or on any exception raised into this thread (a step's interrupt), the
+        command's remote process group is killed before this returns or raises.
+        """
+        client = self._connected()
+        started = time.monotonic()
+        try:
+            channel = client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
+        except (paramiko.SSHException, OSError) as exc:
+            raise HostUnreachable(self.target.label, f"cannot open a channel: {exc}") from None
+        out = _Lines("stdout", on_output)
+        err = _Lines("stderr", on_output, pgid_mark=_PGID_MARK)
+        timed_out = False
+        try:
+            channel.exec_command(_WRAPPER + shlex.quote(command))
+            while True:
+                busy = False
+                if channel.recv_ready():
+                    out.feed(channel.recv(65536))
+                    busy = True
+                if channel.recv_stderr_ready():
+                    err.feed(channel.recv_stderr(65536))
+                    busy = True
+                if not busy and channel.exit_status_ready():
+                    break
+                if timeout is not None and time.monotonic() - started > timeout:
+                    timed_out = True
+                    break
+                if stop is not None and stop.is_set():
+                    break
+                if not busy:  # wake on data or close, or at the next check of timeout/stop
+                    select.select([channel], [], [], POLL_SECONDS)
+            exit_code = (
+                None if timed_out or not channel.exit_status_ready() else channel.recv_exit_status()
+            )
+        except BaseException:
+            self._kill(err.pgid)
+            channel.close()
+            raise
+        if exit_code is None:
+            self._kill(err.pgid)
+        channel.close()
+        result = CommandResult(
+            self.target.label,
+            command,
+            exit_code,
+            out.close(),
+            err.close(),
+            time.monotonic() - started,
+        )
+        if timed_out:
+            raise CommandTimedOut(result, timeout)  # type: ignore[arg-type]
+        if check and exit_code != 0:
+            raise CommandFailed(result)
+        return result
+
+    def _kill(self, pgid: int | None) -> None:
+        """TERM, then KILL, the command's process group, over a fresh channel."""
+        if not pgid:
+            return
+        script = (
+            f"kill -TERM -- -{pgid} 2>/dev/null; i=0; "
+            f"while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 20 ]; "
+            "do sleep 0.05; i=$((i+1)); done; "
+            f"kill -KILL -- -{pgid} 2>/dev/null; true"
+        )
+        try:
+            client = self._connected()
+            _, stdout, _ = client.exec_command(script, timeout=KILL_GRACE_SECONDS + 5)
+            stdout.channel.recv_exit_status()
+        except Exception:  # the host is gone: nothing left to kill there either
+            pass
+
+    # -- files ------------------------------------------------------------------------------
+
+    def sha256(self, remote_path: str) -> str | None:
+        result = self.run(f"sha256sum {shlex.quote(remote_path)} 2>/dev/null", check=False)
+        return result.stdout.split()[0] if result.exit_code == 0 and result.stdout else None
+
+    def put(self, local_path: Path, remote_path: str, *, mode: int = 0o644) -> bool:
+        """Upload unless the remote copy already has the same sha256. True if it uploaded.
+
+        The file goes to a temporary name, is verified, then renamed into place: a reader never
+        sees a half-written file.
+        """
+        digest = hashlib.sha256(Path(local_path).read_bytes()).hexdigest()
+        if self.sha256(remote_path) == digest:
+            return False
+        tmp = f"{remote_path}.ocptask-upload"
+        self.run(f"mkdir -p {shlex.quote(str(Path(remote_path).parent))}")
+        with self._connected().open_sftp() as sftp:
+            sftp.put(str(local_path), tmp)
+            sftp.chmod(tmp, mode)
+        if self.sha256(tmp) != digest:
+            self.run(f"rm -f {shlex.quote(tmp)}", check=False)
+            raise CommandFailed(
+                CommandResult(
+                    self.target.label,
+                    f"upload {remote_path}",
+                    1,
+                    "",
+                    "sha256 of the uploaded copy does not match",
+                    0.0,
+                )
+            )
+        self.run(f"mv -f {shlex.quote(tmp)} {shlex.quote(remote_path)}")
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+class SshPool:
+    """One connection per host (address, port, user), created on first use, shared after."""
+
+    def __init__(self, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.connect_timeout = connect_timeout
+        self._connections: dict[tuple[str, int, str], SshConnection] = {}
+        self._lock = threading.Lock()
+
+    def connection(self, target: SshTarget) -> SshConnection:
+        key = (target.address, target.port, target.username)
+        with self._lock:
+            conn = self._connections.get(key)
+            if conn is None or conn.target != target:
+                if conn is not None:
+                    conn.close()
+                conn = SshConnection(target, connect_timeout=self.connect_timeout)
+                self._connections[key] = conn
+            return conn
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
+
+
+class _Lines:
+    """Split a byte stream into lines for the callback; keep everything for the result."""
+
+    def __init__(
+        self,
+        stream: str,
+        on_output: Callable[[str, str], None] | None,
+        pgid_mark: str | None = None,
+    ) -> None:
+        self.stream = stream
+        self.on_output = on_output
+        self.pgid_mark = pgid_mark
+        self.pgid: int | None = None
+        self._buffer = b""
+        self._kept: list[str] = []
+        self._newline_at_end = False
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._newline_at_end = data.endswith(b"\n")
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            self._line(raw.decode("utf-8", "replace"))
+
+    def _line(self, text: str) -> None:
+        if self.pgid_mark and self.pgid is None and text.startswith(self.pgid_mark):
+            self.pgid = int(text[len(self.pgid_mark) :])
+            return
+        self._kept.append(text)
+        if self.on_output is not None:
+            self.on_output(self.stream, text)
+
+    def close(self) -> str:
+        if self._buffer:
+            self._line(self._buffer.decode("utf-8", "replace"))
+            self._buffer = b""
+        return "\n".join(self._kept) + ("\n" if self._kept and self._newline_at_end else "")
