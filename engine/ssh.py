@@ -203,9 +203,14 @@ class SshConnection:
                     break
                 if not busy:  # wake on data or close, or at the next check of timeout/stop
                     select.select([channel], [], [], POLL_SECONDS)
-            exit_code = (
-                None if timed_out or not channel.exit_status_ready() else channel.recv_exit_status()
-            )
+            exit_code = None
+            if not timed_out and channel.exit_status_ready():
+                # Output precedes the exit status on the wire: all of it is buffered by now.
+                while channel.recv_ready():
+                    out.feed(channel.recv(65536))
+                while channel.recv_stderr_ready():
+                    err.feed(channel.recv_stderr(65536))
+                exit_code = channel.recv_exit_status()
         except BaseException:
             self._kill(err.pgid)
             channel.close()
@@ -339,8 +344,10 @@ class _Lines:
 
     def _line(self, text: str) -> None:
         if self.pgid_mark and self.pgid is None and text.startswith(self.pgid_mark):
-            self.pgid = int(text[len(self.pgid_mark) :])
-            return
+            number = text[len(self.pgid_mark) :].strip()
+            if number.isdigit():
+                self.pgid = int(number)
+                return
         self._kept.append(text)
         if self.on_output is not None:
             self.on_output(self.stream, text)
