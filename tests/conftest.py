@@ -44,6 +44,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Three real sshd hosts on 127.0.0.11-13:2222 for the whole session; removed at the end."""
     if os.geteuid() != 0:
         need_service("sandbox SSH hosts need root")
+    for stale in Path("/var/tmp").glob("ocptask-sandbox-test-*"):
+        owner = int(stale.name.rsplit("-", 1)[1])
+        if not Path(f"/proc/{owner}").exists():  # its test session died without cleaning up
+            sandbox_hosts.down(stale)
     state = Path(f"/var/tmp/ocptask-sandbox-test-{os.getpid()}")
     inventory = tmp_path_factory.mktemp("sandbox") / "inventory.json"
     try:
