@@ -24,6 +24,7 @@ from .errors import (
     TimeLimitExceeded,
     WaitTimeout,
 )
+from .hosts import Host, HostRegistry, HostStatus
 from .step import Step, StepContext
 from .task import Subtask, Task
 from .template import Node, Split, Template
@@ -33,6 +34,10 @@ __all__ = [
     "Engine",
     "Subtask",
     "Task",
+    # Hosts
+    "Host",
+    "HostRegistry",
+    "HostStatus",
     # Defining tasks
     "Context",
     "Node",

@@ -13,6 +13,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """Stored times come back naive from SQLite and aware from PostgreSQL: make them all aware."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def ocp_time(value: datetime | None) -> str | None:
     """``2021-09-03T15:05:01.101+08:00``. SQLite hands back naive datetimes: those are UTC."""
     if value is None:

@@ -23,6 +23,7 @@ from .clock import utcnow
 from .context import Context
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import WaitTimeout
+from .hosts import HostRegistry
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
 from .runner import Runner
 from .step import load_step
@@ -67,6 +68,7 @@ class Engine:
         self.store = Store(db_url, pool_size=parallelism + 5)
         self.executor = executor or default_executor()
         self._runner = Runner(self.store, parallelism=parallelism, executor=self.executor)
+        self.hosts = HostRegistry(self.store)
 
     # -- submit -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .clock import ocp_time
+from .clock import as_utc, ocp_time
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
 from .records import SubtaskRecord, TaskRecord
@@ -61,9 +61,9 @@ class Subtask:
             context=Context.from_json(rec.context),
             upstreams=tuple(rec.upstreams),
             downstreams=tuple(rec.downstreams),
-            create_time=rec.create_time,
-            start_time=rec.start_time,
-            finish_time=rec.finish_time,
+            create_time=as_utc(rec.create_time),  # type: ignore[arg-type]
+            start_time=as_utc(rec.start_time),
+            finish_time=as_utc(rec.finish_time),
         )
 
     def to_ocp(self) -> dict[str, Any]:
@@ -123,9 +123,9 @@ class Task:
             task_definition_id=rec.task_definition_id,
             context=Context.from_json(rec.context),
             prohibit_rollback=rollback_prohibited(rec, ordered),
-            create_time=rec.create_time,
-            start_time=rec.start_time,
-            finish_time=rec.finish_time,
+            create_time=as_utc(rec.create_time),  # type: ignore[arg-type]
+            start_time=as_utc(rec.start_time),
+            finish_time=as_utc(rec.finish_time),
             subtasks=tuple(Subtask.from_record(s) for s in ordered),
         )
 

@@ -18,7 +18,9 @@ app = typer.Typer(no_args_is_help=True, help="OCP tasks, for real: records, DAGs
 task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
 obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
 app.add_typer(task_app, name="task")
+host_app = typer.Typer(no_args_is_help=True, help="Hosts tasks can run on.")
 app.add_typer(obproxy_app, name="obproxy")
+app.add_typer(host_app, name="host")
 
 console = Console()
 DbOption = Annotated[
@@ -116,6 +118,49 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
     with _engine(db) as engine:
         task = engine.rollback(task_id)
         _print(engine.run(task_id) if run else task)
+
+
+@host_app.command("import")
+def host_import(
+    inventory: Annotated[
+        Path, typer.Argument(help='JSON: {"hosts": [{name, innerIpAddress, ...}]}')
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register (or update, by name) every host of an inventory file."""
+    try:
+        entries = json.loads(inventory.read_text())["hosts"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        console.print(
+            f"[red]error:[/red] cannot read hosts from {inventory}: {exc}", highlight=False
+        )
+        raise typer.Exit(2) from None
+    with _engine(db) as engine:
+        for i, entry in enumerate(entries):
+            try:
+                host = engine.hosts.add(entry)
+            except OcpTaskError as exc:
+                console.print(f"[red]error:[/red] hosts[{i}]: {exc}", highlight=False)
+                raise typer.Exit(2) from None
+            console.print(f"host {host.id}: {host.name} {host.inner_ip_address}:{host.ssh_port}")
+
+
+@host_app.command("list")
+def host_list(db: DbOption = None) -> None:
+    """Registered hosts (credentials are never shown)."""
+    with _engine(db) as engine:
+        table = Table("id", "name", "address", "user", "host key", "status")
+        for host in engine.hosts.list():
+            pinned = host.host_key.split()[1] if host.host_key else "not pinned"
+            table.add_row(
+                str(host.id),
+                host.name,
+                f"{host.inner_ip_address}:{host.ssh_port}",
+                host.username,
+                pinned,
+                host.status.value,
+            )
+        console.print(table)
 
 
 if __name__ == "__main__":

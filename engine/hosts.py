@@ -1,0 +1,211 @@
+"""The host registry: where tasks can run, how to reach each host, and its pinned key.
+
+Credentials live in their own table, never in task records or logs, and never in a Host snapshot:
+only ``HostRegistry.target()`` hands them to the SSH layer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from paramiko.hostkeys import HostKeyEntry
+from sqlalchemy import Column, DateTime, Text
+from sqlmodel import Field, SQLModel, col, select
+
+from .clock import as_utc, ocp_time, utcnow
+from .errors import FieldError, RequestInvalid, TaskNotFound
+from .ssh import SshTarget
+from .store import Store
+
+_USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+
+class HostStatus(StrEnum):
+    """OCP's host statuses that matter before an agent exists."""
+
+    NEW = "NEW"
+    """Registered; not yet reached."""
+    AVAILABLE = "AVAILABLE"
+    """Reached over SSH with its pinned key."""
+    OFFLINE = "OFFLINE"
+    """Last attempt to reach it failed."""
+
+
+class HostRecord(SQLModel, table=True):
+    __tablename__ = "host"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    inner_ip_address: str
+    ssh_port: int
+    username: str
+    host_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = HostStatus.NEW.value
+    create_time: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    update_time: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class HostCredentialRecord(SQLModel, table=True):
+    """Kept apart from the host row so no query for hosts or tasks can carry a secret out."""
+
+    __tablename__ = "host_credential"
+
+    host_id: int = Field(foreign_key="host.id", primary_key=True)
+    private_key_path: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    id: int
+    name: str
+    inner_ip_address: str
+    ssh_port: int
+    username: str
+    host_key: str | None
+    status: HostStatus
+    create_time: datetime
+    update_time: datetime
+
+    @classmethod
+    def from_record(cls, rec: HostRecord) -> Host:
+        assert rec.id is not None
+        return cls(
+            rec.id,
+            rec.name,
+            rec.inner_ip_address,
+            rec.ssh_port,
+            rec.username,
+            rec.host_key,
+            HostStatus(rec.status),
+            as_utc(rec.create_time),  # type: ignore[arg-type]
+            as_utc(rec.update_time),  # type: ignore[arg-type]
+        )
+
+    def to_ocp(self) -> dict[str, Any]:
+        """OCP's host object, as far as ocptask knows it (there is no credential field)."""
+        return {
+            "createTime": ocp_time(self.create_time),
+            "id": self.id,
+            "innerIpAddress": self.inner_ip_address,
+            "name": self.name,
+            "sshPort": self.ssh_port,
+            "status": self.status.value,
+            "updateTime": ocp_time(self.update_time),
+        }
+
+
+def _check(entry: dict[str, Any]) -> list[FieldError]:
+    problems: list[FieldError] = []
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(FieldError("name", "must be a non-empty string", name))
+    address = entry.get("innerIpAddress")
+    try:
+        ipaddress.ip_address(address)  # type: ignore[arg-type]
+    except ValueError:
+        problems.append(FieldError("innerIpAddress", "must be an IP address", address))
+    port = entry.get("sshPort", 22)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        problems.append(FieldError("sshPort", "must be a port number 1-65535", port))
+    user = entry.get("username")
+    if not isinstance(user, str) or not _USERNAME.match(user):
+        problems.append(FieldError("username", "must be a valid login name", user))
+    key, password = entry.get("privateKeyPath"), entry.get("password")
+    if bool(key) == bool(password):
+        problems.append(
+            FieldError("privateKeyPath", "give exactly one of privateKeyPath and password")
+        )
+    line = entry.get("hostKey")
+    if line is not None and (not isinstance(line, str) or HostKeyEntry.from_line(line) is None):
+        problems.append(FieldError("hostKey", "must be a known_hosts line", line))
+    return problems
+
+
+class HostRegistry:
+    """``engine.hosts``: add, list, get and remove hosts; hand SSH targets to steps."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_schema()
+
+    def add(self, entry: dict[str, Any]) -> Host:
+        """Register a host (OCP-style field names), or update the one with the same name."""
+        problems = _check(entry)
+        if problems:
+            raise RequestInvalid(problems)
+        with self.store.write() as session:
+            rec = session.exec(select(HostRecord).where(HostRecord.name == entry["name"])).first()
+            if rec is None:
+                rec = HostRecord(
+                    name=entry["name"],
+                    inner_ip_address=entry["innerIpAddress"],
+                    ssh_port=entry.get("sshPort", 22),
+                    username=entry["username"],
+                )
+            rec.inner_ip_address = entry["innerIpAddress"]
+            rec.ssh_port = entry.get("sshPort", 22)
+            rec.username = entry["username"]
+            rec.host_key = entry.get("hostKey")
+            rec.update_time = utcnow()
+            session.add(rec)
+            session.flush()
+            cred = session.get(HostCredentialRecord, rec.id) or HostCredentialRecord(
+                host_id=rec.id  # type: ignore[arg-type]
+            )
+            cred.private_key_path = entry.get("privateKeyPath")
+            cred.password = entry.get("password")
+            session.add(cred)
+            session.flush()
+            return Host.from_record(rec)
+
+    def list(self) -> list[Host]:
+        with self.store.read() as session:
+            query = select(HostRecord).order_by(col(HostRecord.id))
+            return [Host.from_record(r) for r in session.exec(query).all()]
+
+    def get(self, host_id: int) -> Host:
+        with self.store.read() as session:
+            rec = session.get(HostRecord, host_id)
+            if rec is None:
+                raise TaskNotFound(f"Host {host_id} does not exist.")
+            return Host.from_record(rec)
+
+    def remove(self, host_id: int) -> None:
+        with self.store.write() as session:
+            rec = session.get(HostRecord, host_id)
+            if rec is None:
+                raise TaskNotFound(f"Host {host_id} does not exist.")
+            cred = session.get(HostCredentialRecord, host_id)
+            if cred is not None:
+                session.delete(cred)
+                session.flush()
+            session.delete(rec)
+
+    def target(self, host_id: int, *, trust_on_first_use: bool = False) -> SshTarget:
+        """What the SSH layer needs, credential included. Not for display."""
+        with self.store.read() as session:
+            rec = session.get(HostRecord, host_id)
+            cred = session.get(HostCredentialRecord, host_id)
+            if rec is None or cred is None:
+                raise TaskNotFound(f"Host {host_id} does not exist.")
+            return SshTarget(
+                name=rec.name,
+                address=rec.inner_ip_address,
+                port=rec.ssh_port,
+                username=rec.username,
+                private_key_path=cred.private_key_path,
+                password=cred.password,
+                host_key=rec.host_key,
+                trust_on_first_use=trust_on_first_use,
+            )
