@@ -23,6 +23,8 @@ from .errors import TemplateError
 class Split:
     key: str
     method: SplitMethod = SplitMethod.PARALLEL
+    # False: a task without listMap[key] gets no copies (rather than being refused).
+    required: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -121,12 +123,12 @@ class Template:
             node: Node = self._graph.nodes[name]["node"]
             count = 1
             if node.split is not None:
-                if node.split.key not in context.list_map:
+                if node.split.key not in context.list_map and node.split.required:
                     raise TemplateError(
                         f"template {self.name!r}, node {name!r} splits on "
                         f"listMap[{node.split.key!r}], which the task arguments do not provide"
                     )
-                count = len(context.list_map[node.split.key])
+                count = len(context.list_map.get(node.split.key, ()))
             mine = []
             for idx in range(count):
                 sub = PlannedSubtask(len(planned), node, idx if node.split else -1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +64,27 @@ def obproxy_create(
     with _engine(db) as engine:
         task = create_cluster(engine, request)
         _print(engine.run(task.id) if wait else task)
+
+
+@obproxy_app.command("credential")
+def obproxy_credential(
+    cluster_name: str,
+    username: str,
+    db: DbOption = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Register the password obproxy uses for USERNAME on OceanBase cluster CLUSTER_NAME."""
+    from tasks.obproxy.credentials import register_ob_credential
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with _engine(db) as engine:
+        register_ob_credential(engine, cluster_name, username, password)
+    console.print(f"password registered for {username}@{cluster_name}", highlight=False)
 
 
 @task_app.command("list")

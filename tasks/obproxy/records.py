@@ -28,3 +28,37 @@ class ObproxyClusterRecord(SQLModel, table=True):
     create_time: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class ObproxyServerRecord(SQLModel, table=True):
+    """One obproxy process of a cluster on one host. CREATING → RUNNING, or UNAVAILABLE."""
+
+    __tablename__ = "obproxy_server"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(foreign_key="obproxy_cluster.id", index=True)
+    host_id: int
+    ip: str
+    sql_port: int
+    exporter_port: int
+    version: str
+    status: str = "CREATING"
+    exporter_url: str | None = None
+    task_id: int = Field(index=True)
+    create_time: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    update_time: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class ObCredentialRecord(SQLModel, table=True):
+    """The password obproxy uses to reach an OceanBase cluster (e.g. proxyro's). Never shown."""
+
+    __tablename__ = "ob_credential"
+
+    cluster_name: str = Field(primary_key=True)
+    username: str = Field(primary_key=True)
+    password: str

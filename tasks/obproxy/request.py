@@ -6,12 +6,14 @@ ignored, as OCP's own sample carries an undocumented ``obLinks[].clusterId``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from engine import FieldError
 
+_OPTION_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
@@ -24,6 +26,11 @@ class ObLink(_Model):
     clusterName: Name
     obClusterId: Annotated[int, Field(ge=1)]
     username: Name
+    # ocptask's extension: the cluster's root servers ("ip:port;ip:port"), which OCP reads from
+    # its metadb. Needed in RS_LIST mode to start obproxy with --rs_list.
+    rsList: (
+        Annotated[str, Field(pattern=r"^[0-9A-Za-z.:\[\]-]+(;[0-9A-Za-z.:\[\]-]+)*$")] | None
+    ) = None
 
 
 class ObproxyParameter(_Model):
@@ -87,13 +94,52 @@ class CreateObproxyClusterRequest(_Model):
                 found.append(
                     FieldError(f"obproxyInstallParam.hostIds[{i}]", f"duplicate host {host}", host)
                 )
-        if hosts:
-            found.append(
-                FieldError(
-                    "obproxyInstallParam.hostIds",
-                    "installing on hosts is not available yet (no host registry); "
-                    "pass an empty list to create the cluster record only",
-                    hosts,
+        install = self.obproxyInstallParam
+        if hosts and install is not None:
+            for field in ("sqlPort", "exportPort", "version"):
+                if getattr(install, field) is None:
+                    found.append(
+                        FieldError(
+                            f"obproxyInstallParam.{field}", "required when hostIds is not empty"
+                        )
+                    )
+            if install.sqlPort is not None and install.sqlPort == install.exportPort:
+                found.append(
+                    FieldError(
+                        "obproxyInstallParam.exportPort",
+                        "must differ from sqlPort",
+                        install.exportPort,
+                    )
                 )
-            )
+            if self.workMode == "RS_LIST" and self.obLinks and not self.obLinks[0].rsList:
+                found.append(
+                    FieldError(
+                        "obLinks[0].rsList",
+                        "RS_LIST mode needs the cluster's root "
+                        "servers to start obproxy with --rs_list",
+                    )
+                )
+        for i, param in enumerate(self.startupParameters):
+            # These travel inside obproxy's "-o k=v,k2=v2": a ',' or '=' would split them.
+            if not _OPTION_NAME.match(param.name):
+                found.append(
+                    FieldError(
+                        f"startupParameters[{i}].name",
+                        "must match [A-Za-z0-9_.]+ to be passed with -o",
+                        param.name,
+                    )
+                )
+            if "," in param.value or "=" in param.value:
+                found.append(
+                    FieldError(
+                        f"startupParameters[{i}].value",
+                        "cannot contain ',' or '=' (obproxy -o cannot carry them)",
+                        param.value,
+                    )
+                )
+        for i, param in enumerate(self.parameters):
+            if not _OPTION_NAME.match(param.name):
+                found.append(
+                    FieldError(f"parameters[{i}].name", "must match [A-Za-z0-9_.]+", param.name)
+                )
         return found

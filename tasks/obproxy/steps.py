@@ -8,8 +8,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engine import Step, StepContext
+from engine.hosts import HostRegistry
 
-from .records import ObproxyClusterRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .request import CreateObproxyClusterRequest
 
 
@@ -51,9 +52,32 @@ class PrepareObproxyInstall(Step):
                 )
             ctx.string_map["obproxy_cluster_id"] = str(cluster.id)
             ctx.string_map["obproxy_cluster_name"] = cluster.name
+            install = request.obproxyInstallParam
+            for host_id in request.host_ids:
+                assert install is not None and install.sqlPort and install.exportPort
+                query = select(ObproxyServerRecord).where(
+                    ObproxyServerRecord.task_id == ctx.task_id,
+                    ObproxyServerRecord.host_id == host_id,
+                )
+                if session.exec(query).first() is None:
+                    session.add(
+                        ObproxyServerRecord(
+                            cluster_id=cluster.id,  # type: ignore[arg-type]
+                            host_id=host_id,
+                            ip=HostRegistry(ctx.store).get(host_id).inner_ip_address,
+                            sql_port=install.sqlPort,
+                            exporter_port=install.exportPort,
+                            version=install.version or "",
+                            task_id=ctx.task_id,
+                        )
+                    )
 
     def rollback(self, ctx: StepContext) -> None:
         with ctx.session() as session:
+            servers = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
+            for server in session.exec(servers).all():
+                session.delete(server)
+            session.flush()
             query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.task_id == ctx.task_id)
             for cluster in session.exec(query).all():
                 session.delete(cluster)

@@ -1,0 +1,302 @@
+"""The per-host install chain (OCP's batchAdd DAG, ocp-task-api.md §5), one copy per host.
+
+Every step finds its host through ``ctx.item("host_ids")`` and reaches it over the shared SSH
+pool. Every value that reaches a remote shell goes through ``shlex.quote``. Each step's rollback
+undoes exactly what its execute did and is safe to run twice; a failing step marks its OBProxy
+server UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import pymysql
+from sqlmodel import select
+
+from engine import Step, StepContext
+from engine.hosts import HostRegistry
+from engine.ssh import SshConnection, SshPool
+
+from .packages import package_path, package_version
+from .records import ObCredentialRecord, ObproxyServerRecord
+from .request import CreateObproxyClusterRequest
+
+POOL = SshPool()
+PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
+COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
+q = shlex.quote
+
+
+class HostStep(Step):
+    """Base of the chain's steps: host lookup, SSH, log streaming, server status on failure."""
+
+    def execute(self, ctx: StepContext) -> None:
+        try:
+            self.run(ctx)
+        except Exception:
+            self.mark_server(ctx, "UNAVAILABLE")
+            raise
+
+    def run(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def request(ctx: StepContext) -> CreateObproxyClusterRequest:
+        return CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
+
+    @staticmethod
+    def host_id(ctx: StepContext) -> int:
+        return int(ctx.item("host_ids"))
+
+    def ssh(self, ctx: StepContext) -> SshConnection:
+        return POOL.connection(HostRegistry(ctx.store).target(self.host_id(ctx)))
+
+    def sh(
+        self, ctx: StepContext, command: str, *, timeout: float | None = None, check: bool = True
+    ) -> Any:
+        """Run on this copy's host; output lines go to the subtask log as they arrive."""
+        conn = self.ssh(ctx)
+        ctx.log.info(f"[{conn.target.label}] $ {command}")
+        return conn.run(
+            command,
+            timeout=timeout,
+            check=check,
+            stop=ctx.stop_requested,
+            on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
+        )
+
+    def home(self, ctx: StepContext) -> str:
+        return self.sh(ctx, 'printf "%s" "$HOME"').stdout
+
+    def install_dir(self, ctx: StepContext) -> str:
+        version = package_version(self.request(ctx).obproxyInstallParam.version)  # type: ignore[union-attr]
+        return f"{self.home(ctx)}/obproxy-{version}"
+
+    @staticmethod
+    def server(ctx: StepContext, session: Any) -> ObproxyServerRecord | None:
+        query = select(ObproxyServerRecord).where(
+            ObproxyServerRecord.task_id == ctx.task_id,
+            ObproxyServerRecord.host_id == int(ctx.item("host_ids")),
+        )
+        return session.exec(query).first()
+
+    def mark_server(self, ctx: StepContext, status: str, **values: Any) -> None:
+        with ctx.session() as session:
+            server = self.server(ctx, session)
+            if server is not None:
+                server.status = status
+                for key, value in values.items():
+                    setattr(server, key, value)
+                session.add(server)
+
+
+class CheckProcessNotExist(HostStep):
+    """No obproxy of this login user runs on the host (OCP: keywords obproxy, obproxyd.sh)."""
+
+    def run(self, ctx: StepContext) -> None:
+        for keyword in PROCESS_KEYWORDS:
+            pattern = f"[{keyword[0]}]{keyword[1:]}"  # so pgrep does not find its own shell
+            found = self.sh(ctx, f'pgrep -u "$(id -u)" -a -f {q(pattern)} || true').stdout.strip()
+            if found:
+                raise RuntimeError(f"a process matching {keyword!r} already runs: {found}")
+
+
+class CheckCommandExists(HostStep):
+    def run(self, ctx: StepContext) -> None:
+        missing = [
+            c
+            for c in COMMANDS_TO_CHECK
+            if self.sh(ctx, f"command -v {q(c)}", check=False).exit_code != 0
+        ]
+        if missing:
+            raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
+
+
+class InstallRpmByPackageAndVersion(HostStep):
+    """Upload the package (skipped when the host has it already) and unpack it, no rpm db."""
+
+    MARK = ".ocptask-installed"
+
+    def run(self, ctx: StepContext) -> None:
+        version_file = self.request(ctx).obproxyInstallParam.version  # type: ignore[union-attr]
+        local = package_path(version_file)
+        home = self.home(ctx)
+        remote_pkg = f"{home}/.ocptask/packages/{local.name}"
+        uploaded = self.ssh(ctx).put(local, remote_pkg)
+        ctx.log.info(f"package {local.name}: {'uploaded' if uploaded else 'already on the host'}")
+        target = self.install_dir(ctx)
+        inner = f"home/admin/obproxy-{package_version(version_file)}"
+        self.sh(
+            ctx,
+            f"set -e; if [ -x {q(target)}/bin/obproxy ] && [ -f {q(target)}/{self.MARK} ]; then "
+            f"echo 'already installed'; exit 0; fi; "
+            f'tmp=$(mktemp -d); cd "$tmp"; rpm2cpio {q(remote_pkg)} | cpio -idm --quiet; '
+            f"mkdir -p {q(target)}; cp -a {q(inner)}/. {q(target)}/; "
+            f'echo {q(str(ctx.task_id))} > {q(target)}/{self.MARK}; rm -rf "$tmp"',
+            timeout=600,
+        )
+
+    def rollback(self, ctx: StepContext) -> None:
+        target = self.install_dir(ctx)
+        self.sh(ctx, f"if [ -f {q(target)}/{self.MARK} ]; then rm -rf {q(target)}; fi")
+
+
+class StartObproxy(HostStep):
+    """Start obproxy with the startup parameters; done when the started pid owns the port."""
+
+    def run(self, ctx: StepContext) -> None:
+        request = self.request(ctx)
+        install = request.obproxyInstallParam
+        assert install is not None and install.sqlPort and install.exportPort
+        target = self.install_dir(ctx)
+        args = [
+            "./bin/obproxy",
+            "--listen_port",
+            str(install.sqlPort),
+            "--prometheus_listen_port",
+            str(install.exportPort),
+        ]
+        options = [f"{p.name}={p.value}" for p in request.startupParameters]
+        if request.workMode == "RS_LIST":
+            link = request.obLinks[0]
+            args += ["--rs_list", link.rsList or "", "--cluster_name", link.clusterName]
+        else:
+            options.append(f"obproxy_config_server_url={config_url(request.name)}")
+        if options:
+            args += ["-o", ",".join(options)]
+        if self.pid(ctx, target):
+            ctx.log.info("obproxy already runs from this install: not started again")
+        else:
+            self.sh(ctx, f"cd {q(target)} && {' '.join(q(a) for a in args)}", timeout=None)
+        deadline = time.monotonic() + 30
+        while not self.owns_port(ctx, target, install.sqlPort):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"obproxy did not listen on port {install.sqlPort} within 30 s")
+            ctx.sleep(0.2)
+        ctx.log.info(f"obproxy pid {self.pid(ctx, target)} listens on port {install.sqlPort}")
+
+    def pid(self, ctx: StepContext, target: str) -> int | None:
+        out = self.sh(
+            ctx,
+            f"p=$(cat {q(target)}/run/obproxy.pid 2>/dev/null) && "
+            'kill -0 "$p" 2>/dev/null && echo "$p"',
+            check=False,
+        ).stdout.strip()
+        return int(out) if out.isdigit() else None
+
+    def owns_port(self, ctx: StepContext, target: str, port: int) -> bool:
+        pid = self.pid(ctx, target)
+        if pid is None:
+            return False
+        script = (
+            f"for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
+            "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
+            f'ls -l /proc/{pid}/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
+        )
+        return self.sh(ctx, script, check=False).exit_code == 0
+
+    def rollback(self, ctx: StepContext) -> None:
+        target = self.install_dir(ctx)
+        pid = self.pid(ctx, target)
+        if pid is not None:
+            self.sh(
+                ctx,
+                f"kill -TERM {pid}; for i in $(seq 50); do kill -0 {pid} 2>/dev/null "
+                f"|| break; sleep 0.1; done; kill -KILL {pid} 2>/dev/null; true",
+            )
+        self.sh(ctx, f"rm -f {q(target)}/run/obproxy.pid")
+
+
+@contextmanager
+def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
+    """A PyMySQL cursor on this host's obproxy as root@proxysys."""
+    request = step.request(ctx)
+    target = HostRegistry(ctx.store).target(step.host_id(ctx))
+    password = next(
+        (p.value for p in request.startupParameters if p.name == "obproxy_sys_password"), ""
+    )
+    conn = pymysql.connect(
+        host=target.address,
+        port=request.obproxyInstallParam.sqlPort,  # type: ignore[union-attr]
+        user="root@proxysys",
+        password=password,
+        connect_timeout=10,
+        read_timeout=30,
+        write_timeout=30,
+    )
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        conn.close()
+
+
+class SyncObproxyParameter(HostStep):
+    """Apply the non-startup parameters by ALTER PROXYCONFIG SET; values are bound, not spliced."""
+
+    def run(self, ctx: StepContext) -> None:
+        with proxysys(ctx, self) as cursor:
+            for param in self.request(ctx).parameters:
+                cursor.execute(f"ALTER PROXYCONFIG SET {param.name} = %s", (param.value,))
+                ctx.log.info(f"set {param.name} = {param.value!r}")
+
+
+class SetObproxyUserPassword(HostStep):
+    """Give obproxy the password of the obLink user (from a registered credential)."""
+
+    def run(self, ctx: StepContext) -> None:
+        request = self.request(ctx)
+        if not request.obLinks:
+            ctx.log.info("no obLink: nothing to connect to yet")
+            return
+        link = request.obLinks[0]
+        with ctx.session() as session:
+            cred = session.get(ObCredentialRecord, (link.clusterName, link.username))
+            password = cred.password if cred else None
+        if password is None:
+            raise LookupError(
+                f"no password registered for {link.username}@{link.clusterName}; "
+                "register it with 'ocptask obproxy credential'"
+            )
+        ctx.log.add_secret(password)
+        with proxysys(ctx, self) as cursor:
+            cursor.execute("ALTER PROXYCONFIG SET observer_sys_password = %s", (password,))
+        ctx.log.info(f"obproxy connects to {link.clusterName} as {link.username}")
+
+
+class RegisterObproxyExporter(HostStep):
+    def run(self, ctx: StepContext) -> None:
+        request = self.request(ctx)
+        target = HostRegistry(ctx.store).target(self.host_id(ctx))
+        url = f"http://{target.address}:{request.obproxyInstallParam.exportPort}/metrics"  # type: ignore[union-attr]
+        with urllib.request.urlopen(url, timeout=10) as response:
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}")
+        self.mark_server(ctx, "CREATING", exporter_url=url)
+        ctx.log.info(f"exporter answers at {url}")
+
+    def rollback(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "CREATING", exporter_url=None)
+
+
+class UpdateObproxyStatus(HostStep):
+    def run(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "RUNNING")
+
+    def rollback(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "CREATING")
+
+
+def config_url(cluster_name: str) -> str:
+    """OCP's config URL shape for CONFIG_URL mode (the value is passed quoted, never parsed)."""
+    base = os.environ.get("OCPTASK_CONFIG_URL_BASE", "http://127.0.0.1:8080")
+    return (
+        f"{base}/services?Action=GetObProxyConfig&ObproxyClusterName={quote(cluster_name, safe='')}"
+    )

@@ -1,0 +1,255 @@
+"""Create an OBProxy cluster for real: the per-host chain over SSH on sandbox hosts."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+from engine import Engine, SubtaskStatus, TaskStatus
+from fixtures import sample_request
+from fixtures import sandbox as sandbox_hosts
+from tasks.obproxy import create_cluster
+from tasks.obproxy.credentials import register_ob_credential
+from tasks.obproxy.templates import CHAIN
+
+PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"
+PROXYRO_PASSWORD = "proxyro-Secret-4711"
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def env(sandbox: dict, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    monkeypatch.setenv("OCPTASK_PACKAGE_DIR", str(PACKAGES))
+    ids = [engine.hosts.add(h).id for h in sandbox["inventory"]]
+    register_ob_credential(engine, "hooray", "proxyro", PROXYRO_PASSWORD)
+    yield {"host_ids": ids, **sandbox}
+    sandbox_hosts.reset(sandbox["state"])
+
+
+def rs_list_request(host_ids: list[int], **changes: Any) -> dict[str, Any]:
+    request = sample_request() | {
+        "workMode": "RS_LIST",
+        "obproxyInstallParam": {
+            "hostIds": host_ids,
+            "sqlPort": 2883,
+            "exportPort": 2884,
+            "version": "obproxy-4.3.2.0-1.el7.x86_64.rpm",
+        },
+        "startupParameters": [{"name": "proxy_mem_limited", "value": "600M"}],
+        "parameters": [{"name": "slow_query_time_threshold", "value": "2s"}],
+    }
+    request["obLinks"][0]["rsList"] = "10.0.0.1:2881;10.0.0.2:2881"
+    request.update(changes)
+    return request
+
+
+def proxyconfig(address: str, name: str) -> str:
+    conn = pymysql.connect(
+        host=address, port=2883, user="root@proxysys", password="", connect_timeout=5
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SHOW PROXYCONFIG LIKE '{name}'")
+            return cur.fetchall()[0][1]
+    finally:
+        conn.close()
+
+
+def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
+    task = create_cluster(engine, rs_list_request(env["host_ids"]))
+    final = engine.run(task.id, timeout=150)
+    failed = [
+        (s.name, s.parallel_idx, engine.log(task.id, s.id))
+        for s in final.subtasks
+        if s.status is not SubtaskStatus.SUCCESSFUL
+    ]
+    assert final.status is TaskStatus.SUCCESSFUL, failed
+    # The record: Prepare → 3 parallel chains (parallelIdx 0..2) → Finish.
+    prepare, finish = final.subtask("Prepare obproxy install"), final.subtask("Finish node")
+    firsts = [s for s in final.subtasks if s.name == CHAIN[0][1]]
+    lasts = [s for s in final.subtasks if s.name == CHAIN[-1][1]]
+    assert sorted(s.parallel_idx for s in firsts) == [0, 1, 2]
+    assert set(prepare.downstreams) == {s.id for s in firsts}
+    assert set(finish.upstreams) == {s.id for s in lasts}
+    for idx in range(3):
+        chain = [s for s in final.subtasks if s.parallel_idx == idx]
+        assert [s.name for s in chain] == [name for _, name, _ in CHAIN]
+        for up, down in itertools.pairwise(chain):
+            assert down.upstreams == (up.id,)
+    for host in env["inventory"]:
+        assert proxyconfig(host["innerIpAddress"], "proxy_mem_limited") == "600M"
+        assert proxyconfig(host["innerIpAddress"], "slow_query_time_threshold") == "2s"
+        assert proxyconfig(host["innerIpAddress"], "rs_list") == "10.0.0.1:2881;10.0.0.2:2881"
+    # No credential anywhere in the records or logs.
+    record = json.dumps(final.to_ocp())
+    logs = "".join(engine.log(task.id, s.id) for s in final.subtasks)
+    assert PROXYRO_PASSWORD not in record + logs
+    db = Path(engine.store.url.removeprefix("sqlite:///"))
+    dump = subprocess.run(["sqlite3", str(db), ".dump"], capture_output=True, text=True)
+    if dump.returncode == 0:
+        lines = dump.stdout.splitlines()
+        dumped = "\n".join(line for line in lines if "ob_credential" not in line)
+        assert PROXYRO_PASSWORD not in dumped
+
+
+def chain_logs(engine: Engine, task_id: int, idx: int, name: str) -> str:
+    task = engine.get(task_id)
+    sub = next(s for s in task.subtasks if s.parallel_idx == idx and s.name == name)
+    return engine.log(task_id, sub.id)
+
+
+def test_dead_host_fails_alone_then_retry_finishes_it(env: dict, engine: Engine) -> None:
+    sandbox_hosts.stop_host(2, env["state"])
+    try:
+        failed = engine.run(
+            create_cluster(engine, rs_list_request(env["host_ids"])).id, timeout=150
+        )
+    finally:
+        sandbox_hosts.start_host(2, env["state"])
+    assert failed.status is TaskStatus.FAILED
+    broken = [s for s in failed.subtasks if s.status is SubtaskStatus.FAILED]
+    assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 1)]
+    log = engine.log(failed.id, broken[0].id)
+    assert "sandbox-2 (127.0.0.12:2222): cannot connect" in log
+    for idx in (0, 2):  # hosts 1 and 3 went all the way
+        chain = [s for s in failed.subtasks if s.parallel_idx == idx]
+        assert all(s.status is SubtaskStatus.SUCCESSFUL for s in chain)
+    assert failed.subtask("Finish node").status is SubtaskStatus.PENDING
+
+    final = engine.run(engine.retry(failed.id).id, timeout=150)
+    assert final.status is TaskStatus.SUCCESSFUL
+    install = CHAIN[2][1]
+    for idx in (0, 2):  # nothing ran again on hosts 1 and 3: one execution, one upload
+        log = chain_logs(engine, final.id, idx, install)
+        assert log.count("############{") == 1 and log.count("uploaded") == 1
+    assert "uploaded" in chain_logs(engine, final.id, 1, install)
+
+
+def test_changed_host_key_fails_that_chain_only(env: dict, engine: Engine) -> None:
+    first, second = env["inventory"][:2]
+    wrong = first["hostKey"].split(" ", 1)[0] + " " + second["hostKey"].split(" ", 1)[1]
+    engine.hosts.add(first | {"hostKey": wrong})
+    final = engine.run(create_cluster(engine, rs_list_request(env["host_ids"])).id, timeout=150)
+    broken = [s for s in final.subtasks if s.status is SubtaskStatus.FAILED]
+    assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 0)]
+    assert "sandbox-1 (127.0.0.11:2222): host key changed" in engine.log(final.id, broken[0].id)
+    assert not any(Path(env["state"], "home1").iterdir())  # nothing was installed there
+
+
+def test_silent_host_times_out_and_others_finish(env: dict, engine: Engine) -> None:
+    import socket
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.29", 2222))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                held.append(listener.accept()[0])
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    silent = engine.hosts.add(dict(env["inventory"][0], name="silent", innerIpAddress="127.0.0.29"))
+    started = time.monotonic()
+    try:
+        final = engine.run(
+            create_cluster(engine, rs_list_request([*env["host_ids"][1:], silent.id])).id,
+            timeout=150,
+        )
+    finally:
+        listener.close()
+        for sock in held:
+            sock.close()
+    broken = [s for s in final.subtasks if s.status is SubtaskStatus.FAILED]
+    assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 2)]
+    assert "silent (127.0.0.29:2222): no SSH greeting within 10 s" in engine.log(
+        final.id, broken[0].id
+    )
+    assert time.monotonic() - started < 10 + 5 + 5  # connect timeout + 5 s, + the other chains
+    assert all(
+        s.status is SubtaskStatus.SUCCESSFUL for s in final.subtasks if s.parallel_idx in (0, 1)
+    )
+
+
+def _user_processes(username: str, pattern: str) -> str:
+    result = subprocess.run(
+        ["pgrep", "-u", username, "-a", "-f", pattern], capture_output=True, text=True
+    )
+    return result.stdout.strip()
+
+
+def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: Engine) -> None:
+    import dataclasses
+    import time
+
+    from engine import Operation, Template
+    from tasks.obproxy.templates import INSTALL_OBPROXY
+
+    start_name = "Start obproxy process"
+    quick = Template(
+        INSTALL_OBPROXY.name,
+        [
+            dataclasses.replace(n, timeout=2) if n.name == start_name else n
+            for n in INSTALL_OBPROXY.nodes
+        ],
+    )
+    request = rs_list_request(env["host_ids"][:1])
+    request["startupParameters"].append({"name": "standin_hang_seconds", "value": "60"})
+    final = engine.run(create_cluster(engine, request, template=quick).id, timeout=60)
+    start = final.subtask(start_name)
+    assert (start.status, start.operation) == (SubtaskStatus.FAILED, Operation.CANCEL)
+    deadline = time.monotonic() + 5
+    while _user_processes("ocpsbx1", "[s]tandin_hang_seconds") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _user_processes("ocpsbx1", "[s]tandin_hang_seconds") == ""
+    assert _user_processes("ocpsbx1", "[b]in/obproxy") == ""
+
+
+def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine) -> None:
+    request = rs_list_request(env["host_ids"])
+    request["obLinks"][0]["clusterName"] = "no-credential-registered"
+    failed = engine.run(create_cluster(engine, request).id, timeout=150)
+    assert failed.status is TaskStatus.FAILED
+    assert {s.name for s in failed.subtasks if s.status is SubtaskStatus.FAILED} == {
+        "Set obproxy user and password for connect"
+    }
+    assert all(_user_processes(h["username"], "[b]in/obproxy") for h in env["inventory"])
+    final = engine.run(engine.rollback(failed.id).id, timeout=150)
+    assert final.status is TaskStatus.SUCCESSFUL and final.operation.value == "ROLLBACK"
+    assert all(s.status is SubtaskStatus.PENDING for s in final.subtasks)
+    for index, host in enumerate(env["inventory"], start=1):
+        assert _user_processes(host["username"], "[b]in/obproxy") == ""
+        assert not list(Path(env["state"], f"home{index}").glob("obproxy-*"))
+    import sqlite3
+
+    db = engine.store.url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM obproxy_server").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM obproxy_cluster").fetchone()[0] == 0
+
+
+def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
+    for marker in ("/tmp/ocptask-pwned", "/tmp/ocptask-pwned2"):
+        Path(marker).unlink(missing_ok=True)
+    hostile = "x'; touch /tmp/ocptask-pwned; echo '"
+    request = rs_list_request(env["host_ids"][:1], workMode="CONFIG_URL")
+    request["name"] = "$(touch /tmp/ocptask-pwned2)"
+    request["startupParameters"] = [{"name": "proxy_tag", "value": hostile}]
+    request["parameters"] = [{"name": "client_tag", "value": hostile}]
+    final = engine.run(create_cluster(engine, request).id, timeout=150)
+    assert final.status is TaskStatus.SUCCESSFUL
+    assert not Path("/tmp/ocptask-pwned").exists() and not Path("/tmp/ocptask-pwned2").exists()
+    address = env["inventory"][0]["innerIpAddress"]
+    assert proxyconfig(address, "proxy_tag") == hostile
+    assert proxyconfig(address, "client_tag") == hostile
+    assert "ocptask-pwned2" in proxyconfig(address, "obproxy_config_server_url")
