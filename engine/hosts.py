@@ -164,7 +164,7 @@ class HostRegistry:
                 host_id=rec.id  # type: ignore[arg-type]
             )
             cred.private_key_path = entry.get("privateKeyPath")
-            cred.password = entry.get("password")
+            cred.password = self.store.secrets.seal(entry.get("password"))
             session.add(cred)
             session.flush()
             return Host.from_record(rec)
@@ -205,7 +205,7 @@ class HostRegistry:
                 port=rec.ssh_port,
                 username=rec.username,
                 private_key_path=cred.private_key_path,
-                password=cred.password,
+                password=self.store.secrets.open(cred.password),
                 host_key=rec.host_key,
                 trust_on_first_use=trust_on_first_use,
             )

@@ -37,7 +37,7 @@ KILL_GRACE_SECONDS = 1.0
 _PGID_MARK = "ocptask-pgid "
 # Run the command as the leader of a new session so the whole tree can be killed as a group.
 # The command travels as a positional argument: no layer of quoting is added around it.
-_WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; exec sh -c "$1"\' ocptask '
+_WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; eval "$1"\' ocptask '
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
+from .secrets import SecretBox
 
 DEFAULT_DB = "~/.ocptask/ocptask.db"
 
@@ -54,7 +55,19 @@ class Store:
             self._write_lock = None
         self._writer = self.engine.execution_options(ocptask_write=True)
         self._known_tables = 0
+        self._secrets: SecretBox | None = None
         self.ensure_schema()
+
+    @property
+    def secrets(self) -> SecretBox:
+        """Encrypts credentials; its key sits beside a SQLite database, never inside it."""
+        if self._secrets is None:
+            if self.is_sqlite and self.engine.url.database:
+                key_file = Path(self.engine.url.database).parent / "secret.key"
+            else:
+                key_file = Path("~/.ocptask/secret.key").expanduser()
+            self._secrets = SecretBox(key_file)
+        return self._secrets
 
     def ensure_schema(self) -> None:
         """Create any table registered since the last call (task packages add their own)."""

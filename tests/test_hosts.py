@@ -68,3 +68,13 @@ def test_cli_import_and_list(db_path: Path, tmp_path: Path) -> None:
             "SELECT group_concat(name || host_key) FROM host"
         ).fetchone() or ("",)
     assert "pa55" not in str(hosts_text)
+
+
+def test_passwords_are_encrypted_at_rest(engine: Engine, db_path: Path) -> None:
+    host = engine.hosts.add(GOOD)
+    for path in db_path.parent.glob(db_path.name + "*"):
+        assert b"pa55-word-secret" not in path.read_bytes()
+    assert (db_path.parent / "secret.key").stat().st_mode & 0o077 == 0
+    # Another Engine on the same database (and key) reads it back.
+    with Engine(str(db_path)) as other:
+        assert other.hosts.target(host.id).password == GOOD["password"]

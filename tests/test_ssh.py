@@ -157,6 +157,7 @@ def test_silent_host_times_out_within_connect_timeout(sandbox: dict) -> None:
         with pytest.raises(HostUnreachable, match=r"silent \(127.0.0.29:2222\): no SSH greeting"):
             SshPool(connect_timeout=1).connection(target(host)).run("true")
     finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close alone does not
         listener.close()
         for sock in accepted:
             sock.close()

@@ -28,5 +28,5 @@ def register_ob_credential(engine: Engine, cluster_name: str, username: str, pas
         record = session.get(ObCredentialRecord, (cluster_name, username))
         if record is None:
             record = ObCredentialRecord(cluster_name=cluster_name, username=username, password="")
-        record.password = password
+        record.password = engine.store.secrets.seal(password)  # type: ignore[assignment]
         session.add(record)

@@ -73,7 +73,9 @@ class HostStep(Step):
         )
 
     def home(self, ctx: StepContext) -> str:
-        return self.sh(ctx, 'printf "%s" "$HOME"').stdout
+        if getattr(self, "_home", None) is None:  # one step instance serves one execution
+            self._home: str = self.sh(ctx, 'printf "%s" "$HOME"').stdout
+        return self._home
 
     def install_dir(self, ctx: StepContext) -> str:
         version = package_version(self.request(ctx).obproxyInstallParam.version)  # type: ignore[union-attr]
@@ -101,20 +103,20 @@ class CheckProcessNotExist(HostStep):
     """No obproxy of this login user runs on the host (OCP: keywords obproxy, obproxyd.sh)."""
 
     def run(self, ctx: StepContext) -> None:
-        for keyword in PROCESS_KEYWORDS:
-            pattern = f"[{keyword[0]}]{keyword[1:]}"  # so pgrep does not find its own shell
-            found = self.sh(ctx, f'pgrep -u "$(id -u)" -a -f {q(pattern)} || true').stdout.strip()
-            if found:
-                raise RuntimeError(f"a process matching {keyword!r} already runs: {found}")
+        # "[b]in/obproxy": the bracket keeps pgrep from finding its own command line.
+        patterns = [f"[{k[0]}]{k[1:]}" for k in PROCESS_KEYWORDS]
+        script = "; ".join(f'pgrep -u "$(id -u)" -a -f {q(p)}' for p in patterns) + "; true"
+        found = self.sh(ctx, script).stdout.strip()
+        if found:
+            raise RuntimeError(f"obproxy processes already run on the host: {found}")
 
 
 class CheckCommandExists(HostStep):
     def run(self, ctx: StepContext) -> None:
-        missing = [
-            c
-            for c in COMMANDS_TO_CHECK
-            if self.sh(ctx, f"command -v {q(c)}", check=False).exit_code != 0
-        ]
+        script = "; ".join(
+            f"command -v {q(c)} >/dev/null || echo {q(c)}" for c in COMMANDS_TO_CHECK
+        )
+        missing = self.sh(ctx, script).stdout.split()
         if missing:
             raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
 
@@ -192,13 +194,12 @@ class StartObproxy(HostStep):
         return int(out) if out.isdigit() else None
 
     def owns_port(self, ctx: StepContext, target: str, port: int) -> bool:
-        pid = self.pid(ctx, target)
-        if pid is None:
-            return False
+        """The pid in run/obproxy.pid lives and holds the listening socket (no pid-reuse trap)."""
         script = (
-            f"for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
+            f'p=$(cat {q(target)}/run/obproxy.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null '
+            f"|| exit 1; for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
             "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
-            f'ls -l /proc/{pid}/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
+            'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
         )
         return self.sh(ctx, script, check=False).exit_code == 0
 
@@ -259,7 +260,7 @@ class SetObproxyUserPassword(HostStep):
         link = request.obLinks[0]
         with ctx.session() as session:
             cred = session.get(ObCredentialRecord, (link.clusterName, link.username))
-            password = cred.password if cred else None
+            password = ctx.store.secrets.open(cred.password) if cred else None
         if password is None:
             raise LookupError(
                 f"no password registered for {link.username}@{link.clusterName}; "
