@@ -41,7 +41,7 @@ def engine(db_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Three real sshd hosts on 127.0.0.11-13:2222 for the whole session; removed at the end."""
+    """Three real sshd hosts on 127.0.0.111-113:2222 for the whole session; removed at the end."""
     if os.geteuid() != 0:
         need_service("sandbox SSH hosts need root")
     for stale in Path("/var/tmp").glob("ocptask-sandbox-test-*"):
@@ -51,7 +51,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     state = Path(f"/var/tmp/ocptask-sandbox-test-{os.getpid()}")
     inventory = tmp_path_factory.mktemp("sandbox") / "inventory.json"
     try:
-        sandbox_hosts.up(3, inventory, state)
+        # 127.0.0.111-113 and users ocptst1-3: clear of a demo sandbox on 127.0.0.11-13.
+        sandbox_hosts.up(3, inventory, state, first_address=111, user_prefix="ocptst")
     except sandbox_hosts.SandboxError as exc:
         sandbox_hosts.down(state)
         need_service(f"sandbox SSH hosts could not start: {exc}")

@@ -115,7 +115,7 @@ def test_dead_host_fails_alone_then_retry_finishes_it(env: dict, engine: Engine)
     broken = [s for s in failed.subtasks if s.status is SubtaskStatus.FAILED]
     assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 1)]
     log = engine.log(failed.id, broken[0].id)
-    assert "sandbox-2 (127.0.0.12:2222): cannot connect" in log
+    assert "sandbox-2 (127.0.0.112:2222): cannot connect" in log
     for idx in (0, 2):  # hosts 1 and 3 went all the way
         chain = [s for s in failed.subtasks if s.parallel_idx == idx]
         assert all(s.status is SubtaskStatus.SUCCESSFUL for s in chain)
@@ -137,7 +137,7 @@ def test_changed_host_key_fails_that_chain_only(env: dict, engine: Engine) -> No
     final = engine.run(create_cluster(engine, rs_list_request(env["host_ids"])).id, timeout=150)
     broken = [s for s in final.subtasks if s.status is SubtaskStatus.FAILED]
     assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 0)]
-    assert "sandbox-1 (127.0.0.11:2222): host key changed" in engine.log(final.id, broken[0].id)
+    assert "sandbox-1 (127.0.0.111:2222): host key changed" in engine.log(final.id, broken[0].id)
     assert not any(Path(env["state"], "home1").iterdir())  # nothing was installed there
 
 
@@ -208,10 +208,10 @@ def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: E
     start = final.subtask(start_name)
     assert (start.status, start.operation) == (SubtaskStatus.FAILED, Operation.CANCEL)
     deadline = time.monotonic() + 5
-    while _user_processes("ocpsbx1", "[s]tandin_hang_seconds") and time.monotonic() < deadline:
+    while _user_processes("ocptst1", "[s]tandin_hang_seconds") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _user_processes("ocpsbx1", "[s]tandin_hang_seconds") == ""
-    assert _user_processes("ocpsbx1", "[b]in/obproxy") == ""
+    assert _user_processes("ocptst1", "[s]tandin_hang_seconds") == ""
+    assert _user_processes("ocptst1", "[b]in/obproxy") == ""
 
 
 def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine) -> None:

@@ -51,7 +51,7 @@ def test_exit_codes_and_output_come_from_the_channel(sandbox: dict, pool: SshPoo
     with pytest.raises(CommandFailed) as err:
         conn.run("echo 'it broke' >&2; exit 3")
     assert err.value.result.exit_code == 3
-    assert "sandbox-1 (127.0.0.11:2222)" in str(err.value) and "it broke" in str(err.value)
+    assert "sandbox-1 (127.0.0.111:2222)" in str(err.value) and "it broke" in str(err.value)
     assert conn.run("exit 4", check=False).exit_code == 4
 
 
@@ -121,7 +121,7 @@ def test_upload_is_verified_and_skipped_when_unchanged(
 def test_changed_host_key_is_refused_and_nothing_runs(sandbox: dict, pool: SshPool) -> None:
     first, second = sandbox["inventory"][:2]
     wrong = first["hostKey"].split(" ", 1)[0] + " " + second["hostKey"].split(" ", 1)[1]
-    with pytest.raises(HostKeyMismatch, match=r"sandbox-1 \(127.0.0.11:2222\): host key changed"):
+    with pytest.raises(HostKeyMismatch, match=r"sandbox-1 \(127.0.0.111:2222\): host key changed"):
         pool.connection(target(first, host_key=wrong)).run("touch ran-anyway")
     assert not (Path(sandbox["state"]) / "home1" / "ran-anyway").exists()
 
@@ -140,7 +140,9 @@ def test_stopped_host_is_unreachable_and_named(sandbox: dict) -> None:
     host = sandbox["inventory"][1]
     sandbox_hosts.stop_host(2, sandbox["state"])
     try:
-        with pytest.raises(HostUnreachable, match=r"sandbox-2 \(127.0.0.12:2222\): cannot connect"):
+        with pytest.raises(
+            HostUnreachable, match=r"sandbox-2 \(127.0.0.112:2222\): cannot connect"
+        ):
             SshPool(connect_timeout=2).connection(target(host)).run("true")
     finally:
         sandbox_hosts.start_host(2, sandbox["state"])
