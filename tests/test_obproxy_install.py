@@ -97,6 +97,13 @@ def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
         assert PROXYRO_PASSWORD.encode() not in path.read_bytes(), path
 
 
+def servers(engine: Engine) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(engine.store.url.removeprefix("sqlite:///")) as conn:
+        return [r[0] for r in conn.execute("SELECT status FROM obproxy_server ORDER BY host_id")]
+
+
 def chain_logs(engine: Engine, task_id: int, idx: int, name: str) -> str:
     task = engine.get(task_id)
     sub = next(s for s in task.subtasks if s.parallel_idx == idx and s.name == name)
@@ -121,8 +128,10 @@ def test_dead_host_fails_alone_then_retry_finishes_it(env: dict, engine: Engine)
         assert all(s.status is SubtaskStatus.SUCCESSFUL for s in chain)
     assert failed.subtask("Finish node").status is SubtaskStatus.PENDING
 
+    assert servers(engine) == ["RUNNING", "UNAVAILABLE", "RUNNING"]
     final = engine.run(engine.retry(failed.id).id, timeout=150)
     assert final.status is TaskStatus.SUCCESSFUL
+    assert servers(engine) == ["RUNNING", "RUNNING", "RUNNING"]
     install = CHAIN[2][1]
     for idx in (0, 2):  # nothing ran again on hosts 1 and 3: one execution, one upload
         log = chain_logs(engine, final.id, idx, install)

@@ -183,3 +183,66 @@ def test_name_taken_after_validation_fails_prepare_only(engine: Engine, db_path:
     assert "already exists" in engine.log(failed.id, prepare.id)
     engine.run(engine.rollback(failed.id).id, timeout=30)
     assert _row_counts(db_path)["obproxy_cluster"] == 1  # the first task's cluster is untouched
+
+
+HOSTED = {
+    "hostIds": [1, 2],
+    "sqlPort": 2883,
+    "exportPort": 2884,
+    "version": "obproxy-4.3.2.0-1.el7.x86_64.rpm",
+}
+
+
+@pytest.mark.parametrize(
+    ("install", "extra", "field"),
+    [
+        (HOSTED | {"hostIds": [1, 7]}, {}, "obproxyInstallParam.hostIds[1]"),
+        (HOSTED | {"hostIds": [1, 1]}, {}, "obproxyInstallParam.hostIds[1]"),
+        ({k: v for k, v in HOSTED.items() if k != "sqlPort"}, {}, "obproxyInstallParam.sqlPort"),
+        ({k: v for k, v in HOSTED.items() if k != "version"}, {}, "obproxyInstallParam.version"),
+        (HOSTED | {"exportPort": 2883}, {}, "obproxyInstallParam.exportPort"),
+        (
+            HOSTED | {"version": "obproxy-9.9.9.9-1.el7.x86_64.rpm"},
+            {},
+            "obproxyInstallParam.version",
+        ),
+        (HOSTED | {"version": "../../etc/passwd"}, {}, "obproxyInstallParam.version"),
+        (
+            HOSTED,
+            {"startupParameters": [{"name": "a", "value": "1,b=2"}]},
+            "startupParameters[0].value",
+        ),
+        (
+            HOSTED,
+            {"startupParameters": [{"name": "a b", "value": "1"}]},
+            "startupParameters[0].name",
+        ),
+        (HOSTED, {"parameters": [{"name": "x;drop", "value": "1"}]}, "parameters[0].name"),
+        (HOSTED, {"workMode": "RS_LIST"}, "obLinks[0].rsList"),
+    ],
+)
+def test_bad_host_installs_are_rejected(
+    engine: Engine,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    install: dict,
+    extra: dict,
+    field: str,
+) -> None:
+    monkeypatch.setenv(
+        "OCPTASK_PACKAGE_DIR", str(Path(__file__).parent.parent / "fixtures" / "packages")
+    )
+    for i in (1, 2):
+        engine.hosts.add(
+            {
+                "name": f"h{i}",
+                "innerIpAddress": f"127.0.0.{i + 50}",
+                "username": "u",
+                "password": "p",
+            }
+        )
+    before = _row_counts(db_path)
+    with pytest.raises(RequestInvalid) as err:
+        create_cluster(engine, sample_request() | {"obproxyInstallParam": install} | extra)
+    assert field in err.value.fields, err.value.fields
+    assert _row_counts(db_path) == before
