@@ -16,16 +16,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from . import transitions
+from . import subtask_log, transitions
 from .clock import utcnow
 from .context import Context
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import WaitTimeout
 from .hosts import HostRegistry
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
-from .runner import Runner
+from .runner import Runner, running_here
 from .step import load_step
 from .store import Store
 from .task import Subtask, Task
@@ -213,7 +214,47 @@ class Engine:
     def start(self, task_id: int) -> None:
         """Run the task's READY subtasks in the background; returns at once."""
         self.get(task_id)
+        self._recover_lost(task_id)
         self._runner.start(task_id)
+
+    def _recover_lost(self, task_id: int) -> None:
+        """Fail subtasks left RUNNING by a process of this machine that no longer runs them.
+
+        Without this, a crash would leave them RUNNING forever and every operation refused.
+        Executors on other machines are judged by their leases (the daemon), not here.
+        """
+        with self.store.connect() as conn:
+            rows = conn.execute(
+                sql_select(SUBTASKS.c.id, SUBTASKS.c.executor).where(
+                    SUBTASKS.c.task_id == task_id,
+                    SUBTASKS.c.status.in_(
+                        [SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value]
+                    ),
+                )
+            ).all()
+            for subtask_id, executor in rows:
+                if not self._is_lost(subtask_id, executor):
+                    continue
+                sub = transitions.subtask_row(conn, subtask_id)
+                note = subtask_log.line("ERROR", f"executor {executor} lost while running")
+                subtask_log.append_row(conn, subtask_id, note)
+                transitions.finish(
+                    conn,
+                    task_id,
+                    sub,
+                    ok=False,  # type: ignore[arg-type]
+                    expect=(SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value),
+                )
+
+    def _is_lost(self, subtask_id: int, executor: str | None) -> bool:
+        if not executor:
+            return True
+        address, _, pid = executor.rpartition(":")
+        if address != self.executor.rpartition(":")[0] or not pid.isdigit():
+            return False
+        if int(pid) == os.getpid():
+            return not running_here(subtask_id)
+        return not os.path.exists(f"/proc/{pid}")
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
         """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -103,6 +104,14 @@ class Execution:
         return self.ctx.log
 
 
+_RUNNERS: weakref.WeakSet[Runner] = weakref.WeakSet()
+
+
+def running_here(subtask_id: int) -> bool:
+    """Whether some Runner of this process is executing the subtask right now."""
+    return any(subtask_id in runner._active for runner in list(_RUNNERS))
+
+
 class Runner:
     def __init__(self, store: Store, *, parallelism: int, executor: str) -> None:
         if parallelism < 1:
@@ -117,10 +126,13 @@ class Runner:
         self._failures: dict[int, Exception] = {}
         self._rerun: set[int] = set()
         self._starved: set[int] = set()  # tasks whose drivers wait for a free slot
+        self._reserved = 0  # slots promised to claims in progress
+        self._flushing = False
         self._workers = Workers("ocptask-step")
         self._closed = False
         self._watchdog = threading.Thread(target=self._watch, name="ocptask-watchdog", daemon=True)
         self._watchdog.start()
+        _RUNNERS.add(self)
 
     # -- drivers ----------------------------------------------------------------------------
 
@@ -161,9 +173,10 @@ class Runner:
             while not self._closed:
                 with self._cv:
                     seen = self._generation
-                    free = self.parallelism - len(self._active)
+                    free = self._free_slots()
                     if free > 0:
                         self._starved.discard(task_id)
+                        self._reserved += free  # held until _launch: no one else can take them
                     else:
                         self._starved.add(task_id)
                 progressed = self._claim(task_id, free, payload) if free > 0 else 0
@@ -199,11 +212,19 @@ class Runner:
         with self.store.engine.connect() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
+    def _free_slots(self) -> int:
+        """Slots neither running nor reserved by a claim in progress (caller holds ``_cv``)."""
+        return self.parallelism - len(self._active) - self._reserved
+
     def _claim(self, task_id: int, free: int, payload: dict[str, Any]) -> int:
-        """Claim up to ``free`` READY subtasks of the task and start them. Returns progress made."""
-        with self.store.connect() as conn:
-            launched, progressed = self._claim_in(conn, task_id, free, payload)
-        self._launch(launched)
+        """Claim up to ``free`` (reserved) READY subtasks and start them. Returns progress made."""
+        launched: list[Execution] = []
+        progressed = 0
+        try:
+            with self.store.connect() as conn:
+                launched, progressed = self._claim_in(conn, task_id, free, payload)
+        finally:
+            self._launch(launched, reserved=free)
         return progressed + len(launched)
 
     def _claim_in(
@@ -256,7 +277,7 @@ class Runner:
         return launched, progressed
 
     def _launch(
-        self, launched: list[Execution], finished: Execution | None = None
+        self, launched: list[Execution], finished: Execution | None = None, reserved: int = 0
     ) -> Execution | None:
         """Hand claimed subtasks to workers; a finishing one gives its slot up in the same step.
 
@@ -264,6 +285,7 @@ class Runner:
         worker to run next itself: no new thread, no hand-off.
         """
         with self._cv:
+            self._reserved -= reserved
             if finished is not None:
                 self._active.pop(finished.subtask_id, None)
             for execution in launched:
@@ -294,13 +316,14 @@ class Runner:
         failure: BaseException | None = None
         late: type[Interrupt] | None = None
         interrupted: type[Interrupt] | None = None
-        with e.lock:
-            if e.interrupt is None and e.phase is Phase.QUEUED:
-                e.phase = Phase.IN_STEP
-            else:  # cancelled (or abandoned) before a worker picked it up
-                interrupted = e.interrupt or Interrupt
         try:
             try:
+                # Inside both tries: an interrupt may land the moment IN_STEP is set.
+                with e.lock:
+                    if e.interrupt is None and e.phase is Phase.QUEUED:
+                        e.phase = Phase.IN_STEP
+                    else:  # cancelled (or abandoned) before a worker picked it up
+                        interrupted = e.interrupt or Interrupt
                 if interrupted is None:
                     step = load_step(e.class_name)()
                     method = {
@@ -354,14 +377,20 @@ class Runner:
                 return None
             e.phase = Phase.FINISHED
         follow_ups: list[Execution] = []
+        reserved = 0
         try:
-            follow_ups = self._record_end_safely(e, ok=ok, interrupted=interrupted)
+            follow_ups, reserved = self._record_end_safely(e, ok=ok, interrupted=interrupted)
         finally:
-            next_up = self._launch(follow_ups, finished=e)
+            next_up = self._launch(follow_ups, finished=e, reserved=reserved)
         return next_up
 
-    def _record_end_safely(self, e: Execution, *, ok: bool, interrupted: bool) -> list[Execution]:
-        """Record the outcome; if that fails, at least record FAILED so nothing hangs RUNNING."""
+    def _record_end_safely(
+        self, e: Execution, *, ok: bool, interrupted: bool
+    ) -> tuple[list[Execution], int]:
+        """Record the outcome; if that fails, at least record FAILED so nothing hangs RUNNING.
+
+        Returns the follow-ups it claimed and the slots it reserved for them.
+        """
         try:
             return self._record_end(e, ok=ok, interrupted=interrupted)
         except Exception as exc:
@@ -371,11 +400,11 @@ class Runner:
             self._record_end(e, ok=False, interrupted=interrupted, claim=False)
         except Exception:
             log.exception("subtask %s could not be marked FAILED", e.subtask_id)
-        return []
+        return [], 0
 
     def _record_end(
         self, e: Execution, *, ok: bool, interrupted: bool, claim: bool = True
-    ) -> list[Execution]:
+    ) -> tuple[list[Execution], int]:
         """Record the outcome and, in the same transaction, claim what it made READY.
 
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
@@ -402,17 +431,23 @@ class Runner:
                     expect=(S.CANCELING.value,),
                     **common,
                 )
-                return []
+                return [], 0
             if not claim or self._closed:
-                return []
+                return [], 0
             with self._cv:
-                free = self.parallelism - len(self._active) + 1  # + the slot e gives up
                 if self._starved - {e.task_id}:
-                    return []  # another task waits for a slot: let its driver have this one
-            if free <= 0:
-                return []
-            launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload)
-            return launched
+                    return [], 0  # another task waits for a slot: let its driver have this one
+                free = self._free_slots() + 1  # + the slot e gives up
+                if free <= 0:
+                    return [], 0
+                self._reserved += free
+            try:
+                launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload)
+            except BaseException:
+                with self._cv:
+                    self._reserved -= free
+                raise
+            return launched, free
 
     # -- watchdog ---------------------------------------------------------------------------
 
@@ -438,6 +473,8 @@ class Runner:
                 e.posted = interrupts.throw(e.thread_ident, reason)
 
     def _abandon(self, e: Execution) -> None:
+        """Give up on a step that ignores its interrupt. The watchdog only flips the phase; the
+        database work runs on a worker thread, so the watchdog never waits on the database."""
         with e.lock:
             if e.phase not in (Phase.QUEUED, Phase.IN_STEP):
                 return
@@ -446,13 +483,17 @@ class Runner:
             f"the step did not stop within {GRACE_SECONDS:g} s of its interrupt (blocked in a "
             "system call); recorded as cancelled, its thread is left to finish"
         )
+        self._workers.submit(lambda: self._record_abandoned(e))
+
+    def _record_abandoned(self, e: Execution) -> None:
         follow_ups: list[Execution] = []
+        reserved = 0
         try:
-            follow_ups = self._record_end_safely(e, ok=False, interrupted=True)
+            follow_ups, reserved = self._record_end_safely(e, ok=False, interrupted=True)
         finally:
-            next_up = self._launch(follow_ups, finished=e)
-        if next_up is not None:  # the watchdog runs no steps: give it to a worker
-            self._workers.submit(lambda: self._work(next_up))
+            next_up = self._launch(follow_ups, finished=e, reserved=reserved)
+        if next_up is not None:
+            self._work(next_up)
 
     def _watch(self) -> None:
         last_cancel_poll = last_flush = 0.0
@@ -472,9 +513,10 @@ class Runner:
                 if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
                     last_cancel_poll = now
                     self._poll_cancels(running)
-                if now - last_flush >= LOG_FLUSH_INTERVAL:
+                if now - last_flush >= LOG_FLUSH_INTERVAL and not self._flushing:
                     last_flush = now
-                    self._flush_logs(running)
+                    self._flushing = True  # one flush at a time, on a worker thread
+                    self._workers.submit(lambda r=running: self._flush_logs(r))
             except (OcpTaskError, OSError, RuntimeError) as exc:  # database hiccup: next round
                 log.warning("watchdog round failed: %s", exc)
             except Exception:  # never let the watchdog die; it is what stops runaway steps
@@ -494,11 +536,16 @@ class Runner:
                 self._interrupt(e, Cancelled)
 
     def _flush_logs(self, running: list[Execution]) -> None:
-        for e in running:
-            if not e.log.pending:
-                continue
-            with e.flush_lock, self.store.connect() as conn:
-                subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+        try:
+            for e in running:
+                if not e.log.pending:
+                    continue
+                with e.flush_lock, self.store.connect() as conn:
+                    subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+        except Exception as exc:  # lines stay buffered: the final record writes them
+            log.warning("log flush failed: %s", exc)
+        finally:
+            self._flushing = False
 
     def close(self) -> None:
         self._closed = True

@@ -63,10 +63,23 @@ def _reopen(task: TaskRecord, operation: Operation | None = None) -> None:
         task.operation = operation.value
 
 
-def _mark_retry(sub: SubtaskRecord) -> None:
-    sub.status = S.READY.value
+def _mark_retry(sub: SubtaskRecord) -> bool:
+    """READY again; True if it never ran and must first re-merge its upstreams' contexts."""
     sub.operation = Operation.RETRY.value
     sub.run_time += 1
+    if sub.start_time is None and sub.upstreams:  # failed before running: a context conflict
+        sub.status = S.PENDING.value
+        return True
+    sub.status = S.READY.value
+    return False
+
+
+def _remerge(session: Session, task_id: int, subs: list[SubtaskRecord]) -> None:
+    session.flush()
+    conn = session.connection()
+    if subs:
+        promote(conn, [s.id for s in subs], rolling_back=False)  # type: ignore[misc]
+    settle(conn, task_id)
 
 
 def retry_task(session: Session, task: TaskRecord) -> None:
@@ -74,11 +87,8 @@ def retry_task(session: Session, task: TaskRecord) -> None:
     if task.status != TaskStatus.FAILED or task.operation == Operation.ROLLBACK:
         raise InvalidOperation(task.name, task.status)
     _reopen(task, Operation.RETRY)
-    for sub in subtasks_of(session, task.id):  # type: ignore[arg-type]
-        if sub.status == S.FAILED:
-            _mark_retry(sub)
-    session.flush()
-    settle(session.connection(), task.id)  # type: ignore[arg-type]
+    failed = [s for s in subtasks_of(session, task.id) if s.status == S.FAILED]  # type: ignore[arg-type]
+    _remerge(session, task.id, [s for s in failed if _mark_retry(s)])  # type: ignore[arg-type]
 
 
 def rollback_task(session: Session, task: TaskRecord) -> None:
@@ -106,8 +116,8 @@ def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> Non
         or task.operation == Operation.ROLLBACK
     ):
         raise InvalidOperation(sub.name, sub.status)
-    _mark_retry(sub)
     _reopen(task, Operation.RETRY)
+    _remerge(session, task.id, [sub] if _mark_retry(sub) else [])  # type: ignore[arg-type]
 
 
 def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:

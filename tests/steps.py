@@ -127,3 +127,34 @@ class SameKey(Step):
 
     def execute(self, ctx: StepContext) -> None:
         ctx.string_map["owner"] = ctx.name
+
+
+_gauge_lock = threading.Lock()
+GAUGE = {"now": 0, "peak": 0}
+
+
+class Gauge(Step):
+    """Measures how many steps run at once across the whole process."""
+
+    def execute(self, ctx: StepContext) -> None:
+        with _gauge_lock:
+            GAUGE["now"] += 1
+            GAUGE["peak"] = max(GAUGE["peak"], GAUGE["now"])
+        try:
+            time.sleep(0.2)
+        finally:
+            with _gauge_lock:
+                GAUGE["now"] -= 1
+
+
+class SessionSpinner(Step):
+    """Spins inside a database write transaction, swallowing Exception."""
+
+    def execute(self, ctx: StepContext) -> None:
+        record("start", ctx)
+        with ctx.session():
+            while True:
+                try:
+                    sum(range(1000))
+                except Exception:
+                    pass

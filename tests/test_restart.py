@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
+from pathlib import Path
 
 from engine import Engine, SubtaskStatus, TaskStatus
 from tests import steps
@@ -44,3 +45,51 @@ def test_database_is_plain_sqlite_in_wal_mode(db_path) -> None:  # type: ignore[
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
     assert {"task_instance", "subtask_instance", "subtask_log"} <= tables
+
+
+def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine import Operation
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; sys.path.insert(0, '.')\n"
+                "from engine import Engine\n"
+                "from tests.helpers import one\n"
+                f"e = Engine({str(db_path)!r})\n"
+                "t = e.submit(one('Poller', timeout=0))\n"
+                "e.start(t.id)\n"
+                "time.sleep(60)\n"
+            ),
+        ],
+        cwd=str(Path(__file__).parent.parent),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if db_path.exists():
+                with Engine(str(db_path)) as probe:
+                    tasks = probe.list()
+                    if tasks and tasks[0].subtasks[0].status is SubtaskStatus.RUNNING:
+                        break
+        os.kill(child.pid, signal.SIGKILL)  # the process we started, by pid
+    finally:
+        child.wait(10)
+    with Engine(str(db_path)) as engine:
+        task = engine.list()[0]
+        final = engine.run(task.id, timeout=10)
+        sub = final.subtasks[0]
+        assert (sub.status, sub.operation) == (SubtaskStatus.FAILED, Operation.EXECUTE)
+        assert f"executor {sub.executor} lost while running" in engine.log(task.id, sub.id)
+        assert final.status is TaskStatus.FAILED
+        engine.skip_subtask(task.id, sub.id)
+        assert engine.run(task.id, timeout=10).status is TaskStatus.SUCCESSFUL

@@ -125,3 +125,22 @@ def test_run_of_two_tasks_at_once(engine: Engine) -> None:
     engine.start(second.id)
     assert engine.wait(first.id, timeout=20).status is TaskStatus.SUCCESSFUL
     assert engine.wait(second.id, timeout=20).status is TaskStatus.SUCCESSFUL
+
+
+def test_parallelism_cap_holds_across_tasks(db_path) -> None:  # type: ignore[no-untyped-def]
+    steps.GAUGE.update(now=0, peak=0)
+    with Engine(str(db_path), parallelism=2) as engine:
+        tasks = [engine.submit(one("Gauge", timeout=10)) for _ in range(6)]
+        for task in tasks:
+            engine.start(task.id)
+        finals = [engine.wait(task.id, timeout=30) for task in tasks]
+    assert all(t.status is TaskStatus.SUCCESSFUL for t in finals)
+    assert steps.GAUGE["peak"] == 2
+
+
+def test_step_stuck_in_a_transaction_still_times_out(engine: Engine) -> None:
+    """The watchdog never waits on the database, so a step holding it cannot stall timeouts."""
+    elapsed, final = _time_until_cancelled(engine, "SessionSpinner")
+    assert elapsed < 3.0
+    sub = final.subtasks[0]  # type: ignore[attr-defined]
+    assert (sub.status, sub.operation) == (SubtaskStatus.FAILED, Operation.CANCEL)

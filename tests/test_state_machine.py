@@ -304,3 +304,24 @@ def test_context_flows_to_downstreams(engine: Engine) -> None:
     assert join.list_map["seen"][0] == "start"
     assert set(join.list_map["seen"]) == {"start", "X", "Y", "Join"}
     assert final.context.string_map == {"base": "1", "prohibit_rollback": "false"}
+
+
+def test_retry_after_a_context_conflict_merges_again(engine: Engine) -> None:
+    template = Template(
+        "conflict",
+        [
+            Node(S + "SameKey", "X"),
+            Node(S + "SameKey", "Y"),
+            Node(S + "Record", "Join", upstreams=["X", "Y"]),
+        ],
+    )
+    failed = engine.run(engine.submit(template).id, timeout=30)
+    join = failed.subtask("Join")
+    again = engine.retry(failed.id)  # still conflicting: it fails again, it is not run blind
+    assert again.status is TaskStatus.FAILED and again.subtask(join.id).status is F
+    assert steps.actions("execute") == []
+    assert engine.log(failed.id, join.id).count("disagree on stringMap['owner']") == 2
+    with pytest.raises(InvalidOperation):
+        engine.retry_subtask(failed.id, failed.subtask("X").id)  # X succeeded
+    single = engine.retry_subtask(failed.id, join.id)
+    assert single.status is F and engine.get(failed.id).status is TaskStatus.FAILED
