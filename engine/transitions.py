@@ -303,7 +303,13 @@ def _make_ready(conn: Connection, cand: Row, ups: list[Row]) -> bool:
 
 
 def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) -> None:
-    """Roll the task status up from its subtasks once nothing can progress."""
+    """Roll the task status up from its subtasks once nothing can progress.
+
+    Deliberately later than OCP's "any subtask FAILED -> task FAILED": a failure stops only its
+    own downstreams, independent branches (other hosts' chains) run to their end, and the task
+    turns FAILED when nothing is READY, RUNNING or CANCELING. One dead host never strands the
+    others half-installed, and a retry then has exactly the failed part to redo.
+    """
     if conn.execute(_ANY_ACTIVE, {"task_id": task_id}).first() is not None:
         return  # the common case, answered from the index without counting
     if rolling_back is None:
