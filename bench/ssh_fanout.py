@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import Engine, TaskStatus
 from engine.ssh import SshPool, SshTarget
-from fixtures import sample_request
+from fixtures import install_request
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import create_cluster
 from tasks.obproxy.credentials import register_ob_credential
@@ -42,16 +42,7 @@ def create_on(hosts: list[dict], tmp: Path) -> tuple[float, float]:
     with Engine(str(db), parallelism=max(10, len(hosts))) as engine:
         ids = [engine.hosts.add(h).id for h in hosts]
         register_ob_credential(engine, "hooray", "proxyro", "bench-password")
-        request = sample_request() | {
-            "workMode": "RS_LIST",
-            "obproxyInstallParam": {
-                "hostIds": ids,
-                "sqlPort": 2883,
-                "exportPort": 2884,
-                "version": "obproxy-4.3.2.0-1.el7.x86_64.rpm",
-            },
-        }
-        request["obLinks"][0]["rsList"] = "10.0.0.1:2881"
+        request = install_request(ids, startupParameters=[], parameters=[])
         started, busy = time.perf_counter(), busy_seconds()
         final = engine.run(create_cluster(engine, request).id, timeout=600)
         elapsed, cpu = time.perf_counter() - started, busy_seconds() - busy

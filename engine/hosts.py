@@ -14,11 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 from paramiko.hostkeys import HostKeyEntry
-from sqlalchemy import Column, DateTime, Text
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, RequestInvalid, TaskNotFound
+from .records import timestamp
 from .ssh import SshTarget
 from .store import Store
 
@@ -47,12 +48,8 @@ class HostRecord(SQLModel, table=True):
     username: str
     host_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     status: str = HostStatus.NEW.value
-    create_time: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
-    update_time: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
+    create_time: datetime = timestamp(nullable=False)
+    update_time: datetime = timestamp(nullable=False)
 
 
 class HostCredentialRecord(SQLModel, table=True):

@@ -20,7 +20,8 @@ def _json(default: Any) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
 
 
-def _time(nullable: bool = True) -> Any:
+def timestamp(nullable: bool = True) -> Any:
+    """A UTC time column; the non-nullable kind defaults to now."""
     if nullable:
         return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -41,9 +42,9 @@ class TaskRecord(SQLModel, table=True):
     context: dict[str, Any] = _json(dict)
     # The request the task was created from, for its steps to read. Never part of to_ocp().
     payload: dict[str, Any] = _json(dict)
-    create_time: datetime = _time(nullable=False)
-    start_time: datetime | None = _time()
-    finish_time: datetime | None = _time()
+    create_time: datetime = timestamp(nullable=False)
+    start_time: datetime | None = timestamp()
+    finish_time: datetime | None = timestamp()
 
 
 class SubtaskRecord(SQLModel, table=True):
@@ -71,9 +72,9 @@ class SubtaskRecord(SQLModel, table=True):
     context: dict[str, Any] = _json(dict)
     upstreams: list[int] = _json(list)
     downstreams: list[int] = _json(list)
-    create_time: datetime = _time(nullable=False)
-    start_time: datetime | None = _time()
-    finish_time: datetime | None = _time()
+    create_time: datetime = timestamp(nullable=False)
+    start_time: datetime | None = timestamp()
+    finish_time: datetime | None = timestamp()
 
 
 class SubtaskLogRecord(SQLModel, table=True):

@@ -7,13 +7,12 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pymysql
 import pytest
 
 from engine import Engine, SubtaskStatus, TaskStatus
-from fixtures import sample_request
+from fixtures import install_request
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import create_cluster
 from tasks.obproxy.credentials import register_ob_credential
@@ -33,23 +32,6 @@ def env(sandbox: dict, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Itera
     sandbox_hosts.reset(sandbox["state"])
 
 
-def rs_list_request(host_ids: list[int], **changes: Any) -> dict[str, Any]:
-    request = sample_request() | {
-        "workMode": "RS_LIST",
-        "obproxyInstallParam": {
-            "hostIds": host_ids,
-            "sqlPort": 2883,
-            "exportPort": 2884,
-            "version": "obproxy-4.3.2.0-1.el7.x86_64.rpm",
-        },
-        "startupParameters": [{"name": "proxy_mem_limited", "value": "600M"}],
-        "parameters": [{"name": "slow_query_time_threshold", "value": "2s"}],
-    }
-    request["obLinks"][0]["rsList"] = "10.0.0.1:2881;10.0.0.2:2881"
-    request.update(changes)
-    return request
-
-
 def proxyconfig(address: str, name: str) -> str:
     conn = pymysql.connect(
         host=address, port=2883, user="root@proxysys", password="", connect_timeout=5
@@ -63,7 +45,7 @@ def proxyconfig(address: str, name: str) -> str:
 
 
 def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
-    task = create_cluster(engine, rs_list_request(env["host_ids"]))
+    task = create_cluster(engine, install_request(env["host_ids"]))
     final = engine.run(task.id, timeout=150)
     failed = [
         (s.name, s.parallel_idx, engine.log(task.id, s.id))
@@ -86,7 +68,7 @@ def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
     for host in env["inventory"]:
         assert proxyconfig(host["innerIpAddress"], "proxy_mem_limited") == "600M"
         assert proxyconfig(host["innerIpAddress"], "slow_query_time_threshold") == "2s"
-        assert proxyconfig(host["innerIpAddress"], "rs_list") == "10.0.0.1:2881;10.0.0.2:2881"
+        assert proxyconfig(host["innerIpAddress"], "rs_list").count(":2881") == 3
     # No credential anywhere in the records or logs.
     record = json.dumps(final.to_ocp())
     logs = "".join(engine.log(task.id, s.id) for s in final.subtasks)
@@ -114,7 +96,7 @@ def test_dead_host_fails_alone_then_retry_finishes_it(env: dict, engine: Engine)
     sandbox_hosts.stop_host(2, env["state"])
     try:
         failed = engine.run(
-            create_cluster(engine, rs_list_request(env["host_ids"])).id, timeout=150
+            create_cluster(engine, install_request(env["host_ids"])).id, timeout=150
         )
     finally:
         sandbox_hosts.start_host(2, env["state"])
@@ -143,7 +125,7 @@ def test_changed_host_key_fails_that_chain_only(env: dict, engine: Engine) -> No
     first, second = env["inventory"][:2]
     wrong = first["hostKey"].split(" ", 1)[0] + " " + second["hostKey"].split(" ", 1)[1]
     engine.hosts.add(first | {"hostKey": wrong})
-    final = engine.run(create_cluster(engine, rs_list_request(env["host_ids"])).id, timeout=150)
+    final = engine.run(create_cluster(engine, install_request(env["host_ids"])).id, timeout=150)
     broken = [s for s in final.subtasks if s.status is SubtaskStatus.FAILED]
     assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 0)]
     assert "sandbox-1 (127.0.0.111:2222): host key changed" in engine.log(final.id, broken[0].id)
@@ -170,7 +152,7 @@ def test_silent_host_times_out_and_others_finish(env: dict, engine: Engine) -> N
     started = time.monotonic()
     try:
         final = engine.run(
-            create_cluster(engine, rs_list_request([*env["host_ids"][1:], silent.id])).id,
+            create_cluster(engine, install_request([*env["host_ids"][1:], silent.id])).id,
             timeout=150,
         )
     finally:
@@ -211,7 +193,7 @@ def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: E
             for n in INSTALL_OBPROXY.nodes
         ],
     )
-    request = rs_list_request(env["host_ids"][:1])
+    request = install_request(env["host_ids"][:1])
     request["startupParameters"].append({"name": "standin_hang_seconds", "value": "60"})
     final = engine.run(create_cluster(engine, request, template=quick).id, timeout=60)
     start = final.subtask(start_name)
@@ -224,7 +206,7 @@ def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: E
 
 
 def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine) -> None:
-    request = rs_list_request(env["host_ids"])
+    request = install_request(env["host_ids"])
     request["obLinks"][0]["clusterName"] = "no-credential-registered"
     failed = engine.run(create_cluster(engine, request).id, timeout=150)
     assert failed.status is TaskStatus.FAILED
@@ -250,7 +232,7 @@ def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
     for marker in ("/tmp/ocptask-pwned", "/tmp/ocptask-pwned2"):
         Path(marker).unlink(missing_ok=True)
     hostile = "x'; touch /tmp/ocptask-pwned; echo '"
-    request = rs_list_request(env["host_ids"][:1], workMode="CONFIG_URL")
+    request = install_request(env["host_ids"][:1], workMode="CONFIG_URL")
     request["name"] = "$(touch /tmp/ocptask-pwned2)"
     request["startupParameters"] = [{"name": "proxy_tag", "value": hostile}]
     request["parameters"] = [{"name": "client_tag", "value": hostile}]

@@ -270,8 +270,9 @@ def test_unknown_ids_are_20000(engine: Engine) -> None:
         assert err.value.code == 20000
 
 
-def test_context_conflict_fails_the_downstream_and_can_be_skipped(engine: Engine) -> None:
-    template = Template(
+def conflicting() -> Template:
+    """X and Y set the same stringMap key to different values; Join merges both."""
+    return Template(
         "conflict",
         [
             Node(S + "SameKey", "X"),
@@ -279,6 +280,10 @@ def test_context_conflict_fails_the_downstream_and_can_be_skipped(engine: Engine
             Node(S + "Record", "Join", upstreams=["X", "Y"]),
         ],
     )
+
+
+def test_context_conflict_fails_the_downstream_and_can_be_skipped(engine: Engine) -> None:
+    template = conflicting()
     final = engine.run(engine.submit(template).id, timeout=30)
     join = final.subtask("Join")
     assert final.status is TaskStatus.FAILED and join.status is F
@@ -307,14 +312,7 @@ def test_context_flows_to_downstreams(engine: Engine) -> None:
 
 
 def test_retry_after_a_context_conflict_merges_again(engine: Engine) -> None:
-    template = Template(
-        "conflict",
-        [
-            Node(S + "SameKey", "X"),
-            Node(S + "SameKey", "Y"),
-            Node(S + "Record", "Join", upstreams=["X", "Y"]),
-        ],
-    )
+    template = conflicting()
     failed = engine.run(engine.submit(template).id, timeout=30)
     join = failed.subtask("Join")
     again = engine.retry(failed.id)  # still conflicting: it fails again, it is not run blind

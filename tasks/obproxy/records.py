@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from engine.clock import utcnow
+from engine.records import timestamp
 
 
 class ObproxyClusterRecord(SQLModel, table=True):
@@ -25,9 +25,7 @@ class ObproxyClusterRecord(SQLModel, table=True):
     parameters: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON))
     creator: str
     task_id: int = Field(index=True)
-    create_time: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
+    create_time: datetime = timestamp(nullable=False)
 
 
 class ObproxyServerRecord(SQLModel, table=True):
@@ -46,12 +44,8 @@ class ObproxyServerRecord(SQLModel, table=True):
     status: str = "CREATING"
     exporter_url: str | None = None
     task_id: int = Field(index=True)
-    create_time: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
-    update_time: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
+    create_time: datetime = timestamp(nullable=False)
+    update_time: datetime = timestamp(nullable=False)
 
 
 class ObCredentialRecord(SQLModel, table=True):
