@@ -47,6 +47,8 @@ class HostRecord(SQLModel, table=True):
     ssh_port: int
     username: str
     host_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Only with the operator's explicit consent: accept the first key seen, then pin it.
+    trust_on_first_use: bool = False
     status: str = HostStatus.NEW.value
     create_time: datetime = timestamp(nullable=False)
     update_time: datetime = timestamp(nullable=False)
@@ -123,6 +125,8 @@ def _check(entry: dict[str, Any]) -> list[FieldError]:
         problems.append(
             FieldError("privateKeyPath", "give exactly one of privateKeyPath and password")
         )
+    if not isinstance(entry.get("trustOnFirstUse", False), bool):
+        problems.append(FieldError("trustOnFirstUse", "must be true or false"))
     line = entry.get("hostKey")
     if line is not None and (not isinstance(line, str) or HostKeyEntry.from_line(line) is None):
         problems.append(FieldError("hostKey", "must be a known_hosts line", line))
@@ -154,6 +158,7 @@ class HostRegistry:
             rec.ssh_port = entry.get("sshPort", 22)
             rec.username = entry["username"]
             rec.host_key = entry.get("hostKey")
+            rec.trust_on_first_use = entry.get("trustOnFirstUse") is True
             rec.update_time = utcnow()
             session.add(rec)
             session.flush()
@@ -189,7 +194,24 @@ class HostRegistry:
                 session.flush()
             session.delete(rec)
 
-    def target(self, host_id: int, *, trust_on_first_use: bool = False) -> SshTarget:
+    def pin(self, host_id: int, host_key: str) -> None:
+        """Pin the key learned on first use; from then on only that key is accepted."""
+        with self.store.write() as session:
+            rec = session.get(HostRecord, host_id)
+            if rec is not None and rec.host_key is None:
+                rec.host_key = host_key
+                rec.update_time = utcnow()
+                session.add(rec)
+
+    def set_status(self, host_id: int, status: HostStatus) -> None:
+        with self.store.write() as session:
+            rec = session.get(HostRecord, host_id)
+            if rec is not None and rec.status != status.value:
+                rec.status = status.value
+                rec.update_time = utcnow()
+                session.add(rec)
+
+    def target(self, host_id: int) -> SshTarget:
         """What the SSH layer needs, credential included. Not for display."""
         with self.store.read() as session:
             rec = session.get(HostRecord, host_id)
@@ -204,5 +226,5 @@ class HostRegistry:
                 private_key_path=cred.private_key_path,
                 password=self.store.secrets.open(cred.password),
                 host_key=rec.host_key,
-                trust_on_first_use=trust_on_first_use,
+                trust_on_first_use=rec.trust_on_first_use and rec.host_key is None,
             )

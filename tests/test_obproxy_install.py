@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,10 @@ def proxyconfig(address: str, name: str) -> str:
         conn.close()
 
 
-def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
+def test_three_host_create_succeeds(
+    env: dict, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     task = create_cluster(engine, install_request(env["host_ids"]))
     final = engine.run(task.id, timeout=150)
     failed = [
@@ -72,7 +76,7 @@ def test_three_host_create_succeeds(env: dict, engine: Engine) -> None:
     # No credential anywhere in the records or logs.
     record = json.dumps(final.to_ocp())
     logs = "".join(engine.log(task.id, s.id) for s in final.subtasks)
-    assert PROXYRO_PASSWORD not in record + logs
+    assert PROXYRO_PASSWORD not in record + logs + caplog.text  # records, subtask and app logs
     # Credentials are encrypted at rest: the database file itself never holds the password.
     db = Path(engine.store.url.removeprefix("sqlite:///"))
     for path in db.parent.glob(db.name + "*"):
@@ -243,3 +247,22 @@ def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
     assert proxyconfig(address, "proxy_tag") == hostile
     assert proxyconfig(address, "client_tag") == hostile
     assert "ocptask-pwned2" in proxyconfig(address, "obproxy_config_server_url")
+
+
+def test_unpinned_host_needs_explicit_trust_on_first_use(env: dict, engine: Engine) -> None:
+    first = env["inventory"][0]
+    unpinned = {k: v for k, v in first.items() if k != "hostKey"}
+    host = engine.hosts.add(unpinned)  # same name: replaces the pinned entry
+    refused = engine.run(create_cluster(engine, install_request([host.id])).id, timeout=60)
+    broken = [s for s in refused.subtasks if s.status is SubtaskStatus.FAILED]
+    assert "no host key is pinned" in engine.log(refused.id, broken[0].id)
+    assert engine.hosts.get(host.id).status.value == "OFFLINE"
+
+    engine.hosts.add(unpinned | {"trustOnFirstUse": True})
+    request = install_request([host.id]) | {"name": "tofu"}
+    final = engine.run(create_cluster(engine, request).id, timeout=60)
+    assert final.status is TaskStatus.SUCCESSFUL
+    pinned = engine.hosts.get(host.id)
+    assert pinned.host_key is not None
+    assert pinned.host_key.split()[1:] == first["hostKey"].split()[1:]
+    assert pinned.status.value == "AVAILABLE"

@@ -21,7 +21,8 @@ import pymysql
 from sqlmodel import select
 
 from engine import Step, StepContext
-from engine.hosts import HostRegistry
+from engine.errors import HostKeyMismatch, HostUnreachable
+from engine.hosts import HostRegistry, HostStatus
 from engine.ssh import SshConnection, SshPool
 
 from .packages import package_path, package_version
@@ -57,6 +58,20 @@ class HostStep(Step):
 
     def ssh(self, ctx: StepContext) -> SshConnection:
         return POOL.connection(HostRegistry(ctx.store).target(self.host_id(ctx)))
+
+    def reach(self, ctx: StepContext) -> None:
+        """Connect; record the host's status, and pin a key accepted on first use."""
+        registry, host_id = HostRegistry(ctx.store), self.host_id(ctx)
+        conn = self.ssh(ctx)
+        try:
+            conn.run("true")
+        except (HostUnreachable, HostKeyMismatch):
+            registry.set_status(host_id, HostStatus.OFFLINE)
+            raise
+        if conn.learned_host_key:
+            registry.pin(host_id, conn.learned_host_key)
+            ctx.log.warning(f"trusted on first use and pinned: {conn.learned_host_key}")
+        registry.set_status(host_id, HostStatus.AVAILABLE)
 
     def sh(
         self, ctx: StepContext, command: str, *, timeout: float | None = None, check: bool = True
@@ -103,6 +118,7 @@ class CheckProcessNotExist(HostStep):
     """No obproxy of this login user runs on the host (OCP: keywords obproxy, obproxyd.sh)."""
 
     def run(self, ctx: StepContext) -> None:
+        self.reach(ctx)  # the chain's first SSH contact
         # "[b]in/obproxy": the bracket keeps pgrep from finding its own command line.
         patterns = [f"[{k[0]}]{k[1:]}" for k in PROCESS_KEYWORDS]
         script = "; ".join(f'pgrep -u "$(id -u)" -a -f {q(p)}' for p in patterns) + "; true"
