@@ -224,6 +224,7 @@ def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine
     for index, host in enumerate(env["inventory"], start=1):
         assert _user_processes(host["username"], "[b]in/obproxy") == ""
         assert not list(Path(env["state"], f"home{index}").glob("obproxy-*"))
+        assert not list(Path(env["state"], f"home{index}", ".ocptask", "packages").glob("*"))
     import sqlite3
 
     db = engine.store.url.removeprefix("sqlite:///")

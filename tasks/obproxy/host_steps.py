@@ -149,6 +149,8 @@ class InstallRpmByPackageAndVersion(HostStep):
         remote_pkg = f"{home}/.ocptask/packages/{local.name}"
         uploaded = self.ssh(ctx).put(local, remote_pkg)
         ctx.log.info(f"package {local.name}: {'uploaded' if uploaded else 'already on the host'}")
+        if uploaded:  # so that rollback removes the package only if this task brought it
+            self.sh(ctx, f"echo {q(str(ctx.task_id))} > {q(remote_pkg + self.MARK)}")
         target = self.install_dir(ctx)
         inner = f"home/admin/obproxy-{package_version(version_file)}"
         self.sh(
@@ -163,7 +165,16 @@ class InstallRpmByPackageAndVersion(HostStep):
 
     def rollback(self, ctx: StepContext) -> None:
         target = self.install_dir(ctx)
-        self.sh(ctx, f"if [ -f {q(target)}/{self.MARK} ]; then rm -rf {q(target)}; fi")
+        version_file = self.request(ctx).obproxyInstallParam.version  # type: ignore[union-attr]
+        remote_pkg = f"{self.home(ctx)}/.ocptask/packages/{package_path(version_file).name}"
+        mine = q(str(ctx.task_id))
+        self.sh(
+            ctx,
+            f'if [ -f {q(target)}/{self.MARK} ] && [ "$(cat {q(target)}/{self.MARK})" = {mine} ]; '
+            f"then rm -rf {q(target)}; fi; "
+            f'if [ "$(cat {q(remote_pkg + self.MARK)} 2>/dev/null)" = {mine} ]; '
+            f"then rm -f {q(remote_pkg)} {q(remote_pkg + self.MARK)}; fi",
+        )
 
 
 class StartObproxy(HostStep):
