@@ -8,6 +8,7 @@ server UNAVAILABLE.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
@@ -270,10 +271,42 @@ class SyncObproxyParameter(HostStep):
     """Apply the non-startup parameters by ALTER PROXYCONFIG SET; values are bound, not spliced."""
 
     def run(self, ctx: StepContext) -> None:
+        params = self.request(ctx).parameters
         with proxysys(ctx, self) as cursor:
-            for param in self.request(ctx).parameters:
+            previous = {p.name: show(cursor, p.name) for p in params}
+            # Kept on the host beside the install, for rollback; written before anything changes.
+            saved = self.saved_file(ctx)
+            if self.sh(ctx, f"test -f {q(saved)}", check=False).exit_code != 0:
+                self.sh(ctx, f"printf '%s' {q(json.dumps(previous))} > {q(saved)}")
+            for param in params:
                 cursor.execute(f"ALTER PROXYCONFIG SET {param.name} = %s", (param.value,))
-                ctx.log.info(f"set {param.name} = {param.value!r}")
+                ctx.log.info(f"set {param.name} = {param.value!r} (was {previous[param.name]!r})")
+
+    def saved_file(self, ctx: StepContext) -> str:
+        return f"{self.install_dir(ctx)}/etc/ocptask-parameters-before-task-{ctx.task_id}.json"
+
+    def rollback(self, ctx: StepContext) -> None:
+        """Put back the values this step replaced, if obproxy still runs to take them."""
+        saved = self.saved_file(ctx)
+        result = self.sh(ctx, f"cat {q(saved)}", check=False)
+        if result.exit_code != 0:
+            return  # never ran far enough to change anything
+        previous = json.loads(result.stdout or "{}")
+        try:
+            with proxysys(ctx, self) as cursor:
+                for name, value in previous.items():
+                    if value is not None:
+                        cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (value,))
+                        ctx.log.info(f"restored {name} = {value!r}")
+        except pymysql.err.OperationalError as exc:
+            ctx.log.info(f"obproxy is not running ({exc.args[-1]}): nothing to restore")
+        self.sh(ctx, f"rm -f {q(saved)}")
+
+
+def show(cursor: Any, name: str) -> str | None:
+    cursor.execute("SHOW PROXYCONFIG LIKE %s", (name,))
+    row = cursor.fetchone()
+    return None if row is None else row[1]
 
 
 class SetObproxyUserPassword(HostStep):
@@ -297,6 +330,14 @@ class SetObproxyUserPassword(HostStep):
         with proxysys(ctx, self) as cursor:
             cursor.execute("ALTER PROXYCONFIG SET observer_sys_password = %s", (password,))
         ctx.log.info(f"obproxy connects to {link.clusterName} as {link.username}")
+
+    def rollback(self, ctx: StepContext) -> None:
+        """Take the password back out (obproxy never shows the old one, so it was unset)."""
+        try:
+            with proxysys(ctx, self) as cursor:
+                cursor.execute("ALTER PROXYCONFIG SET observer_sys_password = %s", ("",))
+        except pymysql.err.OperationalError as exc:
+            ctx.log.info(f"obproxy is not running ({exc.args[-1]}): nothing to take back")
 
 
 class RegisterObproxyExporter(HostStep):
