@@ -89,6 +89,16 @@ BAD: list[tuple[str, Edit, str]] = [
         "parameters[0].value",
     ),
     ("address as list", _set("address", ["foo"]), "address"),
+    (
+        "password in a request",
+        _set("startupParameters", [{"name": "obproxy_sys_password", "value": "s3cret"}]),
+        "startupParameters[0].name",
+    ),
+    (
+        "password parameter",
+        _set("parameters", [{"name": "observer_sys_password", "value": "x"}]),
+        "parameters[0].name",
+    ),
 ]
 
 

@@ -248,9 +248,7 @@ def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
     """A PyMySQL cursor on this host's obproxy as root@proxysys."""
     request = step.request(ctx)
     target = HostRegistry(ctx.store).target(step.host_id(ctx))
-    password = next(
-        (p.value for p in request.startupParameters if p.name == "obproxy_sys_password"), ""
-    )
+    password = ""  # root@proxysys: obproxy's default; passwords never come in requests
     conn = pymysql.connect(
         host=target.address,
         port=request.obproxyInstallParam.sqlPort,  # type: ignore[union-attr]

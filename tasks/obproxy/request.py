@@ -119,6 +119,17 @@ class CreateObproxyClusterRequest(_Model):
                         "servers to start obproxy with --rs_list",
                     )
                 )
+        for field in ("startupParameters", "parameters"):
+            for i, param in enumerate(getattr(self, field)):
+                if "password" in param.name.lower():
+                    found.append(
+                        FieldError(
+                            f"{field}[{i}].name",
+                            "passwords are not taken in a request: it would keep them in the "
+                            "task record. Register credentials with 'ocptask obproxy credential'",
+                            param.name,
+                        )
+                    )
         for i, param in enumerate(self.startupParameters):
             # These travel inside obproxy's "-o k=v,k2=v2": a ',' or '=' would split them.
             if not _OPTION_NAME.match(param.name):
