@@ -224,6 +224,7 @@ class Engine:
         Executors on other machines are judged by their leases (the daemon), not here.
         """
         with self.store.connect() as conn:
+            transitions.lock_task(conn, task_id)
             rows = conn.execute(
                 sql_select(SUBTASKS.c.id, SUBTASKS.c.executor).where(
                     SUBTASKS.c.task_id == task_id,
@@ -280,7 +281,7 @@ class Engine:
     @contextmanager
     def _operate(self, task_id: int) -> Iterator[tuple[Session, TaskRecord]]:
         with self.store.write() as session:
-            yield session, transitions.load_task(session, task_id)
+            yield session, transitions.load_task(session, task_id, lock=True)
 
     def retry(self, task_id: int) -> Task:
         """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""

@@ -233,7 +233,7 @@ class Runner:
         """Claim inside the caller's transaction; the caller launches after it commits."""
         launched: list[Execution] = []
         progressed = 0
-        rolling_back = transitions.task_operation(conn, task_id) == Operation.ROLLBACK
+        rolling_back = transitions.lock_task(conn, task_id) == Operation.ROLLBACK
         query = _READY_NEWEST_FIRST if rolling_back else _READY_IN_ORDER
         now = utcnow()
         for row in conn.execute(query, {"task_id": task_id, "n": free}).all():
@@ -411,6 +411,7 @@ class Runner:
         driver still claims everything this does not.
         """
         with e.flush_lock, self.store.connect() as conn:
+            transitions.lock_task(conn, e.task_id)
             subtask_log.append_row(conn, e.subtask_id, e.log.drain())
             common = {"context": e.ctx.context, "rolling_back": e.rolling_back}
             running = (S.RUNNING.value,)

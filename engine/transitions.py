@@ -34,8 +34,8 @@ SUBTASKS = SubtaskRecord.__table__  # type: ignore[attr-defined]
 Row = Mapping[str, Any]
 
 
-def load_task(session: Session, task_id: int) -> TaskRecord:
-    task = session.get(TaskRecord, task_id)
+def load_task(session: Session, task_id: int, *, lock: bool = False) -> TaskRecord:
+    task = session.get(TaskRecord, task_id, with_for_update=lock)
     if task is None:
         raise TaskNotFound(f"Task {task_id} does not exist.")
     return task
@@ -192,6 +192,23 @@ def set_subtask(
         params["expect"] = list(expect)
     result = conn.execute(_update_subtask(frozenset(values), expect is not None), params)
     return result.rowcount == 1
+
+
+_LOCK_TASK = _TASK_OPERATION.with_for_update()
+
+
+def lock_task(conn: Connection, task_id: int) -> str:
+    """Serialise every transition of one task: take its row lock, return its operation.
+
+    Needed wherever transactions are not serial already (PostgreSQL, READ COMMITTED): two
+    upstreams finishing at once would each see the other unfinished and neither would promote
+    their common downstream. SQLite's BEGIN IMMEDIATE serialises writers by itself (and SQLite
+    has no FOR UPDATE; SQLAlchemy leaves it out there).
+    """
+    operation = conn.execute(_LOCK_TASK, {"task_id": task_id}).scalar()
+    if operation is None:
+        raise TaskNotFound(f"Task {task_id} does not exist.")
+    return operation
 
 
 def task_operation(conn: Connection, task_id: int) -> str:

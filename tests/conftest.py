@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from engine import Engine
+from fixtures import postgres as pg
 from fixtures import sandbox as sandbox_hosts
 from tests import steps
 
@@ -33,9 +36,61 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ocptask.db"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A private PostgreSQL 15 on 127.0.0.1:54330 for the session; stopped and removed after."""
+    if os.geteuid() != 0:
+        need_service("the private PostgreSQL cluster is started as root (runuser postgres)")
+    data_dir = Path(f"/var/tmp/ocptask-postgres-test-{os.getpid()}")
+    for stale in Path("/var/tmp").glob("ocptask-postgres-test-*"):
+        owner = int(stale.name.rsplit("-", 1)[1])
+        if not Path(f"/proc/{owner}").exists():
+            pg.down(stale)
+    try:
+        url = pg.up(data_dir, port=54330)
+    except pg.PostgresError as exc:
+        pg.down(data_dir)
+        need_service(f"PostgreSQL could not start: {exc}")
+    try:
+        yield url
+    finally:
+        pg.down(data_dir)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that use the ``engine`` fixture run on SQLite, and also on PostgreSQL in modules
+    that say ``BACKENDS = ["sqlite", "postgres"]``."""
+    if "backend" in metafunc.fixturenames:
+        backends = getattr(metafunc.module, "BACKENDS", ["sqlite"])
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
 @pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    with Engine(str(db_path), parallelism=4) as eng:
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        yield str(db_path)
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    with Engine(db_url, parallelism=4) as eng:
         yield eng
 
 

@@ -17,6 +17,8 @@ TASK_EXTRAS = {"createTime", "finishTime", "prohibitRollback"}
 SUBTASK_EXTRAS = {"executor", "context", "createTime", "startTime", "finishTime"}
 OCP_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 
+BACKENDS = ["sqlite", "postgres"]
+
 
 def _keys(obj: dict[str, Any]) -> set[str]:
     return set(obj)

@@ -12,6 +12,7 @@ from tests import steps
 from tests.helpers import S, chain, one
 
 pytestmark = pytest.mark.timeout(60)
+BACKENDS = ["sqlite", "postgres"]
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -81,11 +82,11 @@ def test_cancel_running_subtask(engine: Engine, step: str) -> None:
     assert engine.retry_subtask(task.id, sub.id).status is SubtaskStatus.READY
 
 
-def test_cancel_from_another_engine_is_picked_up(engine: Engine, db_path) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_from_another_engine_is_picked_up(engine: Engine, db_url: str) -> None:
     task = engine.submit(one("Poller", timeout=0))
     engine.start(task.id)
     wait_for(lambda: engine.get(task.id).subtasks[0].status is SubtaskStatus.RUNNING)
-    with Engine(str(db_path)) as other:
+    with Engine(db_url) as other:
         other.cancel_subtask(task.id, task.subtasks[0].id)
     final = engine.wait(task.id, timeout=5)
     assert final.subtasks[0].operation is Operation.CANCEL
@@ -98,10 +99,10 @@ def test_parallel_copies_run_concurrently(engine: Engine) -> None:
     assert final.status is TaskStatus.SUCCESSFUL
 
 
-def test_parallelism_is_a_cap(db_path) -> None:  # type: ignore[no-untyped-def]
+def test_parallelism_is_a_cap(db_url: str) -> None:
     steps.BARRIER = threading.Barrier(2)
     template = Template("meet", [Node(S + "Meet", "Meet", timeout=3, split=Split("hosts"))])
-    with Engine(str(db_path), parallelism=1) as engine:
+    with Engine(db_url, parallelism=1) as engine:
         final = engine.run(engine.submit(template, {"hosts": ["a", "b"]}).id, timeout=20)
     # With one slot the two copies never meet: the first times out waiting at the barrier.
     assert final.status is TaskStatus.FAILED
@@ -127,9 +128,9 @@ def test_run_of_two_tasks_at_once(engine: Engine) -> None:
     assert engine.wait(second.id, timeout=20).status is TaskStatus.SUCCESSFUL
 
 
-def test_parallelism_cap_holds_across_tasks(db_path) -> None:  # type: ignore[no-untyped-def]
+def test_parallelism_cap_holds_across_tasks(db_url: str) -> None:
     steps.GAUGE.update(now=0, peak=0)
-    with Engine(str(db_path), parallelism=2) as engine:
+    with Engine(db_url, parallelism=2) as engine:
         tasks = [engine.submit(one("Gauge", timeout=10)) for _ in range(6)]
         for task in tasks:
             engine.start(task.id)

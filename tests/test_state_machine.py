@@ -18,6 +18,8 @@ from engine import (
 from tests import steps
 from tests.helpers import S, chain, diamond
 
+BACKENDS = ["sqlite", "postgres"]
+
 P, R, RUN, F, OK = (
     SubtaskStatus.PENDING,
     SubtaskStatus.READY,
@@ -123,10 +125,10 @@ def test_rollback_never_touches_subtasks_that_never_ran(engine: Engine) -> None:
 
 @pytest.mark.parametrize("parallelism", [1, 4])
 def test_rollback_order_on_a_diamond_is_reverse_of_execution(
-    db_path,
-    parallelism: int,  # type: ignore[no-untyped-def]
+    db_url: str,
+    parallelism: int,
 ) -> None:
-    with Engine(str(db_path), parallelism=parallelism) as engine:
+    with Engine(db_url, parallelism=parallelism) as engine:
         steps.FAIL_EXECUTE.add("D")
         failed = engine.run(engine.submit(diamond()).id, timeout=30)
         assert failed.status is TaskStatus.FAILED

@@ -8,6 +8,8 @@ from engine import Context, Engine, Node, Split, SubtaskStatus, Template, Templa
 from engine.errors import StepLoadError
 from tests.helpers import S, split
 
+BACKENDS = ["sqlite", "postgres"]
+
 
 def test_unknown_upstream_is_rejected_at_definition() -> None:
     with pytest.raises(TemplateError, match=r"node 'B': unknown upstream 'Z'"):
