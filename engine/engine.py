@@ -26,7 +26,7 @@ from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import WaitTimeout
 from .hosts import HostRegistry
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
-from .runner import Runner, running_here
+from .runner import Runner, driving_here, running_here
 from .step import load_step
 from .store import Store
 from .task import Subtask, Task
@@ -223,6 +223,8 @@ class Engine:
         Without this, a crash would leave them RUNNING forever and every operation refused.
         Executors on other machines are judged by their leases (the daemon), not here.
         """
+        if driving_here(task_id):
+            return  # a live driver of this process owns what runs; a claim may be in flight
         with self.store.connect() as conn:
             transitions.lock_task(conn, task_id)
             rows = conn.execute(

@@ -112,6 +112,15 @@ def running_here(subtask_id: int) -> bool:
     return any(subtask_id in runner._active for runner in list(_RUNNERS))
 
 
+def driving_here(task_id: int) -> bool:
+    """Whether some Runner of this process drives the task (its claims may be in flight)."""
+    for runner in list(_RUNNERS):
+        driver = runner._drivers.get(task_id)
+        if driver is not None and driver.is_alive():
+            return True
+    return False
+
+
 class Runner:
     def __init__(self, store: Store, *, parallelism: int, executor: str) -> None:
         if parallelism < 1:
