@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -20,7 +21,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from . import subtask_log, transitions
-from .clock import utcnow
+from .clock import as_utc, utcnow
 from .context import Context
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import WaitTimeout
@@ -228,15 +229,15 @@ class Engine:
         with self.store.connect() as conn:
             transitions.lock_task(conn, task_id)
             rows = conn.execute(
-                sql_select(SUBTASKS.c.id, SUBTASKS.c.executor).where(
+                sql_select(SUBTASKS.c.id, SUBTASKS.c.executor, SUBTASKS.c.acquired_until).where(
                     SUBTASKS.c.task_id == task_id,
                     SUBTASKS.c.status.in_(
                         [SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value]
                     ),
                 )
             ).all()
-            for subtask_id, executor in rows:
-                if not self._is_lost(subtask_id, executor):
+            for subtask_id, executor, lease in rows:
+                if not self._is_lost(subtask_id, executor, as_utc(lease)):
                     continue
                 sub = transitions.subtask_row(conn, subtask_id)
                 note = subtask_log.line("ERROR", f"executor {executor} lost while running")
@@ -249,12 +250,17 @@ class Engine:
                     expect=(SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value),
                 )
 
-    def _is_lost(self, subtask_id: int, executor: str | None) -> bool:
-        if not executor:
+    def _is_lost(self, subtask_id: int, executor: str | None, lease: datetime | None) -> bool:
+        """Lost: no executor, a lapsed (or never taken) lease, or a dead process of this machine.
+
+        A missing lease counts as lapsed: ``NULL < now`` is never true in SQL, which is how
+        Airflow's zombies survived; here it is decided in Python, explicitly.
+        """
+        if not executor or lease is None or lease < utcnow():
             return True
         address, _, pid = executor.rpartition(":")
         if address != self.executor.rpartition(":")[0] or not pid.isdigit():
-            return False
+            return False  # another machine's executor with a live lease
         if int(pid) == os.getpid():
             return not running_here(subtask_id)
         return not os.path.exists(f"/proc/{pid}")

@@ -66,6 +66,9 @@ class SubtaskRecord(SQLModel, table=True):
     status: str
     operation: str
     executor: str | None = None
+    # The executor's lease on a RUNNING subtask: renewed while it runs; once it lapses (or if it
+    # was never set) the executor counts as lost. NULL whenever the subtask is not running.
+    acquired_until: datetime | None = timestamp()
     run_time: int = 1
     parallel_idx: int = -1
     prohibit_rollback: bool = False

@@ -17,6 +17,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -38,6 +39,8 @@ GRACE_SECONDS = 1.0
 WATCH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
 LOG_FLUSH_INTERVAL = 0.5
+LEASE_SECONDS = 30.0  # how long a claim holds without renewal
+LEASE_RENEW_INTERVAL = 10.0
 S = SubtaskStatus
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
@@ -63,9 +66,19 @@ _MARK_RUNNING = (
     .values(
         status=S.RUNNING.value,
         executor=bindparam("executor"),
+        acquired_until=bindparam("lease_until"),
         start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
         finish_time=None,
     )
+)
+_RENEW_LEASES = (
+    update(SUBTASKS)
+    .where(
+        SUBTASKS.c.id.in_(bindparam("ids", expanding=True)),
+        SUBTASKS.c.executor == bindparam("owner"),
+        SUBTASKS.c.status.in_([S.RUNNING.value, S.CANCELING.value]),
+    )
+    .values(acquired_until=bindparam("lease_until"))
 )
 
 
@@ -254,7 +267,12 @@ class Runner:
                 transitions.finish(conn, task_id, sub, ok=True, rolling_back=rolling_back)
                 progressed += 1
                 continue
-            params = {"sid": sub["id"], "executor": self.executor, "now": now}
+            params = {
+                "sid": sub["id"],
+                "executor": self.executor,
+                "now": now,
+                "lease_until": now + timedelta(seconds=LEASE_SECONDS),
+            }
             if conn.execute(_MARK_RUNNING, params).rowcount != 1:
                 continue  # claimed by someone else in between
             log_ = SubtaskLogger(sub["id"])
@@ -507,6 +525,7 @@ class Runner:
 
     def _watch(self) -> None:
         last_cancel_poll = last_flush = 0.0
+        last_renew = time.monotonic()
         while not self._closed:
             time.sleep(WATCH_INTERVAL)
             with self._cv:
@@ -523,6 +542,10 @@ class Runner:
                 if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
                     last_cancel_poll = now
                     self._poll_cancels(running)
+                if now - last_renew >= LEASE_RENEW_INTERVAL:
+                    last_renew = now
+                    ids = [e.subtask_id for e in running]
+                    self._workers.submit(lambda ids=ids: self._renew_leases(ids))
                 if now - last_flush >= LOG_FLUSH_INTERVAL and not self._flushing:
                     last_flush = now
                     self._flushing = True  # one flush at a time, on a worker thread
@@ -544,6 +567,18 @@ class Runner:
         for e in running:
             if e.subtask_id in cancelled:
                 self._interrupt(e, Cancelled)
+
+    def _renew_leases(self, ids: list[int]) -> None:
+        params = {
+            "ids": ids,
+            "owner": self.executor,
+            "lease_until": utcnow() + timedelta(seconds=LEASE_SECONDS),
+        }
+        try:
+            with self.store.connect() as conn:
+                conn.execute(_RENEW_LEASES, params)
+        except Exception as exc:  # the next round tries again; a lapse makes it count as lost
+            log.warning("lease renewal failed: %s", exc)
 
     def _flush_logs(self, running: list[Execution]) -> None:
         try:

@@ -241,7 +241,7 @@ def finish(
     """
     if rolling_back is None:
         rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
-    values: dict[str, Any] = {"finish_time": utcnow()}
+    values: dict[str, Any] = {"finish_time": utcnow(), "acquired_until": None}
     if interrupted:
         values.update(status=S.FAILED.value, operation=Operation.CANCEL.value)
     elif not ok:

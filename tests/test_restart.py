@@ -93,3 +93,61 @@ def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None
         assert final.status is TaskStatus.FAILED
         engine.skip_subtask(task.id, sub.id)
         assert engine.run(task.id, timeout=10).status is TaskStatus.SUCCESSFUL
+
+
+def test_leases_are_taken_renewed_and_judged(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A running subtask holds a lease; another machine's executor is judged by it alone."""
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from engine import Operation, runner, transitions
+    from engine.clock import utcnow
+    from tests.helpers import one
+
+    monkeypatch.setattr(runner, "LEASE_RENEW_INTERVAL", 0.2)
+    task = engine.submit(one("Patient", timeout=0))
+    engine.start(task.id)
+    deadline = time.monotonic() + 5
+    while engine.get(task.id).subtasks[0].status is not SubtaskStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    def lease() -> object:
+        with engine.store.read() as session:
+            from engine.records import SubtaskRecord
+
+            return session.get(SubtaskRecord, task.subtasks[0].id).acquired_until  # type: ignore[union-attr]
+
+    first = lease()
+    assert first is not None
+    time.sleep(0.6)
+    assert lease() > first  # type: ignore[operator]
+    engine.cancel_subtask(task.id, task.subtasks[0].id)
+    engine.wait(task.id, timeout=5)
+    assert lease() is None  # no lease once it stopped running
+
+    # Pretend another machine runs a subtask: a live lease keeps it, a lapsed one loses it.
+    other = engine.submit(one("Record", timeout=0))
+    sid = other.subtasks[0].id
+
+    def pretend(until: object) -> None:
+        with engine.store.connect() as conn:
+            conn.execute(
+                update(transitions.SUBTASKS)
+                .where(transitions.SUBTASKS.c.id == sid)
+                .values(status="RUNNING", executor="10.9.9.9:4242", acquired_until=until)
+            )
+
+    pretend(utcnow() + timedelta(seconds=60))
+    engine._recover_lost(other.id)
+    assert engine.get(other.id).subtasks[0].status is SubtaskStatus.RUNNING
+    pretend(utcnow() - timedelta(seconds=1))
+    engine._recover_lost(other.id)
+    lost = engine.get(other.id).subtasks[0]
+    assert (lost.status, lost.operation) == (SubtaskStatus.FAILED, Operation.EXECUTE)
+    assert "executor 10.9.9.9:4242 lost while running" in engine.log(other.id, sid)
+    pretend(None)  # a lease never taken counts as lapsed
+    engine._recover_lost(other.id)
+    assert engine.get(other.id).subtasks[0].status is SubtaskStatus.FAILED
