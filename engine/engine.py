@@ -224,8 +224,6 @@ class Engine:
         Without this, a crash would leave them RUNNING forever and every operation refused.
         Executors on other machines are judged by their leases (the daemon), not here.
         """
-        if driving_here(task_id):
-            return  # a live driver of this process owns what runs; a claim may be in flight
         with self.store.connect() as conn:
             transitions.lock_task(conn, task_id)
             rows = conn.execute(
@@ -237,7 +235,7 @@ class Engine:
                 )
             ).all()
             for subtask_id, executor, lease in rows:
-                if not self._is_lost(subtask_id, executor, as_utc(lease)):
+                if not self._is_lost(task_id, subtask_id, executor, as_utc(lease)):
                     continue
                 sub = transitions.subtask_row(conn, subtask_id)
                 note = subtask_log.line("ERROR", f"executor {executor} lost while running")
@@ -250,20 +248,22 @@ class Engine:
                     expect=(SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value),
                 )
 
-    def _is_lost(self, subtask_id: int, executor: str | None, lease: datetime | None) -> bool:
+    def _is_lost(
+        self, task_id: int, subtask_id: int, executor: str | None, lease: datetime | None
+    ) -> bool:
         """Lost: no executor, a lapsed (or never taken) lease, or a dead process of this machine.
 
         A missing lease counts as lapsed: ``NULL < now`` is never true in SQL, which is how
-        Airflow's zombies survived; here it is decided in Python, explicitly.
+        Airflow's zombies survived; here it is decided in Python, explicitly. This process's own
+        subtasks are lost only if nothing here runs them and no driver here may be claiming them.
         """
+        address, _, pid = (executor or "").rpartition(":")
+        same_machine = address == self.executor.rpartition(":")[0] and pid.isdigit()
+        if same_machine and int(pid) == os.getpid():
+            return not running_here(subtask_id) and not driving_here(task_id)
         if not executor or lease is None or lease < utcnow():
             return True
-        address, _, pid = executor.rpartition(":")
-        if address != self.executor.rpartition(":")[0] or not pid.isdigit():
-            return False  # another machine's executor with a live lease
-        if int(pid) == os.getpid():
-            return not running_here(subtask_id)
-        return not os.path.exists(f"/proc/{pid}")
+        return same_machine and not os.path.exists(f"/proc/{pid}")
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
         """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds."""

@@ -149,6 +149,7 @@ class Runner:
         self._rerun: set[int] = set()
         self._starved: set[int] = set()  # tasks whose drivers wait for a free slot
         self._reserved = 0  # slots promised to claims in progress
+        self.draining = False  # set on shutdown: nothing new is claimed
         self._flushing = False
         self._workers = Workers("ocptask-step")
         self._closed = False
@@ -244,18 +245,23 @@ class Runner:
         progressed = 0
         try:
             with self.store.connect() as conn:
-                launched, progressed = self._claim_in(conn, task_id, free, payload)
+                operation = transitions.try_lock_task(conn, task_id)
+                if operation is not None:  # else another executor moves this task: next round
+                    launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
         finally:
             self._launch(launched, reserved=free)
         return progressed + len(launched)
 
     def _claim_in(
-        self, conn: Connection, task_id: int, free: int, payload: dict[str, Any]
+        self, conn: Connection, task_id: int, free: int, payload: dict[str, Any], operation: str
     ) -> tuple[list[Execution], int]:
-        """Claim inside the caller's transaction; the caller launches after it commits."""
+        """Claim inside the caller's transaction, which holds the task's lock; the caller
+        launches after it commits."""
         launched: list[Execution] = []
         progressed = 0
-        rolling_back = transitions.lock_task(conn, task_id) == Operation.ROLLBACK
+        if self.draining:
+            return launched, progressed
+        rolling_back = operation == Operation.ROLLBACK
         query = _READY_NEWEST_FIRST if rolling_back else _READY_IN_ORDER
         now = utcnow()
         for row in conn.execute(query, {"task_id": task_id, "n": free}).all():
@@ -286,6 +292,7 @@ class Runner:
                 payload=dict(payload),
                 log=log_,
                 store=self.store,
+                executor=self.executor,
             )
             timeout = sub["timeout"]
             launched.append(
@@ -438,7 +445,7 @@ class Runner:
         driver still claims everything this does not.
         """
         with e.flush_lock, self.store.connect() as conn:
-            transitions.lock_task(conn, e.task_id)
+            operation = transitions.lock_task(conn, e.task_id)
             subtask_log.append_row(conn, e.subtask_id, e.log.drain())
             common = {"context": e.ctx.context, "rolling_back": e.rolling_back}
             running = (S.RUNNING.value,)
@@ -470,7 +477,7 @@ class Runner:
                     return [], 0
                 self._reserved += free
             try:
-                launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload)
+                launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload, operation)
             except BaseException:
                 with self._cv:
                     self._reserved -= free
@@ -591,6 +598,15 @@ class Runner:
             log.warning("log flush failed: %s", exc)
         finally:
             self._flushing = False
+
+    def drain(self, grace: float) -> list[Execution]:
+        """Stop claiming; wait up to ``grace`` seconds for running steps; return the rest."""
+        self.draining = True
+        deadline = time.monotonic() + grace
+        with self._cv:
+            while self._active and time.monotonic() < deadline:
+                self._cv.wait(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+            return list(self._active.values())
 
     def close(self) -> None:
         self._closed = True

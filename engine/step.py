@@ -59,6 +59,7 @@ class StepContext:
         payload: dict[str, Any],
         log: SubtaskLogger,
         store: Store,
+        executor: str = "",
     ) -> None:
         self.task_id = task_id
         self.subtask_id = subtask_id
@@ -68,6 +69,7 @@ class StepContext:
         self.payload = payload
         self.log = log
         self.store = store
+        self.executor = executor  # who runs this execution (shown in the record's executor)
         self.stop_requested = threading.Event()
         self.stop_reason: type[Interrupt] = Interrupt
 

@@ -73,8 +73,12 @@ class Store:
         """Create any table registered since the last call (task packages add their own)."""
         count = len(SQLModel.metadata.tables)
         if count != self._known_tables:
-            with self._locked():
-                SQLModel.metadata.create_all(self.engine)
+            # Several processes may start at once (daemons): create tables in one serialised
+            # transaction (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
+            with self.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
+                SQLModel.metadata.create_all(conn)
             self._known_tables = count
 
     @contextmanager

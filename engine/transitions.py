@@ -211,6 +211,14 @@ def lock_task(conn: Connection, task_id: int) -> str:
     return operation
 
 
+_TRY_LOCK_TASK = _TASK_OPERATION.with_for_update(skip_locked=True)
+
+
+def try_lock_task(conn: Connection, task_id: int) -> str | None:
+    """``lock_task`` that gives up at once (None) when another executor holds the task."""
+    return conn.execute(_TRY_LOCK_TASK, {"task_id": task_id}).scalar()
+
+
 def task_operation(conn: Connection, task_id: int) -> str:
     operation = conn.execute(_TASK_OPERATION, {"task_id": task_id}).scalar()
     if operation is None:

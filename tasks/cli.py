@@ -142,6 +142,27 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
         _print(engine.run(task_id) if run else task)
 
 
+@app.command("daemon")
+def daemon(
+    db: DbOption = None,
+    parallelism: Annotated[int, typer.Option(help="Subtasks run at once by this daemon.")] = 10,
+    name: Annotated[
+        str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")
+    ] = None,
+    grace: Annotated[float, typer.Option(help="Seconds running steps get on SIGTERM.")] = 30.0,
+) -> None:
+    """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
+    import logging
+
+    from engine.daemon import Daemon
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    import tasks.obproxy  # noqa: F401 - its tables and steps, for the tasks it will run
+
+    raise typer.Exit(Daemon(db, parallelism=parallelism, name=name, grace_seconds=grace).run())
+
+
 @host_app.command("import")
 def host_import(
     inventory: Annotated[

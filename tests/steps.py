@@ -158,3 +158,16 @@ class SessionSpinner(Step):
                     sum(range(1000))
                 except Exception:
                     pass
+
+
+class Journal(Step):
+    """Writes one row per execution into a table of its own, with the executor that ran it."""
+
+    def execute(self, ctx: StepContext) -> None:
+        from sqlalchemy import text
+
+        with ctx.session() as session:
+            session.execute(
+                text("INSERT INTO journal (subtask_id, executor) VALUES (:s, :e)"),
+                {"s": ctx.subtask_id, "e": ctx.executor},
+            )
