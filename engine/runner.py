@@ -45,6 +45,9 @@ S = SubtaskStatus
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
 
+_CANCELING = select(SUBTASKS.c.id).where(
+    SUBTASKS.c.id.in_(bindparam("ids", expanding=True)), SUBTASKS.c.status == S.CANCELING.value
+)
 _PAYLOAD = select(TASKS.c.payload).where(TASKS.c.id == bindparam("task_id"))
 _READY = (
     select(
@@ -229,11 +232,8 @@ class Runner:
                 self._cv.notify_all()
 
     def _has_active(self, task_id: int) -> bool:
-        query = select(SUBTASKS.c.id).where(
-            SUBTASKS.c.task_id == task_id, SUBTASKS.c.status.in_(transitions.ACTIVE)
-        )
         with self.store.engine.connect() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            return conn.execute(transitions.ANY_ACTIVE, {"task_id": task_id}).first() is not None
 
     def _free_slots(self) -> int:
         """Slots neither running nor reserved by a claim in progress (caller holds ``_cv``)."""
@@ -566,11 +566,8 @@ class Runner:
         ids = [e.subtask_id for e in running if e.interrupt is None]
         if not ids:
             return
-        query = select(SUBTASKS.c.id).where(
-            SUBTASKS.c.id.in_(ids), SUBTASKS.c.status == S.CANCELING.value
-        )
         with self.store.engine.connect() as conn:
-            cancelled = set(conn.execute(query).scalars())
+            cancelled = set(conn.execute(_CANCELING, {"ids": ids}).scalars())
         for e in running:
             if e.subtask_id in cancelled:
                 self._interrupt(e, Cancelled)

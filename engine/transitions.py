@@ -157,7 +157,7 @@ _COUNTS = (
     .where(SUBTASKS.c.task_id == bindparam("task_id"))
     .group_by(SUBTASKS.c.status)
 )
-_ANY_ACTIVE = (
+ANY_ACTIVE = (
     select(SUBTASKS.c.id)
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(ACTIVE))
     .limit(1)
@@ -335,7 +335,7 @@ def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) 
     turns FAILED when nothing is READY, RUNNING or CANCELING. One dead host never strands the
     others half-installed, and a retry then has exactly the failed part to redo.
     """
-    if conn.execute(_ANY_ACTIVE, {"task_id": task_id}).first() is not None:
+    if conn.execute(ANY_ACTIVE, {"task_id": task_id}).first() is not None:
         return  # the common case, answered from the index without counting
     if rolling_back is None:
         rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK

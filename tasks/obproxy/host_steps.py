@@ -24,7 +24,7 @@ from sqlmodel import select
 from engine import Step, StepContext
 from engine.errors import HostKeyMismatch, HostUnreachable
 from engine.hosts import HostRegistry, HostStatus
-from engine.ssh import SshConnection, SshPool
+from engine.ssh import SshConnection, SshPool, SshTarget
 
 from .packages import package_path, package_version
 from .records import ObCredentialRecord, ObproxyServerRecord
@@ -46,19 +46,32 @@ class HostStep(Step):
             self.mark_server(ctx, "UNAVAILABLE")
             raise
 
+    def __init__(self) -> None:
+        # One step instance serves one execution: what it looks up once stays valid throughout.
+        self._request: CreateObproxyClusterRequest | None = None
+        self._target: SshTarget | None = None
+        self._home: str | None = None
+
     def run(self, ctx: StepContext) -> None:
         raise NotImplementedError
 
-    @staticmethod
-    def request(ctx: StepContext) -> CreateObproxyClusterRequest:
-        return CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
+    def request(self, ctx: StepContext) -> CreateObproxyClusterRequest:
+        if self._request is None:
+            self._request = CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
+        return self._request
 
     @staticmethod
     def host_id(ctx: StepContext) -> int:
         return int(ctx.item("host_ids"))
 
+    def target(self, ctx: StepContext) -> SshTarget:
+        """The host's address and credential, read once per execution (not per command)."""
+        if self._target is None:
+            self._target = HostRegistry(ctx.store).target(self.host_id(ctx))
+        return self._target
+
     def ssh(self, ctx: StepContext) -> SshConnection:
-        return POOL.connection(HostRegistry(ctx.store).target(self.host_id(ctx)))
+        return POOL.connection(self.target(ctx))
 
     def reach(self, ctx: StepContext) -> None:
         """Connect; record the host's status, and pin a key accepted on first use."""
@@ -89,8 +102,8 @@ class HostStep(Step):
         )
 
     def home(self, ctx: StepContext) -> str:
-        if getattr(self, "_home", None) is None:  # one step instance serves one execution
-            self._home: str = self.sh(ctx, 'printf "%s" "$HOME"').stdout
+        if self._home is None:
+            self._home = self.sh(ctx, 'printf "%s" "$HOME"').stdout
         return self._home
 
     def install_dir(self, ctx: StepContext) -> str:
@@ -247,7 +260,7 @@ class StartObproxy(HostStep):
 def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
     """A PyMySQL cursor on this host's obproxy as root@proxysys."""
     request = step.request(ctx)
-    target = HostRegistry(ctx.store).target(step.host_id(ctx))
+    target = step.target(ctx)
     password = ""  # root@proxysys: obproxy's default; passwords never come in requests
     conn = pymysql.connect(
         host=target.address,
@@ -341,7 +354,7 @@ class SetObproxyUserPassword(HostStep):
 class RegisterObproxyExporter(HostStep):
     def run(self, ctx: StepContext) -> None:
         request = self.request(ctx)
-        target = HostRegistry(ctx.store).target(self.host_id(ctx))
+        target = self.target(ctx)
         url = f"http://{target.address}:{request.obproxyInstallParam.exportPort}/metrics"  # type: ignore[union-attr]
         with urllib.request.urlopen(url, timeout=10) as response:
             if response.status != 200:
