@@ -6,11 +6,13 @@ This module is the public API; everything else in the package may change.
 from __future__ import annotations
 
 from .context import Context
+from .definitions import Definition, Definitions, fire_due
 from .engine import Engine
 from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
 from .errors import (
     Cancelled,
     ContextConflict,
+    DefinitionError,
     FieldError,
     Interrupt,
     InvalidOperation,
@@ -38,6 +40,10 @@ __all__ = [
     "Host",
     "HostRegistry",
     "HostStatus",
+    # Scheduled task definitions
+    "Definition",
+    "Definitions",
+    "fire_due",
     # Defining tasks
     "Context",
     "Node",
@@ -54,6 +60,7 @@ __all__ = [
     "TaskType",
     # Errors
     "ContextConflict",
+    "DefinitionError",
     "FieldError",
     "InvalidOperation",
     "OcpTaskError",

@@ -1,10 +1,13 @@
 """The scheduler daemon: runs tasks submitted by anyone to a shared database.
 
 Several daemons may share one PostgreSQL database. Each is an Engine whose APScheduler (3.x) jobs
-find work: the dispatcher starts a driver for every task with READY subtasks (drivers claim under
-the task's row lock, taken with SKIP LOCKED so daemons never wait on each other, and a subtask is
-marked RUNNING only if it still is READY: never twice); the sweeper fails subtasks whose
-executor's lease lapsed. Leases are renewed by each daemon's runner while its steps run.
+find work: the dispatcher claims READY subtasks of any task into the daemon's free slots (each
+task's claims are made under its row lock, taken with SKIP LOCKED so daemons never wait on each
+other, and a subtask is marked RUNNING only if it still is READY: never twice); the sweeper finds
+subtasks whose executor's lease lapsed and re-runs (idempotent steps) or fails them; a third
+creates the SCHEDULED tasks of due task definitions (``engine.definitions``). Leases are
+renewed by each daemon's runner while its steps run. A worker that finishes a step claims that
+task's next READY subtask itself; when it frees a slot instead, it wakes the dispatcher at once.
 
 On SIGTERM or SIGINT a daemon stops claiming, lets running steps finish for ``grace`` seconds,
 interrupts and records the rest as cancelled (so nothing stays RUNNING without a live lease), and
@@ -16,32 +19,22 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from . import transitions
+from . import recovery, transitions
+from .definitions import fire_due
 from .engine import Engine
-from .enums import SubtaskStatus, TaskStatus
+from .enums import SubtaskStatus
 from .errors import Cancelled
+from .runner import LEASE_SECONDS
 
 log = logging.getLogger("ocptask.daemon")
 SUBTASKS = transitions.SUBTASKS
-TASKS = transitions.TASKS
-
-_READY_TASKS = (
-    select(SUBTASKS.c.task_id)
-    .join(TASKS, TASKS.c.id == SUBTASKS.c.task_id)
-    .where(
-        SUBTASKS.c.status == SubtaskStatus.READY.value,
-        TASKS.c.status == TaskStatus.RUNNING.value,
-    )
-    .distinct()
-    .limit(500)
-)
-_RUNNING_TASKS = (
+_HELD_TASKS = (
     select(SUBTASKS.c.task_id)
     .where(SUBTASKS.c.status.in_([SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value]))
     .distinct()
@@ -59,35 +52,65 @@ class Daemon:
         poll_seconds: float = 0.2,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 30.0,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
-        self.engine = Engine(db_url, parallelism, executor=name)
+        self.engine = Engine(db_url, parallelism, executor=name, lease_seconds=lease_seconds)
         self.grace_seconds = grace_seconds
         self._stop = threading.Event()
+        self._dispatching = False
+        self._again = False  # a slot came free while the dispatcher ran: it goes round again
+        self.engine._runner.on_free_slot = self._wake
         self.scheduler = BackgroundScheduler(timezone=UTC)
         options: dict[str, Any] = {"max_instances": 1, "coalesce": True}
-        self.scheduler.add_job(self.dispatch, "interval", seconds=poll_seconds, **options)
+        self._dispatcher = self.scheduler.add_job(
+            self.dispatch, "interval", seconds=poll_seconds, **options
+        )
         self.scheduler.add_job(self.sweep, "interval", seconds=sweep_seconds, **options)
+        self.scheduler.add_job(self.fire_definitions, "interval", seconds=1.0, **options)
 
     @property
     def name(self) -> str:
         return self.engine.executor
 
     def dispatch(self) -> None:
-        """Start a driver for each task that has READY subtasks (a no-op for those driven)."""
+        """Fill free slots with READY subtasks of any task, until none is left to claim."""
+        self._dispatching = True
+        try:
+            while not self._stop.is_set():
+                self._again = False
+                started = self.engine._runner.dispatch()
+                if not started and not self._again:
+                    break
+        finally:
+            self._dispatching = False
+
+    def _wake(self) -> None:
+        """A slot came free: run the dispatcher now rather than at its next poll."""
         if self._stop.is_set():
             return
-        with self.engine.store.engine.connect() as conn:
-            task_ids = list(conn.execute(_READY_TASKS).scalars())
-        for task_id in task_ids:
-            self.engine._runner.start(task_id)
+        if self._dispatching:
+            self._again = True
+            return
+        try:
+            self._dispatcher.modify(next_run_time=datetime.now(UTC))
+        except Exception:  # the scheduler is stopping; the poll (or nothing) takes over
+            pass
+
+    def fire_definitions(self) -> None:
+        """Create the SCHEDULED tasks of due definitions (every daemon may; each fire is one
+        task) and start them here at once."""
+        if self._stop.is_set():
+            return
+        if fire_due(self.engine):
+            self._wake()
 
     def sweep(self) -> None:
-        """Fail subtasks whose executor's lease lapsed (or whose process is gone)."""
+        """Re-run or fail subtasks whose executor's lease lapsed (or whose process is gone)."""
         with self.engine.store.engine.connect() as conn:
-            task_ids = list(conn.execute(_RUNNING_TASKS).scalars())
+            task_ids = list(conn.execute(_HELD_TASKS).scalars())
         for task_id in task_ids:
             try:
-                self.engine._recover_lost(task_id)
+                recovery.recover_lost(self.engine.store, task_id, self.name)
             except Exception as exc:  # one task's trouble must not stop the sweep
                 log.warning("sweep of task %s failed: %s", task_id, exc)
 

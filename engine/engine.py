@@ -13,21 +13,20 @@ import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
-from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from . import subtask_log, transitions
-from .clock import as_utc, utcnow
+from . import recovery, transitions
+from .clock import utcnow
 from .context import Context
+from .definitions import Definitions
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import WaitTimeout
 from .hosts import HostRegistry
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
-from .runner import Runner, driving_here, running_here
+from .runner import LEASE_SECONDS, Runner
 from .step import load_step
 from .store import Store
 from .task import Subtask, Task
@@ -63,14 +62,22 @@ class Engine:
     """
 
     def __init__(
-        self, db_url: str | None = None, parallelism: int = 10, *, executor: str | None = None
+        self,
+        db_url: str | None = None,
+        parallelism: int = 10,
+        *,
+        executor: str | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
         self.store = Store(db_url, pool_size=parallelism + 5)
         self.executor = executor or default_executor()
-        self._runner = Runner(self.store, parallelism=parallelism, executor=self.executor)
+        self._runner = Runner(
+            self.store, parallelism=parallelism, executor=self.executor, lease_seconds=lease_seconds
+        )
         self.hosts = HostRegistry(self.store)
+        self.definitions = Definitions(self.store)
 
     # -- submit -----------------------------------------------------------------------------
 
@@ -219,51 +226,9 @@ class Engine:
         self._runner.start(task_id)
 
     def _recover_lost(self, task_id: int) -> None:
-        """Fail subtasks left RUNNING by a process of this machine that no longer runs them.
-
-        Without this, a crash would leave them RUNNING forever and every operation refused.
-        Executors on other machines are judged by their leases (the daemon), not here.
-        """
-        with self.store.connect() as conn:
-            transitions.lock_task(conn, task_id)
-            rows = conn.execute(
-                sql_select(SUBTASKS.c.id, SUBTASKS.c.executor, SUBTASKS.c.acquired_until).where(
-                    SUBTASKS.c.task_id == task_id,
-                    SUBTASKS.c.status.in_(
-                        [SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value]
-                    ),
-                )
-            ).all()
-            for subtask_id, executor, lease in rows:
-                if not self._is_lost(task_id, subtask_id, executor, as_utc(lease)):
-                    continue
-                sub = transitions.subtask_row(conn, subtask_id)
-                note = subtask_log.line("ERROR", f"executor {executor} lost while running")
-                subtask_log.append_row(conn, subtask_id, note)
-                transitions.finish(
-                    conn,
-                    task_id,
-                    sub,
-                    ok=False,  # type: ignore[arg-type]
-                    expect=(SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value),
-                )
-
-    def _is_lost(
-        self, task_id: int, subtask_id: int, executor: str | None, lease: datetime | None
-    ) -> bool:
-        """Lost: no executor, a lapsed (or never taken) lease, or a dead process of this machine.
-
-        A missing lease counts as lapsed: ``NULL < now`` is never true in SQL, which is how
-        Airflow's zombies survived; here it is decided in Python, explicitly. This process's own
-        subtasks are lost only if nothing here runs them and no driver here may be claiming them.
-        """
-        address, _, pid = (executor or "").rpartition(":")
-        same_machine = address == self.executor.rpartition(":")[0] and pid.isdigit()
-        if same_machine and int(pid) == os.getpid():
-            return not running_here(subtask_id) and not driving_here(task_id)
-        if not executor or lease is None or lease < utcnow():
-            return True
-        return same_machine and not os.path.exists(f"/proc/{pid}")
+        """Without this, a crash would leave subtasks RUNNING forever and every operation
+        refused. Executors elsewhere are judged by their leases (see ``recovery``)."""
+        recovery.recover_lost(self.store, task_id, self.executor)
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
         """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds."""

@@ -100,6 +100,19 @@ class RequestInvalid(OcpTaskError, ValueError):
         return [e.field for e in self.errors]
 
 
+class DefinitionError(RequestInvalid):
+    """A scheduled task definition was refused: bad trigger, template, arguments or name.
+
+    A RequestInvalid, so callers (and the HTTP layer) treat it as any refused request; nothing was
+    written and ``errors`` names every field at fault.
+    """
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__(errors)
+        self.message = "invalid task definition: " + "; ".join(str(e) for e in self.errors)
+        self.args = (self.message,)
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What one remote command did: enough to debug it without a second look at the host."""

@@ -69,6 +69,9 @@ class SubtaskRecord(SQLModel, table=True):
     # The executor's lease on a RUNNING subtask: renewed while it runs; once it lapses (or if it
     # was never set) the executor counts as lost. NULL whenever the subtask is not running.
     acquired_until: datetime | None = timestamp()
+    # The executor lost while running this subtask: its next run (re-run, retry, rollback) calls
+    # the step's clean() first. Cleared when that run is claimed.
+    lost_executor: str | None = None
     run_time: int = 1
     parallel_idx: int = -1
     prohibit_rollback: bool = False

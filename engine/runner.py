@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from . import interrupts, subtask_log, transitions
 from .clock import utcnow
 from .context import Context
-from .enums import Operation, SubtaskStatus
+from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import Cancelled, Interrupt, OcpTaskError, RunnerError, TimeLimitExceeded
 from .step import StepContext, load_step
 from .store import Store
@@ -39,8 +40,7 @@ GRACE_SECONDS = 1.0
 WATCH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
 LOG_FLUSH_INTERVAL = 0.5
-LEASE_SECONDS = 30.0  # how long a claim holds without renewal
-LEASE_RENEW_INTERVAL = 10.0
+LEASE_SECONDS = 30.0  # how long a claim holds without renewal; renewed every third of it
 S = SubtaskStatus
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
@@ -56,11 +56,24 @@ _READY = (
         SUBTASKS.c.class_name,
         SUBTASKS.c.timeout,
         SUBTASKS.c.context,
+        SUBTASKS.c.lost_executor,
     )
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.READY.value)
     .limit(bindparam("n"))
 )
 _READY_IN_ORDER = _READY.order_by(SUBTASKS.c.id)
+# Running tasks with READY subtasks, oldest first: what a cross-task dispatcher claims from.
+_READY_TASKS = (
+    select(TASKS.c.id, TASKS.c.payload)
+    .where(
+        TASKS.c.status == TaskStatus.RUNNING.value,
+        select(SUBTASKS.c.id)
+        .where(SUBTASKS.c.task_id == TASKS.c.id, SUBTASKS.c.status == S.READY.value)
+        .exists(),
+    )
+    .order_by(TASKS.c.id)
+    .limit(bindparam("n"))
+)
 # A rollback undoes the most recently started first: the reverse of execution order.
 _READY_NEWEST_FIRST = _READY.order_by(SUBTASKS.c.start_time.desc(), SUBTASKS.c.id.desc())
 _MARK_RUNNING = (
@@ -70,6 +83,7 @@ _MARK_RUNNING = (
         status=S.RUNNING.value,
         executor=bindparam("executor"),
         acquired_until=bindparam("lease_until"),
+        lost_executor=None,
         start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
         finish_time=None,
     )
@@ -138,12 +152,25 @@ def driving_here(task_id: int) -> bool:
 
 
 class Runner:
-    def __init__(self, store: Store, *, parallelism: int, executor: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        parallelism: int,
+        executor: str,
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self.store = store
         self.parallelism = parallelism
         self.executor = executor
+        self.lease_seconds = lease_seconds
+        # Called (on a worker thread) when a slot came free and nothing here claimed it: a
+        # cross-task dispatcher (the daemon's) wants to know at once rather than at its next poll.
+        self.on_free_slot: Callable[[], None] | None = None
         self._cv = threading.Condition()
         self._generation = 0
         self._active: dict[int, Execution] = {}
@@ -231,6 +258,25 @@ class Runner:
                 self._generation += 1
                 self._cv.notify_all()
 
+    def dispatch(self) -> int:
+        """Claim READY subtasks across all tasks into free slots, on the caller's thread.
+
+        The daemon's way in, instead of a driver thread per task: with many tasks, drivers all
+        wake and poll whenever a slot frees. Tasks another executor is claiming for right now are
+        passed over (SKIP LOCKED), so daemons never wait on each other. Returns subtasks started.
+        """
+        started = 0
+        with self.store.engine.connect() as conn:
+            candidates = conn.execute(_READY_TASKS, {"n": 4 * self.parallelism}).all()
+        for task_id, payload in candidates:
+            with self._cv:
+                free = self._free_slots()
+                if free <= 0 or self.draining or self._closed:
+                    break
+                self._reserved += free
+            started += self._claim(task_id, free, payload or {})
+        return started
+
     def _has_active(self, task_id: int) -> bool:
         with self.store.engine.connect() as conn:
             return conn.execute(transitions.ANY_ACTIVE, {"task_id": task_id}).first() is not None
@@ -243,13 +289,15 @@ class Runner:
         """Claim up to ``free`` (reserved) READY subtasks and start them. Returns progress made."""
         launched: list[Execution] = []
         progressed = 0
+        committed = False
         try:
             with self.store.connect() as conn:
                 operation = transitions.try_lock_task(conn, task_id)
                 if operation is not None:  # else another executor moves this task: next round
                     launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
+            committed = True
         finally:
-            self._launch(launched, reserved=free)
+            self._launch(launched if committed else [], reserved=free)
         return progressed + len(launched)
 
     def _claim_in(
@@ -277,7 +325,7 @@ class Runner:
                 "sid": sub["id"],
                 "executor": self.executor,
                 "now": now,
-                "lease_until": now + timedelta(seconds=LEASE_SECONDS),
+                "lease_until": now + timedelta(seconds=self.lease_seconds),
             }
             if conn.execute(_MARK_RUNNING, params).rowcount != 1:
                 continue  # claimed by someone else in between
@@ -293,6 +341,7 @@ class Runner:
                 log=log_,
                 store=self.store,
                 executor=self.executor,
+                lost_executor=sub["lost_executor"],
             )
             timeout = sub["timeout"]
             launched.append(
@@ -331,6 +380,8 @@ class Runner:
                 self._generation += 1
                 self._cv.notify_all()
         keep = launched[0] if finished is not None and launched else None
+        if finished is not None and not launched and self.on_free_slot is not None:
+            self.on_free_slot()
         for execution in launched:
             if execution is not keep:
                 self._workers.submit(lambda e=execution: self._work(e))
@@ -360,6 +411,9 @@ class Runner:
                         interrupted = e.interrupt or Interrupt
                 if interrupted is None:
                     step = load_step(e.class_name)()
+                    if e.ctx.lost_executor is not None:  # the last run's executor was lost
+                        e.log.info(f"cleaning up after the lost run on {e.ctx.lost_executor}")
+                        step.clean(e.ctx)
                     method = {
                         Operation.EXECUTE.value: step.execute,
                         Operation.RETRY.value: step.retry,
@@ -549,7 +603,7 @@ class Runner:
                 if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
                     last_cancel_poll = now
                     self._poll_cancels(running)
-                if now - last_renew >= LEASE_RENEW_INTERVAL:
+                if now - last_renew >= self.lease_seconds / 3:
                     last_renew = now
                     ids = [e.subtask_id for e in running]
                     self._workers.submit(lambda ids=ids: self._renew_leases(ids))
@@ -576,7 +630,7 @@ class Runner:
         params = {
             "ids": ids,
             "owner": self.executor,
-            "lease_until": utcnow() + timedelta(seconds=LEASE_SECONDS),
+            "lease_until": utcnow() + timedelta(seconds=self.lease_seconds),
         }
         try:
             with self.store.connect() as conn:

@@ -38,6 +38,14 @@ _PGID_MARK = "ocptask-pgid "
 # Run the command as the leader of a new session so the whole tree can be killed as a group.
 # The command travels as a positional argument: no layer of quoting is added around it.
 _WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; eval "$1"\' ocptask '
+# With a tag, the group also leaves a file ``~/.ocptask/run/<tag>.<pgid>`` while it lives, so
+# that a later run can find and kill what a dead controller left behind (``kill_tagged``).
+RUN_DIR = ".ocptask/run"
+_TAGGED_WRAPPER = (
+    "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; '
+    f'd="$HOME/{RUN_DIR}"; [ -d "$d" ] || mkdir -p "$d"; f="$d/$2.$$"; : > "$f"; '
+    'trap "rm -f \\"$f\\"" EXIT; eval "$1"\' ocptask '
+)
 
 
 @dataclass(frozen=True)
@@ -168,12 +176,15 @@ class SshConnection:
         check: bool = True,
         on_output: Callable[[str, str], None] | None = None,
         stop: threading.Event | None = None,
+        tag: str | None = None,
     ) -> CommandResult:
         """Run ``command`` (a shell string; quote its values with ``shlex.quote``).
 
         ``on_output(stream, line)`` receives each line as it arrives. On timeout, on ``stop``
         being set, or on any exception raised into this thread (a step's interrupt), the
-        command's remote process group is killed before this returns or raises.
+        command's remote process group is killed before this returns or raises. ``tag`` (letters,
+        digits, ``-``) marks the group on the host so ``kill_tagged`` finds it if this process
+        dies before the command ends.
         """
         client = self._connected()
         started = time.monotonic()
@@ -185,7 +196,10 @@ class SshConnection:
         err = _Lines("stderr", on_output, pgid_mark=_PGID_MARK)
         timed_out = False
         try:
-            channel.exec_command(_WRAPPER + shlex.quote(command))
+            if tag is None:
+                channel.exec_command(_WRAPPER + shlex.quote(command))
+            else:
+                channel.exec_command(_TAGGED_WRAPPER + shlex.quote(command) + " " + _tag(tag))
             while True:
                 busy = False
                 if channel.recv_ready():
@@ -232,15 +246,32 @@ class SshConnection:
             raise CommandFailed(result)
         return result
 
+    def kill_tagged(self, tag: str) -> list[int]:
+        """Kill every live process group left by commands run with ``tag``; return their ids.
+
+        Groups a dead controller could not kill itself: its connection closed, but a command
+        without a terminal keeps running on the host.
+        """
+        pattern = f'"$HOME"/{RUN_DIR}/{_tag(tag)}.*'
+        script = (
+            f"for f in {pattern}; do [ -e \"$f\" ] || continue; g=${{f##*.}}; rm -f \"$f\"; "
+            'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; kill -TERM "-$g"; i=0; '
+            'while kill -0 "-$g" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); '
+            'done; kill -KILL "-$g" 2>/dev/null; done; true'
+        )
+        out = self.run(script).stdout
+        return [int(g) for g in out.split() if g.isdigit()]
+
     def _kill(self, pgid: int | None) -> None:
         """TERM, then KILL, the command's process group, over a fresh channel."""
         if not pgid:
             return
+        # No "--" before the group: dash's kill takes "-TERM -<pgid>" but not "-TERM -- -<pgid>".
         script = (
-            f"kill -TERM -- -{pgid} 2>/dev/null; i=0; "
-            f"while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt 20 ]; "
+            f"kill -TERM -{pgid} 2>/dev/null; i=0; "
+            f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt 20 ]; "
             "do sleep 0.05; i=$((i+1)); done; "
-            f"kill -KILL -- -{pgid} 2>/dev/null; true"
+            f"kill -KILL -{pgid} 2>/dev/null; true"
         )
         try:
             client = self._connected()
@@ -289,6 +320,12 @@ class SshConnection:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _tag(tag: str) -> str:
+    if not tag or not all(c.isalnum() or c == "-" for c in tag):
+        raise ValueError(f"command tag {tag!r}: letters, digits and '-' only")
+    return tag
 
 
 class SshPool:

@@ -11,7 +11,7 @@ import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlmodel import Session
 
@@ -28,7 +28,13 @@ class Step:
 
     A step must be safe to run again after a failure or an interruption part-way: ``retry`` and
     ``rollback`` can follow any prefix of ``execute``.
+
+    ``idempotent = True`` promises more: ``execute`` may simply be run again after any prefix of
+    itself, once ``clean`` has run. Only such steps are re-run on their own when the executor
+    running them is lost (a daemon killed mid-step); any other is marked FAILED for the operator.
     """
+
+    idempotent: ClassVar[bool] = False
 
     def execute(self, ctx: StepContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")
@@ -39,6 +45,11 @@ class Step:
     def retry(self, ctx: StepContext) -> None:
         self.rollback(ctx)
         self.execute(ctx)
+
+    def clean(self, ctx: StepContext) -> None:
+        """Runs first when the subtask's previous run lost its executor (a daemon killed mid-step;
+        ``ctx.lost_executor`` names it): stop what that run may have left going. Default: nothing.
+        """
 
 
 class StepContext:
@@ -60,6 +71,7 @@ class StepContext:
         log: SubtaskLogger,
         store: Store,
         executor: str = "",
+        lost_executor: str | None = None,
     ) -> None:
         self.task_id = task_id
         self.subtask_id = subtask_id
@@ -70,6 +82,8 @@ class StepContext:
         self.log = log
         self.store = store
         self.executor = executor  # who runs this execution (shown in the record's executor)
+        # Set when this run replaces one whose executor was lost: the step cleans up first.
+        self.lost_executor = lost_executor
         self.stop_requested = threading.Event()
         self.stop_reason: type[Interrupt] = Interrupt
 

@@ -145,11 +145,22 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
 @app.command("daemon")
 def daemon(
     db: DbOption = None,
-    parallelism: Annotated[int, typer.Option(help="Subtasks run at once by this daemon.")] = 10,
+    parallelism: Annotated[
+        int, typer.Option(help="Subtasks run at once by this daemon.", min=1)
+    ] = 10,
     name: Annotated[
         str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")
     ] = None,
-    grace: Annotated[float, typer.Option(help="Seconds running steps get on SIGTERM.")] = 30.0,
+    grace: Annotated[
+        float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)
+    ] = 30.0,
+    lease: Annotated[
+        float,
+        typer.Option(help="Seconds a claim holds unless renewed (every third of it).", min=0.1),
+    ] = 30.0,
+    sweep: Annotated[
+        float, typer.Option(help="Seconds between looks for subtasks of lost executors.", min=0.1)
+    ] = 5.0,
 ) -> None:
     """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
     import logging
@@ -160,7 +171,15 @@ def daemon(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     import tasks.obproxy  # noqa: F401 - its tables and steps, for the tasks it will run
 
-    raise typer.Exit(Daemon(db, parallelism=parallelism, name=name, grace_seconds=grace).run())
+    served = Daemon(
+        db,
+        parallelism=parallelism,
+        name=name,
+        grace_seconds=grace,
+        lease_seconds=lease,
+        sweep_seconds=sweep,
+    )
+    raise typer.Exit(served.run())
 
 
 @host_app.command("import")

@@ -38,7 +38,10 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A private PostgreSQL 15 on 127.0.0.1:54330 for the session; stopped and removed after."""
+    """A private PostgreSQL 15 on 127.0.0.1 for the session; stopped and removed after.
+
+    The port is 54330 unless ``OCPTASK_TEST_PG_PORT`` says otherwise (two test sessions at once).
+    """
     if os.geteuid() != 0:
         need_service("the private PostgreSQL cluster is started as root (runuser postgres)")
     data_dir = Path(f"/var/tmp/ocptask-postgres-test-{os.getpid()}")
@@ -47,7 +50,7 @@ def postgres_server() -> Iterator[str]:
         if not Path(f"/proc/{owner}").exists():
             pg.down(stale)
     try:
-        url = pg.up(data_dir, port=54330)
+        url = pg.up(data_dir, port=int(os.environ.get("OCPTASK_TEST_PG_PORT", "54330")))
     except pg.PostgresError as exc:
         pg.down(data_dir)
         need_service(f"PostgreSQL could not start: {exc}")

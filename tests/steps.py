@@ -53,6 +53,15 @@ class Record(Step):
             raise RuntimeError(f"rollback of {ctx.name} was told to fail")
 
 
+class Rerunnable(Record):
+    """Idempotent: re-run on its own after a lost executor, journalling its clean-up first."""
+
+    idempotent = True
+
+    def clean(self, ctx: StepContext) -> None:
+        record(f"clean after {ctx.lost_executor}", ctx)
+
+
 class Noop(Step):
     def execute(self, ctx: StepContext) -> None:
         pass

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +12,14 @@ import pytest
 import sqlalchemy
 
 from engine import Engine, Node, SubtaskStatus, TaskStatus, Template
+from fixtures.daemons import start as start_daemon
+from fixtures.daemons import stop_all
 from tests.helpers import S
 
 ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.timeout(300)
 BACKENDS = ["postgres"]
-# The issue asks for 150 tasks; at that scale the daemons are slow (see the closing note), so
-# the suite runs a smaller batch of the same shape.
-TASKS = 30
+TASKS = 150
 
 
 def chain20() -> Template:
@@ -35,49 +33,26 @@ def chain20() -> Template:
     )
 
 
-def start_daemon(db_url: str, name: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tasks.cli",
-            "daemon",
-            "--db",
-            db_url,
-            "--name",
-            name,
-            "--parallelism",
-            "4",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.fixture
-def daemons(db_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     yield started
-    for proc in started:  # stop the daemons this test started, by pid
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+    stop_all(started)
 
 
 def test_three_daemons_run_every_subtask_exactly_once(
-    db_url: str, daemons: list[subprocess.Popen[bytes]]
+    db_url: str, daemons: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     with Engine(db_url) as engine:
         with engine.store.engine.begin() as conn:
             conn.execute(
                 sqlalchemy.text("CREATE TABLE journal (subtask_id integer, executor text)")
             )
-        daemons.extend(start_daemon(db_url, f"daemon-{i}") for i in range(3))
-        for proc in daemons:  # all three serving before any work exists, so all can take some
-            assert proc.stderr is not None
-            assert b"serving" in proc.stderr.readline()
+        # All three serving before any work exists, so that all can take some.
+        daemons.extend(
+            start_daemon(db_url, f"daemon-{i}", tmp_path / f"{i}.log", "--parallelism", "4")
+            for i in range(3)
+        )
         tasks = [engine.submit(chain20()).id for _ in range(TASKS)]
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -101,11 +76,11 @@ def test_three_daemons_run_every_subtask_exactly_once(
 
 
 def test_sigterm_exits_zero_and_leaves_nothing_running(
-    db_url: str, daemons: list[subprocess.Popen[bytes]]
+    db_url: str, daemons: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     with Engine(db_url) as engine:
         slow = engine.submit(Template("slow", [Node(S + "Patient", "wait", timeout=0)]))
-        daemons.append(start_daemon(db_url, "stopper", "--grace", "1"))
+        daemons.append(start_daemon(db_url, "stopper", tmp_path / "d.log", "--grace", "1"))
         deadline = time.monotonic() + 20
         while engine.get(slow.id).subtasks[0].status is not SubtaskStatus.RUNNING:
             assert time.monotonic() < deadline, "the daemon never started the step"
@@ -117,3 +92,30 @@ def test_sigterm_exits_zero_and_leaves_nothing_running(
         sub = engine.get(slow.id).subtasks[0]
         assert sub.status is SubtaskStatus.FAILED  # cancelled at shutdown, not left RUNNING
         assert "daemon stopping" in engine.log(slow.id, sub.id)
+
+
+TICK = Template("tick", [Node(S + "Noop", "tick", timeout=10)])
+
+
+def test_interval_definition_creates_scheduled_tasks_until_disabled(
+    db_url: str, daemons: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    with Engine(db_url) as engine:
+        definition = engine.definitions.add("tick", "tests.test_daemon:TICK", interval=2)
+        daemons.append(start_daemon(db_url, "ticker", tmp_path / "d.log"))
+
+        def scheduled() -> list[dict]:
+            return [t.to_ocp() for t in engine.list(limit=100)]
+
+        deadline = time.monotonic() + 20
+        while len(scheduled()) < 3:
+            assert time.monotonic() < deadline, "fewer than 3 fires in 20 s"
+            time.sleep(0.2)
+        engine.definitions.disable(definition.id)
+        time.sleep(0.5)  # a fire already under way may still land
+        count = len(scheduled())
+        time.sleep(4.5)  # two more intervals: nothing more
+        records = scheduled()
+    assert len(records) == count
+    assert {(r["type"], r["taskDefinitionId"]) for r in records} == {("SCHEDULED", definition.id)}
+    assert {r["status"] for r in records} == {"SUCCESSFUL"}  # the daemon ran them too

@@ -95,18 +95,18 @@ def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None
         assert engine.run(task.id, timeout=10).status is TaskStatus.SUCCESSFUL
 
 
-def test_leases_are_taken_renewed_and_judged(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
     """A running subtask holds a lease; another machine's executor is judged by it alone."""
     import time
     from datetime import timedelta
 
     from sqlalchemy import update
 
-    from engine import Operation, runner, transitions
+    from engine import Operation, transitions
     from engine.clock import utcnow
     from tests.helpers import one
 
-    monkeypatch.setattr(runner, "LEASE_RENEW_INTERVAL", 0.2)
+    engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
     task = engine.submit(one("Patient", timeout=0))
     engine.start(task.id)
     deadline = time.monotonic() + 5
@@ -151,3 +151,50 @@ def test_leases_are_taken_renewed_and_judged(engine: Engine, monkeypatch) -> Non
     pretend(None)  # a lease never taken counts as lapsed
     engine._recover_lost(other.id)
     assert engine.get(other.id).subtasks[0].status is SubtaskStatus.FAILED
+
+
+def test_lost_idempotent_step_runs_again_after_cleaning(engine: Engine) -> None:
+    """Another executor's lapsed lease on an idempotent step: READY again as RETRY with runTime
+    + 1, no record of the lost run as FAILED, and the re-run cleans up before executing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from engine import Operation, transitions
+    from engine.clock import utcnow
+    from tests.helpers import one
+
+    task = engine.submit(one("Rerunnable", timeout=0))
+    sid = task.subtasks[0].id
+    with engine.store.connect() as conn:
+        conn.execute(
+            update(transitions.SUBTASKS)
+            .where(transitions.SUBTASKS.c.id == sid)
+            .values(
+                status="RUNNING",
+                executor="10.9.9.9:4242",
+                acquired_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+    engine._recover_lost(task.id)
+    again = engine.get(task.id).subtasks[0]
+    assert (again.status, again.operation, again.run_time) == (
+        SubtaskStatus.READY,
+        Operation.RETRY,
+        2,
+    )
+    assert again.executor is None
+    final = engine.run(task.id, timeout=10)
+    sub = final.subtasks[0]
+    assert final.status is TaskStatus.SUCCESSFUL
+    assert (sub.status, sub.operation, sub.run_time) == (
+        SubtaskStatus.SUCCESSFUL,
+        Operation.RETRY,
+        2,
+    )
+    assert sub.executor == engine.executor
+    # Cleaned first, then RETRY's usual rollback + execute.
+    assert [a for a, _, _ in steps.JOURNAL] == ["clean after 10.9.9.9:4242", "rollback", "execute"]
+    text = engine.log(task.id, sid)
+    assert "executor 10.9.9.9:4242 lost while running; the step is idempotent" in text
+    assert "cleaning up after the lost run on 10.9.9.9:4242" in text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from engine.errors import (
 )
 from engine.ssh import SshPool, SshTarget
 from fixtures import sandbox as sandbox_hosts
+
+ROOT = Path(__file__).parent.parent
 
 
 def target(host: dict[str, Any], **changes: Any) -> SshTarget:
@@ -93,6 +97,47 @@ def test_stop_event_kills_the_remote_tree(sandbox: dict, pool: SshPool) -> None:
     result = conn.run("sleep 4201 & sleep 4202", stop=stop, check=False)
     assert result.exit_code is None
     assert _leftovers(conn, "[s]leep 420") == 0
+
+
+def test_commands_of_a_dead_controller_are_found_by_tag_and_killed(sandbox: dict) -> None:
+    """A controller SIGKILLed mid-command leaves it running (no terminal, nothing hangs it up);
+    a later connection finds its process group by the tag and kills it."""
+    host = sandbox["inventory"][0]
+    code = (
+        "import sys; sys.path.insert(0, '.')\n"
+        "from engine.ssh import SshConnection, SshTarget\n"
+        f"t = SshTarget({host['name']!r}, {host['innerIpAddress']!r}, {host['sshPort']!r}, "
+        f"{host['username']!r}, private_key_path={host['privateKeyPath']!r}, "
+        f"host_key={host['hostKey']!r})\n"
+        "SshConnection(t).run('sleep 4301 & sleep 4302', tag='subtask-77')\n"
+    )
+    controller = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    survivor = SshPool(connect_timeout=3).connection(target(host))
+
+    def sleeps() -> int:
+        return len(
+            survivor.run("pgrep -u \"$(id -u)\" -f '^sleep 430'", check=False).stdout.split()
+        )
+
+    try:
+        deadline = time.monotonic() + 10
+        while sleeps() < 2:
+            assert time.monotonic() < deadline, "the tagged command never started"
+            time.sleep(0.05)
+    finally:
+        controller.kill()  # the process this test started, by pid
+        controller.wait(10)
+    time.sleep(0.3)
+    assert sleeps() == 2  # the controller is dead; its command still runs on the host
+    assert survivor.kill_tagged("subtask-7") == []  # another tag: not touched
+    assert len(survivor.kill_tagged("subtask-77")) == 1
+    assert sleeps() == 0
+    assert survivor.kill_tagged("subtask-77") == []  # nothing left, and the mark is gone
+    assert survivor.run("sleep 0.01", tag="subtask-78").exit_code == 0
+    assert survivor.run('ls "$HOME/.ocptask/run"').stdout == ""  # a finished command's mark goes
+    with pytest.raises(ValueError):
+        survivor.run("true", tag="x; rm -rf /")
+    survivor.close()
 
 
 def test_values_are_passed_literally(sandbox: dict, pool: SshPool, tmp_path: Path) -> None:

@@ -37,7 +37,15 @@ q = shlex.quote
 
 
 class HostStep(Step):
-    """Base of the chain's steps: host lookup, SSH, log streaming, server status on failure."""
+    """Base of the chain's steps: host lookup, SSH, log streaming, server status on failure.
+
+    Every step of the chain may be run again after a lost run (checks only read; the install
+    skips what is in place; start leaves a running obproxy of this install alone; the parameter
+    step keeps the values it first replaced): ``clean`` kills what the lost run's commands still
+    run on the host, found by the subtask's tag.
+    """
+
+    idempotent = True
 
     def execute(self, ctx: StepContext) -> None:
         try:
@@ -54,6 +62,16 @@ class HostStep(Step):
 
     def run(self, ctx: StepContext) -> None:
         raise NotImplementedError
+
+    def clean(self, ctx: StepContext) -> None:
+        killed = self.ssh(ctx).kill_tagged(self.tag(ctx))
+        if killed:
+            groups = ", ".join(map(str, killed))
+            ctx.log.warning(f"killed process groups {groups} left by the lost run")
+
+    @staticmethod
+    def tag(ctx: StepContext) -> str:
+        return f"subtask-{ctx.subtask_id}"
 
     def request(self, ctx: StepContext) -> CreateObproxyClusterRequest:
         if self._request is None:
@@ -99,6 +117,7 @@ class HostStep(Step):
             check=check,
             stop=ctx.stop_requested,
             on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
+            tag=self.tag(ctx),
         )
 
     def home(self, ctx: StepContext) -> str:
