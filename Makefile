@@ -16,6 +16,7 @@ demo: venv
 bench: venv
 	$(VENV_PY) bench/engine_overhead.py
 	$(VENV_PY) bench/ssh_fanout.py
+	$(VENV_PY) bench/daemon_latency.py
 
 lint: venv
 	$(VENV_PY) -m ruff check engine tasks fixtures tests bench

@@ -4,7 +4,8 @@ Submits no-op tasks while the daemons run and reads the records afterwards. Prin
 - upstream-finish → downstream-start: for every subtask with upstreams, its start time minus the
   latest finish of its upstreams (median, p95, max). Target: median at most 50 ms.
 - throughput: no-op nodes per second, first start to last finish.
-- submit → first start: how long submitted work waits for a daemon to notice it (target ≤ 1 s).
+- submit → start on idle daemons: how long new work waits to be noticed (target ≤ 1 s; SQLite
+  daemons poll every 0.2 s, PostgreSQL ones also LISTEN for a NOTIFY from the submit).
 The workload mixes chains (a worker claims the next node itself) and ladders (layers of four
 parallel nodes joined by one node: the join's upstreams often finish on different daemons).
 
@@ -27,7 +28,7 @@ from sqlalchemy import select
 
 from engine import Engine, Node, TaskStatus, Template
 from engine.clock import as_utc
-from engine.transitions import SUBTASKS, TASKS
+from engine.transitions import SUBTASKS
 from fixtures import daemons, postgres
 
 STEP = "bench.noop.Noop"
@@ -50,6 +51,21 @@ def ladder(layers: int = 4, width: int = 4) -> Template:
     return Template("ladder", nodes)
 
 
+def idle_pickups(engine: Engine, count: int = 10) -> list[float]:
+    """Submit one-node tasks to idle daemons, one at a time: seconds until each starts."""
+    waits = []
+    for _ in range(count):
+        task = engine.submit(Template("one", [Node(STEP, "one")]))
+        deadline = time.monotonic() + 30
+        while (sub := engine.get(task.id).subtasks[0]).start_time is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("an idle daemon did not start a task within 30 s")
+            time.sleep(0.005)
+        waits.append((sub.start_time - task.create_time).total_seconds())
+        time.sleep(0.05)
+    return waits
+
+
 def measure(url: str, count: int, tasks: int, parallelism: int, logs: Path) -> None:
     with Engine(url) as engine:  # creates the tables before the daemons race to
         extra = ("--parallelism", str(parallelism))
@@ -67,6 +83,7 @@ def measure(url: str, count: int, tasks: int, parallelism: int, logs: Path) -> N
                 if time.monotonic() > deadline:
                     raise SystemExit("tasks still running after 600 s")
                 time.sleep(0.2)
+            pickups = idle_pickups(engine)
         finally:
             daemons.stop_all(procs, gently=True)
         finals = engine.list(limit=tasks + 10)
@@ -83,25 +100,20 @@ def measure(url: str, count: int, tasks: int, parallelism: int, logs: Path) -> N
                     SUBTASKS.c.executor,
                 )
             ).all()
-            created = dict(conn.execute(select(TASKS.c.id, TASKS.c.create_time)).all())
+    rows = [r for r in rows if r.task_id in submitted]  # the load, not the idle pickups
     by_id = {r.id: r for r in rows}
     gaps = []
     for r in rows:
         if r.upstreams:
             ready_at = max(as_utc(by_id[u].finish_time) for u in r.upstreams)
             gaps.append((as_utc(r.start_time) - ready_at).total_seconds() * 1e3)
-    first_start: dict[int, float] = {}
-    for r in rows:
-        if not r.upstreams:
-            wait = as_utc(r.start_time) - as_utc(created[r.task_id])
-            first_start[r.task_id] = wait.total_seconds()
     span = (
         max(as_utc(r.finish_time) for r in rows) - min(as_utc(r.start_time) for r in rows)
     ).total_seconds()
     gaps.sort()
     p95 = gaps[int(0.95 * (len(gaps) - 1))]
     median = statistics.median(gaps)
-    waits = sorted(first_start.values())
+    waits = sorted(pickups)
     executors = sorted({r.executor for r in rows})
     verdict = "ok" if median <= 50 else "OVER"
     print(
@@ -109,7 +121,7 @@ def measure(url: str, count: int, tasks: int, parallelism: int, logs: Path) -> N
         f"  upstream-finish -> downstream-start: median {median:.1f} ms, p95 {p95:.1f} ms, "
         f"max {gaps[-1]:.1f} ms  (target median <= 50 ms: {verdict})\n"
         f"  throughput: {len(rows) / span:.0f} no-op nodes/s over {span:.1f} s\n"
-        f"  submit -> first start: median {statistics.median(waits) * 1e3:.0f} ms, "
+        f"  submit -> start on idle daemons: median {statistics.median(waits) * 1e3:.0f} ms, "
         f"max {waits[-1] * 1e3:.0f} ms  (target <= 1 s)"
     )
 

@@ -7,11 +7,13 @@ other, and a subtask is marked RUNNING only if it still is READY: never twice); 
 subtasks whose executor's lease lapsed and re-runs (idempotent steps) or fails them; a third
 creates the SCHEDULED tasks of due task definitions (``engine.definitions``). Leases are
 renewed by each daemon's runner while its steps run. A worker that finishes a step claims that
-task's next READY subtask itself; when it frees a slot instead, it wakes the dispatcher at once.
+task's next READY subtask itself; when it frees a slot instead, it wakes the dispatcher at once,
+and so does a PostgreSQL NOTIFY from a submit or an operator action anywhere.
 
 On SIGTERM or SIGINT a daemon stops claiming, lets running steps finish for ``grace`` seconds,
-interrupts and records the rest as cancelled (so nothing stays RUNNING without a live lease), and
-exits 0.
+interrupts the rest (their remote commands are killed) and hands them back as a lost executor's
+would be: idempotent steps READY again for another daemon (RETRY), others FAILED with "executor
+<id> stopped before the step finished". Nothing stays RUNNING without a live lease; exit 0.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from . import recovery, transitions
 from .definitions import fire_due
 from .engine import Engine
 from .enums import SubtaskStatus
-from .errors import Cancelled
 from .runner import LEASE_SECONDS
+from .store import WORK_CHANNEL
 
 log = logging.getLogger("ocptask.daemon")
 SUBTASKS = transitions.SUBTASKS
@@ -114,6 +116,24 @@ class Daemon:
             except Exception as exc:  # one task's trouble must not stop the sweep
                 log.warning("sweep of task %s failed: %s", task_id, exc)
 
+    def _listen(self) -> None:
+        """PostgreSQL: wake the dispatcher on every NOTIFY of new work (a submit or an operator
+        action elsewhere), so it starts in milliseconds instead of at the next poll."""
+        import psycopg  # only for PostgreSQL daemons
+
+        url = make_url(self.engine.store.url).set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {WORK_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake()
+            except psycopg.Error as exc:  # the poll still finds work; try again shortly
+                log.warning("LISTEN %s failed (%s); polling only for now", WORK_CHANNEL, exc)
+                self._stop.wait(2.0)
+
     def request_stop(self, *_: object) -> None:
         self._stop.set()
 
@@ -122,7 +142,10 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.scheduler.start()
-        log.info("daemon %s serving %s", self.name, self.engine.store.url)
+        if not self.engine.store.is_sqlite:
+            threading.Thread(target=self._listen, name="ocptask-listen", daemon=True).start()
+        where = make_url(self.engine.store.url).render_as_string(hide_password=True)
+        log.info("daemon %s serving %s", self.name, where)
         self._stop.wait()
         return self.shutdown()
 
@@ -131,9 +154,9 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         runner = self.engine._runner
         left = runner.drain(self.grace_seconds)
-        for execution in left:  # past the grace period: stop them and say so
+        for execution in left:  # past the grace period: stop them and hand them back
             execution.log.error("daemon stopping: the step did not finish within the grace period")
-            runner._interrupt(execution, Cancelled)
+        runner.release(left)
         if left:
             runner.drain(2 * 1.0 + 1.0)  # interrupt grace, then abandon and record
         self.engine.close()

@@ -169,6 +169,7 @@ class Engine:
                 ]
                 conn.execute(_LINK_SUBTASKS, links)
             transitions.settle(conn, task_id)
+            self.store.notify_work(conn)
         return self.get(task_id)
 
     # -- read -------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ class Engine:
     def _operate(self, task_id: int) -> Iterator[tuple[Session, TaskRecord]]:
         with self.store.write() as session:
             yield session, transitions.load_task(session, task_id, lock=True)
+            self.store.notify_work(session)
 
     def retry(self, task_id: int) -> Task:
         """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""

@@ -17,26 +17,29 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
-from . import subtask_log, transitions
+from . import runner, subtask_log, transitions
 from .clock import as_utc, utcnow
 from .enums import Operation, SubtaskStatus
 from .errors import StepLoadError
-from .runner import driving_here, running_here
 from .step import load_step
 from .store import Store
 
 S = SubtaskStatus
 SUBTASKS = transitions.SUBTASKS
-_HELD = select(
+_HELD_COLUMNS = (
     SUBTASKS.c.id,
     SUBTASKS.c.status,
     SUBTASKS.c.operation,
     SUBTASKS.c.class_name,
     SUBTASKS.c.executor,
     SUBTASKS.c.acquired_until,
-).where(
-    SUBTASKS.c.task_id == bindparam("task_id"),
-    SUBTASKS.c.status.in_([S.RUNNING.value, S.CANCELING.value]),
+)
+_ACTIVE = [S.RUNNING.value, S.CANCELING.value]
+_HELD = select(*_HELD_COLUMNS).where(
+    SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(_ACTIVE)
+)
+HELD_ONE = select(*_HELD_COLUMNS).where(
+    SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status.in_(_ACTIVE)
 )
 _RERUN = (
     update(SUBTASKS)
@@ -65,11 +68,15 @@ def recover_lost(store: Store, task_id: int, me: str) -> None:
         transitions.lock_task(conn, task_id)
         for row in conn.execute(_HELD, {"task_id": task_id}).all():
             if is_lost(task_id, row.id, row.executor, as_utc(row.acquired_until), me):
-                _settle_lost(conn, task_id, row)
+                give_up(conn, task_id, row, "lost while running")
 
 
-def _settle_lost(conn: Connection, task_id: int, row: Row[Any]) -> None:
-    lost = f"executor {row.executor} lost while running"
+def give_up(conn: Connection, task_id: int, row: Row[Any], why: str) -> None:
+    """Decide the fate of a run its executor will not finish: re-run it (idempotent) or fail it.
+
+    ``row`` has id, status, operation, class_name and executor; the caller holds the task lock.
+    """
+    lost = f"executor {row.executor} {why}"
     if _rerunnable(row):
         note = subtask_log.line("WARN", f"{lost}; the step is idempotent: it runs again (RETRY)")
         subtask_log.append_row(conn, row.id, note)
@@ -107,7 +114,7 @@ def is_lost(
     same_machine = address == me.rpartition(":")[0] and pid.isdigit()
     lapsed = lease is None or lease < utcnow()
     if same_machine and int(pid) == os.getpid():
-        return lapsed and not running_here(subtask_id) and not driving_here(task_id)
+        return lapsed and not runner.running_here(subtask_id) and not runner.driving_here(task_id)
     if not executor or lapsed:
         return True
     return same_machine and not os.path.exists(f"/proc/{pid}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from . import interrupts, subtask_log, transitions
+from . import interrupts, recovery, subtask_log, transitions
 from .clock import utcnow
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus
@@ -128,6 +128,7 @@ class Execution:
     interrupted_at: float = 0.0
     posted: bool = False
     delivered: bool = False
+    released: bool = False  # interrupted because this executor stops: handed back, not failed
 
     @property
     def log(self) -> SubtaskLogger:
@@ -498,6 +499,9 @@ class Runner:
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
         driver still claims everything this does not.
         """
+        if e.released and interrupted:
+            self._hand_back(e)
+            return [], 0
         with e.flush_lock, self.store.connect() as conn:
             operation = transitions.lock_task(conn, e.task_id)
             subtask_log.append_row(conn, e.subtask_id, e.log.drain())
@@ -537,6 +541,21 @@ class Runner:
                     self._reserved -= free
                 raise
             return launched, free
+
+    def _hand_back(self, e: Execution) -> None:
+        """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
+        with e.flush_lock, self.store.connect() as conn:
+            transitions.lock_task(conn, e.task_id)
+            subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+            row = conn.execute(recovery.HELD_ONE, {"sid": e.subtask_id}).first()
+            if row is not None and row.executor == self.executor:
+                recovery.give_up(conn, e.task_id, row, "stopped before the step finished")
+
+    def release(self, executions: list[Execution]) -> None:
+        """Interrupt these runs and hand them back (idempotent steps run again elsewhere)."""
+        for e in executions:
+            e.released = True
+            self._interrupt(e, Cancelled)
 
     # -- watchdog ---------------------------------------------------------------------------
 

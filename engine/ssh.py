@@ -254,7 +254,7 @@ class SshConnection:
         """
         pattern = f'"$HOME"/{RUN_DIR}/{_tag(tag)}.*'
         script = (
-            f"for f in {pattern}; do [ -e \"$f\" ] || continue; g=${{f##*.}}; rm -f \"$f\"; "
+            f'for f in {pattern}; do [ -e "$f" ] || continue; g=${{f##*.}}; rm -f "$f"; '
             'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; kill -TERM "-$g"; i=0; '
             'while kill -0 "-$g" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); '
             'done; kill -KILL "-$g" 2>/dev/null; done; true'

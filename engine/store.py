@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -23,6 +23,8 @@ from .secrets import SecretBox
 
 DEFAULT_DB = "~/.ocptask/ocptask.db"
 
+WORK_CHANNEL = "ocptask_work"
+_NOTIFY_WORK = text(f"NOTIFY {WORK_CHANNEL}")
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 
@@ -57,6 +59,12 @@ class Store:
         self._known_tables = 0
         self._secrets: SecretBox | None = None
         self.ensure_schema()
+
+    def notify_work(self, conn: Connection | Session) -> None:
+        """Tell listening daemons, when the caller's transaction commits, that subtasks may have
+        turned READY (PostgreSQL NOTIFY; on SQLite daemons find work by polling)."""
+        if not self.is_sqlite:
+            conn.execute(_NOTIFY_WORK)
 
     @property
     def secrets(self) -> SecretBox:

@@ -22,6 +22,8 @@ app.add_typer(task_app, name="task")
 host_app = typer.Typer(no_args_is_help=True, help="Hosts tasks can run on.")
 app.add_typer(obproxy_app, name="obproxy")
 app.add_typer(host_app, name="host")
+definition_app = typer.Typer(no_args_is_help=True, help="Scheduled task definitions.")
+app.add_typer(definition_app, name="definition")
 
 console = Console()
 DbOption = Annotated[
@@ -223,6 +225,63 @@ def host_list(db: DbOption = None) -> None:
                 host.status.value,
             )
         console.print(table)
+
+
+@definition_app.command("add")
+def definition_add(
+    name: str,
+    template: Annotated[
+        str, typer.Argument(help="module:attribute of a Template (or a callable returning one)")
+    ],
+    interval: Annotated[float | None, typer.Option(help="Fire every this many seconds.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Fire on a 5-field crontab line (UTC).")] = None,
+    args: Annotated[
+        str | None, typer.Option(help='The tasks\' context as JSON: {"stringMap": {...}}')
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Store a definition; running daemons create its SCHEDULED tasks."""
+    try:
+        context = json.loads(args) if args else None
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]error:[/red] --args: not JSON ({exc})", highlight=False)
+        raise typer.Exit(2) from None
+    with _engine(db) as engine:
+        made = engine.definitions.add(name, template, interval=interval, cron=cron, args=context)
+        console.print(f"definition {made.id}: {made.name}, next fire {made.next_fire_time}")
+
+
+@definition_app.command("list")
+def definition_list(db: DbOption = None) -> None:
+    """Stored definitions, their triggers and next fire times."""
+    with _engine(db) as engine:
+        table = Table("id", "name", "template", "trigger", "enabled", "next fire", "last task")
+        for d in engine.definitions.list():
+            table.add_row(
+                str(d.id),
+                d.name,
+                d.template,
+                f"{d.trigger} {d.expression}",
+                "yes" if d.enabled else "no",
+                str(d.next_fire_time or "-"),
+                str(d.last_task_id or "-"),
+            )
+        console.print(table)
+
+
+@definition_app.command("enable")
+def definition_enable(definition_id: int, db: DbOption = None) -> None:
+    with _engine(db) as engine:
+        made = engine.definitions.enable(definition_id)
+        console.print(f"definition {made.id} enabled, next fire {made.next_fire_time}")
+
+
+@definition_app.command("disable")
+def definition_disable(definition_id: int, db: DbOption = None) -> None:
+    """Stop creating tasks from it (tasks already created are not touched)."""
+    with _engine(db) as engine:
+        engine.definitions.disable(definition_id)
+        console.print(f"definition {definition_id} disabled")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ class Patient(Step):
         ctx.sleep(60)
 
 
+class PatientRerunnable(Patient):
+    idempotent = True
+
+
 class Meet(Step):
     """Passes only if another copy runs at the same time (a barrier of BARRIER's size)."""
 

@@ -56,3 +56,22 @@ def test_refusals_are_one_line_messages(db_path: Path, tmp_path: Path) -> None:
     task_id = json.loads(created.output)["id"]
     illegal = runner.invoke(app, ["task", "retry", str(task_id), *db])
     assert illegal.exit_code == 2 and "code 20003" in illegal.output
+
+
+def test_definitions_add_list_disable(db_path: Path) -> None:
+    db = ["--db", str(db_path)]
+    added = runner.invoke(
+        app, ["definition", "add", "tick", "tests.test_daemon:TICK", "--interval", "60", *db]
+    )
+    assert added.exit_code == 0, added.output
+    assert added.output.startswith("definition 1: tick, next fire ")
+    listed = runner.invoke(app, ["definition", "list", *db])
+    assert "interval 60" in listed.output and "yes" in listed.output
+    assert runner.invoke(app, ["definition", "disable", "1", *db]).exit_code == 0
+    assert " no " in runner.invoke(app, ["definition", "list", *db]).output
+    bad = runner.invoke(
+        app, ["definition", "add", "x", "tests.test_daemon:TICK", "--cron", "* *", *db]
+    )
+    assert bad.exit_code == 2 and "cron" in bad.output and "Traceback" not in bad.output
+    missing = runner.invoke(app, ["definition", "enable", "9", *db])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output

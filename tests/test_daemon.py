@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from engine import Engine, Node, SubtaskStatus, TaskStatus, Template
+from engine import Engine, Node, Operation, SubtaskStatus, TaskStatus, Template
 from fixtures.daemons import start as start_daemon
 from fixtures.daemons import stop_all
 from tests.helpers import S
@@ -75,23 +75,38 @@ def test_three_daemons_run_every_subtask_exactly_once(
     assert executors == {"daemon-0", "daemon-1", "daemon-2"}
 
 
-def test_sigterm_exits_zero_and_leaves_nothing_running(
+def test_sigterm_exits_zero_and_hands_back_what_did_not_finish(
     db_url: str, daemons: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
+    """Past the grace period: an idempotent step is READY again (RETRY, runTime 2) for another
+    daemon; any other is FAILED for the operator. Nothing is left RUNNING."""
     with Engine(db_url) as engine:
         slow = engine.submit(Template("slow", [Node(S + "Patient", "wait", timeout=0)]))
+        again = engine.submit(Template("again", [Node(S + "PatientRerunnable", "w", timeout=0)]))
         daemons.append(start_daemon(db_url, "stopper", tmp_path / "d.log", "--grace", "1"))
         deadline = time.monotonic() + 20
-        while engine.get(slow.id).subtasks[0].status is not SubtaskStatus.RUNNING:
-            assert time.monotonic() < deadline, "the daemon never started the step"
+        while any(
+            engine.get(t.id).subtasks[0].status is not SubtaskStatus.RUNNING for t in (slow, again)
+        ):
+            assert time.monotonic() < deadline, "the daemon never started the steps"
             time.sleep(0.1)
         started = time.monotonic()
         daemons[0].send_signal(signal.SIGTERM)
         assert daemons[0].wait(15) == 0
         assert time.monotonic() - started < 1 + 5
-        sub = engine.get(slow.id).subtasks[0]
-        assert sub.status is SubtaskStatus.FAILED  # cancelled at shutdown, not left RUNNING
-        assert "daemon stopping" in engine.log(slow.id, sub.id)
+        failed = engine.get(slow.id).subtasks[0]
+        assert failed.status is SubtaskStatus.FAILED
+        assert engine.get(slow.id).status is TaskStatus.FAILED
+        text = engine.log(slow.id, failed.id)
+        assert "daemon stopping" in text and "executor stopper stopped before the step" in text
+        ready = engine.get(again.id).subtasks[0]
+        assert (ready.status, ready.operation, ready.run_time) == (
+            SubtaskStatus.READY,
+            Operation.RETRY,
+            2,
+        )
+        assert ready.executor is None
+        assert engine.get(again.id).status is TaskStatus.RUNNING  # waiting for a daemon
 
 
 TICK = Template("tick", [Node(S + "Noop", "tick", timeout=10)])
