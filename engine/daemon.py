@@ -25,23 +25,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url
 
-from . import recovery, transitions
+from . import recovery
+from .clock import utcnow
 from .definitions import fire_due
 from .engine import Engine
-from .enums import SubtaskStatus
 from .runner import LEASE_SECONDS
 from .store import WORK_CHANNEL
 
 log = logging.getLogger("ocptask.daemon")
-SUBTASKS = transitions.SUBTASKS
-_HELD_TASKS = (
-    select(SUBTASKS.c.task_id)
-    .where(SUBTASKS.c.status.in_([SubtaskStatus.RUNNING.value, SubtaskStatus.CANCELING.value]))
-    .distinct()
-    .limit(500)
-)
+
+
+class _DropSkippedDispatch(logging.Filter):
+    """A wake-up that lands while a job runs is not lost work: the dispatcher goes round again
+    (or, in a narrow window, the next poll 0.2 s later picks it up). APScheduler's "maximum
+    number of running instances reached" about it would fill the log for nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_DropSkippedDispatch())
 
 
 class Daemon:
@@ -59,8 +64,9 @@ class Daemon:
         self.engine = Engine(db_url, parallelism, executor=name, lease_seconds=lease_seconds)
         self.grace_seconds = grace_seconds
         self._stop = threading.Event()
+        self._flags = threading.Lock()  # guards the two flags below
         self._dispatching = False
-        self._again = False  # a slot came free while the dispatcher ran: it goes round again
+        self._again = False  # a wake-up came while the dispatcher ran: it goes round again
         self.engine._runner.on_free_slot = self._wake
         self.scheduler = BackgroundScheduler(timezone=UTC)
         options: dict[str, Any] = {"max_instances": 1, "coalesce": True}
@@ -76,23 +82,29 @@ class Daemon:
 
     def dispatch(self) -> None:
         """Fill free slots with READY subtasks of any task, until none is left to claim."""
-        self._dispatching = True
+        with self._flags:
+            self._dispatching = True
         try:
             while not self._stop.is_set():
-                self._again = False
+                with self._flags:
+                    self._again = False
                 started = self.engine._runner.dispatch()
-                if not started and not self._again:
-                    break
+                with self._flags:
+                    if not started and not self._again:
+                        self._dispatching = False
+                        break
         finally:
-            self._dispatching = False
+            with self._flags:
+                self._dispatching = False
 
     def _wake(self) -> None:
-        """A slot came free: run the dispatcher now rather than at its next poll."""
+        """A slot came free or work arrived: run the dispatcher now, not at its next poll."""
         if self._stop.is_set():
             return
-        if self._dispatching:
-            self._again = True
-            return
+        with self._flags:
+            if self._dispatching:
+                self._again = True  # it goes round once more before it stops
+                return
         try:
             self._dispatcher.modify(next_run_time=datetime.now(UTC))
         except Exception:  # the scheduler is stopping; the poll (or nothing) takes over
@@ -107,12 +119,12 @@ class Daemon:
             self._wake()
 
     def sweep(self) -> None:
-        """Re-run or fail subtasks whose executor's lease lapsed (or whose process is gone)."""
+        """Re-run or fail subtasks whose executor's lease lapsed."""
         with self.engine.store.engine.connect() as conn:
-            task_ids = list(conn.execute(_HELD_TASKS).scalars())
+            task_ids = list(conn.execute(recovery.LAPSED_TASKS, {"now": utcnow()}).scalars())
         for task_id in task_ids:
-            try:
-                recovery.recover_lost(self.engine.store, task_id, self.name)
+            try:  # a task another executor is busy with is left for the next sweep
+                recovery.recover_lost(self.engine.store, task_id, self.name, wait=False)
             except Exception as exc:  # one task's trouble must not stop the sweep
                 log.warning("sweep of task %s failed: %s", task_id, exc)
 

@@ -166,8 +166,9 @@ class Definitions:
             return Definition.from_record(rec)
 
     def disable(self, definition_id: int) -> Definition:
-        """Stop firing. Taking the row lock means a fire in progress either finished claiming
-        before this (its task is created) or sees the definition disabled and skips it."""
+        """Stop firing. Under the row lock: no fire claims after this returns; one that claimed
+        just before may still create its task a moment later (a claim commits before its
+        submit)."""
         with self.store.write() as session:
             rec = _load(session, definition_id, lock=True)
             rec.enabled = False

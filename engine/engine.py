@@ -33,6 +33,7 @@ from .task import Subtask, Task
 from .template import Template
 
 WAIT_POLL_SECONDS = 0.1
+WAIT_SWEEP_SECONDS = 1.0
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
 _LINK_SUBTASKS = (
@@ -232,23 +233,40 @@ class Engine:
         recovery.recover_lost(self.store, task_id, self.executor)
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
-        """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        remaining = timeout
-        if not self._runner.join(task_id, remaining):
-            raise WaitTimeout(f"task {task_id} still running after {timeout} s")
-        while True:  # driven elsewhere (another Engine or a daemon): watch the records
-            task = self.get(task_id)
-            if not any(s.status in transitions.ACTIVE for s in task.subtasks):
-                return task
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"task {task_id} still running after {timeout} s")
-            time.sleep(WAIT_POLL_SECONDS)
+        """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds.
+
+        Whoever runs it (this Engine, another, a daemon), a subtask whose executor's lease lapses
+        meanwhile is judged lost here too, so a wait never outlasts a dead executor.
+        """
+        return self._wait(task_id, timeout, drive=False)
 
     def run(self, task_id: int, timeout: float | None = None) -> Task:
         """Start the task and block until nothing can progress; returns the final record."""
         self.start(task_id)
-        return self.wait(task_id, timeout)
+        return self._wait(task_id, timeout, drive=True)
+
+    def _wait(self, task_id: int, timeout: float | None, *, drive: bool) -> Task:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_sweep = time.monotonic()
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # Our driver (if any) in slices: it also waits on subtasks others run.
+            joined = self._runner.join(
+                task_id, WAIT_SWEEP_SECONDS if left is None else min(WAIT_SWEEP_SECONDS, left)
+            )
+            if joined:  # not driven here (any more): the records tell
+                task = self.get(task_id)
+                if not any(s.status in transitions.ACTIVE for s in task.subtasks):
+                    return task
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"task {task_id} still running after {timeout} s")
+            if time.monotonic() - last_sweep >= WAIT_SWEEP_SECONDS:
+                last_sweep = time.monotonic()
+                recovery.recover_lost(self.store, task_id, self.executor, wait=False)
+                if drive:  # a lost idempotent step may be READY again: run it here
+                    self._runner.start(task_id)
+            if joined:
+                time.sleep(WAIT_POLL_SECONDS)
 
     # -- operate ----------------------------------------------------------------------------
 

@@ -2,20 +2,24 @@
 
 A RUNNING subtask belongs to the executor named in it for as long as its lease lasts. Once the
 lease lapses (a missing lease counts as lapsed: ``NULL < now`` is never true in SQL, which is how
-Airflow's zombies survived) or its process of this machine is dead, the run is lost. A step that
-declares itself idempotent goes back to READY as a RETRY (``runTime`` + 1); any other is FAILED
-with "executor <id> lost while running" so that the operator decides: retry, skip or roll back.
-Either way the subtask remembers the lost executor, and its next run (of any kind) first calls
-the step's ``clean`` to stop what the lost run may have left going.
+Airflow's zombies survived) the run is lost. Nothing else is trusted: executor ids (``<ip>:<pid>``)
+of different machines can look alike (``127.0.1.1``), so a missing ``/proc/<pid>`` proves nothing.
+An executor fences itself before that point: it stops its own steps once it could not renew a
+lease for most of its length (see the runner), so a lapsed lease means the run has stopped.
+
+A step that declares itself idempotent goes back to READY as a RETRY (``runTime`` + 1), at most
+``MAX_AUTOMATIC_RUNS`` runs in all, so that a step that kills every executor does not crash-loop
+the daemons; any other is FAILED with "executor <id> lost while running" so that the operator
+decides: retry, skip or roll back. Either way the subtask remembers the lost executor, and its
+next run (of any kind) first calls the step's ``clean`` to stop what the lost run left going.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, update
 
 from . import runner, subtask_log, transitions
 from .clock import as_utc, utcnow
@@ -26,6 +30,7 @@ from .store import Store
 
 S = SubtaskStatus
 SUBTASKS = transitions.SUBTASKS
+MAX_AUTOMATIC_RUNS = 3
 _HELD_COLUMNS = (
     SUBTASKS.c.id,
     SUBTASKS.c.status,
@@ -33,6 +38,7 @@ _HELD_COLUMNS = (
     SUBTASKS.c.class_name,
     SUBTASKS.c.executor,
     SUBTASKS.c.acquired_until,
+    SUBTASKS.c.run_time,
 )
 _ACTIVE = [S.RUNNING.value, S.CANCELING.value]
 _HELD = select(*_HELD_COLUMNS).where(
@@ -41,59 +47,101 @@ _HELD = select(*_HELD_COLUMNS).where(
 HELD_ONE = select(*_HELD_COLUMNS).where(
     SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status.in_(_ACTIVE)
 )
+# Compare-and-set: only if the executor read is still the holder and its lease ends before
+# ``:lapsed_by`` (a renewal that landed after the read wins; the run is not lost after all).
+_STILL_HELD_AS_SEEN = (
+    SUBTASKS.c.id == bindparam("sid"),
+    SUBTASKS.c.executor == bindparam("seen"),
+    or_(SUBTASKS.c.acquired_until.is_(None), SUBTASKS.c.acquired_until < bindparam("lapsed_by")),
+)
 _RERUN = (
     update(SUBTASKS)
-    .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.RUNNING.value)
+    .where(*_STILL_HELD_AS_SEEN, SUBTASKS.c.status == S.RUNNING.value)
     .values(
         status=S.READY.value,
         operation=Operation.RETRY.value,
         run_time=SUBTASKS.c.run_time + 1,
         executor=None,
         acquired_until=None,
-        lost_executor=bindparam("lost"),
+        lost_executor=bindparam("seen"),
         finish_time=None,
     )
 )
-
 _MARK_LOST = (
     update(SUBTASKS)
-    .where(SUBTASKS.c.id == bindparam("sid"))
-    .values(lost_executor=bindparam("lost"))
+    .where(*_STILL_HELD_AS_SEEN, SUBTASKS.c.status.in_(_ACTIVE))
+    .values(lost_executor=bindparam("seen"))
+)
+# Tasks with a RUNNING subtask whose lease lapsed, oldest first: what a sweep looks at.
+LAPSED_TASKS = (
+    select(SUBTASKS.c.task_id)
+    .where(
+        SUBTASKS.c.status.in_(_ACTIVE),
+        or_(SUBTASKS.c.acquired_until.is_(None), SUBTASKS.c.acquired_until < bindparam("now")),
+    )
+    .group_by(SUBTASKS.c.task_id)
+    .order_by(SUBTASKS.c.task_id)
+    .limit(200)
 )
 
 
-def recover_lost(store: Store, task_id: int, me: str) -> None:
-    """Re-run or fail the task's subtasks whose executor is lost; ``me`` is the caller's id."""
+def recover_lost(store: Store, task_id: int, me: str, *, wait: bool = True) -> None:
+    """Re-run or fail the task's subtasks whose executor is lost; ``me`` is the caller's id.
+
+    With ``wait=False`` a task whose lock another executor holds is passed over (a sweep will
+    come back to it).
+    """
     with store.connect() as conn:
-        transitions.lock_task(conn, task_id)
+        if wait:
+            transitions.lock_task(conn, task_id)
+        elif transitions.try_lock_task(conn, task_id) is None:
+            return
+        now = utcnow()
         for row in conn.execute(_HELD, {"task_id": task_id}).all():
-            if is_lost(task_id, row.id, row.executor, as_utc(row.acquired_until), me):
-                give_up(conn, task_id, row, "lost while running")
+            if is_lost(task_id, row.id, row.executor, as_utc(row.acquired_until), me, now):
+                give_up(conn, task_id, row, "lost while running", lapsed_by=now)
 
 
-def give_up(conn: Connection, task_id: int, row: Row[Any], why: str) -> None:
+def give_up(
+    conn: Connection, task_id: int, row: Row[Any], why: str, *, lapsed_by: datetime | None = None
+) -> bool:
     """Decide the fate of a run its executor will not finish: re-run it (idempotent) or fail it.
 
-    ``row`` has id, status, operation, class_name and executor; the caller holds the task lock.
+    ``row`` is as ``HELD_ONE`` reads it; the caller holds the task lock. ``lapsed_by``: act only
+    if the lease still ends before it (None: whatever the lease, for an executor handing back its
+    own run). Returns False if the row changed since it was read (nothing done).
     """
+    params = {
+        "sid": row.id,
+        "seen": row.executor or "",
+        "lapsed_by": lapsed_by or utcnow() + timedelta(days=36500),
+    }
     lost = f"executor {row.executor} {why}"
     if _rerunnable(row):
-        note = subtask_log.line("WARN", f"{lost}; the step is idempotent: it runs again (RETRY)")
-        subtask_log.append_row(conn, row.id, note)
-        conn.execute(_RERUN, {"sid": row.id, "lost": row.executor or "unknown"})
-        return
+        if conn.execute(_RERUN, params).rowcount != 1:
+            return False
+        note = f"{lost}; the step is idempotent: it runs again (RETRY, run {row.run_time + 1})"
+        subtask_log.append_row(conn, row.id, subtask_log.line("WARN", note))
+        return True
+    if conn.execute(_MARK_LOST, params).rowcount != 1:
+        return False
+    if _rerunnable(row, ignore_limit=True):
+        lost += f"; not run again automatically after {MAX_AUTOMATIC_RUNS} runs"
     subtask_log.append_row(conn, row.id, subtask_log.line("ERROR", lost))
-    conn.execute(_MARK_LOST, {"sid": row.id, "lost": row.executor or "unknown"})
     sub = transitions.subtask_row(conn, row.id)
+    cancelling = row.status == S.CANCELING.value  # the operator's cancel stands: FAILED/CANCEL
     expect = (S.RUNNING.value, S.CANCELING.value)
-    transitions.finish(conn, task_id, sub, ok=False, expect=expect)  # type: ignore[arg-type]
+    transitions.finish(conn, task_id, sub, ok=False, interrupted=cancelling, expect=expect)  # type: ignore[arg-type]
+    return True
 
 
-def _rerunnable(row: Row[Any]) -> bool:
+def _rerunnable(row: Row[Any], *, ignore_limit: bool = False) -> bool:
     """Only a forward run (not a rollback, not a cancel in progress) of an idempotent step."""
     if row.status != S.RUNNING.value:
         return False
     if row.operation not in (Operation.EXECUTE.value, Operation.RETRY.value):
+        return False
+    if not ignore_limit and row.run_time >= MAX_AUTOMATIC_RUNS:
         return False
     try:
         return load_step(row.class_name).idempotent
@@ -102,19 +150,20 @@ def _rerunnable(row: Row[Any]) -> bool:
 
 
 def is_lost(
-    task_id: int, subtask_id: int, executor: str | None, lease: datetime | None, me: str
+    task_id: int,
+    subtask_id: int,
+    executor: str | None,
+    lease: datetime | None,
+    me: str,
+    now: datetime | None = None,
 ) -> bool:
-    """Lost: no executor, a lapsed (or never taken) lease, or a dead process of this machine.
+    """Lost: no executor, or a lapsed (or never taken) lease.
 
-    The caller's own subtasks are lost only if nothing of this process runs them, no driver
-    here may be claiming them, and their lease lapsed too (a claim just committed is not yet in
-    a worker's hands, but its lease is fresh).
+    A subtask of this very process (same id and pid) is lost only if, besides, nothing here runs
+    it and no driver here may be claiming it.
     """
-    address, _, pid = (executor or "").rpartition(":")
-    same_machine = address == me.rpartition(":")[0] and pid.isdigit()
-    lapsed = lease is None or lease < utcnow()
-    if same_machine and int(pid) == os.getpid():
-        return lapsed and not runner.running_here(subtask_id) and not runner.driving_here(task_id)
-    if not executor or lapsed:
-        return True
-    return same_machine and not os.path.exists(f"/proc/{pid}")
+    if executor and lease is not None and lease >= (now or utcnow()):
+        return False
+    if executor == me:
+        return not runner.running_here(subtask_id) and not runner.driving_here(task_id)
+    return True

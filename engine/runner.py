@@ -41,6 +41,7 @@ WATCH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
 LOG_FLUSH_INTERVAL = 0.5
 LEASE_SECONDS = 30.0  # how long a claim holds without renewal; renewed every third of it
+FENCE_FRACTION = 0.8  # a step whose lease went unrenewed this long is stopped by its executor
 S = SubtaskStatus
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
@@ -83,7 +84,6 @@ _MARK_RUNNING = (
         status=S.RUNNING.value,
         executor=bindparam("executor"),
         acquired_until=bindparam("lease_until"),
-        lost_executor=None,
         start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
         finish_time=None,
     )
@@ -96,7 +96,9 @@ _RENEW_LEASES = (
         SUBTASKS.c.status.in_([S.RUNNING.value, S.CANCELING.value]),
     )
     .values(acquired_until=bindparam("lease_until"))
+    .returning(SUBTASKS.c.id)
 )
+_CLEANED = update(SUBTASKS).where(SUBTASKS.c.id == bindparam("sid")).values(lost_executor=None)
 
 
 class Phase(Enum):
@@ -129,6 +131,8 @@ class Execution:
     posted: bool = False
     delivered: bool = False
     released: bool = False  # interrupted because this executor stops: handed back, not failed
+    revoked: bool = False  # stopped for its lease: another executor may own the subtask now
+    renewed_at: float = field(default_factory=time.monotonic)  # last time its lease was renewed
 
     @property
     def log(self) -> SubtaskLogger:
@@ -315,6 +319,8 @@ class Runner:
         now = utcnow()
         for row in conn.execute(query, {"task_id": task_id, "n": free}).all():
             sub = dict(row._mapping)
+            if sub["id"] in self._active:  # handed back while its old run here still ends
+                continue
             header = subtask_log.header(sub["operation"], now)
             if sub["operation"] in (Operation.SKIP, Operation.ROLLBACK_SKIP):
                 note = header + subtask_log.line("INFO", "skipped by operator")
@@ -415,6 +421,7 @@ class Runner:
                     if e.ctx.lost_executor is not None:  # the last run's executor was lost
                         e.log.info(f"cleaning up after the lost run on {e.ctx.lost_executor}")
                         step.clean(e.ctx)
+                        self._cleaned(e)  # a later run need not clean again
                     method = {
                         Operation.EXECUTE.value: step.execute,
                         Operation.RETRY.value: step.retry,
@@ -502,45 +509,58 @@ class Runner:
         if e.released and interrupted:
             self._hand_back(e)
             return [], 0
-        with e.flush_lock, self.store.connect() as conn:
-            operation = transitions.lock_task(conn, e.task_id)
-            subtask_log.append_row(conn, e.subtask_id, e.log.drain())
-            common = {"context": e.ctx.context, "rolling_back": e.rolling_back}
-            running = (S.RUNNING.value,)
-            done = transitions.finish(
-                conn, e.task_id, e.row, ok=ok, interrupted=interrupted, expect=running, **common
-            )
-            if not done:
-                # Not RUNNING any more: cancelled meanwhile, or someone else decided its fate.
-                if not interrupted:
-                    e.log.error("cancelled: the step finished after the cancel request")
-                    subtask_log.append_row(conn, e.subtask_id, e.log.drain())
-                transitions.finish(
-                    conn,
-                    e.task_id,
-                    e.row,
-                    ok=False,
-                    interrupted=True,
-                    expect=(S.CANCELING.value,),
-                    **common,
+        reserved = 0
+        try:
+            with e.flush_lock, self.store.connect() as conn:
+                operation = transitions.lock_task(conn, e.task_id)
+                subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+                common = {
+                    "context": e.ctx.context,
+                    "rolling_back": e.rolling_back,
+                    "owner": self.executor,  # a run given to another executor records nothing
+                }
+                running = (S.RUNNING.value,)
+                done = transitions.finish(
+                    conn, e.task_id, e.row, ok=ok, interrupted=interrupted, expect=running, **common
                 )
-                return [], 0
-            if not claim or self._closed:
-                return [], 0
-            with self._cv:
-                if self._starved - {e.task_id}:
-                    return [], 0  # another task waits for a slot: let its driver have this one
-                free = self._free_slots() + 1  # + the slot e gives up
-                if free <= 0:
+                if not done:
+                    # Not RUNNING any more: cancelled meanwhile, or someone else decided its fate.
+                    canceled = transitions.finish(
+                        conn,
+                        e.task_id,
+                        e.row,
+                        ok=False,
+                        interrupted=True,
+                        expect=(S.CANCELING.value,),
+                        **common,
+                    )
+                    if canceled and not interrupted:
+                        e.log.error("cancelled: the step finished after the cancel request")
+                    elif not canceled:
+                        e.log.error("outcome not recorded: the subtask is no longer this run's")
+                    subtask_log.append_row(conn, e.subtask_id, e.log.drain())
                     return [], 0
-                self._reserved += free
-            try:
-                launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload, operation)
-            except BaseException:
+                if not claim or self._closed:
+                    return [], 0
                 with self._cv:
-                    self._reserved -= free
-                raise
-            return launched, free
+                    if self._starved - {e.task_id}:
+                        return [], 0  # another task waits for a slot: let its driver have it
+                    free = self._free_slots() + 1  # + the slot e gives up
+                    if free <= 0:
+                        return [], 0
+                    self._reserved += free
+                    reserved = free
+                launched, _ = self._claim_in(conn, e.task_id, free, e.ctx.payload, operation)
+                return launched, free
+        except BaseException:  # the claim or the commit failed: give the reservation back
+            if reserved:
+                with self._cv:
+                    self._reserved -= reserved
+            raise
+
+    def _cleaned(self, e: Execution) -> None:
+        with self.store.connect() as conn:
+            conn.execute(_CLEANED, {"sid": e.subtask_id})
 
     def _hand_back(self, e: Execution) -> None:
         """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
@@ -624,8 +644,10 @@ class Runner:
                     self._poll_cancels(running)
                 if now - last_renew >= self.lease_seconds / 3:
                     last_renew = now
-                    ids = [e.subtask_id for e in running]
-                    self._workers.submit(lambda ids=ids: self._renew_leases(ids))
+                    self._workers.submit(lambda r=running: self._renew_leases(r))
+                for e in running:  # fence: stop before others may judge the lease lapsed
+                    if now - e.renewed_at > FENCE_FRACTION * self.lease_seconds:
+                        self._revoke(e, "its lease could not be renewed in time")
                 if now - last_flush >= LOG_FLUSH_INTERVAL and not self._flushing:
                     last_flush = now
                     self._flushing = True  # one flush at a time, on a worker thread
@@ -645,17 +667,35 @@ class Runner:
             if e.subtask_id in cancelled:
                 self._interrupt(e, Cancelled)
 
-    def _renew_leases(self, ids: list[int]) -> None:
+    def _renew_leases(self, running: list[Execution]) -> None:
+        """Renew the leases of running steps; a step whose row this executor no longer holds
+        (judged lost, handed to another) is stopped at once and records nothing."""
+        started = time.monotonic()
         params = {
-            "ids": ids,
+            "ids": [e.subtask_id for e in running],
             "owner": self.executor,
             "lease_until": utcnow() + timedelta(seconds=self.lease_seconds),
         }
         try:
             with self.store.connect() as conn:
-                conn.execute(_RENEW_LEASES, params)
-        except Exception as exc:  # the next round tries again; a lapse makes it count as lost
+                renewed = set(conn.execute(_RENEW_LEASES, params).scalars())
+        except Exception as exc:  # the next round tries again; the watchdog fences if it lasts
             log.warning("lease renewal failed: %s", exc)
+            return
+        for e in running:
+            if e.subtask_id in renewed:
+                e.renewed_at = started
+            elif e.phase in (Phase.QUEUED, Phase.IN_STEP):
+                self._revoke(e, "its row was taken from this executor (judged lost)")
+
+    def _revoke(self, e: Execution, why: str) -> None:
+        """Stop a run this executor may no longer hold. Its end is recorded (FAILED/CANCEL) only
+        if the row is still this executor's: every finish is guarded by the owner."""
+        if e.revoked:
+            return
+        e.revoked = True
+        e.log.error(f"stopping the step: {why}")
+        self._interrupt(e, Cancelled)
 
     def _flush_logs(self, running: list[Execution]) -> None:
         try:

@@ -38,13 +38,22 @@ _PGID_MARK = "ocptask-pgid "
 # Run the command as the leader of a new session so the whole tree can be killed as a group.
 # The command travels as a positional argument: no layer of quoting is added around it.
 _WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; eval "$1"\' ocptask '
-# With a tag, the group also leaves a file ``~/.ocptask/run/<tag>.<pgid>`` while it lives, so
-# that a later run can find and kill what a dead controller left behind (``kill_tagged``).
+# With a tag, the group also leaves a file ``~/.ocptask/run/<tag>.<pgid>`` holding its leader's
+# start time while it lives, so that a later run can find and kill what a dead controller left
+# behind (``kill_tagged``), and never a stranger that reused the number. A TERM, HUP or INT ends
+# the shell through its EXIT trap, which removes the file; an unwritable home only loses the mark.
 RUN_DIR = ".ocptask/run"
+_START_TIME = (  # field 22 of /proc/<pid>/stat, by shell builtins only (no fork per command)
+    'st=; if read -r st < "/proc/{pid}/stat"; then set -- $st; '
+    "if [ $# -ge 22 ]; then shift 21; st=$1; else st=; fi; fi; "
+)
 _TAGGED_WRAPPER = (
-    "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; '
-    f'd="$HOME/{RUN_DIR}"; [ -d "$d" ] || mkdir -p "$d"; f="$d/$2.$$"; : > "$f"; '
-    'trap "rm -f \\"$f\\"" EXIT; eval "$1"\' ocptask '
+    "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; c="$1"; '
+    f'd="$HOME/{RUN_DIR}"; f="$d/$2.$$"; '
+    + _START_TIME.format(pid="$$")
+    + '{ [ -d "$d" ] || mkdir -p "$d"; echo "$st" > "$f"; } 2>/dev/null || f=; '
+    'if [ -n "$f" ]; then trap "rm -f \\"$f\\"" EXIT; trap "exit 143" TERM HUP INT; fi; '
+    'eval "$c"\' ocptask '
 )
 
 
@@ -254,7 +263,13 @@ class SshConnection:
         """
         pattern = f'"$HOME"/{RUN_DIR}/{_tag(tag)}.*'
         script = (
-            f'for f in {pattern}; do [ -e "$f" ] || continue; g=${{f##*.}}; rm -f "$f"; '
+            f'for f in {pattern}; do [ -e "$f" ] || continue; g=${{f##*.}}; '
+            'want=$(cat "$f" 2>/dev/null); rm -f "$f"; '
+            # A live process with that number but another start time is a stranger: the group
+            # is gone (a pgid is never reused while its group has members).
+            'if [ -r "/proc/$g/stat" ]; then '
+            + _START_TIME.format(pid="$g")
+            + '[ "$st" = "$want" ] || continue; fi; '
             'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; kill -TERM "-$g"; i=0; '
             'while kill -0 "-$g" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); '
             'done; kill -KILL "-$g" 2>/dev/null; done; true'

@@ -29,9 +29,10 @@ class Step:
     A step must be safe to run again after a failure or an interruption part-way: ``retry`` and
     ``rollback`` can follow any prefix of ``execute``.
 
-    ``idempotent = True`` promises more: ``execute`` may simply be run again after any prefix of
-    itself, once ``clean`` has run. Only such steps are re-run on their own when the executor
-    running them is lost (a daemon killed mid-step); any other is marked FAILED for the operator.
+    ``idempotent = True`` promises more: after a run cut short anywhere (its executor lost, a
+    daemon killed mid-step), ``clean`` then ``retry`` bring it to the same end as one clean run,
+    with nobody deciding anything. Only such steps are re-run on their own (operation RETRY);
+    any other is marked FAILED for the operator.
     """
 
     idempotent: ClassVar[bool] = False

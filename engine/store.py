@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -87,6 +87,7 @@ class Store:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
                 SQLModel.metadata.create_all(conn)
+                _add_missing_columns(conn)
             self._known_tables = count
 
     @contextmanager
@@ -138,3 +139,22 @@ def _sqlite_setup(engine: SqlEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Bring a database made by an older ocptask up to date: new columns are always nullable,
+    so adding them keeps every existing row valid (a new NOT NULL column would need a real
+    migration and is refused here with the table and column named)."""
+    existing = inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"database schema is older than this ocptask: {table.name}.{column.name} "
+                    "is missing and cannot be added to existing rows"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')

@@ -173,25 +173,36 @@ _END_TASK = (
 
 
 @lru_cache(maxsize=64)
-def _update_subtask(columns: frozenset[str], guarded: bool) -> Any:
-    """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN :expect]``, built once."""
+def _update_subtask(columns: frozenset[str], guarded: bool, owned: bool = False) -> Any:
+    """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN :expect] [AND executor =
+    :owner]``, built once."""
     values = {name: bindparam(f"v_{name}") for name in columns}
     where = [SUBTASKS.c.id == bindparam("sid")]
     if guarded:
         where.append(SUBTASKS.c.status.in_(bindparam("expect", expanding=True)))
+    if owned:
+        where.append(SUBTASKS.c.executor == bindparam("owner"))
     return update(SUBTASKS).where(*where).values(values)
 
 
 def set_subtask(
-    conn: Connection, subtask_id: int, *, expect: Iterable[str] | None = None, **values: Any
+    conn: Connection,
+    subtask_id: int,
+    *,
+    expect: Iterable[str] | None = None,
+    owner: str | None = None,
+    **values: Any,
 ) -> bool:
-    """Update one subtask; with ``expect``, only if its status is one of those. True if done."""
+    """Update one subtask; with ``expect``, only if its status is one of those, and with
+    ``owner``, only if that executor still holds it. True if done."""
     params = {f"v_{name}": value for name, value in values.items()}
     params["sid"] = subtask_id
     if expect is not None:
         params["expect"] = list(expect)
-    result = conn.execute(_update_subtask(frozenset(values), expect is not None), params)
-    return result.rowcount == 1
+    if owner is not None:
+        params["owner"] = owner
+    statement = _update_subtask(frozenset(values), expect is not None, owner is not None)
+    return conn.execute(statement, params).rowcount == 1
 
 
 _LOCK_TASK = _TASK_OPERATION.with_for_update()
@@ -241,11 +252,13 @@ def finish(
     context: Context | None = None,
     rolling_back: bool | None = None,
     expect: Iterable[str] | None = None,
+    owner: str | None = None,
 ) -> bool:
     """Record the end of one execution (or skip) and advance whatever it unblocks.
 
     ``sub`` needs id, operation, upstreams, downstreams. With ``expect``, nothing happens (and
-    False is returned) unless the subtask's status is one of those.
+    False is returned) unless the subtask's status is one of those; with ``owner``, unless that
+    executor still holds it (a run whose lease lapsed and was given to another records nothing).
     """
     if rolling_back is None:
         rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
@@ -260,7 +273,7 @@ def finish(
         values["status"] = S.SUCCESSFUL.value
     if context is not None and ok:
         values["context"] = context.to_json()
-    if not set_subtask(conn, sub["id"], expect=expect, **values):
+    if not set_subtask(conn, sub["id"], expect=expect, owner=owner, **values):
         return False
     readied = False
     if values["status"] == S.SUCCESSFUL and not rolling_back:

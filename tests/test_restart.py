@@ -64,7 +64,7 @@ def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None
                 "import sys, time; sys.path.insert(0, '.')\n"
                 "from engine import Engine\n"
                 "from tests.helpers import one\n"
-                f"e = Engine({str(db_path)!r})\n"
+                f"e = Engine({str(db_path)!r}, lease_seconds=1)\n"
                 "t = e.submit(one('Poller', timeout=0))\n"
                 "e.start(t.id)\n"
                 "time.sleep(60)\n"
@@ -198,3 +198,85 @@ def test_lost_idempotent_step_runs_again_after_cleaning(engine: Engine) -> None:
     text = engine.log(task.id, sid)
     assert "executor 10.9.9.9:4242 lost while running; the step is idempotent" in text
     assert "cleaning up after the lost run on 10.9.9.9:4242" in text
+
+
+def test_database_of_an_older_version_gains_new_columns(db_path: Path) -> None:
+    """A column added since the database was made (nullable, as all additions are) is added
+    when an Engine opens it; its tasks keep working."""
+    with Engine(str(db_path)) as engine:
+        old = engine.submit(chain("a"))
+    conn = sqlite3.connect(db_path)
+    conn.execute("ALTER TABLE subtask_instance DROP COLUMN lost_executor")
+    conn.commit()
+    conn.close()
+    with Engine(str(db_path)) as engine:
+        assert engine.run(old.id, timeout=10).status is TaskStatus.SUCCESSFUL
+    conn = sqlite3.connect(db_path)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(subtask_instance)")}
+    conn.close()
+    assert "lost_executor" in columns
+
+
+def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> None:
+    """Its lease judged lapsed elsewhere and the subtask given to another executor: the old run
+    learns it at its next renewal, stops, and leaves the new owner's row alone."""
+    import time
+
+    from sqlalchemy import update
+
+    from engine import transitions
+    from tests.helpers import one
+
+    engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
+    task = engine.submit(one("Patient", timeout=0))
+    sid = task.subtasks[0].id
+    engine.start(task.id)
+    deadline = time.monotonic() + 5
+    while engine.get(task.id).subtasks[0].status is not SubtaskStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with engine.store.connect() as conn:
+        conn.execute(
+            update(transitions.SUBTASKS)
+            .where(transitions.SUBTASKS.c.id == sid)
+            .values(executor="10.9.9.9:4242")
+        )
+    deadline = time.monotonic() + 5
+    while engine._runner._active:
+        assert time.monotonic() < deadline, "the old run did not stop"
+        time.sleep(0.02)
+    sub = engine.get(task.id).subtasks[0]
+    assert (sub.status, sub.executor) == (SubtaskStatus.RUNNING, "10.9.9.9:4242")
+    text = engine.log(task.id, sid)
+    assert "its row was taken from this executor" in text
+    assert "outcome not recorded" in text
+
+
+def test_automatic_reruns_are_limited(engine: Engine) -> None:
+    """An idempotent step lost on its third run is FAILED, not re-run forever."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from engine import transitions
+    from engine.clock import utcnow
+    from tests.helpers import one
+
+    task = engine.submit(one("Rerunnable", timeout=0))
+    sid = task.subtasks[0].id
+    with engine.store.connect() as conn:
+        conn.execute(
+            update(transitions.SUBTASKS)
+            .where(transitions.SUBTASKS.c.id == sid)
+            .values(
+                status="RUNNING",
+                operation="RETRY",
+                run_time=3,
+                executor="10.9.9.9:4242",
+                acquired_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+    engine._recover_lost(task.id)
+    sub = engine.get(task.id).subtasks[0]
+    assert (sub.status, sub.run_time) == (SubtaskStatus.FAILED, 3)
+    assert "not run again automatically after 3 runs" in engine.log(task.id, sid)

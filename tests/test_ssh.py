@@ -137,6 +137,19 @@ def test_commands_of_a_dead_controller_are_found_by_tag_and_killed(sandbox: dict
     assert survivor.run('ls "$HOME/.ocptask/run"').stdout == ""  # a finished command's mark goes
     with pytest.raises(ValueError):
         survivor.run("true", tag="x; rm -rf /")
+    with pytest.raises(CommandTimedOut):  # killed by TERM: its EXIT trap still removes the mark
+        survivor.run("sleep 4303", tag="subtask-79", timeout=0.5)
+    assert survivor.run('ls "$HOME/.ocptask/run"').stdout == ""
+    # A mark whose number now belongs to a stranger (another start time) kills nothing.
+    stranger = survivor.run("setsid sleep 4304 >/dev/null 2>&1 & echo $!").stdout.strip()
+    survivor.run(f'echo 1 > "$HOME/.ocptask/run/subtask-80.{stranger}"')
+    assert survivor.kill_tagged("subtask-80") == []
+    assert sleeps() == 1
+    survivor.run(f"kill {stranger}")
+    # Nowhere to leave a mark: the command runs anyway.
+    survivor.run('rmdir "$HOME/.ocptask/run" && touch "$HOME/.ocptask/run"')
+    assert survivor.run("echo ran", tag="subtask-81").stdout == "ran\n"
+    survivor.run('rm -f "$HOME/.ocptask/run"')
     survivor.close()
 
 

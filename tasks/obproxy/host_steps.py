@@ -39,10 +39,12 @@ q = shlex.quote
 class HostStep(Step):
     """Base of the chain's steps: host lookup, SSH, log streaming, server status on failure.
 
-    Every step of the chain may be run again after a lost run (checks only read; the install
-    skips what is in place; start leaves a running obproxy of this install alone; the parameter
-    step keeps the values it first replaced): ``clean`` kills what the lost run's commands still
-    run on the host, found by the subtask's tag.
+    Every step of the chain may be run again after a lost run: ``clean`` kills what the lost
+    run's commands still run on the host (found by the subtask's tag), then the usual retry
+    undoes and redoes the step (checks only read; the install removes and reinstalls only what
+    this task put there; start stops the obproxy this install runs and starts it again; the
+    parameter step keeps the values it first replaced, on the host, so its rollback still puts
+    the originals back).
     """
 
     idempotent = True
