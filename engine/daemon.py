@@ -5,10 +5,10 @@ find work: the dispatcher claims READY subtasks of any task into the daemon's fr
 task's claims are made under its row lock, taken with SKIP LOCKED so daemons never wait on each
 other, and a subtask is marked RUNNING only if it still is READY: never twice); the sweeper finds
 subtasks whose executor's lease lapsed and re-runs (idempotent steps) or fails them; a third
-creates the SCHEDULED tasks of due task definitions (``engine.definitions``). Leases are
-renewed by each daemon's runner while its steps run. A worker that finishes a step claims that
-task's next READY subtask itself; when it frees a slot instead, it wakes the dispatcher at once,
-and so does a PostgreSQL NOTIFY from a submit or an operator action anywhere.
+renews the leases of the steps this daemon runs (every third of ``--lease``); a fourth creates
+the SCHEDULED tasks of due task definitions (``engine.definitions``). A worker that finishes a
+step claims that task's next READY subtask itself; when it frees a slot instead, it wakes the
+dispatcher at once, and so does a PostgreSQL NOTIFY from a submit or an operator action anywhere.
 
 On SIGTERM or SIGINT a daemon stops claiming, lets running steps finish for ``grace`` seconds,
 interrupts the rest (their remote commands are killed) and hands them back as a lost executor's
@@ -74,6 +74,9 @@ class Daemon:
             self.dispatch, "interval", seconds=poll_seconds, **options
         )
         self.scheduler.add_job(self.sweep, "interval", seconds=sweep_seconds, **options)
+        self.engine._runner.renews_leases = False  # this job does it instead of the watchdog
+        renew = self.engine._runner.renew_leases
+        self.scheduler.add_job(renew, "interval", seconds=lease_seconds / 3, **options)
         self.scheduler.add_job(self.fire_definitions, "interval", seconds=1.0, **options)
 
     @property
@@ -165,6 +168,7 @@ class Daemon:
         self._stop.set()
         self.scheduler.shutdown(wait=True)
         runner = self.engine._runner
+        runner.renews_leases = True  # the renewal job is gone; the grace period needs leases
         left = runner.drain(self.grace_seconds)
         for execution in left:  # past the grace period: stop them and hand them back
             execution.log.error("daemon stopping: the step did not finish within the grace period")

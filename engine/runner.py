@@ -98,6 +98,11 @@ _RENEW_LEASES = (
     .values(acquired_until=bindparam("lease_until"))
     .returning(SUBTASKS.c.id)
 )
+_TASK_EXECUTOR = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.executor != bindparam("executor"))
+    .values(executor=bindparam("executor"))
+)
 _CLEANED = update(SUBTASKS).where(SUBTASKS.c.id == bindparam("sid")).values(lost_executor=None)
 
 
@@ -176,6 +181,9 @@ class Runner:
         # Called (on a worker thread) when a slot came free and nothing here claimed it: a
         # cross-task dispatcher (the daemon's) wants to know at once rather than at its next poll.
         self.on_free_slot: Callable[[], None] | None = None
+        # The watchdog renews leases every third of their length, unless someone else schedules
+        # ``renew_leases`` (the daemon: an APScheduler job).
+        self.renews_leases = True
         self._cv = threading.Condition()
         self._generation = 0
         self._active: dict[int, Execution] = {}
@@ -300,6 +308,9 @@ class Runner:
                 operation = transitions.try_lock_task(conn, task_id)
                 if operation is not None:  # else another executor moves this task: next round
                     launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
+                if launched:  # the task's record names who runs it now (a worker continuing
+                    # a task here keeps it, so the fast path needs no such write)
+                    conn.execute(_TASK_EXECUTOR, {"task_id": task_id, "executor": self.executor})
             committed = True
         finally:
             self._launch(launched if committed else [], reserved=free)
@@ -642,7 +653,7 @@ class Runner:
                 if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
                     last_cancel_poll = now
                     self._poll_cancels(running)
-                if now - last_renew >= self.lease_seconds / 3:
+                if self.renews_leases and now - last_renew >= self.lease_seconds / 3:
                     last_renew = now
                     self._workers.submit(lambda r=running: self._renew_leases(r))
                 for e in running:  # fence: stop before others may judge the lease lapsed
@@ -666,6 +677,12 @@ class Runner:
         for e in running:
             if e.subtask_id in cancelled:
                 self._interrupt(e, Cancelled)
+
+    def renew_leases(self) -> None:
+        with self._cv:
+            running = list(self._active.values())
+        if running:
+            self._renew_leases(running)
 
     def _renew_leases(self, running: list[Execution]) -> None:
         """Renew the leases of running steps; a step whose row this executor no longer holds

@@ -73,6 +73,7 @@ def test_three_daemons_run_every_subtask_exactly_once(
     assert {executor for *_, executor in rows} == {"daemon-0", "daemon-1", "daemon-2"}
     executors = {s.executor for t in finals for s in t.subtasks}
     assert executors == {"daemon-0", "daemon-1", "daemon-2"}
+    assert {t.executor for t in finals} <= executors  # the task names a daemon that ran it
 
 
 def test_sigterm_exits_zero_and_hands_back_what_did_not_finish(
