@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 
-from engine import Engine, SubtaskStatus, TaskStatus
+from sqlalchemy import update
+
+from engine import Engine, Operation, SubtaskStatus, TaskStatus, transitions
+from engine.clock import utcnow
 from tests import steps
-from tests.helpers import chain
+from tests.helpers import chain, one
+
+
+def set_row(engine: Engine, subtask_id: int, **values: object) -> None:
+    """Write a subtask row directly: how another executor's doing is pretended here."""
+    with engine.store.connect() as conn:
+        conn.execute(
+            update(transitions.SUBTASKS)
+            .where(transitions.SUBTASKS.c.id == subtask_id)
+            .values(**values)
+        )
+
+
+def lapsed() -> object:
+    return utcnow() - timedelta(seconds=1)
 
 
 def test_new_engine_reads_identical_record_and_retries_to_success(db_path) -> None:  # type: ignore[no-untyped-def]
@@ -48,13 +71,6 @@ def test_database_is_plain_sqlite_in_wal_mode(db_path) -> None:  # type: ignore[
 
 
 def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from engine import Operation
 
     child = subprocess.Popen(
         [
@@ -97,14 +113,6 @@ def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None
 
 def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
     """A running subtask holds a lease; another machine's executor is judged by it alone."""
-    import time
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from engine import Operation, transitions
-    from engine.clock import utcnow
-    from tests.helpers import one
 
     engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
     task = engine.submit(one("Patient", timeout=0))
@@ -133,12 +141,7 @@ def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
     sid = other.subtasks[0].id
 
     def pretend(until: object) -> None:
-        with engine.store.connect() as conn:
-            conn.execute(
-                update(transitions.SUBTASKS)
-                .where(transitions.SUBTASKS.c.id == sid)
-                .values(status="RUNNING", executor="10.9.9.9:4242", acquired_until=until)
-            )
+        set_row(engine, sid, status="RUNNING", executor="10.9.9.9:4242", acquired_until=until)
 
     pretend(utcnow() + timedelta(seconds=60))
     engine._recover_lost(other.id)
@@ -156,26 +159,10 @@ def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
 def test_lost_idempotent_step_runs_again_after_cleaning(engine: Engine) -> None:
     """Another executor's lapsed lease on an idempotent step: READY again as RETRY with runTime
     + 1, no record of the lost run as FAILED, and the re-run cleans up before executing."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from engine import Operation, transitions
-    from engine.clock import utcnow
-    from tests.helpers import one
 
     task = engine.submit(one("Rerunnable", timeout=0))
     sid = task.subtasks[0].id
-    with engine.store.connect() as conn:
-        conn.execute(
-            update(transitions.SUBTASKS)
-            .where(transitions.SUBTASKS.c.id == sid)
-            .values(
-                status="RUNNING",
-                executor="10.9.9.9:4242",
-                acquired_until=utcnow() - timedelta(seconds=1),
-            )
-        )
+    set_row(engine, sid, status="RUNNING", executor="10.9.9.9:4242", acquired_until=lapsed())
     engine._recover_lost(task.id)
     again = engine.get(task.id).subtasks[0]
     assert (again.status, again.operation, again.run_time) == (
@@ -220,12 +207,6 @@ def test_database_of_an_older_version_gains_new_columns(db_path: Path) -> None:
 def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> None:
     """Its lease judged lapsed elsewhere and the subtask given to another executor: the old run
     learns it at its next renewal, stops, and leaves the new owner's row alone."""
-    import time
-
-    from sqlalchemy import update
-
-    from engine import transitions
-    from tests.helpers import one
 
     engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
     task = engine.submit(one("Patient", timeout=0))
@@ -235,12 +216,7 @@ def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> 
     while engine.get(task.id).subtasks[0].status is not SubtaskStatus.RUNNING:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    with engine.store.connect() as conn:
-        conn.execute(
-            update(transitions.SUBTASKS)
-            .where(transitions.SUBTASKS.c.id == sid)
-            .values(executor="10.9.9.9:4242")
-        )
+    set_row(engine, sid, executor="10.9.9.9:4242")
     deadline = time.monotonic() + 5
     while engine._runner._active:
         assert time.monotonic() < deadline, "the old run did not stop"
@@ -254,28 +230,11 @@ def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> 
 
 def test_automatic_reruns_are_limited(engine: Engine) -> None:
     """An idempotent step lost on its third run is FAILED, not re-run forever."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from engine import transitions
-    from engine.clock import utcnow
-    from tests.helpers import one
 
     task = engine.submit(one("Rerunnable", timeout=0))
     sid = task.subtasks[0].id
-    with engine.store.connect() as conn:
-        conn.execute(
-            update(transitions.SUBTASKS)
-            .where(transitions.SUBTASKS.c.id == sid)
-            .values(
-                status="RUNNING",
-                operation="RETRY",
-                run_time=3,
-                executor="10.9.9.9:4242",
-                acquired_until=utcnow() - timedelta(seconds=1),
-            )
-        )
+    held = {"executor": "10.9.9.9:4242", "acquired_until": lapsed()}
+    set_row(engine, sid, status="RUNNING", operation="RETRY", run_time=3, **held)
     engine._recover_lost(task.id)
     sub = engine.get(task.id).subtasks[0]
     assert (sub.status, sub.run_time) == (SubtaskStatus.FAILED, 3)
