@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlmodel import select
@@ -47,7 +48,13 @@ def create_cluster(
     problems = _host_problems(engine, parsed)
     if problems:
         raise RequestInvalid(problems)
-    payload = {"request": parsed.model_dump(mode="json"), "creator": creator}
+    payload = {
+        "request": parsed.model_dump(mode="json"),
+        "creator": creator,
+        # Names this task's remote commands on hosts (cleanup tags): subtask ids alone repeat
+        # across ocptask databases that may drive the same host.
+        "mark": uuid.uuid4().hex[:12],
+    }
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
     return engine.submit(template, args, creator, payload=payload)

@@ -73,7 +73,9 @@ class HostStep(Step):
 
     @staticmethod
     def tag(ctx: StepContext) -> str:
-        return f"subtask-{ctx.subtask_id}"
+        """This subtask's mark on the host: the task's random mark keeps two databases apart."""
+        mark = ctx.payload.get("mark")
+        return f"{mark}-{ctx.subtask_id}" if mark else f"subtask-{ctx.subtask_id}"
 
     def request(self, ctx: StepContext) -> CreateObproxyClusterRequest:
         if self._request is None:
