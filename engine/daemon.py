@@ -5,7 +5,7 @@ find work: the dispatcher claims READY subtasks of any task into the daemon's fr
 task's claims are made under its row lock, taken with SKIP LOCKED so daemons never wait on each
 other, and a subtask is marked RUNNING only if it still is READY: never twice); the sweeper finds
 subtasks whose executor's lease lapsed and re-runs (idempotent steps) or fails them; a third
-renews the leases of the steps this daemon runs (every third of ``--lease``); a fourth creates
+renews the leases of the steps this daemon runs (every quarter of ``--lease``); a fourth creates
 the SCHEDULED tasks of due task definitions (``engine.definitions``). A worker that finishes a
 step claims that task's next READY subtask itself; when it frees a slot instead, it wakes the
 dispatcher at once, and so does a PostgreSQL NOTIFY from a submit or an operator action anywhere.
@@ -76,7 +76,7 @@ class Daemon:
         self.scheduler.add_job(self.sweep, "interval", seconds=sweep_seconds, **options)
         self.engine._runner.renews_leases = False  # this job does it instead of the watchdog
         renew = self.engine._runner.renew_leases
-        self.scheduler.add_job(renew, "interval", seconds=lease_seconds / 3, **options)
+        self.scheduler.add_job(renew, "interval", seconds=lease_seconds / 4, **options)
         self.scheduler.add_job(self.fire_definitions, "interval", seconds=1.0, **options)
 
     @property
@@ -166,9 +166,10 @@ class Daemon:
 
     def shutdown(self) -> int:
         self._stop.set()
-        self.scheduler.shutdown(wait=True)
         runner = self.engine._runner
-        runner.renews_leases = True  # the renewal job is gone; the grace period needs leases
+        runner.draining = True  # no claim from here on, not even by a finishing worker
+        runner.renews_leases = True  # the renewal job goes with the scheduler; grace needs it
+        self.scheduler.shutdown(wait=True)
         left = runner.drain(self.grace_seconds)
         for execution in left:  # past the grace period: stop them and hand them back
             execution.log.error("daemon stopping: the step did not finish within the grace period")

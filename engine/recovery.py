@@ -41,8 +41,10 @@ _HELD_COLUMNS = (
     SUBTASKS.c.run_time,
 )
 _ACTIVE = [S.RUNNING.value, S.CANCELING.value]
-_HELD = select(*_HELD_COLUMNS).where(
-    SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(_ACTIVE)
+_HELD = (
+    select(*_HELD_COLUMNS)
+    .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(_ACTIVE))
+    .order_by(SUBTASKS.c.id)
 )
 HELD_ONE = select(*_HELD_COLUMNS).where(
     SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status.in_(_ACTIVE)
@@ -51,7 +53,7 @@ HELD_ONE = select(*_HELD_COLUMNS).where(
 # ``:lapsed_by`` (a renewal that landed after the read wins; the run is not lost after all).
 _STILL_HELD_AS_SEEN = (
     SUBTASKS.c.id == bindparam("sid"),
-    SUBTASKS.c.executor == bindparam("seen"),
+    SUBTASKS.c.executor.is_not_distinct_from(bindparam("seen")),
     or_(SUBTASKS.c.acquired_until.is_(None), SUBTASKS.c.acquired_until < bindparam("lapsed_by")),
 )
 _RERUN = (
@@ -63,14 +65,14 @@ _RERUN = (
         run_time=SUBTASKS.c.run_time + 1,
         executor=None,
         acquired_until=None,
-        lost_executor=bindparam("seen"),
+        lost_executor=bindparam("lost"),
         finish_time=None,
     )
 )
 _MARK_LOST = (
     update(SUBTASKS)
     .where(*_STILL_HELD_AS_SEEN, SUBTASKS.c.status.in_(_ACTIVE))
-    .values(lost_executor=bindparam("seen"))
+    .values(lost_executor=bindparam("lost"))
 )
 # Tasks with a RUNNING subtask whose lease lapsed, oldest first: what a sweep looks at.
 LAPSED_TASKS = (
@@ -103,21 +105,29 @@ def recover_lost(store: Store, task_id: int, me: str, *, wait: bool = True) -> N
 
 
 def give_up(
-    conn: Connection, task_id: int, row: Row[Any], why: str, *, lapsed_by: datetime | None = None
+    conn: Connection,
+    task_id: int,
+    row: Row[Any],
+    why: str,
+    *,
+    lapsed_by: datetime | None = None,
+    rerun: bool = True,
 ) -> bool:
     """Decide the fate of a run its executor will not finish: re-run it (idempotent) or fail it.
 
     ``row`` is as ``HELD_ONE`` reads it; the caller holds the task lock. ``lapsed_by``: act only
     if the lease still ends before it (None: whatever the lease, for an executor handing back its
-    own run). Returns False if the row changed since it was read (nothing done).
+    own run). ``rerun=False``: FAILED even if idempotent. Returns False if the row changed since
+    it was read (nothing done).
     """
     params = {
         "sid": row.id,
-        "seen": row.executor or "",
+        "seen": row.executor,
+        "lost": row.executor or "unknown",
         "lapsed_by": lapsed_by or utcnow() + timedelta(days=36500),
     }
     lost = f"executor {row.executor} {why}"
-    if _rerunnable(row):
+    if rerun and _rerunnable(row):
         if conn.execute(_RERUN, params).rowcount != 1:
             return False
         note = f"{lost}; the step is idempotent: it runs again (RETRY, run {row.run_time + 1})"
@@ -125,7 +135,7 @@ def give_up(
         return True
     if conn.execute(_MARK_LOST, params).rowcount != 1:
         return False
-    if _rerunnable(row, ignore_limit=True):
+    if rerun and _rerunnable(row, ignore_limit=True):
         lost += f"; not run again automatically after {MAX_AUTOMATIC_RUNS} runs"
     subtask_log.append_row(conn, row.id, subtask_log.line("ERROR", lost))
     sub = transitions.subtask_row(conn, row.id)
@@ -159,11 +169,9 @@ def is_lost(
 ) -> bool:
     """Lost: no executor, or a lapsed (or never taken) lease.
 
-    A subtask of this very process (same id and pid) is lost only if, besides, nothing here runs
-    it and no driver here may be claiming it.
+    A subtask of this very executor is lost only if, besides, nothing of this process runs it (a
+    claim in flight holds a fresh lease, so a lapsed one is never a claim still being handed out).
     """
     if executor and lease is not None and lease >= (now or utcnow()):
         return False
-    if executor == me:
-        return not runner.running_here(subtask_id) and not runner.driving_here(task_id)
-    return True
+    return executor != me or not runner.running_here(subtask_id)

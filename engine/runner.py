@@ -40,8 +40,11 @@ GRACE_SECONDS = 1.0
 WATCH_INTERVAL = 0.05
 CANCEL_POLL_INTERVAL = 0.2
 LOG_FLUSH_INTERVAL = 0.5
-LEASE_SECONDS = 30.0  # how long a claim holds without renewal; renewed every third of it
-FENCE_FRACTION = 0.8  # a step whose lease went unrenewed this long is stopped by its executor
+LEASE_SECONDS = 30.0  # how long a claim holds without renewal; renewed every quarter of it
+# A step whose lease went unrenewed until this long before it lapses is stopped by its own
+# executor: enough for the interrupt grace and a remote kill to finish before anyone else may
+# judge the run lost.
+FENCE_MARGIN_SECONDS = 3.0
 S = SubtaskStatus
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
@@ -98,12 +101,27 @@ _RENEW_LEASES = (
     .values(acquired_until=bindparam("lease_until"))
     .returning(SUBTASKS.c.id)
 )
+_LOCK_IN_ORDER = (
+    select(SUBTASKS.c.id)
+    .where(SUBTASKS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(SUBTASKS.c.id)
+    .with_for_update()
+)
 _TASK_EXECUTOR = (
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.executor != bindparam("executor"))
     .values(executor=bindparam("executor"))
 )
-_CLEANED = update(SUBTASKS).where(SUBTASKS.c.id == bindparam("sid")).values(lost_executor=None)
+_CLEANED = (  # only while this run still holds the row: a mark set since stays for the next run
+    update(SUBTASKS)
+    .where(
+        SUBTASKS.c.id == bindparam("sid"),
+        SUBTASKS.c.executor == bindparam("owner"),
+        SUBTASKS.c.status.in_([S.RUNNING.value, S.CANCELING.value]),
+        SUBTASKS.c.lost_executor == bindparam("seen"),
+    )
+    .values(lost_executor=None)
+)
 
 
 class Phase(Enum):
@@ -181,7 +199,7 @@ class Runner:
         # Called (on a worker thread) when a slot came free and nothing here claimed it: a
         # cross-task dispatcher (the daemon's) wants to know at once rather than at its next poll.
         self.on_free_slot: Callable[[], None] | None = None
-        # The watchdog renews leases every third of their length, unless someone else schedules
+        # The watchdog renews leases every quarter of their length, unless someone else schedules
         # ``renew_leases`` (the daemon: an APScheduler job).
         self.renews_leases = True
         self._cv = threading.Condition()
@@ -194,6 +212,7 @@ class Runner:
         self._reserved = 0  # slots promised to claims in progress
         self.draining = False  # set on shutdown: nothing new is claimed
         self._flushing = False
+        self._polling = False
         self._workers = Workers("ocptask-step")
         self._closed = False
         self._watchdog = threading.Thread(target=self._watch, name="ocptask-watchdog", daemon=True)
@@ -270,6 +289,11 @@ class Runner:
                     del self._drivers[task_id]
                 self._generation += 1
                 self._cv.notify_all()
+
+    @property
+    def fence_seconds(self) -> float:
+        """Unrenewed this long, a step is stopped by this executor (see FENCE_MARGIN_SECONDS)."""
+        return max(self.lease_seconds - FENCE_MARGIN_SECONDS, self.lease_seconds / 2)
 
     def dispatch(self) -> int:
         """Claim READY subtasks across all tasks into free slots, on the caller's thread.
@@ -517,7 +541,7 @@ class Runner:
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
         driver still claims everything this does not.
         """
-        if e.released and interrupted:
+        if (e.released or e.revoked) and interrupted:
             self._hand_back(e)
             return [], 0
         reserved = 0
@@ -548,7 +572,9 @@ class Runner:
                     if canceled and not interrupted:
                         e.log.error("cancelled: the step finished after the cancel request")
                     elif not canceled:
-                        e.log.error("outcome not recorded: the subtask is no longer this run's")
+                        e.log.error(
+                            "outcome not recorded: the subtask is no longer this executor's"
+                        )
                     subtask_log.append_row(conn, e.subtask_id, e.log.drain())
                     return [], 0
                 if not claim or self._closed:
@@ -571,21 +597,31 @@ class Runner:
 
     def _cleaned(self, e: Execution) -> None:
         with self.store.connect() as conn:
-            conn.execute(_CLEANED, {"sid": e.subtask_id})
+            params = {"sid": e.subtask_id, "owner": self.executor, "seen": e.ctx.lost_executor}
+            conn.execute(_CLEANED, params)
 
     def _hand_back(self, e: Execution) -> None:
         """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
         with e.flush_lock, self.store.connect() as conn:
             transitions.lock_task(conn, e.task_id)
-            subtask_log.append_row(conn, e.subtask_id, e.log.drain())
             row = conn.execute(recovery.HELD_ONE, {"sid": e.subtask_id}).first()
-            if row is not None and row.executor == self.executor:
-                recovery.give_up(conn, e.task_id, row, "stopped before the step finished")
+            mine = row is not None and row.executor == self.executor
+            if not mine:
+                e.log.error("outcome not recorded: the subtask is no longer this executor's")
+            subtask_log.append_row(conn, e.subtask_id, e.log.drain())
+            if mine:
+                # An abandoned thread may still be inside the step: no re-run while it lives.
+                rerun = e.phase is not Phase.ABANDONED
+                why = "stopped before the step finished"
+                recovery.give_up(conn, e.task_id, row, why, rerun=rerun)  # type: ignore[arg-type]
 
     def release(self, executions: list[Execution]) -> None:
         """Interrupt these runs and hand them back (idempotent steps run again elsewhere)."""
         for e in executions:
-            e.released = True
+            with e.lock:
+                if e.interrupt is not None:  # timed out or cancelled already: that stands
+                    continue
+                e.released = True
             self._interrupt(e, Cancelled)
 
     # -- watchdog ---------------------------------------------------------------------------
@@ -650,14 +686,17 @@ class Runner:
                         self._interrupt(e, TimeLimitExceeded)
                     elif e.interrupt is not None and now >= e.interrupted_at + GRACE_SECONDS:
                         self._abandon(e)
-                if now - last_cancel_poll >= CANCEL_POLL_INTERVAL:
+                # The watchdog itself never waits on the database (a hung connection must not
+                # keep it from timeouts and fencing): polls, renewals and flushes run on workers.
+                if now - last_cancel_poll >= CANCEL_POLL_INTERVAL and not self._polling:
                     last_cancel_poll = now
-                    self._poll_cancels(running)
-                if self.renews_leases and now - last_renew >= self.lease_seconds / 3:
+                    self._polling = True
+                    self._workers.submit(lambda r=running: self._poll_cancels(r))
+                if self.renews_leases and now - last_renew >= self.lease_seconds / 4:
                     last_renew = now
                     self._workers.submit(lambda r=running: self._renew_leases(r))
-                for e in running:  # fence: stop before others may judge the lease lapsed
-                    if now - e.renewed_at > FENCE_FRACTION * self.lease_seconds:
+                for e in running:  # fence: stopped before others may judge the lease lapsed
+                    if now - e.renewed_at > self.fence_seconds:
                         self._revoke(e, "its lease could not be renewed in time")
                 if now - last_flush >= LOG_FLUSH_INTERVAL and not self._flushing:
                     last_flush = now
@@ -669,14 +708,19 @@ class Runner:
                 log.exception("watchdog round failed")
 
     def _poll_cancels(self, running: list[Execution]) -> None:
-        ids = [e.subtask_id for e in running if e.interrupt is None]
-        if not ids:
-            return
-        with self.store.engine.connect() as conn:
-            cancelled = set(conn.execute(_CANCELING, {"ids": ids}).scalars())
-        for e in running:
-            if e.subtask_id in cancelled:
-                self._interrupt(e, Cancelled)
+        try:
+            ids = [e.subtask_id for e in running if e.interrupt is None]
+            if not ids:
+                return
+            with self.store.engine.connect() as conn:
+                cancelled = set(conn.execute(_CANCELING, {"ids": ids}).scalars())
+            for e in running:
+                if e.subtask_id in cancelled:
+                    self._interrupt(e, Cancelled)
+        except Exception as exc:  # the next poll tries again
+            log.warning("cancel poll failed: %s", exc)
+        finally:
+            self._polling = False
 
     def renew_leases(self) -> None:
         with self._cv:
@@ -695,6 +739,7 @@ class Runner:
         }
         try:
             with self.store.connect() as conn:
+                conn.execute(_LOCK_IN_ORDER, params)  # the order recovery locks them in
                 renewed = set(conn.execute(_RENEW_LEASES, params).scalars())
         except Exception as exc:  # the next round tries again; the watchdog fences if it lasts
             log.warning("lease renewal failed: %s", exc)

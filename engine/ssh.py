@@ -43,17 +43,23 @@ _WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; eval "$1
 # behind (``kill_tagged``), and never a stranger that reused the number. A TERM, HUP or INT ends
 # the shell through its EXIT trap, which removes the file; an unwritable home only loses the mark.
 RUN_DIR = ".ocptask/run"
-_START_TIME = (  # field 22 of /proc/<pid>/stat, by shell builtins only (no fork per command)
-    'st=; if read -r st < "/proc/{pid}/stat"; then set -- $st; '
-    "if [ $# -ge 22 ]; then shift 21; st=$1; else st=; fi; fi; "
+# A shell function (its own positional parameters, so the command's are left alone): field 22
+# of /proc/<pid>/stat, counted after the "(comm)" field, which may hold spaces or brackets.
+_START_TIME = (
+    '_ocptask_start() { _ocptask_st=; read -r _ocptask_l < "/proc/$1/stat" || return 0; '
+    "_ocptask_l=${_ocptask_l##*) }; set -f; set -- $_ocptask_l; set +f; "
+    "[ $# -ge 20 ] && shift 19 && _ocptask_st=$1; return 0; }; "
 )
 _TAGGED_WRAPPER = (
-    "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; c="$1"; '
-    f'd="$HOME/{RUN_DIR}"; f="$d/$2.$$"; '
-    + _START_TIME.format(pid="$$")
-    + '{ [ -d "$d" ] || mkdir -p "$d"; echo "$st" > "$f"; } 2>/dev/null || f=; '
-    'if [ -n "$f" ]; then trap "rm -f \\"$f\\"" EXIT; trap "exit 143" TERM HUP INT; fi; '
-    'eval "$c"\' ocptask '
+    "setsid -w sh -c 'printf \""
+    + _PGID_MARK
+    + '%s\\n" $$ 1>&2; '
+    + _START_TIME
+    + f'_ocptask_d="$HOME/{RUN_DIR}"; _ocptask_f="$_ocptask_d/$2.$$"; _ocptask_start $$; '
+    '{ [ -d "$_ocptask_d" ] || mkdir -p "$_ocptask_d"; echo "$_ocptask_st" > "$_ocptask_f"; } '
+    '2>/dev/null || _ocptask_f=; if [ -n "$_ocptask_f" ]; then '
+    'trap "rm -f \\"$_ocptask_f\\"" EXIT; trap "exit 143" TERM HUP INT; fi; '
+    'eval "$1"\' ocptask '
 )
 
 
@@ -262,14 +268,13 @@ class SshConnection:
         without a terminal keeps running on the host.
         """
         pattern = f'"$HOME"/{RUN_DIR}/{_tag(tag)}.*'
-        script = (
+        script = _START_TIME + (
             f'for f in {pattern}; do [ -e "$f" ] || continue; g=${{f##*.}}; '
             'want=$(cat "$f" 2>/dev/null); rm -f "$f"; '
             # A live process with that number but another start time is a stranger: the group
             # is gone (a pgid is never reused while its group has members).
-            'if [ -r "/proc/$g/stat" ]; then '
-            + _START_TIME.format(pid="$g")
-            + '[ "$st" = "$want" ] || continue; fi; '
+            'if [ -r "/proc/$g/stat" ]; then _ocptask_start "$g"; '
+            '[ "$_ocptask_st" = "$want" ] || continue; fi; '
             'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; kill -TERM "-$g"; i=0; '
             'while kill -0 "-$g" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); '
             'done; kill -KILL "-$g" 2>/dev/null; done; true'

@@ -23,6 +23,14 @@ from .secrets import SecretBox
 
 DEFAULT_DB = "~/.ocptask/ocptask.db"
 
+_PG_CONNECT_ARGS = {  # libpq: connect within 10 s; a silent peer is dropped within ~15 s
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
 WORK_CHANNEL = "ocptask_work"
 _NOTIFY_WORK = text(f"NOTIFY {WORK_CHANNEL}")
 _process_locks: dict[str, threading.Lock] = {}
@@ -46,6 +54,9 @@ class Store:
         kwargs: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:  # a dead server or network must fail a query in seconds, not hang it for minutes
+            kwargs["connect_args"] = dict(_PG_CONNECT_ARGS)
+            kwargs["pool_timeout"] = 10
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size * 2
         self.engine: SqlEngine = create_engine(self.url, **kwargs)

@@ -158,7 +158,7 @@ def daemon(
     ] = 30.0,
     lease: Annotated[
         float,
-        typer.Option(help="Seconds a claim holds unless renewed (every third of it).", min=0.1),
+        typer.Option(help="Seconds a claim holds unless renewed (every quarter of it).", min=2),
     ] = 30.0,
     sweep: Annotated[
         float, typer.Option(help="Seconds between looks for subtasks of lost executors.", min=0.1)

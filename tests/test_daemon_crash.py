@@ -34,7 +34,7 @@ from tasks.obproxy.templates import INSTALL_OBPROXY
 BACKENDS = ["postgres"]
 ROUNDS = 10
 FIRST_RUN_HOLD = 6.0  # seconds the first run's remote command takes: the kill lands inside it
-LEASE = "3"
+LEASE = "4"
 pytestmark = pytest.mark.timeout(420)
 INSTALL = "Install rpm by package and version"
 PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"

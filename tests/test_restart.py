@@ -208,7 +208,7 @@ def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> 
     """Its lease judged lapsed elsewhere and the subtask given to another executor: the old run
     learns it at its next renewal, stops, and leaves the new owner's row alone."""
 
-    engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
+    engine._runner.lease_seconds = 2.0  # renewed every 0.5 s
     task = engine.submit(one("Patient", timeout=0))
     sid = task.subtasks[0].id
     engine.start(task.id)
