@@ -26,7 +26,7 @@ from .clock import as_utc, utcnow
 from .context import Context
 from .enums import TaskType
 from .errors import DefinitionError, FieldError, TaskNotFound, TemplateError
-from .records import _json, timestamp
+from .records import json_column, timestamp
 from .store import Store
 from .template import Template
 
@@ -49,7 +49,7 @@ class DefinitionRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str
     template: str  # "package.module:attribute": a Template, or a callable returning one
-    args: dict[str, Any] = _json(dict)  # the task context, OCP-shaped (stringMap, listMap)
+    args: dict[str, Any] = json_column(dict)  # the task context, OCP-shaped (stringMap, listMap)
     creator: str
     trigger: str  # "interval" or "cron"
     expression: str  # interval: seconds; cron: the 5-field crontab line as given

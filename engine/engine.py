@@ -227,10 +227,10 @@ class Engine:
         self._recover_lost(task_id)
         self._runner.start(task_id)
 
-    def _recover_lost(self, task_id: int) -> None:
+    def _recover_lost(self, task_id: int, *, wait: bool = True) -> None:
         """Without this, a crash would leave subtasks RUNNING forever and every operation
         refused. Executors elsewhere are judged by their leases (see ``recovery``)."""
-        recovery.recover_lost(self.store, task_id, self.executor)
+        recovery.recover_lost(self.store, task_id, self.executor, wait=wait)
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
         """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds.
@@ -255,14 +255,15 @@ class Engine:
                 task_id, WAIT_SWEEP_SECONDS if left is None else min(WAIT_SWEEP_SECONDS, left)
             )
             if joined:  # not driven here (any more): the records tell
-                task = self.get(task_id)
-                if not any(s.status in transitions.ACTIVE for s in task.subtasks):
-                    return task
+                with self.store.engine.connect() as conn:
+                    active = transitions.has_active(conn, task_id)
+                if not active:
+                    return self.get(task_id)
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(f"task {task_id} still running after {timeout} s")
             if time.monotonic() - last_sweep >= WAIT_SWEEP_SECONDS:
                 last_sweep = time.monotonic()
-                recovery.recover_lost(self.store, task_id, self.executor, wait=False)
+                self._recover_lost(task_id, wait=False)
                 if drive:  # a lost idempotent step may be READY again: run it here
                     self._runner.start(task_id)
             if joined:

@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from .clock import utcnow
 
 
-def _json(default: Any) -> Any:
+def json_column(default: Any) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
 
 
@@ -39,9 +39,9 @@ class TaskRecord(SQLModel, table=True):
     creator: str
     executor: str | None = None
     task_definition_id: int = -1
-    context: dict[str, Any] = _json(dict)
+    context: dict[str, Any] = json_column(dict)
     # The request the task was created from, for its steps to read. Never part of to_ocp().
-    payload: dict[str, Any] = _json(dict)
+    payload: dict[str, Any] = json_column(dict)
     create_time: datetime = timestamp(nullable=False)
     start_time: datetime | None = timestamp()
     finish_time: datetime | None = timestamp()
@@ -75,9 +75,9 @@ class SubtaskRecord(SQLModel, table=True):
     run_time: int = 1
     parallel_idx: int = -1
     prohibit_rollback: bool = False
-    context: dict[str, Any] = _json(dict)
-    upstreams: list[int] = _json(list)
-    downstreams: list[int] = _json(list)
+    context: dict[str, Any] = json_column(dict)
+    upstreams: list[int] = json_column(list)
+    downstreams: list[int] = json_column(list)
     create_time: datetime = timestamp(nullable=False)
     start_time: datetime | None = timestamp()
     finish_time: datetime | None = timestamp()

@@ -100,7 +100,7 @@ def recover_lost(store: Store, task_id: int, me: str, *, wait: bool = True) -> N
             return
         now = utcnow()
         for row in conn.execute(_HELD, {"task_id": task_id}).all():
-            if is_lost(task_id, row.id, row.executor, as_utc(row.acquired_until), me, now):
+            if is_lost(row.id, row.executor, as_utc(row.acquired_until), me, now):
                 give_up(conn, task_id, row, "lost while running", lapsed_by=now)
 
 
@@ -160,7 +160,6 @@ def _rerunnable(row: Row[Any], *, ignore_limit: bool = False) -> bool:
 
 
 def is_lost(
-    task_id: int,
     subtask_id: int,
     executor: str | None,
     lease: datetime | None,

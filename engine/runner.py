@@ -170,15 +170,6 @@ def running_here(subtask_id: int) -> bool:
     return any(subtask_id in runner._active for runner in list(_RUNNERS))
 
 
-def driving_here(task_id: int) -> bool:
-    """Whether some Runner of this process drives the task (its claims may be in flight)."""
-    for runner in list(_RUNNERS):
-        driver = runner._drivers.get(task_id)
-        if driver is not None and driver.is_alive():
-            return True
-    return False
-
-
 class Runner:
     def __init__(
         self,
@@ -269,7 +260,7 @@ class Runner:
                     continue  # slots were the limit: more may be READY already
                 with self._cv:
                     mine = any(e.task_id == task_id for e in self._active.values())
-                if not progressed and not mine and not self._has_active(task_id):
+                if not progressed and not mine and not self._task_active(task_id):
                     with self._cv:
                         if task_id in self._rerun:
                             self._rerun.discard(task_id)
@@ -314,9 +305,9 @@ class Runner:
             started += self._claim(task_id, free, payload or {})
         return started
 
-    def _has_active(self, task_id: int) -> bool:
+    def _task_active(self, task_id: int) -> bool:
         with self.store.engine.connect() as conn:
-            return conn.execute(transitions.ANY_ACTIVE, {"task_id": task_id}).first() is not None
+            return transitions.has_active(conn, task_id)
 
     def _free_slots(self) -> int:
         """Slots neither running nor reserved by a claim in progress (caller holds ``_cv``)."""
@@ -686,6 +677,9 @@ class Runner:
                         self._interrupt(e, TimeLimitExceeded)
                     elif e.interrupt is not None and now >= e.interrupted_at + GRACE_SECONDS:
                         self._abandon(e)
+                    # Fence: stopped here before anyone else may judge its lease lapsed.
+                    if now - e.renewed_at > self.fence_seconds:
+                        self._revoke(e, "its lease could not be renewed in time")
                 # The watchdog itself never waits on the database (a hung connection must not
                 # keep it from timeouts and fencing): polls, renewals and flushes run on workers.
                 if now - last_cancel_poll >= CANCEL_POLL_INTERVAL and not self._polling:
@@ -695,9 +689,6 @@ class Runner:
                 if self.renews_leases and now - last_renew >= self.lease_seconds / 4:
                     last_renew = now
                     self._workers.submit(lambda r=running: self._renew_leases(r))
-                for e in running:  # fence: stopped before others may judge the lease lapsed
-                    if now - e.renewed_at > self.fence_seconds:
-                        self._revoke(e, "its lease could not be renewed in time")
                 if now - last_flush >= LOG_FLUSH_INTERVAL and not self._flushing:
                     last_flush = now
                     self._flushing = True  # one flush at a time, on a worker thread

@@ -157,11 +157,18 @@ _COUNTS = (
     .where(SUBTASKS.c.task_id == bindparam("task_id"))
     .group_by(SUBTASKS.c.status)
 )
-ANY_ACTIVE = (
+_ANY_ACTIVE = (
     select(SUBTASKS.c.id)
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(ACTIVE))
     .limit(1)
 )
+
+
+def has_active(conn: Connection, task_id: int) -> bool:
+    """Whether any subtask of the task is READY, RUNNING or CANCELING (it may progress)."""
+    return conn.execute(_ANY_ACTIVE, {"task_id": task_id}).first() is not None
+
+
 _PENDING_IDS = select(SUBTASKS.c.id).where(
     SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.PENDING.value
 )
@@ -348,7 +355,7 @@ def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) 
     turns FAILED when nothing is READY, RUNNING or CANCELING. One dead host never strands the
     others half-installed, and a retry then has exactly the failed part to redo.
     """
-    if conn.execute(ANY_ACTIVE, {"task_id": task_id}).first() is not None:
+    if has_active(conn, task_id):
         return  # the common case, answered from the index without counting
     if rolling_back is None:
         rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
