@@ -21,10 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import Engine, TaskStatus
 from engine.ssh import SshPool, SshTarget
-from fixtures import install_request
+from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import create_cluster
-from tasks.obproxy.credentials import register_ob_credential
 
 STATE = Path("/var/tmp/ocptask-sandbox-bench")
 PACKAGES = Path(__file__).resolve().parent.parent / "fixtures" / "packages"
@@ -41,7 +40,7 @@ def create_on(hosts: list[dict], tmp: Path) -> tuple[float, float, float]:
     db = tmp / f"bench-{len(hosts)}.db"
     with Engine(str(db), parallelism=max(10, len(hosts))) as engine:
         ids = [engine.hosts.add(h).id for h in hosts]
-        register_ob_credential(engine, "hooray", "proxyro", "bench-password")
+        register_ob_cluster(engine, "bench-password")
         request = install_request(ids, startupParameters=[], parameters=[])
         started, busy, own = time.perf_counter(), busy_seconds(), os.times()
         final = engine.run(create_cluster(engine, request).id, timeout=600)

@@ -6,6 +6,7 @@ This module is the public API; everything else in the package may change.
 from __future__ import annotations
 
 from .context import Context
+from .credentials import Credential, Credentials
 from .definitions import Definition, Definitions, fire_due
 from .engine import Engine
 from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
@@ -16,6 +17,7 @@ from .errors import (
     FieldError,
     Interrupt,
     InvalidOperation,
+    NotFound,
     OcpTaskError,
     RequestInvalid,
     RollbackProhibited,
@@ -27,19 +29,29 @@ from .errors import (
     WaitTimeout,
 )
 from .hosts import Host, HostRegistry, HostStatus
+from .ob_clusters import ObCluster, ObClusters
 from .step import Step, StepContext
 from .task import Subtask, Task
 from .template import Node, Split, Template
+from .users import AccessKey, User, Users
 
 __all__ = [
     # Engine and records
     "Engine",
     "Subtask",
     "Task",
-    # Hosts
+    # Hosts and the SSH credentials they are created with
+    "Credential",
+    "Credentials",
     "Host",
     "HostRegistry",
     "HostStatus",
+    # OceanBase clusters obLinks name; API users and access keys
+    "ObCluster",
+    "ObClusters",
+    "AccessKey",
+    "User",
+    "Users",
     # Scheduled task definitions
     "Definition",
     "Definitions",
@@ -63,6 +75,7 @@ __all__ = [
     "DefinitionError",
     "FieldError",
     "InvalidOperation",
+    "NotFound",
     "OcpTaskError",
     "RequestInvalid",
     "RollbackProhibited",

@@ -156,13 +156,19 @@ class Daemon:
         """Serve until SIGTERM/SIGINT (or ``request_stop``); returns the exit code."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        self.start()
+        self._stop.wait()
+        return self.shutdown()
+
+    def start(self) -> None:
+        """Start the jobs in the background (``ocptask serve`` runs its HTTP server beside
+        them); a submit through this daemon's engine wakes the dispatcher at once."""
+        self.engine.on_work = self._wake
         self.scheduler.start()
         if not self.engine.store.is_sqlite:
             threading.Thread(target=self._listen, name="ocptask-listen", daemon=True).start()
         where = make_url(self.engine.store.url).render_as_string(hide_password=True)
         log.info("daemon %s serving %s", self.name, where)
-        self._stop.wait()
-        return self.shutdown()
 
     def shutdown(self) -> int:
         self._stop.set()

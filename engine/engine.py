@@ -11,26 +11,29 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from . import recovery, transitions
 from .clock import utcnow
 from .context import Context
+from .credentials import Credentials
 from .definitions import Definitions
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
-from .errors import WaitTimeout
+from .errors import TaskNotFound, WaitTimeout
 from .hosts import HostRegistry
+from .ob_clusters import ObClusters
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
 from .runner import LEASE_SECONDS, Runner
 from .step import load_step
 from .store import Store
-from .task import Subtask, Task
+from .task import Snapshots, Subtask, Task
 from .template import Template
+from .users import Users
 
 WAIT_POLL_SECONDS = 0.1
 WAIT_SWEEP_SECONDS = 1.0
@@ -78,7 +81,14 @@ class Engine:
             self.store, parallelism=parallelism, executor=self.executor, lease_seconds=lease_seconds
         )
         self.hosts = HostRegistry(self.store)
+        self.credentials = Credentials(self.store)
         self.definitions = Definitions(self.store)
+        self.ob_clusters = ObClusters(self.store)
+        self.users = Users(self.store)
+        self._snapshots = Snapshots(self.store.engine.dialect)
+        self.on_work: Callable[[], None] | None = None
+        """Called after a submit or an operation made work: a daemon in this process (``ocptask
+        serve``) sets it to start dispatching at once instead of at its next poll."""
 
     # -- submit -----------------------------------------------------------------------------
 
@@ -91,11 +101,14 @@ class Engine:
         payload: Mapping[str, Any] | None = None,
         task_type: TaskType = TaskType.MANUAL,
         task_definition_id: int = -1,
+        also: Callable[[Connection, int], None] | None = None,
     ) -> Task:
         """Persist a new task: RUNNING, roots READY, everything else PENDING. Does not run it.
 
         Everything that can be refused (arguments, expansion, step classes, payload) is checked
-        before the first write, so a refused submit leaves no row behind.
+        before the first write, so a refused submit leaves no row behind. ``also(conn, task_id)``
+        writes the task's own records (an OBProxy cluster row) in the same transaction: if it
+        raises, nothing of the task is written either.
         """
         if not isinstance(template, Template):
             raise TypeError(f"template must be a Template, not {type(template).__name__}")
@@ -129,6 +142,8 @@ class Engine:
                     "start_time": now,
                 },
             ).scalar_one()
+            if also is not None:
+                also(conn, task_id)
             rows = [
                 {
                     "task_id": task_id,
@@ -171,14 +186,23 @@ class Engine:
                 conn.execute(_LINK_SUBTASKS, links)
             transitions.settle(conn, task_id)
             self.store.notify_work(conn)
+        self._work_made()
         return self.get(task_id)
+
+    def _work_made(self) -> None:
+        if self.on_work is not None:
+            self.on_work()
 
     # -- read -------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> Task:
-        with self.store.read() as session:
-            task = transitions.load_task(session, task_id)
-            return Task.from_records(task, transitions.subtasks_of(session, task_id))
+        # A task's detail is the API's most frequent read: rows, not ORM objects, and the
+        # snapshot rebuilt only when they changed.
+        with self.store.engine.connect() as conn:
+            task = self._snapshots.load(conn, [task_id]).get(task_id)
+        if task is None:
+            raise TaskNotFound(f"Task {task_id} does not exist.")
+        return task
 
     def list(
         self,
@@ -207,6 +231,51 @@ class Engine:
                 for sub in session.exec(sub_query).all():
                     subs[sub.task_id].append(sub)
             return [Task.from_records(t, subs[t.id]) for t in tasks if t.id is not None]
+
+    def page(
+        self,
+        *,
+        statuses: Sequence[TaskStatus | str] = (),
+        name: str | None = None,
+        task_type: TaskType | str | None = None,
+        match: Callable[[Task], bool] | None = None,
+        order_by: str = "id",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> tuple[list[Task], int]:
+        """One page of tasks and the total count, for paged lists (OCP's ``page``/``size``).
+
+        ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
+        applied to every candidate, so keep it for narrow lists."""
+        column = getattr(TaskRecord, order_by)
+        query = select(TaskRecord.id)
+        if statuses:
+            query = query.where(col(TaskRecord.status).in_([TaskStatus(s).value for s in statuses]))
+        if task_type is not None:
+            query = query.where(TaskRecord.type == TaskType(task_type).value)
+        if name:
+            query = query.where(col(TaskRecord.name).contains(name))
+        order = col(column).desc() if descending else col(column).asc()
+        tie = col(TaskRecord.id).desc() if descending else col(TaskRecord.id).asc()
+        query = query.order_by(order, tie)
+        if match is None:
+            with self.store.read() as session:
+                total = session.exec(select(func.count()).select_from(query.subquery())).one()
+                ids = list(session.exec(query.offset(offset).limit(limit)).all())
+            return self._load(ids), int(total)
+        with self.store.read() as session:
+            candidates = list(session.exec(query).all())
+        kept = [t for t in self._load(candidates) if match(t)]
+        return kept[offset : offset + limit], len(kept)
+
+    def _load(self, ids: list[int]) -> list[Task]:
+        """Tasks by id, in the order given."""
+        if not ids:
+            return []
+        with self.store.engine.connect() as conn:  # as ``get``
+            tasks = self._snapshots.load(conn, ids)
+        return [tasks[i] for i in ids if i in tasks]
 
     def log(self, task_id: int, subtask_id: int) -> str:
         """The subtask's log: one ``############{OPERATION}{time}############`` header per run."""
@@ -276,6 +345,7 @@ class Engine:
         with self.store.write() as session:
             yield session, transitions.load_task(session, task_id, lock=True)
             self.store.notify_work(session)
+        self._work_made()
 
     def retry(self, task_id: int) -> Task:
         """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""

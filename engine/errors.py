@@ -27,7 +27,13 @@ class OcpTaskError(Exception):
         return self.message
 
 
-class TaskNotFound(OcpTaskError, LookupError):
+class NotFound(OcpTaskError, LookupError):
+    """An unknown id of anything (host, cluster, user): OCP's 10002, HTTP 404."""
+
+    code = 10002
+
+
+class TaskNotFound(NotFound):
     """An unknown task id, or a subtask id that is not part of the given task (OCP 20000)."""
 
     code = 20000

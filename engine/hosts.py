@@ -18,7 +18,7 @@ from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
-from .errors import FieldError, RequestInvalid, TaskNotFound
+from .errors import FieldError, NotFound, RequestInvalid
 from .records import timestamp
 from .ssh import SshTarget
 from .store import Store
@@ -180,14 +180,14 @@ class HostRegistry:
         with self.store.read() as session:
             rec = session.get(HostRecord, host_id)
             if rec is None:
-                raise TaskNotFound(f"Host {host_id} does not exist.")
+                raise NotFound(f"Host {host_id} does not exist.")
             return Host.from_record(rec)
 
     def remove(self, host_id: int) -> None:
         with self.store.write() as session:
             rec = session.get(HostRecord, host_id)
             if rec is None:
-                raise TaskNotFound(f"Host {host_id} does not exist.")
+                raise NotFound(f"Host {host_id} does not exist.")
             cred = session.get(HostCredentialRecord, host_id)
             if cred is not None:
                 session.delete(cred)
@@ -217,7 +217,7 @@ class HostRegistry:
             rec = session.get(HostRecord, host_id)
             cred = session.get(HostCredentialRecord, host_id)
             if rec is None or cred is None:
-                raise TaskNotFound(f"Host {host_id} does not exist.")
+                raise NotFound(f"Host {host_id} does not exist.")
             return SshTarget(
                 name=rec.name,
                 address=rec.inner_ip_address,

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .store import Store
 
 
+_class_cache: dict[str, type[Step]] = {}
+
+
 class Step:
     """Base class for a subtask's code. Subclasses override ``execute`` and usually ``rollback``.
 
@@ -36,6 +39,9 @@ class Step:
     """
 
     idempotent: ClassVar[bool] = False
+    ocp_class_name: ClassVar[str | None] = None
+    """What records show as ``className`` (OCP shows Java classes there). The database keeps
+    the dotted Python path, which any process can import; only the display changes."""
 
     def execute(self, ctx: StepContext) -> None:
         raise NotImplementedError(f"{type(self).__name__}.execute")
@@ -128,7 +134,14 @@ class StepContext:
         self.stop_requested.set()
 
 
-_class_cache: dict[str, type[Step]] = {}
+def shown_class_name(class_name: str) -> str:
+    """The ``className`` a record shows for a stored class path: the step's OCP name if it has
+    one, else the path itself (also when the step cannot be imported here)."""
+    try:
+        step = load_step(class_name)
+    except StepLoadError:
+        return class_name
+    return step.__dict__.get("ocp_class_name") or class_name
 
 
 def load_step(class_name: str) -> type[Step]:

@@ -1,20 +1,28 @@
 """Read-only snapshots of a task and its subtasks, and their OCP JSON form.
 
 Snapshots are plain frozen dataclasses detached from any database session, so callers (the HTTP
-layer, the CLI, tests) can hold and compare them freely.
+layer, the CLI, tests) can hold and compare them freely. An Engine hands out the same snapshot
+again while a task's rows are unchanged (``Snapshots``): treat them as read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
+
+from sqlalchemy import Connection, Dialect, Select, Table, bindparam, select, type_coerce
+from sqlalchemy.types import NullType
 
 from .clock import as_utc, ocp_time
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
 from .records import SubtaskRecord, TaskRecord
+from .step import shown_class_name
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class Subtask:
     finish_time: datetime | None
 
     @classmethod
-    def from_record(cls, rec: SubtaskRecord) -> Subtask:
+    def from_record(cls, rec: SubtaskRecord | Any) -> Subtask:
         assert rec.id is not None
         return cls(
             id=rec.id,
@@ -69,7 +77,7 @@ class Subtask:
     def to_ocp(self) -> dict[str, Any]:
         """OCP's SubtaskInstance: the seed sample's keys plus the documented extras."""
         return {
-            "className": self.class_name,
+            "className": shown_class_name(self.class_name),
             "context": self.context.to_ocp(),
             "createTime": ocp_time(self.create_time),
             "description": self.description,
@@ -107,9 +115,12 @@ class Task:
     start_time: datetime | None
     finish_time: datetime | None
     subtasks: tuple[Subtask, ...]
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the task's steps read (a create's request); never part of OCP's record."""
 
     @classmethod
-    def from_records(cls, rec: TaskRecord, subs: Iterable[SubtaskRecord]) -> Task:
+    def from_records(cls, rec: TaskRecord | Any, subs: Iterable[SubtaskRecord | Any]) -> Task:
+        """From records, or rows of their tables (anything with their attributes)."""
         assert rec.id is not None
         ordered = sorted(subs, key=lambda s: s.id or 0)
         return cls(
@@ -127,6 +138,7 @@ class Task:
             start_time=as_utc(rec.start_time),
             finish_time=as_utc(rec.finish_time),
             subtasks=tuple(Subtask.from_record(s) for s in ordered),
+            payload=dict(rec.payload or {}),
         )
 
     def subtask(self, key: int | str) -> Subtask:
@@ -137,6 +149,47 @@ class Task:
         if len(found) != 1:
             raise KeyError(f"task {self.id} has {len(found)} subtasks matching {key!r}")
         return found[0]
+
+    def to_instance(self) -> dict[str, Any]:
+        """OCP's TaskInstance as an operation that starts a task returns it: exactly the keys
+        of OCP's sample response (``creator`` a name, subtasks without times or contexts)."""
+        full = self.to_ocp()
+        for key in _INSTANCE_EXTRAS:
+            del full[key]
+        for sub in full["subtasks"]:
+            for key in _SUBTASK_INSTANCE_EXTRAS:
+                del sub[key]
+        return full
+
+    def to_wrapped(self, creator_id: int | None) -> dict[str, Any]:
+        """OCP's WrappedTaskInstance (task detail, retry, rollback): ``creator`` an object."""
+        full = self.to_ocp()
+        full["creator"] = {"id": creator_id, "name": self.creator}
+        return full
+
+    def to_basic(self, creator_id: int | None) -> dict[str, Any]:
+        """OCP's BasicTaskInstance (paged lists): subtasks reduced to their state."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value,
+            "type": self.type.value,
+            "operation": self.operation.value,
+            "creator": {"id": creator_id, "name": self.creator},
+            "createTime": ocp_time(self.create_time),
+            "startTime": ocp_time(self.start_time),
+            "finishTime": ocp_time(self.finish_time),
+            "subtasks": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "description": s.description,
+                    "operation": s.operation.value,
+                    "status": s.status.value,
+                }
+                for s in self.subtasks
+            ],
+        }
 
     def to_ocp(self) -> dict[str, Any]:
         """OCP's TaskInstance: the seed sample's keys plus createTime, finishTime and
@@ -159,6 +212,8 @@ class Task:
         }
 
 
+_INSTANCE_EXTRAS = ("createTime", "finishTime", "prohibitRollback")
+_SUBTASK_INSTANCE_EXTRAS = ("context", "createTime", "executor", "finishTime", "startTime")
 _NOT_STARTED = {SubtaskStatus.PENDING.value, SubtaskStatus.READY.value}
 
 
@@ -167,3 +222,91 @@ def rollback_prohibited(task: TaskRecord, subs: Iterable[SubtaskRecord]) -> bool
     if (task.context.get("stringMap") or {}).get("prohibit_rollback") == "true":
         return True
     return any(s.prohibit_rollback and s.status not in _NOT_STARTED for s in subs)
+
+
+_TASKS: Table = TaskRecord.__table__  # type: ignore[attr-defined]
+_SUBTASKS: Table = SubtaskRecord.__table__  # type: ignore[attr-defined]
+# What a snapshot does not show: a running subtask's lease changes every few seconds.
+_TASK_COLUMNS = list(_TASKS.c)
+_SUBTASK_COLUMNS = [c for c in _SUBTASKS.c if c.name not in ("acquired_until", "lost_executor")]
+_TASK_ID = [c.name for c in _TASK_COLUMNS].index("id")
+_SUBTASK_TASK_ID = [c.name for c in _SUBTASK_COLUMNS].index("task_id")
+
+
+def _raw(columns: list[Any]) -> Select[Any]:
+    """The columns as the driver returns them: no JSON decoding, no parsing of times."""
+    return select(*(type_coerce(c, NullType()).label(c.name) for c in columns))
+
+
+class _Decoder:
+    """Raw rows into records: the column types' own result processing, as a typed select
+    would have done it."""
+
+    def __init__(self, columns: list[Any], dialect: Dialect) -> None:
+        self.steps = [
+            (c.name, c.type.dialect_impl(dialect).result_processor(dialect, None)) for c in columns
+        ]
+
+    def __call__(self, row: Sequence[Any]) -> SimpleNamespace:
+        return SimpleNamespace(
+            **{
+                name: v if f is None or v is None else f(v)
+                for (name, f), v in zip(self.steps, row, strict=True)
+            }
+        )
+
+
+class Snapshots:
+    """Reads tasks, and builds a task's snapshot only when its rows changed since the last read.
+
+    A read always fetches every row of the task and its subtasks, but undecoded: when they equal
+    the rows the remembered snapshot was built from, that snapshot is the answer. Decoding (JSON
+    contexts, times) and building the dataclasses is most of a read's cost otherwise, and an
+    API client polling a task's detail mostly sees it unchanged.
+    """
+
+    def __init__(self, dialect: Dialect, size: int = 256) -> None:
+        self._task = _Decoder(_TASK_COLUMNS, dialect)
+        self._subtask = _Decoder(_SUBTASK_COLUMNS, dialect)
+        # Built once, with bound parameters: a statement's cache key is costly to compute.
+        one, many = bindparam("id"), bindparam("ids", expanding=True)
+        subtasks = _raw(_SUBTASK_COLUMNS).order_by(_SUBTASKS.c.id)
+        self._one = (
+            _raw(_TASK_COLUMNS).where(_TASKS.c.id == one),
+            subtasks.where(_SUBTASKS.c.task_id == one),
+        )
+        self._many = (
+            _raw(_TASK_COLUMNS).where(_TASKS.c.id.in_(many)),
+            subtasks.where(_SUBTASKS.c.task_id.in_(many)),
+        )
+        self._size = size
+        self._memo: OrderedDict[int, tuple[Any, list[Any], Task]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, conn: Connection, ids: Sequence[int]) -> dict[int, Task]:
+        """The tasks with these ids that exist, by id."""
+        if len(ids) == 1:  # a task's detail: equality on the primary key
+            (tasks, subtasks), params = self._one, {"id": ids[0]}
+        else:
+            (tasks, subtasks), params = self._many, {"ids": list(ids)}
+        # Plain tuples (in the tables' column order): they compare fast.
+        rows = {r[_TASK_ID]: tuple(r) for r in conn.execute(tasks, params).all()}
+        subs: dict[int, list[tuple[Any, ...]]] = {i: [] for i in rows}
+        if rows:
+            for sub in conn.execute(subtasks, params).all():
+                subs[sub[_SUBTASK_TASK_ID]].append(tuple(sub))
+        return {i: self._snapshot(i, row, subs[i]) for i, row in rows.items()}
+
+    def _snapshot(self, task_id: int, row: tuple[Any, ...], subs: list[tuple[Any, ...]]) -> Task:
+        with self._lock:
+            known = self._memo.get(task_id)
+            if known is not None and known[0] == row and known[1] == subs:
+                self._memo.move_to_end(task_id)
+                return known[2]
+        task = Task.from_records(self._task(row), [self._subtask(s) for s in subs])
+        with self._lock:
+            self._memo[task_id] = (row, subs, task)
+            self._memo.move_to_end(task_id)
+            while len(self._memo) > self._size:
+                self._memo.popitem(last=False)
+        return task

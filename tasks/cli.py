@@ -24,6 +24,14 @@ app.add_typer(obproxy_app, name="obproxy")
 app.add_typer(host_app, name="host")
 definition_app = typer.Typer(no_args_is_help=True, help="Scheduled task definitions.")
 app.add_typer(definition_app, name="definition")
+user_app = typer.Typer(no_args_is_help=True, help="Users of the HTTP API.")
+app.add_typer(user_app, name="user")
+accesskey_app = typer.Typer(no_args_is_help=True, help="Access keys (AK/SK) of API users.")
+app.add_typer(accesskey_app, name="accesskey")
+obcluster_app = typer.Typer(no_args_is_help=True, help="OceanBase clusters obLinks name.")
+app.add_typer(obcluster_app, name="obcluster")
+credential_app = typer.Typer(no_args_is_help=True, help="SSH credentials hosts are created with.")
+app.add_typer(credential_app, name="credential")
 
 console = Console()
 DbOption = Annotated[
@@ -34,6 +42,10 @@ DbOption = Annotated[
 @contextmanager
 def _engine(db: str | None) -> Iterator[Engine]:
     """An Engine for one command; a refusal becomes a one-line message and exit code 2."""
+    # Their tables, and their steps by their OCP class names:
+    import tasks.hosts
+    import tasks.obproxy  # noqa: F401
+
     with Engine(db) as engine:
         try:
             yield engine
@@ -66,27 +78,6 @@ def obproxy_create(
     with _engine(db) as engine:
         task = create_cluster(engine, request)
         _print(engine.run(task.id) if wait else task)
-
-
-@obproxy_app.command("credential")
-def obproxy_credential(
-    cluster_name: str,
-    username: str,
-    db: DbOption = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-) -> None:
-    """Register the password obproxy uses for USERNAME on OceanBase cluster CLUSTER_NAME."""
-    from tasks.obproxy.credentials import register_ob_credential
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    with _engine(db) as engine:
-        register_ob_credential(engine, cluster_name, username, password)
-    console.print(f"password registered for {username}@{cluster_name}", highlight=False)
 
 
 @task_app.command("list")
@@ -171,7 +162,9 @@ def daemon(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    import tasks.obproxy  # noqa: F401 - its tables and steps, for the tasks it will run
+    # Their tables and steps, for the tasks it will run:
+    import tasks.hosts
+    import tasks.obproxy  # noqa: F401
 
     served = Daemon(
         db,
@@ -282,6 +275,200 @@ def definition_disable(definition_id: int, db: DbOption = None) -> None:
     with _engine(db) as engine:
         engine.definitions.disable(definition_id)
         console.print(f"definition {definition_id} disabled")
+
+
+def _secret_from_stdin(what: str, password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt(what, hide_input=True, confirmation_prompt=True)
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+@app.command("serve")
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    parallelism: Annotated[
+        int, typer.Option(help="Subtasks run at once by this process.", min=1)
+    ] = 10,
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Also run tasks, as 'ocptask daemon' does.")
+    ] = True,
+    name: Annotated[
+        str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)
+    ] = 30.0,
+) -> None:
+    """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
+    import logging
+
+    from api.server import serve as serve_api
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    code = serve_api(
+        db, host=host, port=port, parallelism=parallelism, run=run, name=name, grace=grace
+    )
+    raise typer.Exit(code)
+
+
+@user_app.command("add")
+def user_add(name: str, db: DbOption = None, password_stdin: PasswordStdin = False) -> None:
+    """Create an API user (or set the password of an existing one)."""
+    password = _secret_from_stdin("password", password_stdin)
+    with _engine(db) as engine:
+        user = engine.users.add(name, password)
+    console.print(f"user {user.id}: {user.name}", highlight=False)
+
+
+@user_app.command("list")
+def user_list(db: DbOption = None) -> None:
+    with _engine(db) as engine:
+        table = Table("id", "name", "created", "access keys")
+        keys = engine.users.access_keys()
+        for user in engine.users.list():
+            count = sum(k.user == user.name for k in keys)
+            table.add_row(str(user.id), user.name, str(user.create_time), str(count))
+        console.print(table)
+
+
+@user_app.command("remove")
+def user_remove(name: str, db: DbOption = None) -> None:
+    """Remove a user and their access keys."""
+    with _engine(db) as engine:
+        engine.users.remove(name)
+    console.print(f"user {name} removed", highlight=False)
+
+
+@accesskey_app.command("create")
+def accesskey_create(
+    user: str,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an access key for USER; its secret is printed now and never again."""
+    with _engine(db) as engine:
+        access_key_id, secret = engine.users.create_access_key(user)
+    if as_json:
+        typer.echo(json.dumps({"accessKeyId": access_key_id, "accessKeySecret": secret}))
+    else:
+        typer.echo(f"AccessKeyId:     {access_key_id}\nAccessKeySecret: {secret}")
+        typer.echo("The secret is not shown again.", err=True)
+
+
+@accesskey_app.command("list")
+def accesskey_list(
+    user: Annotated[str | None, typer.Argument()] = None, db: DbOption = None
+) -> None:
+    """Access key ids (never their secrets)."""
+    with _engine(db) as engine:
+        table = Table("access key id", "user", "created")
+        for key in engine.users.access_keys(user):
+            table.add_row(key.access_key_id, key.user, str(key.create_time))
+        console.print(table)
+
+
+@accesskey_app.command("remove")
+def accesskey_remove(access_key_id: str, db: DbOption = None) -> None:
+    with _engine(db) as engine:
+        engine.users.remove_access_key(access_key_id)
+    console.print(f"access key {access_key_id} removed", highlight=False)
+
+
+@obcluster_app.command("add")
+def obcluster_add(
+    ob_cluster_id: Annotated[int, typer.Argument(metavar="ID", help="The obClusterId.")],
+    name: str,
+    rs_list: Annotated[str, typer.Option("--rs-list", help="Root servers: 'ip:port;ip:port'.")],
+    config_url: Annotated[str | None, typer.Option("--config-url")] = None,
+    db: DbOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Register (or update) an OceanBase cluster and its proxyro password."""
+    password = _secret_from_stdin("proxyro password", password_stdin)
+    with _engine(db) as engine:
+        cluster = engine.ob_clusters.add(
+            ob_cluster_id, name, rs_list=rs_list, password=password, config_url=config_url
+        )
+    console.print(
+        f"OceanBase cluster {cluster.id}: {cluster.name} {cluster.rs_list}", highlight=False
+    )
+
+
+@obcluster_app.command("list")
+def obcluster_list(db: DbOption = None) -> None:
+    """Registered OceanBase clusters (passwords are never shown)."""
+    with _engine(db) as engine:
+        table = Table("obClusterId", "name", "root servers", "config URL")
+        for c in engine.ob_clusters.list():
+            table.add_row(str(c.id), c.name, c.rs_list, c.config_url or "-")
+        console.print(table)
+
+
+@obcluster_app.command("remove")
+def obcluster_remove(
+    ob_cluster_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption = None
+) -> None:
+    with _engine(db) as engine:
+        engine.ob_clusters.remove(ob_cluster_id)
+    console.print(f"OceanBase cluster {ob_cluster_id} removed", highlight=False)
+
+
+@credential_app.command("add")
+def credential_add(
+    name: str,
+    username: Annotated[str, typer.Option("--username", "-u", help="The login user.")],
+    private_key: Annotated[
+        str | None, typer.Option("--private-key", help="Absolute path of the private key file.")
+    ] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Log in with a password (prompted).")
+    ] = False,
+    db: DbOption = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Register an SSH credential (batchCreate's credentialId): a user with a key or a password."""
+    if (private_key is None) == (not password and not password_stdin):
+        console.print("[red]error:[/red] give exactly one of --private-key and --password")
+        raise typer.Exit(2)
+    secret = None if private_key else _secret_from_stdin("SSH password", password_stdin)
+    with _engine(db) as engine:
+        made = engine.credentials.add(name, username, private_key_path=private_key, password=secret)
+    console.print(
+        f"credential {made.id}: {made.name} ({made.username}, {made.auth_type})", highlight=False
+    )
+
+
+@credential_app.command("list")
+def credential_list(db: DbOption = None) -> None:
+    """Registered credentials (passwords are never shown)."""
+    with _engine(db) as engine:
+        table = Table("id", "name", "user", "auth", "private key", "created")
+        for c in engine.credentials.list():
+            table.add_row(
+                str(c.id),
+                c.name,
+                c.username,
+                c.auth_type,
+                c.private_key_path or "-",
+                c.to_ocp()["createTime"],
+            )
+        console.print(table)
+
+
+@credential_app.command("remove")
+def credential_remove(credential_id: int, db: DbOption = None) -> None:
+    """Forget a credential (hosts created with it keep their own copy)."""
+    with _engine(db) as engine:
+        engine.credentials.remove(credential_id)
+    console.print(f"credential {credential_id} removed")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy
 
 from engine import Engine
+from fixtures import api_server
 from fixtures import postgres as pg
 from fixtures import sandbox as sandbox_hosts
 from tests import steps
@@ -118,3 +121,51 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"state": state, "inventory": json.loads(inventory.read_text())["hosts"]}
     finally:
         sandbox_hosts.down(state)
+
+
+@dataclass
+class ApiEnv:
+    """A real ``ocptask serve`` process on 127.0.0.1 over a SQLite file, with a user and an
+    access key; ``engine`` is an Engine of the test's own on the same file (for set-up)."""
+
+    url: str
+    db: str
+    engine: Engine
+    server: api_server.Server
+    user: str
+    password: str
+    access_key_id: str
+    access_key_secret: str
+
+    @property
+    def basic(self) -> tuple[str, str]:
+        return (self.user, self.password)
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An httpx client signed with Basic auth (pass ``auth=`` to sign otherwise)."""
+        kwargs.setdefault("auth", self.basic)
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+API_USER, API_PASSWORD = "admin", "admin-Passw0rd"
+
+
+@pytest.fixture
+def api_env(tmp_path: Path) -> Iterator[ApiEnv]:
+    db = str(tmp_path / "api.db")
+    with Engine(db) as engine:
+        engine.users.add(API_USER, API_PASSWORD)
+        ak, sk = engine.users.create_access_key(API_USER)
+        packages = str(Path(__file__).parent.parent / "fixtures" / "packages")
+        server = api_server.start(
+            db,
+            tmp_path / "server.log",
+            "--parallelism",
+            "4",
+            env={"OCPTASK_PACKAGE_DIR": packages},
+        )
+        try:
+            yield ApiEnv(server.url, db, engine, server, API_USER, API_PASSWORD, ak, sk)
+        finally:
+            code = server.stop()
+            assert code == 0, f"server exited {code}: {server.log()[-2000:]}"

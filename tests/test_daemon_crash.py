@@ -22,12 +22,11 @@ import sqlalchemy
 from cryptography.fernet import Fernet
 
 from engine import Engine, StepContext, SubtaskStatus, Task, TaskStatus, Template
-from fixtures import install_request
+from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from fixtures.daemons import start as start_daemon
 from fixtures.daemons import stop_all
 from tasks.obproxy import create_cluster
-from tasks.obproxy.credentials import register_ob_credential
 from tasks.obproxy.host_steps import InstallRpmByPackageAndVersion, q
 from tasks.obproxy.templates import INSTALL_OBPROXY
 
@@ -100,7 +99,7 @@ def crash_env(
                 )
             )
         host_ids = [engine.hosts.add(h).id for h in sandbox["inventory"][:2]]
-        register_ob_credential(engine, "hooray", "proxyro", "proxyro-Secret-4711")
+        register_ob_cluster(engine, "proxyro-Secret-4711")
         try:
             yield {
                 "engine": engine,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine import Engine, RequestInvalid, TaskNotFound
+from engine import Engine, NotFound, RequestInvalid
 from tasks.cli import app
 
 GOOD = {
@@ -31,7 +31,7 @@ def test_add_get_list_remove(engine: Engine) -> None:
     assert "pa55" not in repr(engine.hosts.target(host.id))
     assert engine.hosts.target(host.id).password == GOOD["password"]
     engine.hosts.remove(host.id)
-    with pytest.raises(TaskNotFound):
+    with pytest.raises(NotFound):
         engine.hosts.get(host.id)
 
 

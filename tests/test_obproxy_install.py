@@ -13,10 +13,9 @@ import pymysql
 import pytest
 
 from engine import Engine, SubtaskStatus, TaskStatus
-from fixtures import install_request
+from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import create_cluster
-from tasks.obproxy.credentials import register_ob_credential
 from tasks.obproxy.templates import CHAIN
 
 PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"
@@ -28,7 +27,7 @@ pytestmark = pytest.mark.timeout(180)
 def env(sandbox: dict, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     monkeypatch.setenv("OCPTASK_PACKAGE_DIR", str(PACKAGES))
     ids = [engine.hosts.add(h).id for h in sandbox["inventory"]]
-    register_ob_credential(engine, "hooray", "proxyro", PROXYRO_PASSWORD)
+    register_ob_cluster(engine, PROXYRO_PASSWORD)
     yield {"host_ids": ids, **sandbox}
     sandbox_hosts.reset(sandbox["state"])
 
@@ -210,9 +209,9 @@ def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: E
 
 
 def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine) -> None:
-    request = install_request(env["host_ids"])
-    request["obLinks"][0]["clusterName"] = "no-credential-registered"
-    failed = engine.run(create_cluster(engine, request).id, timeout=150)
+    task = create_cluster(engine, install_request(env["host_ids"]))
+    engine.ob_clusters.remove(1)  # the password step finds no password: the chain fails there
+    failed = engine.run(task.id, timeout=150)
     assert failed.status is TaskStatus.FAILED
     assert {s.name for s in failed.subtasks if s.status is SubtaskStatus.FAILED} == {
         "Set obproxy user and password for connect"

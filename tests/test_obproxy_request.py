@@ -183,16 +183,15 @@ def test_rollback_removes_the_cluster_record(
     assert _row_counts(db_path)["obproxy_cluster"] == 0
 
 
-def test_name_taken_after_validation_fails_prepare_only(engine: Engine, db_path: Path) -> None:
-    first = create_cluster(engine, sample_request())
-    second = create_cluster(engine, sample_request())  # both validated before either ran
+def test_name_is_taken_when_the_task_is_submitted(engine: Engine, db_path: Path) -> None:
+    first = create_cluster(engine, sample_request())  # not run yet: the name is taken already
+    before = _row_counts(db_path)
+    with pytest.raises(RequestInvalid) as err:
+        create_cluster(engine, sample_request())
+    assert err.value.fields == ["name"] and "already exists" in str(err.value)
+    assert _row_counts(db_path) == before
     assert engine.run(first.id, timeout=30).status is TaskStatus.SUCCESSFUL
-    failed = engine.run(second.id, timeout=30)
-    prepare = failed.subtask("Prepare obproxy install")
-    assert failed.status is TaskStatus.FAILED
-    assert "already exists" in engine.log(failed.id, prepare.id)
-    engine.run(engine.rollback(failed.id).id, timeout=30)
-    assert _row_counts(db_path)["obproxy_cluster"] == 1  # the first task's cluster is untouched
+    assert _row_counts(db_path)["obproxy_cluster"] == 1
 
 
 HOSTED = {
@@ -228,7 +227,6 @@ HOSTED = {
             "startupParameters[0].name",
         ),
         (HOSTED, {"parameters": [{"name": "x;drop", "value": "1"}]}, "parameters[0].name"),
-        (HOSTED, {"workMode": "RS_LIST"}, "obLinks[0].rsList"),
     ],
 )
 def test_bad_host_installs_are_rejected(

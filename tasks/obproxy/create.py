@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from engine import Engine, FieldError, RequestInvalid, Task, Template
+from engine.clock import utcnow
 from tasks.validation import parse
 
 from .packages import package_path
@@ -32,20 +35,12 @@ def create_cluster(
     if problems:
         raise RequestInvalid(problems)
     engine.store.ensure_schema()
-    with engine.store.read() as session:
-        query = select(ObproxyClusterRecord.id).where(ObproxyClusterRecord.name == parsed.name)
-        existing = session.exec(query).first()
+    existing = _cluster_named(engine, parsed.name)
     if existing is not None:
-        raise RequestInvalid(
-            [
-                FieldError(
-                    "name",
-                    f"an OBProxy cluster named {parsed.name!r} already exists (id {existing})",
-                    parsed.name,
-                )
-            ]
-        )
+        raise RequestInvalid([_name_taken(parsed.name, existing)])
     problems = _host_problems(engine, parsed)
+    if parsed.host_ids:
+        problems += _resolve_links(engine, parsed)
     if problems:
         raise RequestInvalid(problems)
     payload = {
@@ -57,7 +52,79 @@ def create_cluster(
     }
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
-    return engine.submit(template, args, creator, payload=payload)
+
+    def record_cluster(conn: Connection, task_id: int) -> None:
+        """The name is taken in the submit's own transaction: of two creates racing for one
+        name, in one process or several, exactly one is accepted and the other refused now,
+        not failed later at Prepare."""
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(CLUSTERS), _cluster_row(parsed, creator, task_id))
+        except IntegrityError:
+            taken = _name_taken(parsed.name, _cluster_named(engine, parsed.name))
+            raise RequestInvalid([taken]) from None
+
+    return engine.submit(template, args, creator, payload=payload, also=record_cluster)
+
+
+CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
+
+
+def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: int) -> dict:
+    return {
+        "name": request.name,
+        "address": request.address,
+        "port": request.port,
+        "work_mode": request.workMode,
+        "ob_links": [link.model_dump() for link in request.obLinks],
+        "startup_parameters": [p.model_dump() for p in request.startupParameters],
+        "parameters": [p.model_dump() for p in request.parameters],
+        "creator": creator,
+        "task_id": task_id,
+        "create_time": utcnow(),
+    }
+
+
+def _cluster_named(engine: Engine, name: str) -> int | None:
+    with engine.store.read() as session:
+        query = select(ObproxyClusterRecord.id).where(ObproxyClusterRecord.name == name)
+        return session.exec(query).first()
+
+
+def _name_taken(name: str, existing: int | None) -> FieldError:
+    which = f" (id {existing})" if existing is not None else ""
+    return FieldError("name", f"an OBProxy cluster named {name!r} already exists{which}", name)
+
+
+def _resolve_links(engine: Engine, request: CreateObproxyClusterRequest) -> list[FieldError]:
+    """OCP knows each linked cluster's root servers and proxyro password from its metadb; we
+    know them from the registry. An install needs them, so every obLink must name a registered
+    cluster, by id and name; its root servers go into the task (an ``rsList`` given on the link
+    overrides them) and the password stays in the registry until the step that uses it."""
+    found = []
+    for i, link in enumerate(request.obLinks):
+        cluster = engine.ob_clusters.find(link.obClusterId)
+        if cluster is None:
+            found.append(
+                FieldError(
+                    f"obLinks[{i}].obClusterId",
+                    f"no OceanBase cluster with id {link.obClusterId} is registered "
+                    "(register it with 'ocptask obcluster add')",
+                    link.obClusterId,
+                )
+            )
+        elif cluster.name != link.clusterName:
+            found.append(
+                FieldError(
+                    f"obLinks[{i}].clusterName",
+                    f"OceanBase cluster {cluster.id} is named {cluster.name!r}, "
+                    f"not {link.clusterName!r}",
+                    link.clusterName,
+                )
+            )
+        elif not link.rsList:
+            link.rsList = cluster.rs_list
+    return found
 
 
 def _host_problems(engine: Engine, request: CreateObproxyClusterRequest) -> list[FieldError]:

@@ -24,10 +24,11 @@ from sqlmodel import select
 from engine import Step, StepContext
 from engine.errors import HostKeyMismatch, HostUnreachable
 from engine.hosts import HostRegistry, HostStatus
+from engine.ob_clusters import ObClusters
 from engine.ssh import SshConnection, SshPool, SshTarget
 
 from .packages import package_path, package_version
-from .records import ObCredentialRecord, ObproxyServerRecord
+from .records import ObproxyServerRecord
 from .request import CreateObproxyClusterRequest
 
 POOL = SshPool()
@@ -154,6 +155,8 @@ class HostStep(Step):
 class CheckProcessNotExist(HostStep):
     """No obproxy of this login user runs on the host (OCP: keywords obproxy, obproxyd.sh)."""
 
+    ocp_class_name = "com.alipay.ocp.service.task.business.host.CheckProcessNotExistTask"
+
     def run(self, ctx: StepContext) -> None:
         self.reach(ctx)  # the chain's first SSH contact
         # "[b]in/obproxy": the bracket keeps pgrep from finding its own command line.
@@ -165,6 +168,8 @@ class CheckProcessNotExist(HostStep):
 
 
 class CheckCommandExists(HostStep):
+    ocp_class_name = "com.alipay.ocp.service.task.business.host.CheckCommandTask"
+
     def run(self, ctx: StepContext) -> None:
         script = "; ".join(
             f"command -v {q(c)} >/dev/null || echo {q(c)}" for c in COMMANDS_TO_CHECK
@@ -176,6 +181,8 @@ class CheckCommandExists(HostStep):
 
 class InstallRpmByPackageAndVersion(HostStep):
     """Upload the package (skipped when the host has it already) and unpack it, no rpm db."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.host.InstallRpmByPackageAndVersionTask"
 
     MARK = ".ocptask-installed"
 
@@ -216,6 +223,8 @@ class InstallRpmByPackageAndVersion(HostStep):
 
 class StartObproxy(HostStep):
     """Start obproxy with the startup parameters; done when the started pid owns the port."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StartObproxyTask"
 
     def run(self, ctx: StepContext) -> None:
         request = self.request(ctx)
@@ -304,6 +313,8 @@ def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
 class SyncObproxyParameter(HostStep):
     """Apply the non-startup parameters by ALTER PROXYCONFIG SET; values are bound, not spliced."""
 
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.SyncObproxyParameterTask"
+
     def run(self, ctx: StepContext) -> None:
         params = self.request(ctx).parameters
         with proxysys(ctx, self) as cursor:
@@ -344,7 +355,9 @@ def show(cursor: Any, name: str) -> str | None:
 
 
 class SetObproxyUserPassword(HostStep):
-    """Give obproxy the password of the obLink user (from a registered credential)."""
+    """Give obproxy the obLink user's password (the registered OceanBase cluster's)."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.SetObproxyUserPasswordForObTask"
 
     def run(self, ctx: StepContext) -> None:
         request = self.request(ctx)
@@ -352,13 +365,11 @@ class SetObproxyUserPassword(HostStep):
             ctx.log.info("no obLink: nothing to connect to yet")
             return
         link = request.obLinks[0]
-        with ctx.session() as session:
-            cred = session.get(ObCredentialRecord, (link.clusterName, link.username))
-            password = ctx.store.secrets.open(cred.password) if cred else None
+        password = ObClusters(ctx.store).proxy_password(link.obClusterId)
         if password is None:
             raise LookupError(
-                f"no password registered for {link.username}@{link.clusterName}; "
-                "register it with 'ocptask obproxy credential'"
+                f"OceanBase cluster {link.obClusterId} ({link.clusterName}) is no longer "
+                "registered; register it again with 'ocptask obcluster add'"
             )
         ctx.log.add_secret(password)
         with proxysys(ctx, self) as cursor:
@@ -375,6 +386,8 @@ class SetObproxyUserPassword(HostStep):
 
 
 class RegisterObproxyExporter(HostStep):
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.RegisterObproxyExporterTask"
+
     def run(self, ctx: StepContext) -> None:
         request = self.request(ctx)
         target = self.target(ctx)
@@ -390,6 +403,8 @@ class RegisterObproxyExporter(HostStep):
 
 
 class UpdateObproxyStatus(HostStep):
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UpdateObproxyStatusTask"
+
     def run(self, ctx: StepContext) -> None:
         self.mark_server(ctx, "RUNNING")
 

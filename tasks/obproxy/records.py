@@ -46,13 +46,3 @@ class ObproxyServerRecord(SQLModel, table=True):
     task_id: int = Field(index=True)
     create_time: datetime = timestamp(nullable=False)
     update_time: datetime = timestamp(nullable=False)
-
-
-class ObCredentialRecord(SQLModel, table=True):
-    """The password obproxy uses to reach an OceanBase cluster (e.g. proxyro's). Never shown."""
-
-    __tablename__ = "ob_credential"
-
-    cluster_name: str = Field(primary_key=True)
-    username: str = Field(primary_key=True)
-    password: str

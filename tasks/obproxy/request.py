@@ -1,7 +1,11 @@
 """The "Create an OBProxy cluster" request body, field for field as OCP documents it.
 
 Types are strict (JSON ``"2883"`` is not a port; ``true`` is not an id) and unknown fields are
-ignored, as OCP's own sample carries an undocumented ``obLinks[].clusterId``.
+ignored, as OCP's own sample carries an undocumented ``obLinks[].clusterId`` (but a field that
+differs from a known one only by case, like ``workmode``, is refused by ``tasks.validation.parse``).
+
+Every string and list has a limit a real OBProxy accepts, and names refuse control, format and
+other invisible characters (see ``tasks.validation.name_text``).
 """
 
 from __future__ import annotations
@@ -9,13 +13,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine import FieldError
+from tasks.validation import name_text, value_text
 
-_OPTION_NAME = re.compile(r"^[A-Za-z0-9_.]+$")
+_OPTION_NAME = re.compile(r"[A-Za-z0-9_.]+")
 Port = Annotated[int, Field(ge=1, le=65535)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+# OCP keeps ids in BIGINT columns: a signed 64-bit integer.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+ClusterName = Annotated[str, name_text(64)]  # OBProxy cluster names and OceanBase cluster names
+Username = Annotated[str, name_text(64)]
+ParameterName = Annotated[str, name_text(128)]
+ParameterValue = Annotated[str, value_text(4096)]
+Version = Annotated[str, name_text(255)]
+Address = Annotated[str, name_text(255, allow_empty=True)]
+
+MAX_OB_LINKS = 64
+MAX_HOSTS = 1000
+MAX_PARAMETERS = 1000
 
 
 class _Model(BaseModel):
@@ -23,37 +39,41 @@ class _Model(BaseModel):
 
 
 class ObLink(_Model):
-    clusterName: Name
-    obClusterId: Annotated[int, Field(ge=1)]
-    username: Name
+    clusterName: ClusterName
+    obClusterId: Id
+    username: Username
     # ocptask's extension: the cluster's root servers ("ip:port;ip:port"), which OCP reads from
     # its metadb. Needed in RS_LIST mode to start obproxy with --rs_list.
     rsList: (
-        Annotated[str, Field(pattern=r"^[0-9A-Za-z.:\[\]-]+(;[0-9A-Za-z.:\[\]-]+)*$")] | None
+        Annotated[
+            str,
+            Field(max_length=4096, pattern=r"^[0-9A-Za-z.:\[\]-]+(;[0-9A-Za-z.:\[\]-]+)*$"),
+        ]
+        | None
     ) = None
 
 
 class ObproxyParameter(_Model):
-    name: Name
-    value: str
+    name: ParameterName
+    value: ParameterValue
 
 
 class ObproxyInstallParam(_Model):
-    hostIds: list[Annotated[int, Field(ge=1)]]
+    hostIds: Annotated[list[Id], Field(max_length=MAX_HOSTS)]
     sqlPort: Port | None = None
     exportPort: Port | None = None
-    version: Name | None = None
+    version: Version | None = None
 
 
 class CreateObproxyClusterRequest(_Model):
-    name: Name
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    name: ClusterName
+    address: Address | None = None
     port: Port | None = None
     workMode: Literal["CONFIG_URL", "RS_LIST"] = "CONFIG_URL"
     obproxyInstallParam: ObproxyInstallParam | None = None
-    obLinks: list[ObLink] = []
-    startupParameters: list[ObproxyParameter] = []
-    parameters: list[ObproxyParameter] = []
+    obLinks: Annotated[list[ObLink], Field(max_length=MAX_OB_LINKS)] = []
+    startupParameters: Annotated[list[ObproxyParameter], Field(max_length=MAX_PARAMETERS)] = []
+    parameters: Annotated[list[ObproxyParameter], Field(max_length=MAX_PARAMETERS)] = []
 
     @property
     def host_ids(self) -> list[int]:
@@ -84,16 +104,20 @@ class CreateObproxyClusterRequest(_Model):
                     )
                 else:
                     seen[param.name] = where
-        links = [link.clusterName for link in self.obLinks]
-        for i, name in enumerate(links):
-            if name in links[:i]:
+        link_names: set[str] = set()
+        for i, link in enumerate(self.obLinks):
+            name = link.clusterName
+            if name in link_names:
                 found.append(FieldError(f"obLinks[{i}].clusterName", f"duplicate {name!r}", name))
+            link_names.add(name)
         hosts = self.host_ids
+        host_set: set[int] = set()
         for i, host in enumerate(hosts):
-            if host in hosts[:i]:
+            if host in host_set:
                 found.append(
                     FieldError(f"obproxyInstallParam.hostIds[{i}]", f"duplicate host {host}", host)
                 )
+            host_set.add(host)
         install = self.obproxyInstallParam
         if hosts and install is not None:
             for field in ("sqlPort", "exportPort", "version"):
@@ -111,14 +135,6 @@ class CreateObproxyClusterRequest(_Model):
                         install.exportPort,
                     )
                 )
-            if self.workMode == "RS_LIST" and self.obLinks and not self.obLinks[0].rsList:
-                found.append(
-                    FieldError(
-                        "obLinks[0].rsList",
-                        "RS_LIST mode needs the cluster's root "
-                        "servers to start obproxy with --rs_list",
-                    )
-                )
         for field in ("startupParameters", "parameters"):
             for i, param in enumerate(getattr(self, field)):
                 if "password" in param.name.lower():
@@ -126,13 +142,14 @@ class CreateObproxyClusterRequest(_Model):
                         FieldError(
                             f"{field}[{i}].name",
                             "passwords are not taken in a request: it would keep them in the "
-                            "task record. Register credentials with 'ocptask obproxy credential'",
+                            "task record. Register the cluster's proxyro password with "
+                            "'ocptask obcluster add'",
                             param.name,
                         )
                     )
         for i, param in enumerate(self.startupParameters):
             # These travel inside obproxy's "-o k=v,k2=v2": a ',' or '=' would split them.
-            if not _OPTION_NAME.match(param.name):
+            if not _OPTION_NAME.fullmatch(param.name):
                 found.append(
                     FieldError(
                         f"startupParameters[{i}].name",
@@ -149,7 +166,7 @@ class CreateObproxyClusterRequest(_Model):
                     )
                 )
         for i, param in enumerate(self.parameters):
-            if not _OPTION_NAME.match(param.name):
+            if not _OPTION_NAME.fullmatch(param.name):
                 found.append(
                     FieldError(f"parameters[{i}].name", "must match [A-Za-z0-9_.]+", param.name)
                 )

@@ -21,6 +21,8 @@ class ClusterNameTaken(Exception):
 class PrepareObproxyInstall(Step):
     """Record the OBProxy cluster and hand its id and name to the rest of the DAG."""
 
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareObproxyInstallTask"
+
     def execute(self, ctx: StepContext) -> None:
         request = CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
         with ctx.session() as session:
@@ -32,24 +34,8 @@ class PrepareObproxyInstall(Step):
                     f"(id {cluster.id}, created by task {cluster.task_id})"
                 )
             if cluster is None:
-                cluster = ObproxyClusterRecord(
-                    name=request.name,
-                    address=request.address,
-                    port=request.port,
-                    work_mode=request.workMode,
-                    ob_links=[link.model_dump() for link in request.obLinks],
-                    startup_parameters=[p.model_dump() for p in request.startupParameters],
-                    parameters=[p.model_dump() for p in request.parameters],
-                    creator=ctx.payload.get("creator", "admin"),
-                    task_id=ctx.task_id,
-                )
-                session.add(cluster)
-                session.flush()
-                ctx.log.info(f"recorded OBProxy cluster {cluster.name!r} as id {cluster.id}")
-            else:
-                ctx.log.info(
-                    f"OBProxy cluster {cluster.name!r} already recorded as id {cluster.id}"
-                )
+                raise LookupError(f"OBProxy cluster {request.name!r} was not recorded at submit")
+            ctx.log.info(f"recorded OBProxy cluster {cluster.name!r} as id {cluster.id} at submit")
             ctx.string_map["obproxy_cluster_id"] = str(cluster.id)
             ctx.string_map["obproxy_cluster_name"] = cluster.name
             install = request.obproxyInstallParam
@@ -72,6 +58,11 @@ class PrepareObproxyInstall(Step):
                         )
                     )
 
+    def retry(self, ctx: StepContext) -> None:
+        """Execute again, without the rollback: that would drop the cluster row the submit
+        wrote, and execute is safe to repeat."""
+        self.execute(ctx)
+
     def rollback(self, ctx: StepContext) -> None:
         with ctx.session() as session:
             servers = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
@@ -86,6 +77,8 @@ class PrepareObproxyInstall(Step):
 
 class FinishObproxyInstall(Step):
     """The last node: confirm the cluster record the task created is there."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.FinishTask"
 
     def execute(self, ctx: StepContext) -> None:
         cluster_id = ctx.string_map.get("obproxy_cluster_id")

@@ -1,0 +1,139 @@
+"""The FastAPI application: OCP's routes over one Engine, every answer in OCP's envelope.
+
+Routes are thin: they parse, call the same functions the embedded API and CLI call, and wrap
+the result. Errors map by type: a RequestInvalid is 400/10001 with one subError per field, the
+engine's OCP codes keep their codes (20000 → 404, 20003/20004 → 400), unknown ids of anything
+else are 404/10002, and a refused credential is 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException
+
+from engine import Engine, NotFound, OcpTaskError, RequestInvalid
+from tasks.validation import field_path
+
+from .auth import Unauthenticated, authenticated
+from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
+from .models import ErrorEnvelope
+from .routes import hosts, ob_clusters, obproxy, tasks
+from .routes.bodies import extra_schemas
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope, "description": text}
+    for code, text in (
+        (400, "bad argument, validation failure or illegal state"),
+        (401, "not authenticated"),
+        (404, "not found"),
+        (413, "body larger than 1 MiB"),
+        (500, "server error (its traceId is in the server log)"),
+    )
+}
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(
+        title="ocptask",
+        version="0.1.0",
+        description="OCP's task and OBProxy API (OceanBase Cloud Platform, v2), run by ocptask.",
+        docs_url="/docs",
+        redoc_url=None,
+        redirect_slashes=False,  # OCP clients take a redirect for an error: answer 404
+    )
+    app.state.engine = engine
+    secured = [Depends(authenticated)]
+    for module in (tasks, obproxy, hosts, ob_clusters):
+        app.include_router(module.router, dependencies=secured, responses=ERRORS)
+    app.add_middleware(EnvelopeMiddleware)
+    _errors(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Envelope:
+        if exc.status_code == 404:
+            return failure(404, 10002, "No such API path")
+        if exc.status_code == 405:
+            return failure(405, 10001, "This method is not supported on this path")
+        return failure(exc.status_code, 0, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Envelope:
+        subs = []
+        for err in exc.errors():
+            loc = list(err.get("loc", ()))
+            where = loc[0] if loc else "body"
+            field = field_path(loc[1:]) if len(loc) > 1 else f"({where})"
+            message = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                field, message = "(body)", f"body is not valid JSON: {message}"
+            subs.append({"field": field, "message": message})
+        return _invalid(subs)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, exc: Unauthenticated) -> Envelope:
+        return failure(401, 0, UNAUTHENTICATED, headers={"WWW-Authenticate": 'Basic realm="ocp"'})
+
+    @app.exception_handler(OcpTaskError)
+    async def refused(_: Request, exc: OcpTaskError) -> Envelope:
+        if isinstance(exc, RequestInvalid):
+            return _invalid(
+                [
+                    {"field": e.field, "message": e.message, "rejectedValue": _safe(e)}
+                    for e in exc.errors
+                ]
+            )
+        if isinstance(exc, NotFound):
+            return failure(404, exc.code or 10002, exc.message)
+        if exc.code in (20003, 20004):
+            return failure(400, exc.code, exc.message)
+        return failure(400, exc.code or 10001, exc.message)
+
+
+def _safe(error: Any) -> Any:
+    """The rejected value, if it is small and plain: an echo must not become a big response
+    (a 1 MB parameter value) nor carry a password."""
+    value = error.rejected_value
+    if "password" in error.field.lower():
+        return None
+    if isinstance(value, str) and len(value) > 256:
+        return value[:256] + "…"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return None
+
+
+def _invalid(subs: list[dict[str, Any]]) -> Envelope:
+    first = subs[0] if subs else {"field": None, "message": "invalid request"}
+    message = "; ".join(f"{s['field']}: {s['message']}" for s in subs[:10])
+    return failure(
+        400, 10001, f"Invalid request: {message}", target=first["field"], sub_errors=subs
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).update(extra_schemas())
+        components["securitySchemes"] = {
+            "basic": {"type": "http", "scheme": "basic"},
+            "accessKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "OCP-ACCESS-KEY-HMACSHA1 <AK>:<signature>, with a Date header",
+            },
+        }
+        schema["security"] = [{"basic": []}, {"accessKey": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

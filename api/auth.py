@@ -1,0 +1,98 @@
+"""Who is calling: HTTP Basic against ``engine.users``, or an AK/SK signature (ocp-http-api §4).
+
+Every ``/api`` route depends on ``authenticated``. A refusal is a 401 in OCP's envelope with
+OCP's message; the reason goes to the server log with the user name or access key id, never the
+password, secret or signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import UTC, datetime
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from engine import Engine, User
+
+from . import signature
+
+log = logging.getLogger("ocptask.api.auth")
+
+
+class Unauthenticated(Exception):
+    """The request carries no valid credential; ``reason`` is for the log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def authenticated(request: Request) -> User:
+    header = request.headers.get("authorization", "")
+    engine: Engine = request.app.state.engine
+    client = request.client.host if request.client else "?"
+    try:
+        if not header:
+            raise Unauthenticated("no Authorization header")
+        scheme = header.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            user = await run_in_threadpool(_basic, engine, header)
+        elif scheme == signature.SCHEME.lower():
+            body = await request.body()
+            user = await run_in_threadpool(_signed, engine, request, body)
+        else:
+            raise Unauthenticated(f"unsupported Authorization scheme {scheme[:40]!r}")
+    except Unauthenticated as exc:
+        log.warning("authentication failed from %s: %s", client, exc.reason)
+        raise
+    request.state.user = user
+    return user
+
+
+def _basic(engine: Engine, header: str) -> User:
+    try:
+        decoded = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode()
+        name, password = decoded.split(":", 1)
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed Basic credentials") from None
+    user = engine.users.authenticate(name, password)
+    if user is None:
+        raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")
+    return user
+
+
+def _signed(engine: Engine, request: Request, body: bytes) -> User:
+    parsed = signature.parse_authorization(request.headers["authorization"])
+    if parsed is None:
+        raise Unauthenticated("malformed OCP-ACCESS-KEY-HMACSHA1 header")
+    access_key_id, given = parsed
+    date_header = request.headers.get("date")
+    if date_header is None:
+        raise Unauthenticated(f"access key {access_key_id[:64]!r}: no Date header")
+    date = signature.parse_date(date_header)
+    if date is None or not signature.is_fresh(date, datetime.now(UTC)):
+        raise Unauthenticated(
+            f"access key {access_key_id[:64]!r}: Date {date_header[:64]!r} is unreadable "
+            "or more than 15 minutes from the server's clock"
+        )
+    found = engine.users.access_key(access_key_id)
+    if found is None:
+        raise Unauthenticated(f"unknown access key {access_key_id[:64]!r}")
+    user, secret = found
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    message = signature.string_to_sign(
+        request.method,
+        body,
+        request.headers.get("content-type", ""),
+        date_header,
+        request.headers.get("host", ""),
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+        raw_path.decode("latin-1").split("?", 1)[0],
+        request.scope.get("query_string", b"").decode("latin-1"),
+    )
+    if not signature.verify(secret, given, message):
+        raise Unauthenticated(f"access key {access_key_id[:64]!r}: signature does not match")
+    return user

@@ -1,0 +1,40 @@
+"""JSON request bodies: read raw and validated by the same code the embedded API uses.
+
+FastAPI's own body validation would answer in its own words and could not tell ``workmode``
+from an ignorable unknown field; the models still document each body in ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel
+
+from engine import FieldError, RequestInvalid
+
+_SCHEMAS: dict[str, Any] = {}
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is ``model``."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    _SCHEMAS.update(schema.pop("$defs", {}))
+    _SCHEMAS[model.__name__] = schema
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def extra_schemas() -> dict[str, Any]:
+    return dict(_SCHEMAS)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise RequestInvalid([FieldError("(body)", "a JSON body is required")])
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestInvalid([FieldError("(body)", f"body is not valid JSON: {exc}")]) from None

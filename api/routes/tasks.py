@@ -1,0 +1,190 @@
+"""``/api/v2/tasks/instances``: list, detail, and OCP's task and subtask operations."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from engine import Engine, FieldError, RequestInvalid, Task, TaskStatus, TaskType
+
+from .. import models as m
+from ..envelope import Envelope, encode, ok, ok_encoded, paged
+from ..paging import Paging, paging
+from .ids import MAX_ID, Id
+
+router = APIRouter(prefix="/api/v2/tasks/instances", tags=["tasks"])
+SORTABLE = {
+    "id": "id",
+    "name": "name",
+    "status": "status",
+    "createTime": "create_time",
+    "startTime": "start_time",
+    "finishTime": "finish_time",
+}
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def creator_ids(engine: Engine) -> dict[str, int]:
+    return engine.users.ids()
+
+
+def _statuses(value: str | None) -> list[str]:
+    if not value:
+        return []
+    found = [s.strip().upper() for s in value.split(",") if s.strip()]
+    bad = [s for s in found if s not in TaskStatus.__members__]
+    if bad:
+        raise RequestInvalid(
+            [FieldError("status", f"must be among {', '.join(TaskStatus.__members__)}", value)]
+        )
+    return found
+
+
+def _type(value: str | None) -> str | None:
+    if not value:
+        return None
+    if value.upper() not in TaskType.__members__:
+        raise RequestInvalid(
+            [FieldError("type", f"must be one of {', '.join(TaskType.__members__)}", value)]
+        )
+    return value.upper()
+
+
+def _concerns(host_id: int | None, cluster_id: int | None) -> Any:
+    """Tasks about a host (its chain is split over the host) or an OceanBase cluster (an
+    obLink of its request names it)."""
+    if host_id is None and cluster_id is None:
+        return None
+
+    def match(task: Task) -> bool:
+        if host_id is not None and str(host_id) not in task.context.list_map.get("host_ids", []):
+            return False
+        if cluster_id is not None:
+            links = (task.payload.get("request") or {}).get("obLinks") or []
+            if all(link.get("obClusterId") != cluster_id for link in links):
+                return False
+        return True
+
+    return match
+
+
+@router.get("", response_model=m.Envelope[m.Page[m.BasicTaskInstance]], summary="List tasks")
+def list_tasks(
+    request: Request,
+    pages: Annotated[Paging, Depends(paging)],
+    name: Annotated[str | None, Query(max_length=256)] = None,
+    status: Annotated[str | None, Query(max_length=256, description="e.g. RUNNING,FAILED")] = None,
+    type: Annotated[str | None, Query(max_length=32)] = None,
+    clusterId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    hostId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Envelope:
+    engine = engine_of(request)
+    column, descending = pages.order(SORTABLE)
+    tasks, total = engine.page(
+        statuses=_statuses(status),
+        name=name,
+        task_type=_type(type),
+        match=_concerns(hostId, clusterId),
+        order_by=column,
+        descending=descending,
+        offset=pages.offset,
+        limit=pages.size,
+    )
+    ids = creator_ids(engine)
+    contents = [t.to_basic(ids.get(t.creator)) for t in tasks]
+    return paged(contents, total, pages.page, pages.size)
+
+
+@router.get("/{taskId}", response_model=m.Envelope[m.WrappedTaskInstance], summary="Task detail")
+def get_task(request: Request, taskId: Id) -> Envelope:
+    return wrapped(engine_of(request), engine_of(request).get(taskId))
+
+
+def wrapped(engine: Engine, task: Task) -> Envelope:
+    return ok_encoded(_rendered(task, creator_ids(engine).get(task.creator)))
+
+
+# A task's detail as JSON, remembered with the snapshot it was made from: the engine hands out
+# the same snapshot while the task's rows are unchanged, and a polled task mostly is.
+_RENDERED: OrderedDict[int, tuple[Task, int | None, bytes]] = OrderedDict()
+_RENDERED_LOCK = threading.Lock()
+_RENDERED_SIZE = 256
+
+
+def _rendered(task: Task, creator_id: int | None) -> bytes:
+    with _RENDERED_LOCK:
+        known = _RENDERED.get(task.id)
+        if known is not None and known[0] is task and known[1] == creator_id:
+            _RENDERED.move_to_end(task.id)
+            return known[2]
+    data = encode(task.to_wrapped(creator_id))
+    with _RENDERED_LOCK:
+        _RENDERED[task.id] = (task, creator_id, data)
+        _RENDERED.move_to_end(task.id)
+        while len(_RENDERED) > _RENDERED_SIZE:
+            _RENDERED.popitem(last=False)
+    return data
+
+
+@router.post(
+    "/{taskId}/retry",
+    response_model=m.Envelope[m.WrappedTaskInstance],
+    summary="Retry every failed subtask of a failed task",
+)
+def retry_task(request: Request, taskId: Id) -> Envelope:
+    engine = engine_of(request)
+    return wrapped(engine, engine.retry(taskId))
+
+
+@router.post(
+    "/{taskId}/rollback",
+    response_model=m.Envelope[m.WrappedTaskInstance],
+    summary="Roll back a failed task",
+)
+def rollback_task(request: Request, taskId: Id) -> Envelope:
+    engine = engine_of(request)
+    return wrapped(engine, engine.rollback(taskId))
+
+
+@router.get(
+    "/{taskId}/subtasks/{subtaskId}/log",
+    response_model=m.Envelope[m.SubtaskLog],
+    summary="A subtask's log",
+)
+def subtask_log(request: Request, taskId: Id, subtaskId: Id) -> Envelope:
+    return ok({"log": engine_of(request).log(taskId, subtaskId)})
+
+
+@router.post(
+    "/{taskId}/subtasks/{subtaskId}/retry",
+    response_model=m.Envelope[m.SubtaskInstance],
+    summary="Retry a failed subtask",
+)
+def retry_subtask(request: Request, taskId: Id, subtaskId: Id) -> Envelope:
+    return ok(engine_of(request).retry_subtask(taskId, subtaskId).to_ocp())
+
+
+@router.post(
+    "/{taskId}/subtasks/{subtaskId}/skip",
+    response_model=m.NoData,
+    summary="Skip a failed subtask (it counts as successful)",
+)
+def skip_subtask(request: Request, taskId: Id, subtaskId: Id) -> Envelope:
+    engine_of(request).skip_subtask(taskId, subtaskId)
+    return ok(has_data=False)
+
+
+@router.post(
+    "/{taskId}/subtasks/{subtaskId}/cancel",
+    response_model=m.NoData,
+    summary="Cancel a running subtask (it ends failed)",
+)
+def cancel_subtask(request: Request, taskId: Id, subtaskId: Id) -> Envelope:
+    engine_of(request).cancel_subtask(taskId, subtaskId)
+    return ok(has_data=False)

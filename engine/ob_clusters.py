@@ -1,0 +1,206 @@
+"""The OceanBase cluster registry: what OCP knows about the clusters an OBProxy connects to.
+
+An obLink names a cluster by ``obClusterId``; OCP answers from its metadb with the cluster's root
+servers (for ``--rs_list`` in RS_LIST mode) and the proxyro password obproxy logs in with. Here
+the operator registers them once (``ocptask obcluster add``); a create request then needs nothing
+beyond what OCP's documentation shows. The password is sealed at rest and never leaves this
+module except through ``proxy_password`` (for the step that hands it to obproxy).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Field, SQLModel, col, select
+
+from .clock import as_utc, ocp_time, utcnow
+from .errors import FieldError, NotFound, RequestInvalid
+from .records import timestamp
+from .store import Store
+
+MAX_ID = 2**63 - 1
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+class ObClusterRecord(SQLModel, table=True):
+    __tablename__ = "ob_cluster"
+
+    id: int = Field(primary_key=True)  # the obClusterId, not a surrogate: obLinks name it
+    name: str = Field(index=True)
+    rs_list: str
+    config_url: str | None = None
+    proxy_password: str  # sealed
+    create_time: datetime = timestamp(nullable=False)
+    update_time: datetime = timestamp(nullable=False)
+
+
+@dataclass(frozen=True)
+class ObCluster:
+    id: int
+    name: str
+    rs_list: str
+    config_url: str | None
+    create_time: datetime
+    update_time: datetime
+
+    @property
+    def root_servers(self) -> list[str]:
+        return self.rs_list.split(";")
+
+    def to_ocp(self) -> dict[str, Any]:
+        """OCP's cluster object as far as ocptask knows the cluster (no password field)."""
+        return {
+            "id": self.id,
+            "obClusterId": self.id,
+            "name": self.name,
+            "type": "PRIMARY",
+            "rsList": self.rs_list,
+            "rootServers": [
+                {"ip": rs.rsplit(":", 1)[0].strip("[]"), "sqlPort": int(rs.rsplit(":", 1)[1])}
+                for rs in self.root_servers
+            ],
+            "configUrl": self.config_url,
+            "createTime": ocp_time(self.create_time),
+            "updateTime": ocp_time(self.update_time),
+        }
+
+
+def _rs_list_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        return "must be 'ip:port;ip:port…' (at most 4096 characters)"
+    for entry in value.split(";"):
+        host, sep, port = entry.rpartition(":")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return f"{entry!r} is not ip:port"
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            return f"{entry!r} is not ip:port"
+    return None
+
+
+def _check(
+    cluster_id: object, name: object, rs_list: object, config_url: object, password: object
+) -> list[FieldError]:
+    problems = []
+    if not isinstance(cluster_id, int) or isinstance(cluster_id, bool):
+        problems.append(FieldError("obClusterId", "must be a whole number", cluster_id))
+    elif not 1 <= cluster_id <= MAX_ID:
+        problems.append(FieldError("obClusterId", f"must be 1 to {MAX_ID}", cluster_id))
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.append(
+            FieldError("name", "must be 1-64 letters, digits or _.- (not starting with . or -)")
+        )
+    problem = _rs_list_problem(rs_list)
+    if problem:
+        problems.append(FieldError("rsList", problem, rs_list))
+    if config_url is not None:
+        parts = urlsplit(config_url) if isinstance(config_url, str) else None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or len(config_url) > 1024  # type: ignore[arg-type]
+            or any(unicodedata.category(c)[0] in "CZ" for c in config_url)  # type: ignore[union-attr]
+        ):
+            problems.append(
+                FieldError("configUrl", "must be an http(s) URL of at most 1024 characters")
+            )
+    if (
+        not isinstance(password, str)
+        or not 1 <= len(password) <= 128
+        or any(unicodedata.category(c) == "Cc" for c in password)
+    ):
+        problems.append(
+            FieldError("password", "must be 1 to 128 characters without control characters")
+        )
+    return problems
+
+
+class ObClusters:
+    """``engine.ob_clusters``: register, list, get and remove OceanBase clusters."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.ensure_schema()
+
+    def add(
+        self,
+        cluster_id: int,
+        name: str,
+        *,
+        rs_list: str,
+        password: str,
+        config_url: str | None = None,
+    ) -> ObCluster:
+        """Register the cluster ``obClusterId`` = ``cluster_id``, or update the one with it."""
+        problems = _check(cluster_id, name, rs_list, config_url, password)
+        if problems:
+            raise RequestInvalid(problems)
+        now = utcnow()
+        with self.store.write() as session:
+            rec = session.get(ObClusterRecord, cluster_id)
+            if rec is None:
+                rec = ObClusterRecord(
+                    id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
+                )
+            rec.name, rec.rs_list, rec.config_url = name, rs_list, config_url
+            rec.proxy_password = self.store.secrets.seal(password)  # type: ignore[assignment]
+            rec.update_time = now
+            session.add(rec)
+            session.flush()
+            return _cluster(rec)
+
+    def list(self, *, offset: int = 0, limit: int | None = None) -> list[ObCluster]:
+        query = select(ObClusterRecord).order_by(col(ObClusterRecord.id)).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.store.read() as session:
+            return [_cluster(r) for r in session.exec(query).all()]
+
+    def count(self) -> int:
+        with self.store.read() as session:
+            return len(session.exec(select(ObClusterRecord.id)).all())
+
+    def find(self, cluster_id: int) -> ObCluster | None:
+        if not isinstance(cluster_id, int) or not 1 <= cluster_id <= MAX_ID:
+            return None
+        with self.store.read() as session:
+            rec = session.get(ObClusterRecord, cluster_id)
+            return None if rec is None else _cluster(rec)
+
+    def get(self, cluster_id: int) -> ObCluster:
+        found = self.find(cluster_id)
+        if found is None:
+            raise NotFound(f"OceanBase cluster {cluster_id} does not exist.")
+        return found
+
+    def remove(self, cluster_id: int) -> None:
+        with self.store.write() as session:
+            rec = session.get(ObClusterRecord, cluster_id)
+            if rec is None:
+                raise NotFound(f"OceanBase cluster {cluster_id} does not exist.")
+            session.delete(rec)
+
+    def proxy_password(self, cluster_id: int) -> str | None:
+        """The proxyro password, for the step that gives it to obproxy. Not for display."""
+        with self.store.read() as session:
+            rec = session.get(ObClusterRecord, cluster_id)
+            return None if rec is None else self.store.secrets.open(rec.proxy_password)
+
+
+def _cluster(rec: ObClusterRecord) -> ObCluster:
+    return ObCluster(
+        rec.id,
+        rec.name,
+        rec.rs_list,
+        rec.config_url,
+        as_utc(rec.create_time),  # type: ignore[arg-type]
+        as_utc(rec.update_time),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,91 @@
+"""Host preparation: reach a host over SSH, pin its key, check the commands installs need.
+
+``reach`` and ``check_commands`` are the shared helpers: any step that first contacts a host
+(the OBProxy install chain's first check, or "Prepare host") reaches it the same way. This module
+must not import ``tasks.obproxy`` at import time, so that the OBProxy chain can import it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+
+from engine import Step, StepContext
+from engine.errors import AuthFailed, CommandResult, HostKeyMismatch, HostUnreachable
+from engine.hosts import HostRegistry, HostStatus
+from engine.ssh import SshConnection, SshPool
+
+POOL = SshPool()
+q = shlex.quote
+
+
+def reach(ctx: StepContext, host_id: int, conn: SshConnection, *, available: bool = True) -> None:
+    """Connect; mark the host OFFLINE if that fails, pin a key accepted on first use, and (with
+    ``available``) mark it AVAILABLE."""
+    registry = HostRegistry(ctx.store)
+    try:
+        conn.run("true")
+    except (HostUnreachable, HostKeyMismatch, AuthFailed):
+        registry.set_status(host_id, HostStatus.OFFLINE)
+        raise
+    if conn.learned_host_key:
+        registry.pin(host_id, conn.learned_host_key)
+        ctx.log.warning(f"trusted on first use and pinned: {conn.learned_host_key}")
+    if available:
+        registry.set_status(host_id, HostStatus.AVAILABLE)
+
+
+def missing_commands(run: Callable[[str], CommandResult], commands: Iterable[str]) -> list[str]:
+    """Which of ``commands`` the host's login shell cannot find; ``run`` runs one shell line."""
+    script = "; ".join(f"command -v {q(c)} >/dev/null || echo {q(c)}" for c in commands)
+    return run(script).stdout.split()
+
+
+def check_commands(run: Callable[[str], CommandResult], commands: Iterable[str]) -> None:
+    missing = missing_commands(run, commands)
+    if missing:
+        raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
+
+
+def install_commands() -> tuple[str, ...]:
+    """The commands the OBProxy install runs on a host (imported late: see the module doc)."""
+    from tasks.obproxy.host_steps import COMMANDS_TO_CHECK
+
+    return tuple(COMMANDS_TO_CHECK)
+
+
+class PrepareHost(Step):
+    """One host of a batchCreate: reach it (pinning its key if trust on first use was asked),
+    check the commands installs need, and mark it AVAILABLE, or OFFLINE if any of that fails.
+
+    It only reads the host, so running it again after a lost run is safe.
+    """
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.host.PrepareHostTask"
+    idempotent = True
+
+    def execute(self, ctx: StepContext) -> None:
+        host_id = int(ctx.item("host_ids"))
+        registry = HostRegistry(ctx.store)
+        try:
+            conn = POOL.connection(registry.target(host_id))
+            ctx.log.info(f"reaching {conn.target.label} as {conn.target.username}")
+            reach(ctx, host_id, conn, available=False)
+
+            def run(command: str) -> CommandResult:
+                ctx.log.info(f"[{conn.target.label}] $ {command}")
+                return conn.run(
+                    command,
+                    timeout=60,
+                    stop=ctx.stop_requested,
+                    on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
+                )
+
+            commands = install_commands()
+            check_commands(run, commands)
+            ctx.log.info(f"found {', '.join(commands)}")
+        except BaseException:
+            registry.set_status(host_id, HostStatus.OFFLINE)
+            raise
+        registry.set_status(host_id, HostStatus.AVAILABLE)
+        ctx.log.info(f"host {host_id} is AVAILABLE")

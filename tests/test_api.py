@@ -1,0 +1,377 @@
+"""OCP's HTTP API against a real ``ocptask serve`` process: envelope, the seed's sample request,
+task operations and errors, OBProxy clusters on real sandbox hosts, OceanBase clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures import REQUESTS, install_request, register_ob_cluster, sample_request
+from fixtures import sandbox as sandbox_hosts
+from tests.conftest import ApiEnv
+
+SAMPLE = json.loads((REQUESTS.parent / "responses" / "create-obproxy-cluster.json").read_text())
+ENVELOPE_KEYS = {"successful", "timestamp", "duration", "status", "traceId", "server"}
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.timeout(240)
+
+
+def wait_task(client: httpx.Client, task_id: int, timeout: float = 150) -> dict[str, Any]:
+    """Poll the task until nothing of it runs (the server runs tasks itself)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = client.get(f"/api/v2/tasks/instances/{task_id}").json()["data"]
+        if data["status"] != "RUNNING":
+            return data
+        assert time.monotonic() < deadline, f"task {task_id} still RUNNING: {data}"
+        time.sleep(0.2)
+
+
+def error_of(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
+    body = response.json()
+    assert response.status_code == status, body
+    assert set(body) == ENVELOPE_KEYS | {"error"} and body["successful"] is False
+    assert body["status"] == status and body["error"]["code"] == code, body
+    return body["error"]
+
+
+def _strip(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without what differs run to run: ids, times, executor; subtasks by name with
+    their links as names."""
+    names = {s["id"]: s["name"] for s in record["subtasks"]}
+    out = {k: v for k, v in record.items() if k not in ("id", "startTime", "executor")}
+    out["subtasks"] = sorted(
+        (
+            {k: v for k, v in s.items() if k != "id"}
+            | {
+                "upstreams": [names[i] for i in s["upstreams"]],
+                "downstreams": [names[i] for i in s["downstreams"]],
+            }
+            for s in record["subtasks"]
+        ),
+        key=lambda s: s["seriesId"],
+    )
+    return out
+
+
+def test_sample_request_answers_as_ocp_sample(api_env: ApiEnv) -> None:
+    with api_env.client() as client:
+        response = client.post("/api/v2/obproxy/clusters", json=sample_request())
+        body = response.json()
+        assert response.status_code == 200, body
+        assert set(body) == set(SAMPLE)  # data, duration, server, status, successful, ...
+        assert body["successful"] is True and body["status"] == 200
+        assert len(body["traceId"]) == 16 and int(body["traceId"], 16) >= 0
+        data = body["data"]
+        assert _strip(data) == _strip(SAMPLE["data"])  # keys and values, ids/times aside
+        final = wait_task(client, data["id"], timeout=30)
+        assert final["status"] == "SUCCESSFUL"
+        assert final["creator"] == {"id": 1, "name": api_env.user}
+        # The paged list, OCP's BasicTaskInstance.
+        listed = client.get("/api/v2/tasks/instances", params={"page": 1, "size": 5}).json()
+        assert listed["data"]["page"] == {
+            "totalElements": 1,
+            "totalPages": 1,
+            "number": 1,
+            "size": 5,
+        }
+        assert listed["data"]["contents"][0]["subtasks"][0].keys() == {
+            "id",
+            "name",
+            "description",
+            "operation",
+            "status",
+        }
+        # The cluster it made, recorded at submit, with the sample's link as given.
+        clusters = client.get("/api/v2/obproxy/clusters").json()["data"]["contents"]
+        assert [(c["name"], c["workMode"], c["address"], c["port"]) for c in clusters] == [
+            ("OBProxy001", "CONFIG_URL", "foo.bar", 2883)
+        ]
+        assert clusters[0]["obLinks"][0]["obClusterId"] == 1 and clusters[0]["obproxies"] == []
+        # A second create of the same name is refused at once, with the field named.
+        again = error_of(client.post("/api/v2/obproxy/clusters", json=sample_request()), 400, 10001)
+        assert again["target"] == "name" and again["subErrors"][0]["field"] == "name"
+
+
+def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
+    with api_env.client() as client:
+        error_of(client.get("/api/v2/tasks/instances/999"), 404, 20000)
+        error_of(client.post("/api/v2/tasks/instances/999/retry"), 404, 20000)
+        error_of(client.get("/api/v2/no/such/route"), 404, 10002)
+        error_of(client.delete("/api/v2/tasks/instances/1"), 405, 10001)
+        err = error_of(client.get("/api/v2/tasks/instances/abc"), 400, 10001)
+        assert err["target"] == "taskId"
+        error_of(client.get(f"/api/v2/tasks/instances/{2**64}"), 400, 10001)
+        err = error_of(
+            client.post(
+                "/api/v2/obproxy/clusters",
+                content=b'{"name": ',
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+            10001,
+        )
+        assert err["subErrors"][0]["field"] == "(body)"
+        big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+        error_of(client.post("/api/v2/obproxy/clusters", content=big), 413, 0)
+        err = error_of(
+            client.post("/api/v2/obproxy/clusters", json={"workMode": "NOPE"}), 400, 10001
+        )
+        fields = {e["field"] for e in err["subErrors"]}
+        assert {"name", "workMode"} <= fields
+        err = error_of(
+            client.post(
+                "/api/v2/obproxy/clusters", json=sample_request() | {"workmode": "RS_LIST"}
+            ),
+            400,
+            10001,
+        )
+        assert "did you mean workMode?" in err["subErrors"][0]["message"]
+        error_of(client.get("/api/v2/tasks/instances", params={"sort": "secret,asc"}), 400, 10001)
+        error_of(client.get("/api/v2/tasks/instances", params={"size": 2001}), 400, 10001)
+        error_of(client.get("/api/v2/ob/clusters/7"), 404, 10002)
+    # No credential, a wrong one, an unknown scheme: 401 in the envelope, OCP's message.
+    for auth in (None, (api_env.user, "wrong-password")):
+        with httpx.Client(base_url=api_env.url, auth=auth) as anonymous:
+            err = error_of(anonymous.get("/api/v2/tasks/instances"), 401, 0)
+            assert "has not logged on" in err["message"]
+    with httpx.Client(base_url=api_env.url, headers={"Authorization": "Bearer x"}) as bearer:
+        error_of(bearer.get("/api/v2/tasks/instances"), 401, 0)
+    log = api_env.server.log()
+    assert "wrong-password" not in log and "authentication failed" in log
+
+
+def test_a_server_error_is_an_envelope_with_a_logged_trace_id(api_env: ApiEnv) -> None:
+    """A record the server cannot read (a status no ocptask writes, put there by hand) is a
+    500: OCP's envelope, a traceId that is also in the server log, no stack trace."""
+    with api_env.client() as client:
+        task_id = client.post("/api/v2/obproxy/clusters", json=sample_request()).json()["data"][
+            "id"
+        ]
+        wait_task(client, task_id, timeout=30)
+        with sqlite3.connect(api_env.db) as conn:
+            conn.execute("UPDATE task_instance SET status = 'BOGUS' WHERE id = ?", (task_id,))
+        response = client.get(f"/api/v2/tasks/instances/{task_id}")
+    err = error_of(response, 500, 0)
+    trace = response.json()["traceId"]
+    assert (
+        trace in err["message"]
+        and "Traceback" not in response.text
+        and "BOGUS" not in err["message"]
+    )
+    log = api_env.server.log()
+    assert f"traceId {trace}" in log and "Traceback" in log
+
+
+def test_obcluster_registry_over_cli_and_api(api_env: ApiEnv) -> None:
+    add = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tasks.cli",
+            "obcluster",
+            "add",
+            "7",
+            "ob7",
+            "--db",
+            api_env.db,
+            "--rs-list",
+            "127.0.0.1:2881;127.0.0.2:2881",
+            "--password-stdin",
+        ],
+        input="proxyro-Secret-7\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert add.returncode == 0, add.stderr
+    with api_env.client() as client:
+        page = client.get("/api/v2/ob/clusters").json()["data"]
+        assert page["page"]["totalElements"] == 1
+        cluster = client.get("/api/v2/ob/clusters/7").json()["data"]
+        assert (cluster["obClusterId"], cluster["name"]) == (7, "ob7")
+        assert cluster["rsList"] == "127.0.0.1:2881;127.0.0.2:2881"
+        assert "proxyro-Secret-7" not in json.dumps(page) + json.dumps(cluster)
+    listed = subprocess.run(
+        [sys.executable, "-m", "tasks.cli", "obcluster", "list", "--db", api_env.db],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert "ob7" in listed.stdout and "proxyro-Secret-7" not in listed.stdout
+    assert b"proxyro-Secret-7" not in Path(api_env.db).read_bytes()
+
+
+@pytest.fixture
+def hosts_env(api_env: ApiEnv, sandbox: dict) -> Any:
+    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
+    yield api_env, sandbox, ids
+    sandbox_hosts.reset(sandbox["state"])
+
+
+def test_rs_list_create_on_three_hosts_as_ocp_documents_it(hosts_env: Any) -> None:
+    env, sandbox, ids = hosts_env
+    request = install_request(ids)
+    assert "rsList" not in request["obLinks"][0]  # exactly OCP's obLink fields
+    with env.client() as client:
+        err = error_of(client.post("/api/v2/obproxy/clusters", json=request), 400, 10001)
+        assert err["target"] == "obLinks[0].obClusterId"  # not registered yet
+        add = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tasks.cli",
+                "obcluster",
+                "add",
+                "1",
+                "hooray",
+                "--db",
+                env.db,
+                "--rs-list",
+                "10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881",
+                "--password-stdin",
+            ],
+            input="proxyro-Secret-4711\n",
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert add.returncode == 0, add.stderr
+        wrong = install_request(ids)
+        wrong["obLinks"][0]["clusterName"] = "other"
+        err = error_of(client.post("/api/v2/obproxy/clusters", json=wrong), 400, 10001)
+        assert err["target"] == "obLinks[0].clusterName"
+
+        created = client.post("/api/v2/obproxy/clusters", json=request).json()["data"]
+        assert len(created["subtasks"]) == 26
+        final = wait_task(client, created["id"])
+        assert final["status"] == "SUCCESSFUL", [
+            (s["name"], s["status"]) for s in final["subtasks"] if s["status"] != "SUCCESSFUL"
+        ]
+        cluster_id = int(final["subtasks"][0]["context"]["stringMap"]["obproxy_cluster_id"])
+        cluster = client.get(f"/api/v2/obproxy/clusters/{cluster_id}").json()["data"]
+        addresses = [h["innerIpAddress"] for h in sandbox["inventory"]]
+        assert sorted(
+            (p["ip"], p["sqlPort"], p["exporterPort"], p["version"], p["status"])
+            for p in cluster["obproxies"]
+        ) == [(ip, 2883, 2884, "4.3.2.0", "RUNNING") for ip in sorted(addresses)]
+
+        def values(name: str) -> list[dict[str, Any]]:
+            params = client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters")
+            found = [p for p in params.json()["data"]["contents"] if p["name"] == name]
+            assert len(found) == 1, name
+            return found[0]["values"]
+
+        for name, value in (("proxy_mem_limited", "600M"), ("slow_query_time_threshold", "2s")):
+            assert [(v["value"], sorted(v["obproxies"])) for v in values(name)] == [
+                (value, sorted(addresses))
+            ]
+        assert [v["value"] for v in values("rs_list")] == [
+            "10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881"
+        ]
+        # One OBProxy down: the call still answers, without its IP.
+        home = Path(sandbox["state"], "home2")
+        pid = int(next(home.glob("obproxy-*/run/obproxy.pid")).read_text())
+        os.kill(pid, signal.SIGKILL)
+        started = time.monotonic()
+        assert [sorted(v["obproxies"]) for v in values("proxy_mem_limited")] == [
+            sorted(addresses[:1] + addresses[2:])
+        ]
+        assert time.monotonic() - started < 15
+
+
+def test_operations_on_a_failed_task_over_http(hosts_env: Any) -> None:
+    env, sandbox, ids = hosts_env
+    register_ob_cluster(env.engine, "proxyro-Secret-4711")
+    base = "/api/v2/tasks/instances"
+    with env.client() as client:
+        sandbox_hosts.stop_host(2, sandbox["state"])
+        try:
+            created = client.post("/api/v2/obproxy/clusters", json=install_request(ids))
+            failed = wait_task(client, created.json()["data"]["id"])
+        finally:
+            sandbox_hosts.start_host(2, sandbox["state"])
+        task_id = failed["id"]
+        assert failed["status"] == "FAILED"
+        broken = [s for s in failed["subtasks"] if s["status"] == "FAILED"]
+        assert [(s["name"], s["parallelIdx"]) for s in broken] == [
+            ("Check if process not exist", 1)
+        ]
+        sid = broken[0]["id"]
+        log = client.get(f"{base}/{task_id}/subtasks/{sid}/log").json()["data"]["log"]
+        assert log.startswith("############{EXECUTE}{") and "cannot connect" in log
+        # Illegal: cancel a subtask that is not running, retry a successful one.
+        error_of(client.post(f"{base}/{task_id}/subtasks/{sid}/cancel"), 400, 20003)
+        ok_sid = next(s["id"] for s in failed["subtasks"] if s["status"] == "SUCCESSFUL")
+        error_of(client.post(f"{base}/{task_id}/subtasks/{ok_sid}/retry"), 400, 20003)
+        error_of(client.post(f"{base}/{task_id}/subtasks/{2**40}/retry"), 404, 20000)
+        # Subtask retry: READY again with runTime 2; the server runs it; the chain finishes.
+        retried = client.post(f"{base}/{task_id}/subtasks/{sid}/retry").json()["data"]
+        assert (retried["id"], retried["operation"], retried["runTime"]) == (sid, "RETRY", 2)
+        final = wait_task(client, task_id)
+        assert final["status"] == "SUCCESSFUL"
+        error_of(client.post(f"{base}/{task_id}/retry"), 400, 20003)  # not FAILED
+        error_of(client.post(f"{base}/{task_id}/rollback"), 400, 20003)
+
+        # A second cluster on a stopped host, then skip, task retry and rollback.
+        env.engine.ob_clusters.add(2, "second", rs_list="10.0.0.9:2881", password="pw-second")
+        sandbox_hosts.reset(sandbox["state"])
+        sandbox_hosts.stop_host(1, sandbox["state"])
+        try:
+            second = install_request(ids[:1], name="second-cluster")
+            second["obLinks"] = [{"clusterName": "second", "obClusterId": 2, "username": "proxyro"}]
+            task = client.post("/api/v2/obproxy/clusters", json=second).json()["data"]
+            failed = wait_task(client, task["id"])
+            assert failed["status"] == "FAILED"
+            retried = client.post(f"{base}/{task['id']}/retry").json()["data"]
+            assert retried["operation"] == "RETRY" and retried["creator"]["name"] == env.user
+            failed = wait_task(client, task["id"])  # still down: fails again
+            assert failed["status"] == "FAILED"
+            first_sub = next(s for s in failed["subtasks"] if s["status"] == "FAILED")
+            skipped = client.post(f"{base}/{task['id']}/subtasks/{first_sub['id']}/skip")
+            assert skipped.status_code == 200 and "data" not in skipped.json()
+            failed = wait_task(client, task["id"])  # the next step needs the host: FAILED
+            assert failed["status"] == "FAILED"
+            rolled = client.post(f"{base}/{task['id']}/rollback").json()["data"]
+            assert rolled["operation"] == "ROLLBACK"
+            final = wait_task(client, task["id"])
+            assert (final["status"], final["operation"]) == ("SUCCESSFUL", "ROLLBACK")
+        finally:
+            sandbox_hosts.start_host(1, sandbox["state"])
+        names = [
+            c["name"] for c in client.get("/api/v2/obproxy/clusters").json()["data"]["contents"]
+        ]
+        assert "second-cluster" not in names  # the rollback removed what the create recorded
+
+
+def test_cancel_a_running_subtask_over_http(hosts_env: Any) -> None:
+    env, _sandbox, ids = hosts_env
+    register_ob_cluster(env.engine, "proxyro-Secret-4711")
+    request = install_request(ids[:1])
+    request["startupParameters"].append({"name": "standin_hang_seconds", "value": "60"})
+    base = "/api/v2/tasks/instances"
+    with env.client() as client:
+        task_id = client.post("/api/v2/obproxy/clusters", json=request).json()["data"]["id"]
+        deadline = time.monotonic() + 60
+        while True:
+            data = client.get(f"{base}/{task_id}").json()["data"]
+            running = [s for s in data["subtasks"] if s["status"] == "RUNNING"]
+            if running and running[0]["name"] == "Start obproxy process":
+                break
+            assert time.monotonic() < deadline, data
+            time.sleep(0.1)
+        cancelled = client.post(f"{base}/{task_id}/subtasks/{running[0]['id']}/cancel")
+        assert cancelled.status_code == 200 and "data" not in cancelled.json()
+        final = wait_task(client, task_id, timeout=30)
+        sub = next(s for s in final["subtasks"] if s["id"] == running[0]["id"])
+        assert (final["status"], sub["status"], sub["operation"]) == ("FAILED", "FAILED", "CANCEL")

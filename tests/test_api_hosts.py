@@ -1,0 +1,400 @@
+"""Hosts over OCP's HTTP API: batchCreate with an SSH credential (a "Prepare host" task that
+reaches each sandbox host and pins its key), field errors, list, detail and delete; and the SSH
+credential registry behind ``credentialId``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine import Credential, Engine, HostStatus, NotFound, RequestInvalid
+from fixtures import sandbox as sandbox_hosts
+from tests.conftest import ApiEnv
+
+ENVELOPE_KEYS = {"successful", "timestamp", "duration", "status", "traceId", "server"}
+BATCH = "/api/v2/compute/hosts/batchCreate"
+PREPARE_CLASS = "com.alipay.ocp.service.task.business.host.PrepareHostTask"
+PASSWORD = "ssh-Secret-9321"
+pytestmark = pytest.mark.timeout(180)
+
+
+def wait_task(client: httpx.Client, task_id: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = client.get(f"/api/v2/tasks/instances/{task_id}").json()["data"]
+        if data["status"] != "RUNNING":
+            return data
+        assert time.monotonic() < deadline, f"task {task_id} still RUNNING: {data}"
+        time.sleep(0.2)
+
+
+def data_of(response: httpx.Response) -> Any:
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["successful"] is True and set(body) == ENVELOPE_KEYS | {"data"}
+    return body["data"]
+
+
+def error_of(response: httpx.Response, status: int = 400, code: int = 10001) -> dict[str, Any]:
+    body = response.json()
+    assert response.status_code == status, body
+    assert set(body) == ENVELOPE_KEYS | {"error"} and body["successful"] is False
+    assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def fields(error: dict[str, Any]) -> dict[str, str]:
+    return {e["field"]: e["message"] for e in error["subErrors"]}
+
+
+def log_of(client: httpx.Client, task: dict[str, Any], subtask: dict[str, Any]) -> str:
+    path = f"/api/v2/tasks/instances/{task['id']}/subtasks/{subtask['id']}/log"
+    return data_of(client.get(path))["log"]
+
+
+def host_id_of(task: dict[str, Any], idx: int = 0) -> int:
+    return int(task["context"]["listMap"]["host_ids"][idx])
+
+
+@pytest.fixture
+def hosts(api_env: ApiEnv, sandbox: dict) -> Iterator[list[dict[str, Any]]]:
+    """The sandbox inventory, each entry with a credential of its own login user registered
+    (every sandbox host lets in only its own user, so one credential reaches one host)."""
+    entries = []
+    for entry in sandbox["inventory"]:
+        cred = api_env.engine.credentials.add(
+            entry["name"], entry["username"], private_key_path=entry["privateKeyPath"]
+        )
+        entries.append({**entry, "credentialId": cred.id})
+    yield entries
+    sandbox_hosts.reset(sandbox["state"])
+
+
+def body_for(entry: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    item = {"innerIpAddress": entry["innerIpAddress"], "alias": entry["name"]}
+    item |= extra.pop("item", {})
+    return {
+        "hostBasicDataList": [item],
+        "sshPort": entry["sshPort"],
+        "credentialId": entry["credentialId"],
+        "kind": "DEDICATED_PHYSICAL_MACHINE",
+        "idcId": 1,
+        "typeId": 1,
+        **extra,
+    }
+
+
+def test_batch_create_trusting_first_use_pins_each_key(api_env: ApiEnv, hosts: list) -> None:
+    with api_env.client() as client:
+        started = []
+        for entry in hosts:
+            data = data_of(client.post(BATCH, json=body_for(entry, trustOnFirstUse=True)))
+            assert list(data) == ["contents"] and len(data["contents"]) == 1
+            task = data["contents"][0]
+            assert task["name"] == "Prepare host" and task["creator"] == api_env.user
+            assert [s["className"] for s in task["subtasks"]] == [PREPARE_CLASS]
+            started.append(task)
+        for entry, task in zip(hosts, started, strict=True):
+            final = wait_task(client, task["id"])
+            assert final["status"] == "SUCCESSFUL", final
+            log = log_of(client, final, final["subtasks"][0])
+            assert "trusted on first use and pinned" in log and "AVAILABLE" in log
+            host_id = host_id_of(task)
+            host = data_of(client.get(f"/api/v2/compute/hosts/{host_id}"))
+            assert host["status"] == "AVAILABLE" and host["name"] == entry["name"]
+            assert host["innerIpAddress"] == entry["innerIpAddress"] and host["sshPort"] == 2222
+            # The key learned is the host's real key, as the inventory has it.
+            assert api_env.engine.hosts.get(host_id).host_key == entry["hostKey"]
+            # The tasks list finds the task by the host it concerns.
+            listed = client.get("/api/v2/tasks/instances", params={"hostId": host_id})
+            assert [t["id"] for t in data_of(listed)["contents"]] == [task["id"]]
+        # Pinned now: the same host is reached with that key alone, without trust on first use.
+        target = api_env.engine.hosts.target(host_id_of(started[0]))
+        assert target.host_key == hosts[0]["hostKey"] and not target.trust_on_first_use
+
+
+def test_one_credential_many_hosts_runs_in_parallel_copies(api_env: ApiEnv, hosts: list) -> None:
+    """One batch of three hosts with host 1's credential: one task, a copy per host; host 1 is
+    AVAILABLE, the others refuse that login and go OFFLINE."""
+    body = body_for(hosts[0], trustOnFirstUse=True)
+    body["hostBasicDataList"] = [{"innerIpAddress": h["innerIpAddress"]} for h in hosts]
+    with api_env.client() as client:
+        task = data_of(client.post(BATCH, json=body))["contents"][0]
+        assert sorted(s["parallelIdx"] for s in task["subtasks"]) == [0, 1, 2]
+        final = wait_task(client, task["id"])
+        assert final["status"] == "FAILED"
+        by_idx = {s["parallelIdx"]: s for s in final["subtasks"]}
+        assert by_idx[0]["status"] == "SUCCESSFUL"
+        for idx in (1, 2):
+            assert by_idx[idx]["status"] == "FAILED"
+            assert "refused with its private key" in log_of(client, final, by_idx[idx])
+        statuses = [
+            data_of(client.get(f"/api/v2/compute/hosts/{host_id_of(task, i)}")) for i in range(3)
+        ]
+        assert [h["status"] for h in statuses] == ["AVAILABLE", "OFFLINE", "OFFLINE"]
+        # Named by address when no alias is given.
+        assert [h["name"] for h in statuses] == [h["innerIpAddress"] for h in hosts]
+
+
+def test_unknown_key_fails_unless_pinned(api_env: ApiEnv, hosts: list) -> None:
+    entry = hosts[1]
+    with api_env.client() as client:
+        task = data_of(client.post(BATCH, json=body_for(entry)))["contents"][0]
+        final = wait_task(client, task["id"])
+        assert final["status"] == "FAILED"
+        log = log_of(client, final, final["subtasks"][0])
+        assert "HostKeyMismatch" in log and "no host key is pinned" in log
+        host_id = host_id_of(task)
+        assert data_of(client.get(f"/api/v2/compute/hosts/{host_id}"))["status"] == "OFFLINE"
+        assert api_env.engine.hosts.get(host_id).host_key is None
+        # Registered once: the same address again is refused, naming the entry.
+        err = error_of(client.post(BATCH, json=body_for(entry)))
+        assert "already has address" in fields(err)["hostBasicDataList[0].innerIpAddress"]
+        # Remove it, then register it with its key given ("keytype base64"): it succeeds.
+        deleted = client.delete(f"/api/v2/compute/hosts/{host_id}")
+        assert deleted.status_code == 200 and "data" not in deleted.json()
+        short_key = " ".join(entry["hostKey"].split()[1:])
+        again = data_of(client.post(BATCH, json=body_for(entry, item={"hostKey": short_key})))
+        task = again["contents"][0]
+        final = wait_task(client, task["id"])
+        assert final["status"] == "SUCCESSFUL", log_of(client, final, final["subtasks"][0])
+        assert api_env.engine.hosts.get(host_id_of(task)).host_key == entry["hostKey"]
+        # A wrong key (another sandbox host's) is refused by the host, and nothing runs.
+        client.delete(f"/api/v2/compute/hosts/{host_id_of(task)}")
+        wrong = " ".join(hosts[0]["hostKey"].split()[1:])
+        task = data_of(client.post(BATCH, json=body_for(entry, item={"hostKey": wrong})))
+        final = wait_task(client, task["contents"][0]["id"])
+        assert final["status"] == "FAILED"
+        assert "host key changed" in log_of(client, final, final["subtasks"][0])
+
+
+def test_password_credential_stays_secret(api_env: ApiEnv, hosts: list) -> None:
+    """The sandbox takes keys only: the password is refused, and it shows nowhere."""
+    entry = hosts[2]
+    cred = api_env.engine.credentials.add("by-password", entry["username"], password=PASSWORD)
+    body = body_for(entry, trustOnFirstUse=True) | {"credentialId": cred.id}
+    with api_env.client() as client:
+        response = client.post(BATCH, json=body)
+        task = data_of(response)["contents"][0]
+        final = wait_task(client, task["id"])
+        assert final["status"] == "FAILED"
+        log = log_of(client, final, final["subtasks"][0])
+        assert "refused with its password" in log
+        host = client.get(f"/api/v2/compute/hosts/{host_id_of(task)}")
+        for text in (response.text, host.text, log, str(final), api_env.server.log()):
+            assert PASSWORD not in text
+    db = Path(api_env.db)
+    for path in db.parent.glob(db.name + "*"):
+        assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_refused_bodies_name_the_field_and_register_nothing(api_env: ApiEnv) -> None:
+    engine = api_env.engine
+    cred = engine.credentials.add("ops", "admin", private_key_path="/nonexistent/id_ed25519")
+    known = engine.hosts.add(
+        {
+            "name": "known",
+            "innerIpAddress": "192.0.2.1",
+            "username": "admin",
+            "privateKeyPath": "/nonexistent/id_ed25519",
+        }
+    )
+
+    def body(*addresses: str, **extra: Any) -> dict[str, Any]:
+        entries = [{"innerIpAddress": a} for a in addresses]
+        return {"hostBasicDataList": entries, "sshPort": 22, "credentialId": cred.id, **extra}
+
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (body("192.0.2.10", "192.0.2.300"), "hostBasicDataList[1].innerIpAddress", "IP"),
+        (body("192.0.2.10", "host.example"), "hostBasicDataList[1].innerIpAddress", "IP"),
+        (body("192.0.2.10") | {"credentialId": 999}, "credentialId", "no SSH credential"),
+        (body("192.0.2.10") | {"credentialId": 2**63}, "credentialId", "less than or equal"),
+        (body("192.0.2.10") | {"credentialId": True}, "credentialId", "integer"),
+        (body("192.0.2.10", "192.0.2.10"), "hostBasicDataList[1].innerIpAddress", "duplicate"),
+        (body("192.0.2.10", "192.0.2.1"), "hostBasicDataList[1].innerIpAddress", "already has"),
+        (body("192.0.2.10") | {"sshPort": 0}, "sshPort", "greater than or equal"),
+        (body("192.0.2.10") | {"sshPort": "22"}, "sshPort", "integer"),
+        (body(), "hostBasicDataList", "at least 1"),
+        (body(*(f"10.0.0.{i}" for i in range(1, 102))), "hostBasicDataList", "at most 100"),
+        (body("192.0.2.10", "192.0.2.11", alias="db"), "alias", "its own"),
+        (
+            body("192.0.2.10")
+            | {"hostBasicDataList": [{"innerIpAddress": "192.0.2.10", "alias": "known"}]},
+            "hostBasicDataList[0].alias",
+            "already named",
+        ),
+        (
+            body() | {"hostBasicDataList": [{"innerIpAddress": "192.0.2.10", "hostKey": "nope"}]},
+            "hostBasicDataList[0].hostKey",
+            "known_hosts",
+        ),
+        (body("192.0.2.10", trustOnFirstUse="yes"), "trustOnFirstUse", "boolean"),
+        (body("192.0.2.10", kind="VM"), "kind", "DEDICATED"),
+    ]
+    variant = {"hostbasicdatalist": [{"innerIpAddress": "192.0.2.10"}]}
+    variant |= {"sshPort": 22, "credentialId": cred.id}
+    cases.append((variant, "hostbasicdatalist", "did you mean hostBasicDataList?"))
+    with api_env.client() as client:
+        for sent, field, words in cases:
+            err = error_of(client.post(BATCH, json=sent))
+            found = fields(err)
+            assert field in found and words in found[field], (field, err)
+        # A key pinned for another address is refused too.
+        other = (
+            "[192.0.2.99]:22 ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIC9vQwX2nmiiH0d8W4p8Ch6/Dq7iEP0xVDn8tF6oLIRn"
+        )
+        sent = body() | {"hostBasicDataList": [{"innerIpAddress": "192.0.2.10", "hostKey": other}]}
+        assert (
+            "not this host"
+            in fields(error_of(client.post(BATCH, json=sent)))["hostBasicDataList[0].hostKey"]
+        )
+        error_of(client.post(BATCH, content=b"[1, 2]"), 400, 10001)
+        error_of(client.post(BATCH, content=b""), 400, 10001)
+        # Nothing was registered by any of them, and no task was started.
+        assert [h.id for h in engine.hosts.list()] == [known.id]
+        assert data_of(client.get("/api/v2/tasks/instances"))["contents"] == []
+        # The body is documented.
+        schema = client.get("/openapi.json").json()
+        assert (
+            "hostBasicDataList"
+            in schema["components"]["schemas"]["BatchCreateHostsRequest"]["properties"]
+        )
+
+
+def test_list_detail_and_delete(api_env: ApiEnv) -> None:
+    engine = api_env.engine
+    made = []
+    for i, status in enumerate(
+        [HostStatus.AVAILABLE, HostStatus.OFFLINE, HostStatus.AVAILABLE, HostStatus.NEW]
+    ):
+        host = engine.hosts.add(
+            {
+                "name": f"web-{i}",
+                "innerIpAddress": f"198.51.100.{i + 1}",
+                "username": "admin",
+                "password": PASSWORD,
+            }
+        )
+        engine.hosts.set_status(host.id, status)
+        made.append(host.id)
+    with api_env.client() as client:
+        page = data_of(client.get("/api/v2/compute/hosts", params={"page": 2, "size": 3}))
+        assert page["page"] == {"totalElements": 4, "totalPages": 2, "number": 2, "size": 3}
+        assert [h["id"] for h in page["contents"]] == [made[0]]  # newest first
+        everything = data_of(client.get("/api/v2/compute/hosts", params={"sort": "id,asc"}))
+        assert [h["id"] for h in everything["contents"]] == made
+        assert set(everything["contents"][0]) == {
+            "createTime",
+            "id",
+            "innerIpAddress",
+            "name",
+            "sshPort",
+            "status",
+            "updateTime",
+        }
+        available = data_of(client.get("/api/v2/compute/hosts", params={"status": "AVAILABLE"}))
+        assert sorted(h["id"] for h in available["contents"]) == [made[0], made[2]]
+        several = data_of(client.get("/api/v2/compute/hosts", params={"status": "NEW,OFFLINE"}))
+        assert sorted(h["id"] for h in several["contents"]) == [made[1], made[3]]
+        found = data_of(client.get("/api/v2/compute/hosts", params={"keyword": "100.3"}))
+        assert [h["name"] for h in found["contents"]] == ["web-2"]
+        found = data_of(client.get("/api/v2/compute/hosts", params={"keyword": "web-1"}))
+        assert [h["id"] for h in found["contents"]] == [made[1]]
+        error_of(client.get("/api/v2/compute/hosts", params={"status": "GONE"}))
+        error_of(client.get("/api/v2/compute/hosts", params={"sort": "password,asc"}))
+        detail = data_of(client.get(f"/api/v2/compute/hosts/{made[1]}"))
+        assert detail["name"] == "web-1" and detail["status"] == "OFFLINE"
+        assert PASSWORD not in client.get("/api/v2/compute/hosts").text
+        deleted = client.delete(f"/api/v2/compute/hosts/{made[1]}")
+        body = deleted.json()
+        assert deleted.status_code == 200 and set(body) == ENVELOPE_KEYS
+        err = error_of(client.get(f"/api/v2/compute/hosts/{made[1]}"), 404, 10002)
+        assert str(made[1]) in err["message"]
+        error_of(client.delete(f"/api/v2/compute/hosts/{made[1]}"), 404, 10002)
+        error_of(client.get(f"/api/v2/compute/hosts/{2**64}"), 400, 10001)
+        left = data_of(client.get("/api/v2/compute/hosts"))["page"]["totalElements"]
+        assert left == 3
+
+
+def test_credential_registry(engine: Engine) -> None:
+    key = engine.credentials.add("deploy-key", "admin", private_key_path="/root/.ssh/id_ed25519")
+    pw = engine.credentials.add("deploy-pw", "admin", password=PASSWORD)
+    assert isinstance(key, Credential) and key.auth_type == "PRIVATE_KEY"
+    assert pw.auth_type == "PASSWORD" and pw.private_key_path is None
+    assert not hasattr(pw, "password") and PASSWORD not in repr(pw) + str(pw.to_ocp())
+    assert [c.name for c in engine.credentials.list()] == ["deploy-key", "deploy-pw"]
+    assert engine.credentials.get(pw.id) == pw
+    assert engine.credentials.login(pw.id) == {"username": "admin", "password": PASSWORD}
+    assert engine.credentials.login(key.id) == {
+        "username": "admin",
+        "privateKeyPath": "/root/.ssh/id_ed25519",
+    }
+    refusals: list[tuple[dict[str, Any], set[str]]] = [
+        ({"name": "deploy-key", "username": "admin", "password": "x"}, {"name"}),
+        ({"name": "", "username": "admin", "password": "x"}, {"name"}),
+        ({"name": "a\nb", "username": "admin", "password": "x"}, {"name"}),
+        ({"name": "n", "username": "Bad User", "password": "x"}, {"username"}),
+        ({"name": "n", "username": "admin"}, {"privateKeyPath"}),
+        (
+            {"name": "n", "username": "admin", "password": "x", "private_key_path": "/k"},
+            {"privateKeyPath"},
+        ),
+        (
+            {"name": "n", "username": "admin", "private_key_path": "relative/key"},
+            {"privateKeyPath"},
+        ),
+        ({"name": "n", "username": "admin", "password": ""}, {"password"}),
+        ({"name": "n", "username": "admin", "password": "a\x00b"}, {"password"}),
+    ]
+    for kwargs, wanted in refusals:
+        name, username = kwargs.pop("name"), kwargs.pop("username")
+        with pytest.raises(RequestInvalid) as caught:
+            engine.credentials.add(name, username, **kwargs)
+        assert set(caught.value.fields) == wanted, (name, caught.value)
+        assert PASSWORD not in str(caught.value)
+    engine.credentials.remove(pw.id)
+    with pytest.raises(NotFound):
+        engine.credentials.get(pw.id)
+    with pytest.raises(NotFound):
+        engine.credentials.remove(pw.id)
+    assert engine.credentials.find(2**70) is None
+    db = Path(engine.store.url.removeprefix("sqlite:///"))
+    for path in db.parent.glob(db.name + "*"):
+        assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_embedded_call_registers_nothing_when_the_task_cannot_be_written(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``batch_create_hosts`` (what the route calls) undoes its registrations if the submit
+    fails after them."""
+    from tasks.hosts import batch_create_hosts
+
+    cred = engine.credentials.add("ops", "admin", private_key_path="/nonexistent/id_ed25519")
+    body = {
+        "hostBasicDataList": [{"innerIpAddress": "192.0.2.20"}, {"innerIpAddress": "192.0.2.21"}],
+        "sshPort": 22,
+        "credentialId": cred.id,
+    }
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(engine, "submit", broken)
+    with pytest.raises(RuntimeError):
+        batch_create_hosts(engine, body, "ops-user")
+    assert engine.hosts.list() == []
+    monkeypatch.undo()
+    task = batch_create_hosts(engine, body, "ops-user")
+    assert task.name == "Prepare host" and task.creator == "ops-user"
+    assert task.payload["request"]["credentialId"] == cred.id
+    hosts = engine.hosts.list()
+    assert [h.name for h in hosts] == ["192.0.2.20", "192.0.2.21"]
+    assert task.context.list_map["host_ids"] == [str(h.id) for h in hosts]
+    assert all(h.status is HostStatus.NEW and h.host_key is None for h in hosts)
