@@ -7,7 +7,7 @@ venv:
 	sh scripts/bootstrap.sh
 
 test: venv
-	$(VENV_PY) -m ruff check engine tasks fixtures tests bench
+	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
 	$(VENV_PY) -m pytest -p no:cacheprovider -q
 
 demo: venv
@@ -17,10 +17,12 @@ bench: venv
 	$(VENV_PY) bench/engine_overhead.py
 	$(VENV_PY) bench/ssh_fanout.py
 	$(VENV_PY) bench/daemon_latency.py
+	$(VENV_PY) bench/api_load.py
+	$(VENV_PY) bench/api_load.py --workers 2
 
 lint: venv
-	$(VENV_PY) -m ruff check engine tasks fixtures tests bench
-	$(VENV_PY) -m ruff format --check engine tasks fixtures tests bench
+	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
+	$(VENV_PY) -m ruff format --check engine tasks api fixtures tests bench
 
 clean:
 	rm -rf .venv build *.egg-info

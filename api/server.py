@@ -1,23 +1,36 @@
 """``ocptask serve``: the HTTP API on uvicorn, and (unless ``--no-run``) a daemon beside it.
 
-The daemon's jobs run in background threads of the same process and share its Engine, so a
-create through the API wakes the dispatcher at once. On SIGTERM uvicorn stops accepting and
-finishes the requests in flight; then the daemon gets its grace period, as ``ocptask daemon``.
+With one worker (the default) the daemon's jobs run in background threads of the same process
+and share its Engine, so a create through the API wakes the dispatcher at once. With
+``--workers N`` the requests are served by N processes (Python serves one request at a time per
+process) and the daemon runs in the parent; new work then starts at the daemon's next poll
+(0.2 s) on SQLite, or at once on PostgreSQL (NOTIFY). On SIGTERM uvicorn stops accepting and
+answers the requests in flight; then the daemon gets its grace period, as ``ocptask daemon``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 import uvicorn
+from fastapi import FastAPI
 
 from engine import Engine
 from engine.daemon import Daemon
+from engine.store import resolve_url
 
 from .app import create_app
 
 log = logging.getLogger("ocptask.api")
+_UVICORN = {"log_level": "info", "access_log": False, "timeout_graceful_shutdown": 30}
+
+
+def _load_tasks() -> None:
+    """The task packages' tables, and their steps for the tasks this process serves and runs."""
+    import tasks.hosts
+    import tasks.obproxy  # noqa: F401
 
 
 def serve(
@@ -29,34 +42,47 @@ def serve(
     run: bool = True,
     name: str | None = None,
     grace: float = 30.0,
+    workers: int = 1,
 ) -> int:
-    import tasks.obproxy  # noqa: F401 - its tables and steps, for the tasks it serves and runs
-
+    _load_tasks()
     daemon = Daemon(db, parallelism=parallelism, name=name, grace_seconds=grace) if run else None
-    engine = daemon.engine if daemon is not None else Engine(db, parallelism, executor=name)
     if daemon is not None:
         daemon.start()
-    config = uvicorn.Config(
-        create_app(engine),
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
-    server = uvicorn.Server(config)
     # uvicorn answers SIGTERM by draining, restores the handlers it found, then raises the
     # signal again: with Python's default handler that would kill us before the daemon's grace.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _after_uvicorn)
+    engine = None
     try:
+        if workers > 1:
+            os.environ["OCPTASK_SERVE_DB"] = resolve_url(db)
+            uvicorn.run(
+                "api.server:worker_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                **_UVICORN,  # type: ignore[arg-type]
+            )
+            return 0
+        engine = daemon.engine if daemon is not None else Engine(db, parallelism, executor=name)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(engine), host=host, port=port, **_UVICORN)
+        )  # type: ignore[arg-type]
         server.run()  # returns after SIGTERM/SIGINT, requests in flight answered
+        return 0 if server.started else 1
     finally:
         if daemon is not None:
             daemon.shutdown()
-        else:
+        elif engine is not None:
             engine.close()
-    return 0 if server.started else 1
+
+
+def worker_app() -> FastAPI:
+    """One worker process's app (``--workers N``): its own Engine on the parent's database; it
+    runs no steps (the parent's daemon does)."""
+    _load_tasks()
+    return create_app(Engine(os.environ["OCPTASK_SERVE_DB"]))
 
 
 def _after_uvicorn(signum: int, _frame: object) -> None:

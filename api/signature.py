@@ -163,11 +163,12 @@ def parse_date(value: str) -> datetime | None:
     """
     try:
         parsed = parsedate_to_datetime(value.strip())
+        if parsed is None or parsed.tzinfo is None:
+            return None
+        # Year 9999 west of UTC (or year 1 east of it) is past datetime's range in UTC.
+        return parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed is None or parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
 
 
 def is_fresh(date: datetime, now: datetime | None = None) -> bool:

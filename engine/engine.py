@@ -29,9 +29,10 @@ from .hosts import HostRegistry
 from .ob_clusters import ObClusters
 from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
 from .runner import LEASE_SECONDS, Runner
+from .snapshots import Snapshots
 from .step import load_step
 from .store import Store
-from .task import Snapshots, Subtask, Task
+from .task import Subtask, Task
 from .template import Template
 from .users import Users
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
@@ -45,6 +46,8 @@ class UserRecord(SQLModel, table=True):
 
 
 _USERS = UserRecord.__table__  # type: ignore[attr-defined]
+# Built once, with a bound parameter: every API request authenticates.
+_USER_NAMED = _USERS.select().where(_USERS.c.name == bindparam("name"))
 
 
 class AccessKeyRecord(SQLModel, table=True):
@@ -168,7 +171,7 @@ class Users:
     def authenticate(self, name: str, password: str) -> User | None:
         """The user, if ``password`` is theirs; None otherwise (unknown user included)."""
         with self.store.engine.connect() as conn:  # a row, not an ORM object: every request
-            rec = conn.execute(_USERS.select().where(_USERS.c.name == name)).first()
+            rec = conn.execute(_USER_NAMED, {"name": name}).first()
         if rec is None:
             _hash(password, b"\0" * 16)  # as slow as a wrong password: names are not probed
             return None

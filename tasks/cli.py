@@ -305,6 +305,9 @@ def serve(
     grace: Annotated[
         float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)
     ] = 30.0,
+    workers: Annotated[
+        int, typer.Option(help="Processes serving requests (the daemon stays one).", min=1)
+    ] = 1,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
     import logging
@@ -314,7 +317,14 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     code = serve_api(
-        db, host=host, port=port, parallelism=parallelism, run=run, name=name, grace=grace
+        db,
+        host=host,
+        port=port,
+        parallelism=parallelism,
+        run=run,
+        name=name,
+        grace=grace,
+        workers=workers,
     )
     raise typer.Exit(code)
 

@@ -375,3 +375,69 @@ def test_cancel_a_running_subtask_over_http(hosts_env: Any) -> None:
         final = wait_task(client, task_id, timeout=30)
         sub = next(s for s in final["subtasks"] if s["id"] == running[0]["id"])
         assert (final["status"], sub["status"], sub["operation"]) == ("FAILED", "FAILED", "CANCEL")
+
+
+def test_sigterm_answers_requests_in_flight_then_exits_zero(api_env: ApiEnv) -> None:
+    """A parameters call waiting on a silent OBProxy (a listener that never speaks) is in
+    flight when SIGTERM arrives: it still gets its answer, and the server exits 0."""
+    import socket
+    import threading
+
+    from tasks.obproxy.records import ObproxyServerRecord
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    with api_env.client() as client:
+        client.post("/api/v2/obproxy/clusters", json=sample_request())
+        cluster_id = client.get("/api/v2/obproxy/clusters").json()["data"]["contents"][0]["id"]
+    with api_env.engine.store.write() as session:
+        session.add(
+            ObproxyServerRecord(
+                cluster_id=cluster_id,
+                host_id=1,
+                ip="127.0.0.1",
+                sql_port=silent.getsockname()[1],
+                exporter_port=1,
+                version="obproxy-4.3.2.0-1.el7.x86_64.rpm",
+                status="RUNNING",
+                task_id=1,
+            )
+        )
+    answers: list[httpx.Response] = []
+
+    def call() -> None:
+        with api_env.client() as client:
+            answers.append(client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters"))
+
+    caller = threading.Thread(target=call)
+    started = time.monotonic()
+    caller.start()
+    time.sleep(0.8)
+    api_env.server.proc.send_signal(signal.SIGTERM)
+    caller.join(30)
+    silent.close()
+    assert answers and answers[0].status_code == 200, answers
+    assert answers[0].json()["data"] == {"contents": []}  # the silent one is simply absent
+    assert time.monotonic() - started >= 2  # it waited for the read timeout, not cut short
+    assert api_env.server.proc.wait(30) == 0
+
+
+def test_several_worker_processes_serve_one_database(tmp_path: Path) -> None:
+    """``--workers 2``: requests served by two processes, tasks run by the parent's daemon."""
+    from engine import Engine
+    from fixtures import api_server
+
+    db = str(tmp_path / "workers.db")
+    with Engine(db) as engine:
+        engine.users.add("admin", "admin-Passw0rd")
+    server = api_server.start(db, tmp_path / "serve.log", "--workers", "2")
+    try:
+        with httpx.Client(base_url=server.url, auth=("admin", "admin-Passw0rd")) as client:
+            task = client.post("/api/v2/obproxy/clusters", json=sample_request()).json()["data"]
+            assert wait_task(client, task["id"], timeout=30)["status"] == "SUCCESSFUL"
+            for _ in range(20):  # whichever worker answers, the envelope and record are one
+                assert client.get(f"/api/v2/tasks/instances/{task['id']}").json()["successful"]
+    finally:
+        code = server.stop()
+    assert code == 0, server.log()[-2000:]

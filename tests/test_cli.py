@@ -39,7 +39,7 @@ def test_refusals_are_one_line_messages(db_path: Path, tmp_path: Path) -> None:
     bad.write_text(json.dumps({"name": " ", "workMode": "RS_LIST", "obLinks": []}))
     result = runner.invoke(app, ["obproxy", "create", str(bad), *db])
     assert result.exit_code == 2
-    assert "name: String should have at least 1 character" in result.output
+    assert "name: must not be empty or only whitespace" in result.output
     assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
     bad.write_text(json.dumps({"name": "p1", "workMode": "RS_LIST", "obLinks": []}))
     result = runner.invoke(app, ["obproxy", "create", str(bad), *db])
