@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, func, select
 
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, NotFound, RequestInvalid
@@ -166,7 +166,7 @@ class ObClusters:
 
     def count(self) -> int:
         with self.store.read() as session:
-            return len(session.exec(select(ObClusterRecord.id)).all())
+            return int(session.exec(select(func.count()).select_from(ObClusterRecord)).one())
 
     def find(self, cluster_id: int) -> ObCluster | None:
         if not isinstance(cluster_id, int) or not 1 <= cluster_id <= MAX_ID:

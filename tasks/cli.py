@@ -37,6 +37,17 @@ console = Console()
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL or SQLite path (default: $OCPTASK_DB).")
 ]
+ParallelismOption = Annotated[int, typer.Option(help="Subtasks run at once.", min=1)]
+NameOption = Annotated[str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")]
+GraceOption = Annotated[float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)]
+
+
+def _log_to_stderr() -> None:
+    """Long-running commands log to stderr (the scheduler's routine chatter left out)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -138,15 +149,9 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
 @app.command("daemon")
 def daemon(
     db: DbOption = None,
-    parallelism: Annotated[
-        int, typer.Option(help="Subtasks run at once by this daemon.", min=1)
-    ] = 10,
-    name: Annotated[
-        str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")
-    ] = None,
-    grace: Annotated[
-        float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)
-    ] = 30.0,
+    parallelism: ParallelismOption = 10,
+    name: NameOption = None,
+    grace: GraceOption = 30.0,
     lease: Annotated[
         float,
         typer.Option(help="Seconds a claim holds unless renewed (every quarter of it).", min=2),
@@ -156,12 +161,9 @@ def daemon(
     ] = 5.0,
 ) -> None:
     """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
-    import logging
-
     from engine.daemon import Daemon
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    _log_to_stderr()
     # Their tables and steps, for the tasks it will run:
     import tasks.hosts
     import tasks.obproxy  # noqa: F401
@@ -293,29 +295,20 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
-    parallelism: Annotated[
-        int, typer.Option(help="Subtasks run at once by this process.", min=1)
-    ] = 10,
+    parallelism: ParallelismOption = 10,
     run: Annotated[
         bool, typer.Option("--run/--no-run", help="Also run tasks, as 'ocptask daemon' does.")
     ] = True,
-    name: Annotated[
-        str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")
-    ] = None,
-    grace: Annotated[
-        float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)
-    ] = 30.0,
+    name: NameOption = None,
+    grace: GraceOption = 30.0,
     workers: Annotated[
         int, typer.Option(help="Processes serving requests (the daemon stays one).", min=1)
     ] = 1,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
-    import logging
-
     from api.server import serve as serve_api
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    _log_to_stderr()
     code = serve_api(
         db,
         host=host,

@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,33 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures import REQUESTS, install_request, register_ob_cluster, sample_request
+from fixtures import OB_RS_LIST, REQUESTS, install_request, register_ob_cluster, sample_request
 from fixtures import sandbox as sandbox_hosts
+from tests.api_helpers import error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
 
 SAMPLE = json.loads((REQUESTS.parent / "responses" / "create-obproxy-cluster.json").read_text())
-ENVELOPE_KEYS = {"successful", "timestamp", "duration", "status", "traceId", "server"}
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(240)
-
-
-def wait_task(client: httpx.Client, task_id: int, timeout: float = 150) -> dict[str, Any]:
-    """Poll the task until nothing of it runs (the server runs tasks itself)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        data = client.get(f"/api/v2/tasks/instances/{task_id}").json()["data"]
-        if data["status"] != "RUNNING":
-            return data
-        assert time.monotonic() < deadline, f"task {task_id} still RUNNING: {data}"
-        time.sleep(0.2)
-
-
-def error_of(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    body = response.json()
-    assert response.status_code == status, body
-    assert set(body) == ENVELOPE_KEYS | {"error"} and body["successful"] is False
-    assert body["status"] == status and body["error"]["code"] == code, body
-    return body["error"]
 
 
 def _strip(record: dict[str, Any]) -> dict[str, Any]:
@@ -174,25 +153,11 @@ def test_a_server_error_is_an_envelope_with_a_logged_trace_id(api_env: ApiEnv) -
 
 
 def test_obcluster_registry_over_cli_and_api(api_env: ApiEnv) -> None:
-    add = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tasks.cli",
-            "obcluster",
-            "add",
-            "7",
-            "ob7",
-            "--db",
-            api_env.db,
-            "--rs-list",
-            "127.0.0.1:2881;127.0.0.2:2881",
-            "--password-stdin",
-        ],
-        input="proxyro-Secret-7\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    add = run_cli(
+        api_env.db,
+        *("obcluster", "add", "7", "ob7", "--rs-list", "127.0.0.1:2881;127.0.0.2:2881"),
+        "--password-stdin",
+        stdin="proxyro-Secret-7\n",
     )
     assert add.returncode == 0, add.stderr
     with api_env.client() as client:
@@ -202,12 +167,7 @@ def test_obcluster_registry_over_cli_and_api(api_env: ApiEnv) -> None:
         assert (cluster["obClusterId"], cluster["name"]) == (7, "ob7")
         assert cluster["rsList"] == "127.0.0.1:2881;127.0.0.2:2881"
         assert "proxyro-Secret-7" not in json.dumps(page) + json.dumps(cluster)
-    listed = subprocess.run(
-        [sys.executable, "-m", "tasks.cli", "obcluster", "list", "--db", api_env.db],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    listed = run_cli(api_env.db, "obcluster", "list")
     assert "ob7" in listed.stdout and "proxyro-Secret-7" not in listed.stdout
     assert b"proxyro-Secret-7" not in Path(api_env.db).read_bytes()
 
@@ -226,25 +186,10 @@ def test_rs_list_create_on_three_hosts_as_ocp_documents_it(hosts_env: Any) -> No
     with env.client() as client:
         err = error_of(client.post("/api/v2/obproxy/clusters", json=request), 400, 10001)
         assert err["target"] == "obLinks[0].obClusterId"  # not registered yet
-        add = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tasks.cli",
-                "obcluster",
-                "add",
-                "1",
-                "hooray",
-                "--db",
-                env.db,
-                "--rs-list",
-                "10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881",
-                "--password-stdin",
-            ],
-            input="proxyro-Secret-4711\n",
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
+        add = run_cli(
+            env.db,
+            *("obcluster", "add", "1", "hooray", "--rs-list", OB_RS_LIST, "--password-stdin"),
+            stdin="proxyro-Secret-4711\n",
         )
         assert add.returncode == 0, add.stderr
         wrong = install_request(ids)

@@ -7,8 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from fixtures import sample_request
+from tests.api_helpers import run_cli
 from tests.conftest import ApiEnv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,16 +188,6 @@ def test_unknown_access_key_and_removed_key(api_env: ApiEnv) -> None:
     api_env.engine.users.remove_access_key(api_env.access_key_id)
     assert signed(api_env, "GET", "/api/v2/tasks/instances").status_code == 401
     assert "unknown access key" in api_env.server.log()
-
-
-def run_cli(db: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tasks.cli", *args, "--db", db],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
 
 
 def test_users_and_access_keys_from_the_cli(api_env: ApiEnv) -> None:

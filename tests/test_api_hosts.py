@@ -4,7 +4,6 @@ credential registry behind ``credentialId``."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,38 +13,18 @@ import pytest
 
 from engine import Credential, Engine, HostStatus, NotFound, RequestInvalid
 from fixtures import sandbox as sandbox_hosts
+from tests.api_helpers import ENVELOPE_KEYS, data_of, wait_task
+from tests.api_helpers import error_of as envelope_error
 from tests.conftest import ApiEnv
 
-ENVELOPE_KEYS = {"successful", "timestamp", "duration", "status", "traceId", "server"}
 BATCH = "/api/v2/compute/hosts/batchCreate"
 PREPARE_CLASS = "com.alipay.ocp.service.task.business.host.PrepareHostTask"
 PASSWORD = "ssh-Secret-9321"
 pytestmark = pytest.mark.timeout(180)
 
 
-def wait_task(client: httpx.Client, task_id: int, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        data = client.get(f"/api/v2/tasks/instances/{task_id}").json()["data"]
-        if data["status"] != "RUNNING":
-            return data
-        assert time.monotonic() < deadline, f"task {task_id} still RUNNING: {data}"
-        time.sleep(0.2)
-
-
-def data_of(response: httpx.Response) -> Any:
-    body = response.json()
-    assert response.status_code == 200, body
-    assert body["successful"] is True and set(body) == ENVELOPE_KEYS | {"data"}
-    return body["data"]
-
-
 def error_of(response: httpx.Response, status: int = 400, code: int = 10001) -> dict[str, Any]:
-    body = response.json()
-    assert response.status_code == status, body
-    assert set(body) == ENVELOPE_KEYS | {"error"} and body["successful"] is False
-    assert body["error"]["code"] == code, body
-    return body["error"]
+    return envelope_error(response, status, code)
 
 
 def fields(error: dict[str, Any]) -> dict[str, str]:
