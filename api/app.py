@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from engine import Engine, NotFound, OcpTaskError, RequestInvalid
@@ -57,7 +58,12 @@ def create_app(engine: Engine) -> FastAPI:
 
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Envelope:
+    async def http_error(request: Request, exc: HTTPException) -> Envelope:
+        if exc.status_code in (404, 405) and request.url.path.startswith("/api/"):
+            try:  # which /api paths exist is for authenticated callers only
+                await authenticated(request)
+            except Unauthenticated:
+                return _unauthenticated()
         if exc.status_code == 404:
             return failure(404, 10002, "No such API path")
         if exc.status_code == 405:
@@ -79,7 +85,13 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> Envelope:
-        return failure(401, 0, UNAUTHENTICATED, headers={"WWW-Authenticate": 'Basic realm="ocp"'})
+        return _unauthenticated()
+
+    @app.exception_handler(DataError)
+    async def out_of_range(_: Request, exc: DataError) -> Envelope:
+        """The database refused a value (a NUL in text, a number past a column's range on
+        PostgreSQL): the caller's input, not a server fault."""
+        return failure(400, 10001, "A value in the request cannot be stored or searched")
 
     @app.exception_handler(OcpTaskError)
     async def refused(_: Request, exc: OcpTaskError) -> Envelope:
@@ -95,6 +107,10 @@ def _errors(app: FastAPI) -> None:
         if exc.code in (20003, 20004):
             return failure(400, exc.code, exc.message)
         return failure(400, exc.code or 10001, exc.message)
+
+
+def _unauthenticated() -> Envelope:
+    return failure(401, 0, UNAUTHENTICATED, headers={"WWW-Authenticate": 'Basic realm="ocp"'})
 
 
 def _safe(error: Any) -> Any:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from datetime import UTC, datetime
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from engine import Engine, User
+from engine.secrets import SecretError
 
 from . import signature
 
 log = logging.getLogger("ocptask.api.auth")
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Unauthenticated(Exception):
@@ -43,8 +46,8 @@ async def authenticated(request: Request) -> User:
         elif scheme == signature.SCHEME.lower():
             body = await request.body()
             user = await run_in_threadpool(_signed, engine, request, body)
-        else:
-            raise Unauthenticated(f"unsupported Authorization scheme {scheme[:40]!r}")
+        else:  # the header may be a bare token: nothing of it goes to the log
+            raise Unauthenticated("unsupported Authorization scheme")
     except Unauthenticated as exc:
         log.warning("authentication failed from %s: %s", client, exc.reason)
         raise
@@ -58,6 +61,8 @@ def _basic(engine: Engine, header: str) -> User:
         name, password = decoded.split(":", 1)
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         raise Unauthenticated("malformed Basic credentials") from None
+    if not name.isprintable() or len(name) > 64:  # NUL and friends never reach the database
+        raise Unauthenticated("malformed Basic user name")
     user = engine.users.authenticate(name, password)
     if user is None:
         raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")
@@ -69,6 +74,8 @@ def _signed(engine: Engine, request: Request, body: bytes) -> User:
     if parsed is None:
         raise Unauthenticated("malformed OCP-ACCESS-KEY-HMACSHA1 header")
     access_key_id, given = parsed
+    if not _ACCESS_KEY_ID.fullmatch(access_key_id):
+        raise Unauthenticated("malformed access key id")
     date_header = request.headers.get("date")
     if date_header is None:
         raise Unauthenticated(f"access key {access_key_id[:64]!r}: no Date header")
@@ -78,7 +85,11 @@ def _signed(engine: Engine, request: Request, body: bytes) -> User:
             f"access key {access_key_id[:64]!r}: Date {date_header[:64]!r} is unreadable "
             "or more than 15 minutes from the server's clock"
         )
-    found = engine.users.access_key(access_key_id)
+    try:
+        found = engine.users.access_key(access_key_id)
+    except SecretError:  # the server's key changed: its operator's problem, not the caller's
+        log.error("access key %s cannot be decrypted with this server's secret key", access_key_id)
+        raise Unauthenticated(f"access key {access_key_id!r} unreadable here") from None
     if found is None:
         raise Unauthenticated(f"unknown access key {access_key_id[:64]!r}")
     user, secret = found

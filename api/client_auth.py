@@ -38,13 +38,22 @@ class OcpSigner(httpx.Auth):
         message = string_to_sign(
             method=request.method,
             body=request.content,
-            content_type=request.headers.get("content-type", ""),
-            date=request.headers["date"],
-            host=request.headers.get("host", ""),
-            headers=request.headers.multi_items(),
+            # Header bytes read as latin-1, as the server (and a Java servlet) reads them: the
+            # signed text of a non-ASCII value is then the same on both sides.
+            content_type=_header(request, b"content-type"),
+            date=_header(request, b"date"),
+            host=_header(request, b"host"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             path=path,
             raw_query=raw_query,
         )
         signature = sign(self.secret, message)
         request.headers["Authorization"] = f"{SCHEME} {self.access_key_id}:{signature}"
         yield request
+
+
+def _header(request: httpx.Request, name: bytes) -> str:
+    for key, value in request.headers.raw:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""

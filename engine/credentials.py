@@ -19,10 +19,9 @@ from sqlmodel import Field, SQLModel, col, select
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, NotFound, RequestInvalid
 from .hosts import _USERNAME
-from .records import timestamp
+from .records import is_row_id, timestamp
 from .store import Store
 
-MAX_ID = 2**63 - 1
 MAX_NAME = 64
 MAX_PATH = 4096
 MAX_PASSWORD = 128
@@ -155,7 +154,7 @@ class Credentials:
             return [_credential(r) for r in session.exec(query).all()]
 
     def find(self, credential_id: int) -> Credential | None:
-        if not isinstance(credential_id, int) or not 1 <= credential_id <= MAX_ID:
+        if not is_row_id(credential_id):
             return None
         with self.store.read() as session:
             rec = session.get(SshCredentialRecord, credential_id)

@@ -27,7 +27,7 @@ from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord
+from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord, is_row_id
 from .runner import LEASE_SECONDS, Runner
 from .snapshots import Snapshots
 from .step import load_step
@@ -37,6 +37,7 @@ from .template import Template
 from .users import Users
 
 WAIT_POLL_SECONDS = 0.1
+_SCAN_CHUNK = 200
 WAIT_SWEEP_SECONDS = 1.0
 TASKS = transitions.TASKS
 SUBTASKS = transitions.SUBTASKS
@@ -199,8 +200,10 @@ class Engine:
     def get(self, task_id: int) -> Task:
         # A task's detail is the API's most frequent read: rows, not ORM objects, and the
         # snapshot rebuilt only when they changed.
-        with self.store.engine.connect() as conn:
-            task = self._snapshots.load(conn, [task_id]).get(task_id)
+        task = None
+        if is_row_id(task_id):
+            with self.store.engine.connect() as conn:
+                task = self._snapshots.load(conn, [task_id]).get(task_id)
         if task is None:
             raise TaskNotFound(f"Task {task_id} does not exist.")
         return task
@@ -221,7 +224,7 @@ class Engine:
         if task_type is not None:
             query = query.where(TaskRecord.type == TaskType(task_type).value)
         if name:
-            query = query.where(col(TaskRecord.name).contains(name))
+            query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
         query = query.order_by(col(TaskRecord.id).desc()).offset(offset).limit(limit)
         with self.store.read() as session:
             tasks = list(session.exec(query).all())
@@ -256,7 +259,7 @@ class Engine:
         if task_type is not None:
             query = query.where(TaskRecord.type == TaskType(task_type).value)
         if name:
-            query = query.where(col(TaskRecord.name).contains(name))
+            query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
         order = col(column).desc() if descending else col(column).asc()
         tie = col(TaskRecord.id).desc() if descending else col(TaskRecord.id).asc()
         query = query.order_by(order, tie)
@@ -267,8 +270,15 @@ class Engine:
             return self._load(ids), int(total)
         with self.store.read() as session:
             candidates = list(session.exec(query).all())
-        kept = [t for t in self._load(candidates) if match(t)]
-        return kept[offset : offset + limit], len(kept)
+        kept: list[Task] = []
+        total = 0
+        for start in range(0, len(candidates), _SCAN_CHUNK):  # bounded memory and IN lists
+            for task in self._load(candidates[start : start + _SCAN_CHUNK]):
+                if match(task):
+                    if offset <= total < offset + limit:
+                        kept.append(task)
+                    total += 1
+        return kept, total
 
     def _load(self, ids: list[int]) -> list[Task]:
         """Tasks by id, in the order given."""

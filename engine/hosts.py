@@ -15,11 +15,12 @@ from typing import Any
 
 from paramiko.hostkeys import HostKeyEntry
 from sqlalchemy import Column, Text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, NotFound, RequestInvalid
-from .records import timestamp
+from .records import is_row_id, timestamp
 from .ssh import SshTarget
 from .store import Store
 
@@ -133,6 +134,10 @@ def _check(entry: dict[str, Any]) -> list[FieldError]:
     return problems
 
 
+def _name_taken(name: str) -> FieldError:
+    return FieldError("name", f"a host named {name!r} is already registered", name)
+
+
 class HostRegistry:
     """``engine.hosts``: add, list, get and remove hosts; hand SSH targets to steps."""
 
@@ -140,13 +145,23 @@ class HostRegistry:
         self.store = store
         store.ensure_schema()
 
-    def add(self, entry: dict[str, Any]) -> Host:
-        """Register a host (OCP-style field names), or update the one with the same name."""
+    def add(self, entry: dict[str, Any], *, new: bool = False) -> Host:
+        """Register a host (OCP-style field names), or update the one with the same name;
+        with ``new``, a host of that name already there (even one another process is adding
+        right now) is a field error instead."""
         problems = _check(entry)
         if problems:
             raise RequestInvalid(problems)
+        try:
+            return self._add(entry, new)
+        except IntegrityError:  # lost a race for the name
+            raise RequestInvalid([_name_taken(entry["name"])]) from None
+
+    def _add(self, entry: dict[str, Any], new: bool) -> Host:
         with self.store.write() as session:
             rec = session.exec(select(HostRecord).where(HostRecord.name == entry["name"])).first()
+            if rec is not None and new:
+                raise RequestInvalid([_name_taken(entry["name"])])
             if rec is None:
                 rec = HostRecord(
                     name=entry["name"],
@@ -178,14 +193,14 @@ class HostRegistry:
 
     def get(self, host_id: int) -> Host:
         with self.store.read() as session:
-            rec = session.get(HostRecord, host_id)
+            rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
             if rec is None:
                 raise NotFound(f"Host {host_id} does not exist.")
             return Host.from_record(rec)
 
     def remove(self, host_id: int) -> None:
         with self.store.write() as session:
-            rec = session.get(HostRecord, host_id)
+            rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
             if rec is None:
                 raise NotFound(f"Host {host_id} does not exist.")
             cred = session.get(HostCredentialRecord, host_id)
@@ -213,6 +228,8 @@ class HostRegistry:
 
     def target(self, host_id: int) -> SshTarget:
         """What the SSH layer needs, credential included. Not for display."""
+        if not is_row_id(host_id):
+            raise NotFound(f"Host {host_id} does not exist.")
         with self.store.read() as session:
             rec = session.get(HostRecord, host_id)
             cred = session.get(HostCredentialRecord, host_id)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel, col, func, select
 
 from .clock import as_utc, ocp_time, utcnow
@@ -31,7 +32,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 class ObClusterRecord(SQLModel, table=True):
     __tablename__ = "ob_cluster"
 
-    id: int = Field(primary_key=True)  # the obClusterId, not a surrogate: obLinks name it
+    # The obClusterId, not a surrogate (obLinks name it): any Long, so BIGINT.
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     name: str = Field(index=True)
     rs_list: str
     config_url: str | None = None

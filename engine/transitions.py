@@ -24,7 +24,7 @@ from .clock import utcnow
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound
-from .records import SubtaskRecord, TaskRecord
+from .records import SubtaskRecord, TaskRecord, is_row_id
 from .task import rollback_prohibited
 
 S = SubtaskStatus
@@ -35,14 +35,14 @@ Row = Mapping[str, Any]
 
 
 def load_task(session: Session, task_id: int, *, lock: bool = False) -> TaskRecord:
-    task = session.get(TaskRecord, task_id, with_for_update=lock)
+    task = session.get(TaskRecord, task_id, with_for_update=lock) if is_row_id(task_id) else None
     if task is None:
         raise TaskNotFound(f"Task {task_id} does not exist.")
     return task
 
 
 def load_subtask(session: Session, task_id: int, subtask_id: int) -> SubtaskRecord:
-    sub = session.get(SubtaskRecord, subtask_id)
+    sub = session.get(SubtaskRecord, subtask_id) if is_row_id(subtask_id) else None
     if sub is None or sub.task_id != task_id:
         raise TaskNotFound(f"Subtask {subtask_id} of task {task_id} does not exist.")
     return sub

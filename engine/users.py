@@ -31,6 +31,9 @@ from .store import Store
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 _CACHE_SECONDS = 60.0
+# At most two scrypt computations at once (16 MiB and ~60 ms of a core each): a flood of wrong
+# passwords then queues here instead of taking every worker thread and all the memory.
+_SCRYPT_SLOTS = threading.BoundedSemaphore(2)
 _IDS_SECONDS = 1.0
 _AK_ALPHABET = string.ascii_letters + string.digits
 
@@ -77,7 +80,8 @@ class AccessKey:
 
 
 def _hash(password: str, salt: bytes) -> str:
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    with _SCRYPT_SLOTS:
+        digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 

@@ -35,6 +35,13 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise RequestInvalid([FieldError("(body)", "a JSON body is required")])
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_json)
+    except RecursionError:
+        raise RequestInvalid([FieldError("(body)", "body is nested too deeply")]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestInvalid([FieldError("(body)", f"body is not valid JSON: {exc}")]) from None
+
+
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity are Python's extensions to JSON: other clients could not read them back."""
+    raise ValueError(f"{constant} is not a JSON value")

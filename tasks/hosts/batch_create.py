@@ -110,7 +110,8 @@ def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Tas
                         **login,
                         "hostKey": key,
                         "trustOnFirstUse": request.trustOnFirstUse,
-                    }
+                    },
+                    new=True,  # never take over a host another request registered meanwhile
                 )
                 added.append(host.id)
             payload = {"request": request.model_dump(mode="json"), "creator": creator}

@@ -9,6 +9,7 @@ from sqlmodel import col, func, select
 
 from engine import Engine, NotFound
 from engine.clock import ocp_time
+from engine.records import is_row_id
 
 from .host_steps import config_url
 from .packages import package_version
@@ -26,8 +27,10 @@ def list_clusters(engine: Engine, offset: int, limit: int) -> tuple[list[dict[st
 
 def get_cluster(engine: Engine, cluster_id: int) -> dict[str, Any]:
     engine.store.ensure_schema()
-    with engine.store.read() as session:
-        row = session.get(ObproxyClusterRecord, cluster_id)
+    row = None
+    if is_row_id(cluster_id):
+        with engine.store.read() as session:
+            row = session.get(ObproxyClusterRecord, cluster_id)
     if row is None:
         raise NotFound(f"OBProxy cluster {cluster_id} does not exist.")
     return _view(engine, row)

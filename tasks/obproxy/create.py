@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Connection, insert
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -61,7 +62,9 @@ def create_cluster(
             with conn.begin_nested():
                 conn.execute(insert(CLUSTERS), _cluster_row(parsed, creator, task_id))
         except IntegrityError:
-            taken = _name_taken(parsed.name, _cluster_named(engine, parsed.name))
+            # Asked on this connection: another from the pool could wait on a busy pool.
+            query = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.name == parsed.name)
+            taken = _name_taken(parsed.name, conn.execute(query).scalar())
             raise RequestInvalid([taken]) from None
 
     return engine.submit(template, args, creator, payload=payload, also=record_cluster)
