@@ -165,7 +165,7 @@ def parse_date(value: str) -> datetime | None:
         parsed = parsedate_to_datetime(value.strip())
         if parsed is None or parsed.tzinfo is None:
             return None
-        # Year 9999 west of UTC (or year 1 east of it) is past datetime's range in UTC.
+        # The last hours of year 9999 west of UTC are past datetime's range once in UTC.
         return parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
