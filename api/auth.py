@@ -42,7 +42,11 @@ async def authenticated(request: Request) -> User:
             raise Unauthenticated("no Authorization header")
         scheme = header.split(" ", 1)[0].lower()
         if scheme == "basic":
-            user = await run_in_threadpool(_basic, engine, header)
+            name, password = _basic_credentials(header)
+            # A password verified lately is known without scrypt: no thread needed for it.
+            user = engine.users.verified(name, password)
+            if user is None:
+                user = await run_in_threadpool(_basic, engine, name, password)
         elif scheme == signature.SCHEME.lower():
             body = await request.body()
             user = await run_in_threadpool(_signed, engine, request, body)
@@ -55,7 +59,7 @@ async def authenticated(request: Request) -> User:
     return user
 
 
-def _basic(engine: Engine, header: str) -> User:
+def _basic_credentials(header: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(header.split(" ", 1)[1].strip(), validate=True).decode()
         name, password = decoded.split(":", 1)
@@ -63,6 +67,10 @@ def _basic(engine: Engine, header: str) -> User:
         raise Unauthenticated("malformed Basic credentials") from None
     if not name.isprintable() or len(name) > 64:  # NUL and friends never reach the database
         raise Unauthenticated("malformed Basic user name")
+    return name, password
+
+
+def _basic(engine: Engine, name: str, password: str) -> User:
     user = engine.users.authenticate(name, password)
     if user is None:
         raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")

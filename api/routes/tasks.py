@@ -102,7 +102,9 @@ def list_tasks(
 
 
 @router.get("/{taskId}", response_model=m.Envelope[m.WrappedTaskInstance], summary="Task detail")
-def get_task(request: Request, taskId: Id) -> Envelope:
+async def get_task(request: Request, taskId: Id) -> Envelope:
+    """On the event loop: the most polled call is a few indexed reads and, while the task is
+    unchanged, a remembered rendering; a thread hop would cost more than the work."""
     return wrapped(engine_of(request), engine_of(request).get(taskId))
 
 
