@@ -24,6 +24,7 @@ from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .routes import hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import extra_schemas
+from .throttle import FailedLogins, Throttled
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope, "description": text}
@@ -32,6 +33,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "not authenticated"),
         (404, "not found"),
         (413, "body larger than 1 MiB"),
+        (429, "too many failed logins from this address"),
         (500, "server error (its traceId is in the server log)"),
     )
 }
@@ -47,6 +49,7 @@ def create_app(engine: Engine) -> FastAPI:
         redirect_slashes=False,  # OCP clients take a redirect for an error: answer 404
     )
     app.state.engine = engine
+    app.state.failed_logins = FailedLogins()
     secured = [Depends(authenticated)]
     for module in (tasks, obproxy, hosts, ob_clusters):
         app.include_router(module.router, dependencies=secured, responses=ERRORS)
@@ -86,6 +89,15 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> Envelope:
         return _unauthenticated()
+
+    @app.exception_handler(Throttled)
+    async def throttled(_: Request, exc: Throttled) -> Envelope:
+        return failure(
+            429,
+            0,
+            "Excessive number of failed logins from this address; try again later",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception_handler(DataError)
     async def out_of_range(_: Request, exc: DataError) -> Envelope:

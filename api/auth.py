@@ -20,6 +20,7 @@ from engine import Engine, User
 from engine.secrets import SecretError
 
 from . import signature
+from .throttle import FailedLogins, Throttled
 
 log = logging.getLogger("ocptask.api.auth")
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -37,6 +38,7 @@ async def authenticated(request: Request) -> User:
     header = request.headers.get("authorization", "")
     engine: Engine = request.app.state.engine
     client = request.client.host if request.client else "?"
+    failures: FailedLogins = request.app.state.failed_logins
     try:
         if not header:
             raise Unauthenticated("no Authorization header")
@@ -45,8 +47,13 @@ async def authenticated(request: Request) -> User:
             name, password = _basic_credentials(header)
             # A password verified lately is known without scrypt: no thread needed for it.
             user = engine.users.verified(name, password)
-            if user is None:
-                user = await run_in_threadpool(_basic, engine, name, password)
+            if user is None:  # scrypt: only within the client's budget of failed logins
+                failures.check(client)
+                try:
+                    user = await run_in_threadpool(_basic, engine, name, password)
+                except Unauthenticated:
+                    failures.failed(client)
+                    raise
         elif scheme == signature.SCHEME.lower():
             body = await request.body()
             user = await run_in_threadpool(_signed, engine, request, body)
@@ -54,6 +61,9 @@ async def authenticated(request: Request) -> User:
             raise Unauthenticated("unsupported Authorization scheme")
     except Unauthenticated as exc:
         log.warning("authentication failed from %s: %s", client, exc.reason)
+        raise
+    except Throttled:
+        log.warning("authentication refused from %s: too many failed logins", client)
         raise
     request.state.user = user
     return user

@@ -163,7 +163,12 @@ class Fuzz:
         problem = envelope_problem(response)
         if problem is None and label[2] in ("basic", "signed") and response.status_code == 401:
             problem = "a request with a valid credential was refused as unauthenticated"
-        if problem is None and label[2] in ("none", "garbage") and response.status_code != 401:
+        refused = {401, 429} if label[2] == "garbage" else {401}  # 429: failed-login budget
+        if (
+            problem is None
+            and label[2] in ("none", "garbage")
+            and response.status_code not in refused
+        ):
             problem = "a request without a valid credential was not refused with 401"
         if problem is None and not response.is_success:
             after = self.counts()
