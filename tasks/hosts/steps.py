@@ -16,6 +16,7 @@ from engine.hosts import HostRegistry, HostStatus
 from engine.ssh import SshConnection, SshPool
 
 POOL = SshPool()
+"""One SSH connection per host for every step of this process (the OBProxy chain's too)."""
 q = shlex.quote
 
 

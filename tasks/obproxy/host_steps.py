@@ -22,16 +22,15 @@ import pymysql
 from sqlmodel import select
 
 from engine import Step, StepContext
-from engine.errors import HostKeyMismatch, HostUnreachable
-from engine.hosts import HostRegistry, HostStatus
+from engine.hosts import HostRegistry
 from engine.ob_clusters import ObClusters
-from engine.ssh import SshConnection, SshPool, SshTarget
+from engine.ssh import SshConnection, SshTarget
+from tasks.hosts.steps import POOL, check_commands, reach
 
 from .packages import package_path, package_version
 from .records import ObproxyServerRecord
 from .request import CreateObproxyClusterRequest
 
-POOL = SshPool()
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
 q = shlex.quote
@@ -98,17 +97,7 @@ class HostStep(Step):
 
     def reach(self, ctx: StepContext) -> None:
         """Connect; record the host's status, and pin a key accepted on first use."""
-        registry, host_id = HostRegistry(ctx.store), self.host_id(ctx)
-        conn = self.ssh(ctx)
-        try:
-            conn.run("true")
-        except (HostUnreachable, HostKeyMismatch):
-            registry.set_status(host_id, HostStatus.OFFLINE)
-            raise
-        if conn.learned_host_key:
-            registry.pin(host_id, conn.learned_host_key)
-            ctx.log.warning(f"trusted on first use and pinned: {conn.learned_host_key}")
-        registry.set_status(host_id, HostStatus.AVAILABLE)
+        reach(ctx, self.host_id(ctx), self.ssh(ctx))
 
     def sh(
         self, ctx: StepContext, command: str, *, timeout: float | None = None, check: bool = True
@@ -171,12 +160,7 @@ class CheckCommandExists(HostStep):
     ocp_class_name = "com.alipay.ocp.service.task.business.host.CheckCommandTask"
 
     def run(self, ctx: StepContext) -> None:
-        script = "; ".join(
-            f"command -v {q(c)} >/dev/null || echo {q(c)}" for c in COMMANDS_TO_CHECK
-        )
-        missing = self.sh(ctx, script).stdout.split()
-        if missing:
-            raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
+        check_commands(lambda script: self.sh(ctx, script), COMMANDS_TO_CHECK)
 
 
 class InstallRpmByPackageAndVersion(HostStep):
