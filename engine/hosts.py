@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,11 +17,12 @@ from typing import Any
 from paramiko.hostkeys import HostKeyEntry
 from sqlalchemy import Column, Text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
+from .enums import TaskStatus
 from .errors import FieldError, NotFound, RequestInvalid
-from .records import is_row_id, timestamp
+from .records import TaskRecord, is_row_id, timestamp
 from .ssh import SshTarget
 from .store import Store
 
@@ -134,6 +136,28 @@ def _check(entry: dict[str, Any]) -> list[FieldError]:
     return problems
 
 
+HostGuard = Callable[[Session, int], "str | None"]
+_GUARDS: list[HostGuard] = []
+
+
+def guard_removal(check: HostGuard) -> HostGuard:
+    """Register what keeps a host in use (a task package's own records): ``check(session,
+    host_id)`` returns why, or None. Used as a decorator."""
+    _GUARDS.append(check)
+    return check
+
+
+def _running_tasks(session: Session, host_id: int) -> str | None:
+    """A RUNNING task split over the host (``listMap.host_ids``) still needs to reach it."""
+    query = select(TaskRecord.id, TaskRecord.context).where(
+        TaskRecord.status == TaskStatus.RUNNING.value
+    )
+    for task_id, context in session.exec(query).all():
+        if str(host_id) in ((context or {}).get("listMap") or {}).get("host_ids", []):
+            return f"task {task_id} is running on it"
+    return None
+
+
 def _name_taken(name: str) -> FieldError:
     return FieldError("name", f"a host named {name!r} is already registered", name)
 
@@ -199,10 +223,20 @@ class HostRegistry:
             return Host.from_record(rec)
 
     def remove(self, host_id: int) -> None:
+        """Forget a host and its credential; refused while a running task or anything a task
+        package recorded (an OBProxy on it) still needs it."""
         with self.store.write() as session:
             rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
             if rec is None:
                 raise NotFound(f"Host {host_id} does not exist.")
+            reasons = [r for check in (_running_tasks, *_GUARDS) if (r := check(session, host_id))]
+            if reasons:
+                raise RequestInvalid(
+                    [
+                        FieldError("hostId", f"host {host_id} is in use: {r}", host_id)
+                        for r in reasons
+                    ]
+                )
             cred = session.get(HostCredentialRecord, host_id)
             if cred is not None:
                 session.delete(cred)

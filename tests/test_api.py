@@ -224,6 +224,9 @@ def test_rs_list_create_on_three_hosts_as_ocp_documents_it(hosts_env: Any) -> No
         assert [v["value"] for v in values("rs_list")] == [
             "10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881"
         ]
+        # A host an OBProxy runs on cannot be removed from under it.
+        err = error_of(client.delete(f"/api/v2/compute/hosts/{ids[0]}"), 400, 10001)
+        assert err["target"] == "hostId" and "OBProxy server" in err["subErrors"][0]["message"]
         # One OBProxy down: the call still answers, without its IP.
         home = Path(sandbox["state"], "home2")
         pid = int(next(home.glob("obproxy-*/run/obproxy.pid")).read_text())
@@ -315,6 +318,8 @@ def test_cancel_a_running_subtask_over_http(hosts_env: Any) -> None:
                 break
             assert time.monotonic() < deadline, data
             time.sleep(0.1)
+        in_use = error_of(client.delete(f"/api/v2/compute/hosts/{ids[0]}"), 400, 10001)
+        assert f"task {task_id} is running on it" in in_use["message"]
         cancelled = client.post(f"{base}/{task_id}/subtasks/{running[0]['id']}/cancel")
         assert cancelled.status_code == 200 and "data" not in cancelled.json()
         final = wait_task(client, task_id, timeout=30)

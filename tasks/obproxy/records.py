@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
+from engine.hosts import guard_removal
 from engine.records import timestamp
 
 
@@ -46,3 +47,12 @@ class ObproxyServerRecord(SQLModel, table=True):
     task_id: int = Field(index=True)
     create_time: datetime = timestamp(nullable=False)
     update_time: datetime = timestamp(nullable=False)
+
+
+@guard_removal
+def _obproxy_on_host(session: Session, host_id: int) -> str | None:
+    query = select(ObproxyServerRecord).where(ObproxyServerRecord.host_id == host_id)
+    server = session.exec(query).first()
+    if server is None:
+        return None
+    return f"OBProxy server {server.id} of OBProxy cluster {server.cluster_id} runs on it"
