@@ -27,7 +27,7 @@ from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SubtaskLogRecord, SubtaskRecord, TaskRecord, is_row_id
+from .records import SubtaskLogRecord, TaskRecord, is_row_id
 from .runner import LEASE_SECONDS, Runner
 from .snapshots import Snapshots
 from .step import load_step
@@ -218,23 +218,11 @@ class Engine:
         offset: int = 0,
     ) -> list[Task]:
         """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
-        query = select(TaskRecord)
-        if status is not None:
-            query = query.where(TaskRecord.status == TaskStatus(status).value)
-        if task_type is not None:
-            query = query.where(TaskRecord.type == TaskType(task_type).value)
-        if name:
-            query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
-        query = query.order_by(col(TaskRecord.id).desc()).offset(offset).limit(limit)
+        statuses = [] if status is None else [status]
+        query = _task_ids(statuses, name, task_type, "id", descending=True)
         with self.store.read() as session:
-            tasks = list(session.exec(query).all())
-            ids = [t.id for t in tasks]
-            subs: dict[int, list[SubtaskRecord]] = {i: [] for i in ids if i is not None}
-            if ids:
-                sub_query = select(SubtaskRecord).where(col(SubtaskRecord.task_id).in_(ids))
-                for sub in session.exec(sub_query).all():
-                    subs[sub.task_id].append(sub)
-            return [Task.from_records(t, subs[t.id]) for t in tasks if t.id is not None]
+            ids = list(session.exec(query.offset(offset).limit(limit)).all())
+        return self._load(ids)
 
     def page(
         self,
@@ -252,17 +240,7 @@ class Engine:
 
         ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
         applied to every candidate, so keep it for narrow lists."""
-        column = getattr(TaskRecord, order_by)
-        query = select(TaskRecord.id)
-        if statuses:
-            query = query.where(col(TaskRecord.status).in_([TaskStatus(s).value for s in statuses]))
-        if task_type is not None:
-            query = query.where(TaskRecord.type == TaskType(task_type).value)
-        if name:
-            query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
-        order = col(column).desc() if descending else col(column).asc()
-        tie = col(TaskRecord.id).desc() if descending else col(TaskRecord.id).asc()
-        query = query.order_by(order, tie)
+        query = _task_ids(statuses, name, task_type, order_by, descending=descending)
         if match is None:
             with self.store.read() as session:
                 total = session.exec(select(func.count()).select_from(query.subquery())).one()
@@ -399,3 +377,26 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _task_ids(
+    statuses: Sequence[TaskStatus | str],
+    name: str | None,
+    task_type: TaskType | str | None,
+    order_by: str,
+    *,
+    descending: bool,
+) -> Any:
+    """The ids of the tasks a list asks for, in its order (ties broken by id)."""
+    query = select(TaskRecord.id)
+    if statuses:
+        query = query.where(col(TaskRecord.status).in_([TaskStatus(s).value for s in statuses]))
+    if task_type is not None:
+        query = query.where(TaskRecord.type == TaskType(task_type).value)
+    if name:
+        query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
+    column = col(getattr(TaskRecord, order_by))
+    tie = col(TaskRecord.id)
+    if descending:
+        return query.order_by(column.desc(), tie.desc())
+    return query.order_by(column.asc(), tie.asc())

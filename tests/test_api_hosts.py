@@ -352,7 +352,8 @@ def test_embedded_call_registers_nothing_when_the_task_cannot_be_written(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``batch_create_hosts`` (what the route calls) undoes its registrations if the submit
-    fails after them."""
+    fails after them. Failure injection: ``engine.submit`` is replaced by one that raises, as a
+    database dying at exactly that instant cannot be arranged reliably."""
     from tasks.hosts import batch_create_hosts
 
     cred = engine.credentials.add("ops", "admin", private_key_path="/nonexistent/id_ed25519")

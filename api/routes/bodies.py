@@ -7,12 +7,14 @@ from an ignorable unknown field; the models still document each body in ``/opena
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from engine import FieldError, RequestInvalid
+from engine import Engine, FieldError, RequestInvalid, Task
 
 _SCHEMAS: dict[str, Any] = {}
 
@@ -28,6 +30,16 @@ def documented(model: type[BaseModel]) -> dict[str, Any]:
 
 def extra_schemas() -> dict[str, Any]:
     return dict(_SCHEMAS)
+
+
+async def submitted(
+    request: Request, creator: str, submit: Callable[[Engine, Any, str], Task]
+) -> Task:
+    """A create route's whole work: the body read as JSON and handed, with the caller's name,
+    to the embedded call that validates it and submits its task (off the event loop)."""
+    body = await json_body(request)
+    engine = request.app.state.engine
+    return await run_in_threadpool(submit, engine, body, creator)
 
 
 async def json_body(request: Request) -> Any:

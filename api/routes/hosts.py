@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from engine import FieldError, HostStatus, RequestInvalid, User
 from tasks.hosts import BatchCreateHostsRequest, batch_create_hosts
@@ -14,7 +13,7 @@ from .. import models as m
 from ..auth import authenticated
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
-from .bodies import documented, json_body
+from .bodies import documented, submitted
 from .ids import Id
 from .tasks import engine_of
 
@@ -54,9 +53,7 @@ def list_all(
     openapi_extra=documented(BatchCreateHostsRequest),
 )
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
-    body = await json_body(request)
-    engine = engine_of(request)
-    task = await run_in_threadpool(batch_create_hosts, engine, body, user.name)
+    task = await submitted(request, user.name, batch_create_hosts)
     return ok({"contents": [task.to_instance()]})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from engine import User
 from tasks.obproxy import CreateObproxyClusterRequest, create_cluster
@@ -16,7 +15,7 @@ from .. import models as m
 from ..auth import authenticated
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
-from .bodies import documented, json_body
+from .bodies import documented, submitted
 from .ids import Id
 from .tasks import engine_of
 
@@ -30,9 +29,7 @@ router = APIRouter(prefix="/api/v2/obproxy/clusters", tags=["obproxy"])
     openapi_extra=documented(CreateObproxyClusterRequest),
 )
 async def create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
-    body = await json_body(request)
-    engine = engine_of(request)
-    task = await run_in_threadpool(create_cluster, engine, body, user.name)
+    task = await submitted(request, user.name, create_cluster)
     return ok(task.to_instance())
 
 
