@@ -147,6 +147,10 @@ class HostUnreachable(SshError):
     """No SSH session could be set up: refused, timed out, or no SSH banner."""
 
 
+class ConnectionLost(HostUnreachable):
+    """The SSH connection died while a command ran: whether (or how far) it ran is unknown."""
+
+
 class HostKeyMismatch(SshError):
     """The host presented a key other than the pinned one (or none is pinned): nothing ran."""
 

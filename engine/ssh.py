@@ -27,6 +27,7 @@ from .errors import (
     CommandFailed,
     CommandResult,
     CommandTimedOut,
+    ConnectionLost,
     HostKeyMismatch,
     HostUnreachable,
 )
@@ -120,6 +121,8 @@ class SshConnection:
             client = self._client
             transport = client.get_transport() if client else None
             if client is None or transport is None or not transport.is_active():
+                if client is not None:  # a lost connection: let go of it before the next
+                    client.close()
                 self._client = client = self._connect()
             return client
 
@@ -242,11 +245,18 @@ class SshConnection:
                 exit_code = channel.recv_exit_status()
         except BaseException:
             self._kill(err.pgid)
-            channel.close()
+            _close(channel)
             raise
         if exit_code is None:
             self._kill(err.pgid)
-        channel.close()
+        _close(channel)
+        transport = client.get_transport()
+        if (
+            exit_code in (None, -1)
+            and not timed_out
+            and (transport is None or not transport.is_active())
+        ):
+            raise ConnectionLost(self.target.label, f"connection lost while running: {command}")
         result = CommandResult(
             self.target.label,
             command,
@@ -372,6 +382,14 @@ class SshPool:
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
+
+
+def _close(channel: paramiko.Channel) -> None:
+    """Close a channel whose connection may already be gone (closing then cannot fail it)."""
+    try:
+        channel.close()
+    except (EOFError, OSError, paramiko.SSHException):
+        pass
 
 
 class _Lines:

@@ -17,6 +17,7 @@ import pytest
 from engine.errors import (
     CommandFailed,
     CommandTimedOut,
+    ConnectionLost,
     HostKeyMismatch,
     HostUnreachable,
 )
@@ -222,3 +223,21 @@ def test_silent_host_times_out_within_connect_timeout(sandbox: dict) -> None:
         for sock in accepted:
             sock.close()
     assert time.monotonic() - started < 1 + 5
+
+
+def test_a_connection_lost_mid_command_is_named_and_the_next_command_reconnects(
+    sandbox: dict, pool: SshPool
+) -> None:
+    """The command kills the sshd process serving its own connection (the user's one, found by
+    walking up its parents): the run ends with ConnectionLost naming the host, not a paramiko
+    EOFError, and the pool's next command goes over a new connection."""
+    conn = pool.connection(target(sandbox["inventory"][2]))
+    assert conn.run("echo before").stdout == "before\n"
+    suicide = (
+        'p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do '
+        "p=$(awk '{print $4}' /proc/$p/stat); done; kill -9 $p; sleep 5"
+    )
+    with pytest.raises(ConnectionLost) as lost:
+        conn.run(suicide, timeout=20)
+    assert "sandbox-3 (127.0.0.113:2222)" in str(lost.value)
+    assert pool.connection(target(sandbox["inventory"][2])).run("echo after").stdout == "after\n"

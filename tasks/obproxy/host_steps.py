@@ -22,6 +22,7 @@ import pymysql
 from sqlmodel import select
 
 from engine import Step, StepContext
+from engine.errors import ConnectionLost
 from engine.hosts import HostRegistry
 from engine.ob_clusters import ObClusters
 from engine.ssh import SshConnection, SshTarget
@@ -51,7 +52,16 @@ class HostStep(Step):
 
     def execute(self, ctx: StepContext) -> None:
         try:
-            self.run(ctx)
+            try:
+                self.run(ctx)
+            except ConnectionLost as exc:
+                # The pooled connection died under the step. Steps of the chain may be run again
+                # (see above): stop what the cut run left, undo it, and run it once more on a new
+                # connection; a second loss fails the step.
+                ctx.log.warning(f"{exc}; running the step again on a new connection")
+                self.clean(ctx)
+                self.rollback(ctx)
+                self.run(ctx)
         except Exception:
             self.mark_server(ctx, "UNAVAILABLE")
             raise
