@@ -8,8 +8,13 @@ else are 404/10002, and a refused credential is 401.
 
 from __future__ import annotations
 
+import gc
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -39,8 +44,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Threads for the routes that block (database writes and lists, SSH): a few, not anyio's 40. On
+# two cores, forty threads taking turns at the GIL around every SQLite call spent ten times the
+# CPU of the work itself, and starved the event loop that answers the cheap requests.
+THREADS = int(os.environ.get("OCPTASK_API_THREADS", "8"))
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    # What exists at start (modules, the app, the engine) lives as long as the process: kept
+    # out of the collector's full passes, which would otherwise walk it all again and again.
+    gc.freeze()
+    yield
+
+
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="ocptask",
         version="0.1.0",
         description="OCP's task and OBProxy API (OceanBase Cloud Platform, v2), run by ocptask.",

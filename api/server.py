@@ -24,7 +24,14 @@ from engine.store import resolve_url
 from .app import create_app
 
 log = logging.getLogger("ocptask.api")
-_UVICORN = {"log_level": "info", "access_log": False, "timeout_graceful_shutdown": 30}
+# No proxy headers: the failed-login throttle keys on the peer's address, which X-Forwarded-For
+# from any local process would otherwise set.
+_UVICORN = {
+    "log_level": "info",
+    "access_log": False,
+    "timeout_graceful_shutdown": 30,
+    "proxy_headers": False,
+}
 
 
 def _load_tasks() -> None:

@@ -158,6 +158,7 @@ async def load(
     ]
     latencies: list[float] = []
     errors: list[str] = []
+    sample = itertools.cycle(range(100))
 
     async def worker(client: Client, deadline: float) -> None:
         while (started := time.perf_counter()) < deadline:
@@ -166,7 +167,7 @@ async def load(
                 problem = None
                 if status != 200:
                     problem = f"HTTP {status}: {body[:300]!r}"
-                elif json.loads(body).get("successful") is not True:
+                elif not successful(body, parse=next(sample) == 0):
                     problem = f"unsuccessful envelope: {body[:300]!r}"
             except (OSError, EOFError, ValueError, httpx.HTTPError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
@@ -183,6 +184,16 @@ async def load(
         for client in pool:
             await client.close()
     return latencies, errors
+
+
+def successful(body: bytes, *, parse: bool) -> bool:
+    """Whether an answer is a successful envelope. The server writes the envelope's frame
+    (successful, timestamp, …, server) after ``data``, so its last few hundred bytes tell;
+    decoding a 26-subtask record on every answer would cost the clients more CPU than the server
+    spends making it. One answer in a hundred is decoded in full."""
+    if parse:
+        return json.loads(body).get("successful") is True
+    return b'"successful":true,' in body[-400:]
 
 
 def percentile(ordered: list[float], fraction: float) -> float:

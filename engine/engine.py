@@ -87,7 +87,7 @@ class Engine:
         self.definitions = Definitions(self.store)
         self.ob_clusters = ObClusters(self.store)
         self.users = Users(self.store)
-        self._snapshots = Snapshots(self.store.engine.dialect)
+        self._snapshots = Snapshots(self.store.engine)
         self.on_work: Callable[[], None] | None = None
         """Called after a submit or an operation made work: a daemon in this process (``ocptask
         serve``) sets it to start dispatching at once instead of at its next poll."""
@@ -200,10 +200,7 @@ class Engine:
     def get(self, task_id: int) -> Task:
         # A task's detail is the API's most frequent read: rows, not ORM objects, and the
         # snapshot rebuilt only when they changed.
-        task = None
-        if is_row_id(task_id):
-            with self.store.engine.connect() as conn:
-                task = self._snapshots.load(conn, [task_id]).get(task_id)
+        task = self._snapshots.get(task_id) if is_row_id(task_id) else None
         if task is None:
             raise TaskNotFound(f"Task {task_id} does not exist.")
         return task
@@ -262,8 +259,7 @@ class Engine:
         """Tasks by id, in the order given."""
         if not ids:
             return []
-        with self.store.engine.connect() as conn:  # as ``get``
-            tasks = self._snapshots.load(conn, ids)
+        tasks = self._snapshots.load(ids)
         return [tasks[i] for i in ids if i in tasks]
 
     def log(self, task_id: int, subtask_id: int) -> str:

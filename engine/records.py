@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel
 
 from .clock import utcnow
@@ -36,6 +36,12 @@ def timestamp(nullable: bool = True) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+def revision() -> Any:
+    """Bumped by a trigger on every UPDATE of the row (``revisions``); written by nothing else.
+    Nullable only so that an older database gains the column (its rows read as revision 0)."""
+    return Field(default=0, sa_column=Column(Integer, nullable=True, server_default=text("0")))
+
+
 class TaskRecord(SQLModel, table=True):
     __tablename__ = "task_instance"
     __table_args__ = (Index("ix_task_instance_status", "status"), {"sqlite_autoincrement": True})
@@ -54,6 +60,7 @@ class TaskRecord(SQLModel, table=True):
     create_time: datetime = timestamp(nullable=False)
     start_time: datetime | None = timestamp()
     finish_time: datetime | None = timestamp()
+    revision: int | None = revision()
 
 
 class SubtaskRecord(SQLModel, table=True):
@@ -90,6 +97,7 @@ class SubtaskRecord(SQLModel, table=True):
     create_time: datetime = timestamp(nullable=False)
     start_time: datetime | None = timestamp()
     finish_time: datetime | None = timestamp()
+    revision: int | None = revision()
 
 
 class SubtaskLogRecord(SQLModel, table=True):

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
+from . import revisions
 from .secrets import SecretBox
 
 DEFAULT_DB = "~/.ocptask/ocptask.db"
@@ -99,6 +100,7 @@ class Store:
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
                 SQLModel.metadata.create_all(conn)
                 _add_missing_columns(conn)
+                revisions.install(conn)
             self._known_tables = count
 
     @contextmanager

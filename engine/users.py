@@ -25,6 +25,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, NotFound, RequestInvalid
+from .fast_read import FastRead
 from .records import timestamp
 from .store import Store
 
@@ -113,6 +114,7 @@ class Users:
         store.ensure_schema()
         self._verified: dict[tuple[str, bytes], float] = {}
         self._lock = threading.Lock()
+        self._named = FastRead(store.engine, _USER_NAMED)
         self._ids: tuple[float, dict[str, int]] | None = None
 
     def add(self, name: str, password: str) -> User:
@@ -176,8 +178,7 @@ class Users:
         """The user if this password was verified for them within the last minute (and the
         user still has it); None when that is not known. Never hashes: fast enough to call on
         an event loop, for the API's every request."""
-        with self.store.engine.connect() as conn:
-            rec = conn.execute(_USER_NAMED, {"name": name}).first()
+        rec = self._named.first(name=name)
         if rec is None:
             return None
         key = (rec.password_hash, hashlib.sha256(password.encode()).digest())

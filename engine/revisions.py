@@ -1,0 +1,45 @@
+"""Row revisions: every UPDATE of a task or subtask row bumps that row's ``revision``.
+
+A database trigger does it, so no writer (the runner's SQL, an operator action through the ORM,
+a future module, a hand-run UPDATE) can forget. Readers then learn that a task is unchanged from
+one small read, its revision with the count and sum of its subtasks' revisions, instead of
+fetching and comparing every row (see ``snapshots``). The trigger touches only the row being
+updated: nothing else is locked, so concurrent writers on PostgreSQL cannot deadlock over it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+TABLES = ("task_instance", "subtask_instance")
+
+_SQLITE = """
+CREATE TRIGGER IF NOT EXISTS {table}_revision AFTER UPDATE ON {table}
+FOR EACH ROW WHEN NEW.revision IS OLD.revision
+BEGIN
+    UPDATE {table} SET revision = coalesce(OLD.revision, 0) + 1 WHERE id = NEW.id;
+END
+"""
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION ocptask_bump_revision() RETURNS trigger AS $$
+BEGIN
+    NEW.revision := coalesce(OLD.revision, 0) + 1;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql
+"""
+_PG_TRIGGER = """
+CREATE OR REPLACE TRIGGER {table}_revision BEFORE UPDATE ON {table}
+FOR EACH ROW EXECUTE FUNCTION ocptask_bump_revision()
+"""
+
+
+def install(conn: Connection) -> None:
+    """Create the triggers if missing; runs inside the schema's serialised transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_PG_FUNCTION)
+        for table in TABLES:
+            conn.exec_driver_sql(_PG_TRIGGER.format(table=table))
+    else:
+        for table in TABLES:
+            conn.exec_driver_sql(_SQLITE.format(table=table))
