@@ -74,6 +74,7 @@ def create_app(engine: Engine) -> FastAPI:
     secured = [Depends(authenticated)]
     for module in (tasks, obproxy, hosts, ob_clusters):
         app.include_router(module.router, dependencies=secured, responses=ERRORS)
+    app.router.routes[:0] = tasks.lean_routes()
     app.add_middleware(EnvelopeMiddleware)
     _errors(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ server cannot. So the load comes from one asyncio process speaking plain HTTP/1.
 sockets (``--httpx`` for httpx.AsyncClient instead, which costs the clients several times more
 CPU per request than the server spends answering a task's detail).
 
-    python bench/api_load.py [--seconds 30] [--clients 50] [--httpx]
+    python bench/api_load.py [--seconds 30] [--clients 50] [--workers 1] [--only get] [--httpx]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import uvloop
 
 import tasks.obproxy
 from engine import Engine
@@ -204,7 +205,7 @@ def scenario(
     name: str, server: api_server.Server, ask: Callable[[], Request], args: argparse.Namespace
 ) -> int:
     server_cpu, client_cpu, wall = cpu_of(server.proc.pid), own_cpu(), time.perf_counter()
-    latencies, errors = asyncio.run(load(server, ask, args))
+    latencies, errors = uvloop.run(load(server, ask, args))
     wall = time.perf_counter() - wall
     server_cpu = cpu_of(server.proc.pid) - server_cpu
     client_cpu = own_cpu() - client_cpu
@@ -234,6 +235,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=50, help="task records for the list")
     parser.add_argument("--httpx", action="store_true", help="load with httpx.AsyncClient")
     parser.add_argument("--workers", type=int, default=1, help="ocptask serve --workers")
+    parser.add_argument(
+        "--only", choices=("get", "list", "create"), action="append", help="these scenarios"
+    )
     args = parser.parse_args()
     os.environ["OCPTASK_PACKAGE_DIR"] = str(PACKAGES)
     tmp = Path(tempfile.mkdtemp(prefix="ocptask-api-load-"))
@@ -267,7 +271,8 @@ def main() -> None:
                 ),
             ),
         ]
-        failed = sum(scenario(name, server, ask, args) for name, ask in scenarios)
+        chosen = [(n, ask) for n, ask in scenarios if not args.only or n in args.only]
+        failed = sum(scenario(name, server, ask, args) for name, ask in chosen)
     finally:
         if server is not None:
             server.stop()

@@ -1,8 +1,9 @@
 """Where records live: one SQLAlchemy engine, and read/write transactions over it.
 
 SQLite is the embedded default. Every write transaction starts with ``BEGIN IMMEDIATE`` so that two
-writers never deadlock upgrading read locks, and writers of one process queue on a lock instead of
-SQLite's busy handler (which sleeps in steps of up to 100 ms and would dominate per-node latency).
+writers never deadlock upgrading read locks, and writers queue on a lock (``write_lock``: threads
+and processes) instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and would
+dominate per-node latency.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from . import records as _records  # noqa: F401 - registers the engine's tables
 from . import revisions
 from .secrets import SecretBox
+from .write_lock import WriteLock
 
 DEFAULT_DB = "~/.ocptask/ocptask.db"
 
@@ -34,7 +36,7 @@ _PG_CONNECT_ARGS = {  # libpq: connect within 10 s; a silent peer is dropped wit
 }
 WORK_CHANNEL = "ocptask_work"
 _NOTIFY_WORK = text(f"NOTIFY {WORK_CHANNEL}")
-_process_locks: dict[str, threading.Lock] = {}
+_process_locks: dict[str, WriteLock] = {}
 _process_locks_guard = threading.Lock()
 
 
@@ -64,7 +66,10 @@ class Store:
         if self.is_sqlite:
             _sqlite_setup(self.engine)
             with _process_locks_guard:
-                self._write_lock = _process_locks.setdefault(self.url, threading.Lock())
+                database = Path(self.engine.url.database or "")
+                self._write_lock: WriteLock | None = _process_locks.setdefault(
+                    self.url, WriteLock(database)
+                )
         else:
             self._write_lock = None
         self._writer = self.engine.execution_options(ocptask_write=True)

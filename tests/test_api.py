@@ -130,6 +130,26 @@ def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
     assert "wrong-password" not in log and "authentication failed" in log
 
 
+def test_task_detail_is_one_answer_whichever_route_serves_it(api_env: ApiEnv) -> None:
+    """Plain ids go to the lean route, others (a leading zero) to the FastAPI route: both
+    authenticate the same way and give the same record; HEAD stays 405 as on the FastAPI route."""
+    with api_env.client() as client:
+        task_id = client.post("/api/v2/obproxy/clusters", json=sample_request()).json()["data"][
+            "id"
+        ]
+        wait_task(client, task_id, timeout=30)
+        lean = client.get(f"/api/v2/tasks/instances/{task_id}").json()
+        full = client.get(f"/api/v2/tasks/instances/00{task_id}").json()
+        assert lean["successful"] and lean["data"] == full["data"]
+        error_of(client.get("/api/v2/tasks/instances/00999"), 404, 20000)
+        assert client.head(f"/api/v2/tasks/instances/{task_id}").status_code == 405
+    with httpx.Client(base_url=api_env.url) as anonymous:
+        error_of(anonymous.get(f"/api/v2/tasks/instances/{task_id}"), 401, 0)
+        error_of(anonymous.get(f"/api/v2/tasks/instances/00{task_id}"), 401, 0)
+        wrong = anonymous.get(f"/api/v2/tasks/instances/{task_id}", auth=("admin", "wrong"))
+        error_of(wrong, 401, 0)
+
+
 def test_a_server_error_is_an_envelope_with_a_logged_trace_id(api_env: ApiEnv) -> None:
     """A record the server cannot read (a status no ocptask writes, put there by hand) is a
     500: OCP's envelope, a traceId that is also in the server log, no stack trace."""
