@@ -52,7 +52,9 @@ def serve(
     workers: int = 1,
 ) -> int:
     _load_tasks()
-    daemon = Daemon(db, parallelism=parallelism, name=name, grace_seconds=grace) if run else None
+    daemon = None
+    if run:
+        daemon = Daemon(Engine(db, parallelism, executor=name), grace_seconds=grace)
     if daemon is not None:
         daemon.start()
     # uvicorn answers SIGTERM by draining, restores the handlers it found, then raises the

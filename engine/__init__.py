@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .context import Context
 from .credentials import Credential, Credentials
-from .definitions import Definition, Definitions, fire_due
+from .definitions import Definition, Definitions
 from .engine import Engine
 from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
 from .errors import (
@@ -55,7 +55,6 @@ __all__ = [
     # Scheduled task definitions
     "Definition",
     "Definitions",
-    "fire_due",
     # Defining tasks
     "Context",
     "Node",

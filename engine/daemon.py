@@ -27,11 +27,9 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import make_url
 
-from . import recovery
-from .clock import utcnow
-from .definitions import fire_due
+from . import leases
 from .engine import Engine
-from .runner import LEASE_SECONDS
+from .runner import running_here
 from .store import WORK_CHANNEL
 
 log = logging.getLogger("ocptask.daemon")
@@ -52,31 +50,32 @@ logging.getLogger("apscheduler.scheduler").addFilter(_DropSkippedDispatch())
 class Daemon:
     def __init__(
         self,
-        db_url: str | None = None,
+        engine: Engine,
         *,
-        parallelism: int = 10,
-        name: str | None = None,
         poll_seconds: float = 0.2,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 30.0,
-        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
-        self.engine = Engine(db_url, parallelism, executor=name, lease_seconds=lease_seconds)
+        """Serve ``engine``'s database with its parallelism, executor name and lease; the
+        daemon owns the engine from here on (``shutdown`` closes it)."""
+        self.engine = engine
+        self.runner = engine.runner
         self.grace_seconds = grace_seconds
         self._stop = threading.Event()
         self._flags = threading.Lock()  # guards the two flags below
         self._dispatching = False
         self._again = False  # a wake-up came while the dispatcher ran: it goes round again
-        self.engine._runner.on_free_slot = self._wake
+        self.runner.on_free_slot = self._wake
         self.scheduler = BackgroundScheduler(timezone=UTC)
         options: dict[str, Any] = {"max_instances": 1, "coalesce": True}
         self._dispatcher = self.scheduler.add_job(
             self.dispatch, "interval", seconds=poll_seconds, **options
         )
         self.scheduler.add_job(self.sweep, "interval", seconds=sweep_seconds, **options)
-        self.engine._runner.renews_leases = False  # this job does it instead of the watchdog
-        renew = self.engine._runner.renew_leases
-        self.scheduler.add_job(renew, "interval", seconds=lease_seconds / 4, **options)
+        self.runner.watchdog.renews_leases = False  # this job does it instead of the watchdog
+        renew = self.runner.renew_leases
+        every = self.runner.lease_seconds / 4
+        self.scheduler.add_job(renew, "interval", seconds=every, **options)
         self.scheduler.add_job(self.fire_definitions, "interval", seconds=1.0, **options)
 
     @property
@@ -91,7 +90,7 @@ class Daemon:
             while not self._stop.is_set():
                 with self._flags:
                     self._again = False
-                started = self.engine._runner.dispatch()
+                started = self.runner.dispatch()
                 with self._flags:
                     if not started and not self._again:
                         self._dispatching = False
@@ -118,16 +117,17 @@ class Daemon:
         task) and start them here at once."""
         if self._stop.is_set():
             return
-        if fire_due(self.engine):
+        if self.engine.fire_due():
             self._wake()
 
     def sweep(self) -> None:
         """Re-run or fail subtasks whose executor's lease lapsed."""
         with self.engine.store.engine.connect() as conn:
-            task_ids = list(conn.execute(recovery.LAPSED_TASKS, {"now": utcnow()}).scalars())
+            task_ids = leases.lapsed_tasks(conn)
         for task_id in task_ids:
             try:  # a task another executor is busy with is left for the next sweep
-                recovery.recover_lost(self.engine.store, task_id, self.name, wait=False)
+                store = self.engine.store
+                leases.recover_lost(store, task_id, self.name, running_here, wait=False)
             except Exception as exc:  # one task's trouble must not stop the sweep
                 log.warning("sweep of task %s failed: %s", task_id, exc)
 
@@ -172,16 +172,16 @@ class Daemon:
 
     def shutdown(self) -> int:
         self._stop.set()
-        runner = self.engine._runner
+        runner = self.runner
         runner.draining = True  # no claim from here on, not even by a finishing worker
-        runner.renews_leases = True  # the renewal job goes with the scheduler; grace needs it
+        runner.watchdog.renews_leases = True  # the renewal job goes with the scheduler
         self.scheduler.shutdown(wait=True)
         left = runner.drain(self.grace_seconds)
         for execution in left:  # past the grace period: stop them and hand them back
             execution.log.error("daemon stopping: the step did not finish within the grace period")
         runner.release(left)
         if left:
-            runner.drain(2 * 1.0 + 1.0)  # interrupt grace, then abandon and record
+            runner.settle_released()
         self.engine.close()
         log.info("daemon %s stopped", self.name)
         return 0

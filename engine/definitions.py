@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -28,10 +29,11 @@ from .enums import TaskType
 from .errors import DefinitionError, FieldError, TaskNotFound, TemplateError
 from .records import json_column, timestamp
 from .store import Store
+from .task import Task
 from .template import Template
 
-if TYPE_CHECKING:
-    from .engine import Engine
+Submit = Callable[..., Task]
+"""``Engine.submit``: how a due definition becomes a task."""
 
 log = logging.getLogger("ocptask.definitions")
 INTERVAL = "interval"
@@ -183,7 +185,7 @@ class Definitions:
             session.delete(_load(session, definition_id, lock=True))
 
 
-def fire_due(engine: Engine, now: datetime | None = None) -> list[int]:
+def fire_due(store: Store, submit: Submit, now: datetime | None = None) -> list[int]:
     """Create one SCHEDULED task per enabled definition due at ``now``; return the task ids.
 
     Safe to call from any number of daemons at once. Each definition is claimed in its own
@@ -196,7 +198,6 @@ def fire_due(engine: Engine, now: datetime | None = None) -> list[int]:
     definition whose template or arguments no longer submit is logged and skipped, not retried.
     The tasks are only created; a daemon's dispatcher (or ``engine.start``) runs them.
     """
-    store = engine.store
     store.ensure_schema()
     now = (as_utc(now) or utcnow()).astimezone(UTC)
     with store.read() as session:
@@ -213,7 +214,7 @@ def fire_due(engine: Engine, now: datetime | None = None) -> list[int]:
     for definition_id in candidates:
         row = _claim(store, definition_id, now)  # type: ignore[arg-type]
         if row is not None:
-            task_id = _submit(engine, row)
+            task_id = _submit(store, submit, row)
             if task_id is not None:
                 created.append(task_id)
     return created
@@ -236,9 +237,9 @@ def _claim(store: Store, definition_id: int, now: datetime) -> Row[Any] | None:
         return row
 
 
-def _submit(engine: Engine, row: Row[Any]) -> int | None:
+def _submit(store: Store, submit: Submit, row: Row[Any]) -> int | None:
     try:
-        task = engine.submit(
+        task = submit(
             _load_template(row.template),
             row.args,
             row.creator,
@@ -248,7 +249,7 @@ def _submit(engine: Engine, row: Row[Any]) -> int | None:
     except Exception:  # one broken definition must not stop the others firing
         log.exception("task definition %s (%s): this fire is skipped", row.id, row.name)
         return None
-    with engine.store.connect() as conn:  # two fires may finish out of order: keep the newest
+    with store.connect() as conn:  # two fires may finish out of order: keep the newest
         conn.execute(
             update(DEFINITIONS)
             .where(

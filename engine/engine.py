@@ -13,22 +13,23 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
-from . import recovery, transitions
+from . import leases, transitions
 from .clock import utcnow
 from .context import Context
 from .credentials import Credentials
-from .definitions import Definitions
+from .definitions import Definitions, fire_due
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SubtaskLogRecord, TaskRecord, is_row_id
-from .runner import LEASE_SECONDS, Runner
+from .records import SUBTASKS, TASKS, SubtaskLogRecord, TaskRecord, is_row_id
+from .runner import LEASE_SECONDS, Runner, running_here
 from .snapshots import Snapshots
 from .step import load_step
 from .store import Store
@@ -39,8 +40,6 @@ from .users import Users
 WAIT_POLL_SECONDS = 0.1
 _SCAN_CHUNK = 200
 WAIT_SWEEP_SECONDS = 1.0
-TASKS = transitions.TASKS
-SUBTASKS = transitions.SUBTASKS
 _LINK_SUBTASKS = (
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"))
@@ -79,9 +78,10 @@ class Engine:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
         self.store = Store(db_url, pool_size=parallelism + 5)
         self.executor = executor or default_executor()
-        self._runner = Runner(
+        self.runner = Runner(
             self.store, parallelism=parallelism, executor=self.executor, lease_seconds=lease_seconds
         )
+        """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self.hosts = HostRegistry(self.store)
         self.credentials = Credentials(self.store)
         self.definitions = Definitions(self.store)
@@ -191,6 +191,11 @@ class Engine:
         self._work_made()
         return self.get(task_id)
 
+    def fire_due(self, now: datetime | None = None) -> list[int]:
+        """Create the SCHEDULED tasks of definitions due at ``now`` (default: now); their ids.
+        Safe from any number of engines and daemons at once (see ``definitions.fire_due``)."""
+        return fire_due(self.store, self.submit, now)
+
     def _work_made(self) -> None:
         if self.on_work is not None:
             self.on_work()
@@ -279,12 +284,12 @@ class Engine:
         """Run the task's READY subtasks in the background; returns at once."""
         self.get(task_id)
         self._recover_lost(task_id)
-        self._runner.start(task_id)
+        self.runner.start(task_id)
 
     def _recover_lost(self, task_id: int, *, wait: bool = True) -> None:
         """Without this, a crash would leave subtasks RUNNING forever and every operation
-        refused. Executors elsewhere are judged by their leases (see ``recovery``)."""
-        recovery.recover_lost(self.store, task_id, self.executor, wait=wait)
+        refused. Executors elsewhere are judged by their leases (see ``leases``)."""
+        leases.recover_lost(self.store, task_id, self.executor, running_here, wait=wait)
 
     def wait(self, task_id: int, timeout: float | None = None) -> Task:
         """Block until nothing of the task can progress; WaitTimeout after ``timeout`` seconds.
@@ -305,7 +310,7 @@ class Engine:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             # Our driver (if any) in slices: it also waits on subtasks others run.
-            joined = self._runner.join(
+            joined = self.runner.join(
                 task_id, WAIT_SWEEP_SECONDS if left is None else min(WAIT_SWEEP_SECONDS, left)
             )
             if joined:  # not driven here (any more): the records tell
@@ -319,7 +324,7 @@ class Engine:
                 last_sweep = time.monotonic()
                 self._recover_lost(task_id, wait=False)
                 if drive:  # a lost idempotent step may be READY again: run it here
-                    self._runner.start(task_id)
+                    self.runner.start(task_id)
             if joined:
                 time.sleep(WAIT_POLL_SECONDS)
 
@@ -352,9 +357,13 @@ class Engine:
 
     def cancel_subtask(self, task_id: int, subtask_id: int) -> Subtask:
         """Ask for a RUNNING subtask to stop; it ends FAILED with operation CANCEL."""
-        result = self._subtask_op(task_id, subtask_id, transitions.cancel_subtask)
-        self._runner.cancel_requested(subtask_id)
-        return result
+        # Answered with the state the cancel made (CANCELING), not a later read: the step may
+        # have stopped and ended FAILED by the time a read would come back.
+        with self._operate(task_id) as (session, task):
+            sub = transitions.load_subtask(session, task_id, subtask_id)
+            transitions.cancel_subtask(session, task, sub)
+        self.runner.cancel_requested(subtask_id)
+        return Subtask.from_record(sub)
 
     def _subtask_op(self, task_id: int, subtask_id: int, op: Any) -> Subtask:
         with self._operate(task_id) as (session, task):
@@ -365,7 +374,7 @@ class Engine:
     # -- lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._runner.close()
+        self.runner.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, text
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, Table, Text, text
 from sqlmodel import Field, SQLModel
 
 from .clock import utcnow
@@ -109,3 +109,9 @@ class SubtaskLogRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     subtask_id: int = Field(foreign_key="subtask_instance.id")
     text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+# The tables as SQL expressions, for the statements on the runner's hot path (no ORM there).
+TASKS: Table = TaskRecord.__table__  # type: ignore[attr-defined]
+SUBTASKS: Table = SubtaskRecord.__table__  # type: ignore[attr-defined]
+LOGS: Table = SubtaskLogRecord.__table__  # type: ignore[attr-defined]

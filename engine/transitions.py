@@ -24,13 +24,11 @@ from .clock import utcnow
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound
-from .records import SubtaskRecord, TaskRecord, is_row_id
+from .records import SUBTASKS, TASKS, SubtaskRecord, TaskRecord, is_row_id
 from .task import rollback_prohibited
 
 S = SubtaskStatus
 ACTIVE = (S.READY.value, S.RUNNING.value, S.CANCELING.value)
-TASKS = TaskRecord.__table__  # type: ignore[attr-defined]
-SUBTASKS = SubtaskRecord.__table__  # type: ignore[attr-defined]
 Row = Mapping[str, Any]
 
 
@@ -249,27 +247,10 @@ def subtask_row(conn: Connection, subtask_id: int) -> Row | None:
     return None if row is None else row._mapping
 
 
-def finish(
-    conn: Connection,
-    task_id: int,
-    sub: Row,
-    *,
-    ok: bool,
-    interrupted: bool = False,
-    context: Context | None = None,
-    rolling_back: bool | None = None,
-    expect: Iterable[str] | None = None,
-    owner: str | None = None,
-) -> bool:
-    """Record the end of one execution (or skip) and advance whatever it unblocks.
-
-    ``sub`` needs id, operation, upstreams, downstreams. With ``expect``, nothing happens (and
-    False is returned) unless the subtask's status is one of those; with ``owner``, unless that
-    executor still holds it (a run whose lease lapsed and was given to another records nothing).
-    """
-    if rolling_back is None:
-        rolling_back = task_operation(conn, task_id) == Operation.ROLLBACK
-    values: dict[str, Any] = {"finish_time": utcnow(), "acquired_until": None}
+def end_values(sub: Row, *, ok: bool, interrupted: bool, context: Context | None) -> dict[str, Any]:
+    """The columns that record the end of one execution (or skip) of ``sub``: its status,
+    ``CANCEL`` if interrupted, the finish time, and the context it produced if it succeeded."""
+    values: dict[str, Any] = {"finish_time": utcnow()}
     if interrupted:
         values.update(status=S.FAILED.value, operation=Operation.CANCEL.value)
     elif not ok:
@@ -280,19 +261,24 @@ def finish(
         values["status"] = S.SUCCESSFUL.value
     if context is not None and ok:
         values["context"] = context.to_json()
-    if not set_subtask(conn, sub["id"], expect=expect, owner=owner, **values):
-        return False
+    return values
+
+
+def advance(
+    conn: Connection, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
+) -> None:
+    """After ``sub`` ended with the ``ended`` values (``end_values``): make READY whatever that
+    unblocks, else settle the task. ``sub`` needs id, upstreams and downstreams."""
     readied = False
-    if values["status"] == S.SUCCESSFUL and not rolling_back:
+    if ended["status"] == S.SUCCESSFUL and not rolling_back:
         known = {}
-        if "context" in values:  # otherwise read it back: a skipped subtask keeps its own
-            known[sub["id"]] = {"status": S.SUCCESSFUL.value, "context": values["context"]}
+        if "context" in ended:  # otherwise read it back: a skipped subtask keeps its own
+            known[sub["id"]] = {"status": S.SUCCESSFUL.value, "context": ended["context"]}
         readied = promote(conn, sub["downstreams"], rolling_back=False, known=known)
-    elif values["status"] == S.PENDING and rolling_back:
+    elif ended["status"] == S.PENDING and rolling_back:
         readied = promote(conn, sub["upstreams"], rolling_back=True)
     if not readied:
         settle(conn, task_id, rolling_back=rolling_back)
-    return True
 
 
 def _rows(conn: Connection, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:

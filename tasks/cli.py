@@ -132,6 +132,7 @@ def daemon(
     ] = 5.0,
 ) -> None:
     """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
+    from engine import Engine
     from engine.daemon import Daemon
 
     log_to_stderr()
@@ -139,14 +140,8 @@ def daemon(
     import tasks.hosts
     import tasks.obproxy  # noqa: F401
 
-    served = Daemon(
-        db,
-        parallelism=parallelism,
-        name=name,
-        grace_seconds=grace,
-        lease_seconds=lease,
-        sweep_seconds=sweep,
-    )
+    engine = Engine(db, parallelism, executor=name, lease_seconds=lease)
+    served = Daemon(engine, grace_seconds=grace, sweep_seconds=sweep)
     raise typer.Exit(served.run())
 
 

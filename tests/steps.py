@@ -15,6 +15,7 @@ JOURNAL: list[tuple[str, str, int]] = []
 FAIL_EXECUTE: set[str] = set()
 FAIL_ROLLBACK: set[str] = set()
 BARRIER: threading.Barrier | None = None
+GATES: dict[str, threading.Event] = {}
 _lock = threading.Lock()
 
 
@@ -25,6 +26,9 @@ def reset() -> None:
     FAIL_EXECUTE.clear()
     FAIL_ROLLBACK.clear()
     BARRIER = None
+    for gate in GATES.values():
+        gate.set()  # nothing left waiting after a test
+    GATES.clear()
 
 
 def record(action: str, ctx: StepContext) -> None:
@@ -60,6 +64,18 @@ class Rerunnable(Record):
 
     def clean(self, ctx: StepContext) -> None:
         record(f"clean after {ctx.lost_executor}", ctx)
+
+
+class Gate(Step):
+    """Journals its start, waits until the test opens ``GATES[name]`` (a plain wait: not
+    interruptible by ctx.sleep's wake-up), then journals its end and succeeds."""
+
+    def execute(self, ctx: StepContext) -> None:
+        record("start", ctx)
+        with _lock:
+            gate = GATES.setdefault(ctx.name, threading.Event())
+        gate.wait(timeout=30)
+        record("end", ctx)
 
 
 class Noop(Step):

@@ -18,7 +18,6 @@ from engine import (
     TaskNotFound,
     TaskType,
     Template,
-    fire_due,
 )
 from engine.store import Store
 from tests.helpers import S
@@ -49,8 +48,8 @@ def test_interval_fires_a_scheduled_task_with_its_definition_id(engine: Engine) 
     assert d.next_fire_time is not None
     assert before + MINUTE - SLACK <= d.next_fire_time <= datetime.now(UTC) + MINUTE
 
-    assert fire_due(engine, now=d.next_fire_time - timedelta(seconds=1)) == []
-    (task_id,) = fire_due(engine, now=d.next_fire_time)
+    assert engine.fire_due(now=d.next_fire_time - timedelta(seconds=1)) == []
+    (task_id,) = engine.fire_due(now=d.next_fire_time)
 
     record = engine.get(task_id).to_ocp()
     assert record["type"] == TaskType.SCHEDULED.value == "SCHEDULED"
@@ -61,7 +60,7 @@ def test_interval_fires_a_scheduled_task_with_its_definition_id(engine: Engine) 
     after = defs.get(d.id)
     assert after.last_task_id == task_id
     assert near(after.next_fire_time, d.next_fire_time + MINUTE)  # strictly after the fire
-    assert fire_due(engine, now=d.next_fire_time) == []  # the same fire is consumed once
+    assert engine.fire_due(now=d.next_fire_time) == []  # the same fire is consumed once
 
 
 def test_missed_fires_coalesce_into_one_task_and_keep_the_phase(engine: Engine) -> None:
@@ -70,12 +69,12 @@ def test_missed_fires_coalesce_into_one_task_and_keep_the_phase(engine: Engine) 
     assert d.next_fire_time is not None
     late = d.next_fire_time + 10 * MINUTE + timedelta(seconds=30)  # 11 fires missed
 
-    assert len(fire_due(engine, now=late)) == 1
-    assert fire_due(engine, now=late) == []
+    assert len(engine.fire_due(now=late)) == 1
+    assert engine.fire_due(now=late) == []
     following = defs.get(d.id).next_fire_time
     assert near(following, d.next_fire_time + 11 * MINUTE)
     assert following is not None
-    assert len(fire_due(engine, now=following)) == 1
+    assert len(engine.fire_due(now=following)) == 1
     assert len(engine.list(task_type=TaskType.SCHEDULED)) == 2
 
 
@@ -88,21 +87,21 @@ def test_disabled_definitions_do_not_fire_and_reenabled_ones_do(engine: Engine) 
     off = defs.disable(d.id)
     assert not off.enabled and off.next_fire_time is None
     far = datetime.now(UTC) + timedelta(days=30)
-    assert fire_due(engine, now=far) == []
+    assert engine.fire_due(now=far) == []
 
     before = datetime.now(UTC)
     on = defs.enable(d.id)
     assert on.enabled and on.next_fire_time is not None
     assert before + MINUTE - SLACK <= on.next_fire_time <= datetime.now(UTC) + MINUTE
     assert defs.enable(d.id) == on  # enabling an enabled definition changes nothing
-    (task_id,) = fire_due(engine, now=on.next_fire_time)
+    (task_id,) = engine.fire_due(now=on.next_fire_time)
     assert engine.get(task_id).task_definition_id == d.id
     assert [x.id for x in defs.list()] == [d.id, other.id]
 
     defs.remove(d.id)
     with pytest.raises(TaskNotFound):
         defs.get(d.id)
-    assert fire_due(engine, now=far) == []
+    assert engine.fire_due(now=far) == []
 
 
 def test_cron_keeps_crontab_weekdays_and_fires_on_them(engine: Engine) -> None:
@@ -113,7 +112,7 @@ def test_cron_keeps_crontab_weekdays_and_fires_on_them(engine: Engine) -> None:
     assert first is not None
     assert (first.weekday(), first.hour, first.minute) == (6, 9, 30)  # Python: 6 is Sunday
 
-    (task_id,) = fire_due(engine, now=first + timedelta(hours=1))
+    (task_id,) = engine.fire_due(now=first + timedelta(hours=1))
     assert engine.get(task_id).name == "made-by-callable"
     assert defs.get(sunday.id).next_fire_time == first + timedelta(days=7)
 
@@ -132,7 +131,7 @@ def fire_together(engines: list[Engine], now: datetime) -> list[list[int]]:
     def fire(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            results[i] = fire_due(engines[i], now=now)
+            results[i] = engines[i].fire_due(now=now)
         except BaseException as exc:
             errors.append(exc)
 

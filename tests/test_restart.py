@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from engine import Engine, Operation, SubtaskStatus, TaskStatus, transitions
+from engine import Engine, Operation, SubtaskStatus, TaskStatus, records
 from engine.clock import utcnow
 from tests import steps
 from tests.helpers import chain, one
@@ -25,9 +25,7 @@ def set_row(engine: Engine, subtask_id: int, **values: object) -> None:
     """Write a subtask row directly: how another executor's doing is pretended here."""
     with engine.store.connect() as conn:
         conn.execute(
-            update(transitions.SUBTASKS)
-            .where(transitions.SUBTASKS.c.id == subtask_id)
-            .values(**values)
+            update(records.SUBTASKS).where(records.SUBTASKS.c.id == subtask_id).values(**values)
         )
 
 
@@ -114,7 +112,7 @@ def test_subtask_of_a_killed_process_is_failed_not_left_running(db_path) -> None
 def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
     """A running subtask holds a lease; another machine's executor is judged by it alone."""
 
-    engine._runner.lease_seconds = 0.6  # renewed every 0.2 s
+    engine.runner.lease_seconds = 0.6  # renewed every 0.2 s
     task = engine.submit(one("Patient", timeout=0))
     engine.start(task.id)
     deadline = time.monotonic() + 5
@@ -208,7 +206,7 @@ def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> 
     """Its lease judged lapsed elsewhere and the subtask given to another executor: the old run
     learns it at its next renewal, stops, and leaves the new owner's row alone."""
 
-    engine._runner.lease_seconds = 2.0  # renewed every 0.5 s
+    engine.runner.lease_seconds = 2.0  # renewed every 0.5 s
     task = engine.submit(one("Patient", timeout=0))
     sid = task.subtasks[0].id
     engine.start(task.id)
@@ -218,7 +216,7 @@ def test_a_run_whose_row_was_taken_stops_and_records_nothing(engine: Engine) -> 
         time.sleep(0.02)
     set_row(engine, sid, executor="10.9.9.9:4242")
     deadline = time.monotonic() + 5
-    while engine._runner._active:
+    while engine.runner.running():
         assert time.monotonic() < deadline, "the old run did not stop"
         time.sleep(0.02)
     sub = engine.get(task.id).subtasks[0]
