@@ -8,6 +8,7 @@ venv:
 
 test: venv
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
+	.venv/bin/lint-imports
 	$(VENV_PY) -m pytest -p no:cacheprovider -q
 
 demo: venv
@@ -23,6 +24,7 @@ bench: venv
 lint: venv
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
 	$(VENV_PY) -m ruff format --check engine tasks api fixtures tests bench
+	.venv/bin/lint-imports
 
 clean:
 	rm -rf .venv build *.egg-info

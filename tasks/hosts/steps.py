@@ -1,8 +1,9 @@
 """Host preparation: reach a host over SSH, pin its key, check the commands installs need.
 
 ``reach`` and ``check_commands`` are the shared helpers: any step that first contacts a host
-(the OBProxy install chain's first check, or "Prepare host") reaches it the same way. This module
-must not import ``tasks.obproxy`` at import time, so that the OBProxy chain can import it.
+(the OBProxy install chain's first check, or "Prepare host") reaches it the same way. Task
+packages name the commands their steps run on hosts (``require_commands``); Prepare host checks
+them all. This package knows no task package above it.
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ def check_commands(run: Callable[[str], CommandResult], commands: Iterable[str])
         raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
 
 
-def install_commands() -> tuple[str, ...]:
-    """The commands the OBProxy install runs on a host (imported late: see the module doc)."""
-    from tasks.obproxy.host_steps import COMMANDS_TO_CHECK
+_REQUIRED: set[str] = set()
 
-    return tuple(COMMANDS_TO_CHECK)
+
+def require_commands(*commands: str) -> None:
+    """Commands a task package's steps run on hosts: Prepare host checks that each is there."""
+    _REQUIRED.update(commands)
+
+
+def install_commands() -> tuple[str, ...]:
+    """Every command the task packages of this process need on a host."""
+    return tuple(sorted(_REQUIRED))
 
 
 class PrepareHost(Step):

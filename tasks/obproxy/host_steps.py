@@ -26,7 +26,7 @@ from engine.errors import ConnectionLost
 from engine.hosts import HostRegistry
 from engine.ob_clusters import ObClusters
 from engine.ssh import SshConnection, SshTarget
-from tasks.hosts.steps import POOL, check_commands, reach
+from tasks.hosts.steps import POOL, check_commands, reach, require_commands
 
 from .packages import package_path, package_version
 from .records import ObproxyServerRecord
@@ -34,6 +34,7 @@ from .request import CreateObproxyClusterRequest
 
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
+require_commands(*COMMANDS_TO_CHECK)
 q = shlex.quote
 
 
