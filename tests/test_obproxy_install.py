@@ -232,21 +232,37 @@ def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine
         assert conn.execute("SELECT count(*) FROM obproxy_cluster").fetchone()[0] == 0
 
 
+# Values that run ``touch MARKER`` if they reach a shell line unquoted, inside naive single
+# quotes, inside double quotes, or as a backtick: each marker proves one kind of escape absent.
+HOSTILE = {
+    "proxy_tag": "x; touch /tmp/ocptask-pwned-bare #",
+    "hostile_squote": "x'; touch /tmp/ocptask-pwned-squote; echo '",
+    "hostile_subshell": "$(touch /tmp/ocptask-pwned-subshell)",
+    "hostile_backtick": "`touch /tmp/ocptask-pwned-backtick`",
+}
+MARKERS = [
+    Path(f"/tmp/ocptask-pwned-{kind}") for kind in ("bare", "squote", "subshell", "backtick")
+]
+
+
 def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
-    for marker in ("/tmp/ocptask-pwned", "/tmp/ocptask-pwned2"):
-        Path(marker).unlink(missing_ok=True)
-    hostile = "x'; touch /tmp/ocptask-pwned; echo '"
+    """Startup parameters travel on obproxy's command line over SSH; the cluster name inside
+    the config URL; non-startup parameters through ALTER PROXYCONFIG. Each arrives as given."""
+    for marker in MARKERS:
+        marker.unlink(missing_ok=True)
     request = install_request(env["host_ids"][:1], workMode="CONFIG_URL")
-    request["name"] = "$(touch /tmp/ocptask-pwned2)"
-    request["startupParameters"] = [{"name": "proxy_tag", "value": hostile}]
-    request["parameters"] = [{"name": "client_tag", "value": hostile}]
+    request["name"] = "$(touch /tmp/ocptask-pwned-subshell)"
+    request["startupParameters"] = [{"name": k, "value": v} for k, v in HOSTILE.items()]
+    sql_hostile = "x'; ALTER PROXYCONFIG SET proxy_tag = 'pwned"
+    request["parameters"] = [{"name": "client_tag", "value": sql_hostile}]
     final = engine.run(create_cluster(engine, request).id, timeout=150)
     assert final.status is TaskStatus.SUCCESSFUL
-    assert not Path("/tmp/ocptask-pwned").exists() and not Path("/tmp/ocptask-pwned2").exists()
+    assert [m for m in MARKERS if m.exists()] == []
     address = env["inventory"][0]["innerIpAddress"]
-    assert proxyconfig(address, "proxy_tag") == hostile
-    assert proxyconfig(address, "client_tag") == hostile
-    assert "ocptask-pwned2" in proxyconfig(address, "obproxy_config_server_url")
+    for name, value in HOSTILE.items():
+        assert proxyconfig(address, name) == value
+    assert proxyconfig(address, "client_tag") == sql_hostile
+    assert "touch" in proxyconfig(address, "obproxy_config_server_url")
 
 
 def test_unpinned_host_needs_explicit_trust_on_first_use(env: dict, engine: Engine) -> None:
