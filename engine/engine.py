@@ -30,6 +30,7 @@ from .hosts import HostRegistry
 from .ob_clusters import ObClusters
 from .records import SUBTASKS, TASKS, SubtaskLogRecord, TaskRecord, is_row_id
 from .runner import LEASE_SECONDS, Runner, running_here
+from .services import Services
 from .snapshots import Snapshots
 from .step import load_step
 from .store import Store
@@ -78,14 +79,19 @@ class Engine:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
         self.store = Store(db_url, pool_size=parallelism + 5)
         self.executor = executor or default_executor()
-        self.runner = Runner(
-            self.store, parallelism=parallelism, executor=self.executor, lease_seconds=lease_seconds
-        )
-        """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self.hosts = HostRegistry(self.store)
         self.credentials = Credentials(self.store)
         self.definitions = Definitions(self.store)
         self.ob_clusters = ObClusters(self.store)
+        self.services = Services(self.store, self.hosts, self.ob_clusters)
+        self.runner = Runner(
+            self.store,
+            self.services,
+            parallelism=parallelism,
+            executor=self.executor,
+            lease_seconds=lease_seconds,
+        )
+        """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self.users = Users(self.store)
         self._snapshots = Snapshots(self.store.engine)
         self.on_work: Callable[[], None] | None = None
@@ -375,6 +381,7 @@ class Engine:
 
     def close(self) -> None:
         self.runner.close()
+        self.services.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

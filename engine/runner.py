@@ -24,6 +24,7 @@ from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import Cancelled
 from .execution import Execution, Phase
 from .records import SUBTASKS, TASKS
+from .services import Services
 from .slots import Slots
 from .step import StepContext
 from .store import Store
@@ -76,6 +77,7 @@ class Runner:
     def __init__(
         self,
         store: Store,
+        services: Services,
         *,
         parallelism: int,
         executor: str,
@@ -84,6 +86,7 @@ class Runner:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         self.store = store
+        self.services = services
         self.slots = Slots(parallelism)
         self.executor = executor
         self.lease_seconds = lease_seconds
@@ -192,7 +195,7 @@ class Runner:
                 context=Context.from_json(sub["context"]),
                 payload=dict(payload),
                 log=log_,
-                store=self.store,
+                services=self.services,
                 executor=self.executor,
                 lost_executor=sub["lost_executor"],
             )

@@ -11,7 +11,7 @@ import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlmodel import Session
 
@@ -20,7 +20,14 @@ from .errors import Cancelled, Interrupt, StepLoadError, TimeLimitExceeded
 from .subtask_log import SubtaskLogger
 
 if TYPE_CHECKING:
-    from .store import Store
+    from pydantic import BaseModel
+
+    from .hosts import HostRegistry
+    from .ob_clusters import ObClusters
+    from .services import Services
+    from .ssh import SshConnection, SshTarget
+
+    Model = TypeVar("Model", bound=BaseModel)
 
 
 _class_cache: dict[str, type[Step]] = {}
@@ -60,7 +67,8 @@ class Step:
 
 
 class StepContext:
-    """What a running step sees: its OCP context, its log, the task's payload, and its deadline.
+    """What a running step sees: its OCP context, its log, the task's payload (``payload_as``),
+    its deadline, and the engine's services (hosts, OceanBase clusters, SSH, its own tables).
 
     Changes a step makes to ``string_map``/``list_map`` are saved when it succeeds and merged into
     its downstreams' contexts.
@@ -76,7 +84,7 @@ class StepContext:
         context: Context,
         payload: dict[str, Any],
         log: SubtaskLogger,
-        store: Store,
+        services: Services,
         executor: str = "",
         lost_executor: str | None = None,
     ) -> None:
@@ -87,7 +95,9 @@ class StepContext:
         self.context = context
         self.payload = payload
         self.log = log
-        self.store = store
+        self._services = services
+        self._parsed: dict[type[Any], Any] = {}
+        self._targets: dict[int, SshTarget] = {}
         self.executor = executor  # who runs this execution (shown in the record's executor)
         # Set when this run replaces one whose executor was lost: the step cleans up first.
         self.lost_executor = lost_executor
@@ -112,11 +122,36 @@ class StepContext:
             raise LookupError(f"subtask {self.subtask_id} is not a split copy; no item of {key!r}")
         return self.list_map[key][self.parallel_idx]
 
+    def payload_as(self, model: type[Model]) -> Model:
+        """The task's payload as the pydantic model its package wrote it with, parsed once per
+        execution."""
+        parsed = self._parsed.get(model)
+        if parsed is None:
+            parsed = self._parsed[model] = model.model_validate(self.payload)
+        return parsed  # type: ignore[no-any-return]
+
+    @property
+    def hosts(self) -> HostRegistry:
+        return self._services.hosts
+
+    @property
+    def ob_clusters(self) -> ObClusters:
+        return self._services.ob_clusters
+
+    def ssh(self, host_id: int) -> SshConnection:
+        """The engine's pooled connection to a registered host (its address and credential are
+        read once per execution, not per command)."""
+        target = self._targets.get(host_id)
+        if target is None:
+            target = self._targets[host_id] = self.hosts.target(host_id)
+        return self._services.ssh_pool.connection(target)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A write transaction on the engine's database, for steps that keep their own tables."""
-        self.store.ensure_schema()
-        with self.store.write() as session:
+        store = self._services.store
+        store.ensure_schema()
+        with store.write() as session:
             yield session
 
     def check(self) -> None:

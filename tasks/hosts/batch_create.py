@@ -80,6 +80,13 @@ class BatchCreateHostsRequest(_Model):
 _LOCK = threading.Lock()
 
 
+class PrepareHostsPayload(BaseModel):
+    """What a batchCreate task keeps (its payload): the request as given, and who made it."""
+
+    request: BatchCreateHostsRequest
+    creator: str
+
+
 def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Task:
     """Register every host of ``body`` and return the "Prepare host" task (not run here).
 
@@ -114,7 +121,7 @@ def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Tas
                     new=True,  # never take over a host another request registered meanwhile
                 )
                 added.append(host.id)
-            payload = {"request": request.model_dump(mode="json"), "creator": creator}
+            payload = PrepareHostsPayload(request=request, creator=creator).model_dump(mode="json")
             args = {"host_ids": [str(h) for h in added]}
             return engine.submit(PREPARE_HOSTS, args, creator, payload=payload)
         except BaseException:

@@ -13,18 +13,16 @@ from collections.abc import Callable, Iterable
 
 from engine import Step, StepContext
 from engine.errors import AuthFailed, CommandResult, HostKeyMismatch, HostUnreachable
-from engine.hosts import HostRegistry, HostStatus
-from engine.ssh import SshConnection, SshPool
+from engine.hosts import HostStatus
+from engine.ssh import SshConnection
 
-POOL = SshPool()
-"""One SSH connection per host for every step of this process (the OBProxy chain's too)."""
 q = shlex.quote
 
 
 def reach(ctx: StepContext, host_id: int, conn: SshConnection, *, available: bool = True) -> None:
     """Connect; mark the host OFFLINE if that fails, pin a key accepted on first use, and (with
     ``available``) mark it AVAILABLE."""
-    registry = HostRegistry(ctx.store)
+    registry = ctx.hosts
     try:
         conn.run("true")
     except (HostUnreachable, HostKeyMismatch, AuthFailed):
@@ -74,9 +72,9 @@ class PrepareHost(Step):
 
     def execute(self, ctx: StepContext) -> None:
         host_id = int(ctx.item("host_ids"))
-        registry = HostRegistry(ctx.store)
+        registry = ctx.hosts
         try:
-            conn = POOL.connection(registry.target(host_id))
+            conn = ctx.ssh(host_id)
             ctx.log.info(f"reaching {conn.target.label} as {conn.target.username}")
             reach(ctx, host_id, conn, available=False)
 

@@ -16,7 +16,7 @@ from tasks.validation import parse
 
 from .packages import package_path
 from .records import ObproxyClusterRecord
-from .request import CreateObproxyClusterRequest
+from .request import CreateObproxyClusterRequest, InstallPayload
 from .templates import INSTALL_OBPROXY
 
 
@@ -44,13 +44,13 @@ def create_cluster(
         problems += _resolve_links(engine, parsed)
     if problems:
         raise RequestInvalid(problems)
-    payload = {
-        "request": parsed.model_dump(mode="json"),
-        "creator": creator,
+    payload = InstallPayload(
+        request=parsed,
+        creator=creator,
         # Names this task's remote commands on hosts (cleanup tags): subtask ids alone repeat
         # across ocptask databases that may drive the same host.
-        "mark": uuid.uuid4().hex[:12],
-    }
+        mark=uuid.uuid4().hex[:12],
+    ).model_dump(mode="json")
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
 

@@ -23,14 +23,12 @@ from sqlmodel import select
 
 from engine import Step, StepContext
 from engine.errors import ConnectionLost
-from engine.hosts import HostRegistry
-from engine.ob_clusters import ObClusters
 from engine.ssh import SshConnection, SshTarget
-from tasks.hosts.steps import POOL, check_commands, reach, require_commands
+from tasks.hosts.steps import check_commands, reach, require_commands
 
 from .packages import package_path, package_version
 from .records import ObproxyServerRecord
-from .request import CreateObproxyClusterRequest
+from .request import CreateObproxyClusterRequest, InstallPayload
 
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
@@ -69,8 +67,6 @@ class HostStep(Step):
 
     def __init__(self) -> None:
         # One step instance serves one execution: what it looks up once stays valid throughout.
-        self._request: CreateObproxyClusterRequest | None = None
-        self._target: SshTarget | None = None
         self._home: str | None = None
 
     def run(self, ctx: StepContext) -> None:
@@ -85,26 +81,21 @@ class HostStep(Step):
     @staticmethod
     def tag(ctx: StepContext) -> str:
         """This subtask's mark on the host: the task's random mark keeps two databases apart."""
-        mark = ctx.payload.get("mark")
-        return f"{mark}-{ctx.subtask_id}" if mark else f"subtask-{ctx.subtask_id}"
+        return f"{ctx.payload_as(InstallPayload).mark}-{ctx.subtask_id}"
 
     def request(self, ctx: StepContext) -> CreateObproxyClusterRequest:
-        if self._request is None:
-            self._request = CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
-        return self._request
+        return ctx.payload_as(InstallPayload).request
 
     @staticmethod
     def host_id(ctx: StepContext) -> int:
         return int(ctx.item("host_ids"))
 
-    def target(self, ctx: StepContext) -> SshTarget:
-        """The host's address and credential, read once per execution (not per command)."""
-        if self._target is None:
-            self._target = HostRegistry(ctx.store).target(self.host_id(ctx))
-        return self._target
-
     def ssh(self, ctx: StepContext) -> SshConnection:
-        return POOL.connection(self.target(ctx))
+        return ctx.ssh(self.host_id(ctx))
+
+    def target(self, ctx: StepContext) -> SshTarget:
+        """The host's address and login (read once per execution)."""
+        return self.ssh(ctx).target
 
     def reach(self, ctx: StepContext) -> None:
         """Connect; record the host's status, and pin a key accepted on first use."""
@@ -360,7 +351,7 @@ class SetObproxyUserPassword(HostStep):
             ctx.log.info("no obLink: nothing to connect to yet")
             return
         link = request.obLinks[0]
-        password = ObClusters(ctx.store).proxy_password(link.obClusterId)
+        password = ctx.ob_clusters.proxy_password(link.obClusterId)
         if password is None:
             raise LookupError(
                 f"OceanBase cluster {link.obClusterId} ({link.clusterName}) is no longer "

@@ -171,3 +171,12 @@ class CreateObproxyClusterRequest(_Model):
                     FieldError(f"parameters[{i}].name", "must match [A-Za-z0-9_.]+", param.name)
                 )
         return found
+
+
+class InstallPayload(BaseModel):
+    """What a create task's steps read (its payload): the request, who made it, and the mark
+    that names the task's remote commands on hosts (cleanup tags)."""
+
+    request: CreateObproxyClusterRequest
+    creator: str
+    mark: str

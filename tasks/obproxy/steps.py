@@ -8,10 +8,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from engine import Step, StepContext
-from engine.hosts import HostRegistry
 
 from .records import ObproxyClusterRecord, ObproxyServerRecord
-from .request import CreateObproxyClusterRequest
+from .request import InstallPayload
 
 
 class ClusterNameTaken(Exception):
@@ -24,7 +23,7 @@ class PrepareObproxyInstall(Step):
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareObproxyInstallTask"
 
     def execute(self, ctx: StepContext) -> None:
-        request = CreateObproxyClusterRequest.model_validate(ctx.payload["request"])
+        request = ctx.payload_as(InstallPayload).request
         with ctx.session() as session:
             query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.name == request.name)
             cluster = session.exec(query).first()
@@ -50,7 +49,7 @@ class PrepareObproxyInstall(Step):
                         ObproxyServerRecord(
                             cluster_id=cluster.id,  # type: ignore[arg-type]
                             host_id=host_id,
-                            ip=HostRegistry(ctx.store).get(host_id).inner_ip_address,
+                            ip=ctx.hosts.get(host_id).inner_ip_address,
                             sql_port=install.sqlPort,
                             exporter_port=install.exportPort,
                             version=install.version or "",

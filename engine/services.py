@@ -1,0 +1,27 @@
+"""What a running step may use of its engine, besides its context and log.
+
+Steps are handed these, not the store: the host registry, the OceanBase cluster registry, SSH
+connections from the engine's one pool, and write transactions for a task package's own tables.
+So what a step can touch is named in one place, and the SSH pool has an owner that closes it
+(``Engine.close``) instead of living in a module global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .hosts import HostRegistry
+from .ob_clusters import ObClusters
+from .ssh import SshPool
+from .store import Store
+
+
+@dataclass
+class Services:
+    store: Store
+    hosts: HostRegistry
+    ob_clusters: ObClusters
+    ssh_pool: SshPool = field(default_factory=SshPool)
+
+    def close(self) -> None:
+        self.ssh_pool.close()
