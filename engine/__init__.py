@@ -11,13 +11,18 @@ from .definitions import Definition, Definitions
 from .engine import Engine
 from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
 from .errors import (
+    AccessKeyNotFound,
     Cancelled,
     ContextConflict,
+    CredentialNotFound,
     DefinitionError,
+    DefinitionNotFound,
     FieldError,
+    HostNotFound,
     Interrupt,
     InvalidOperation,
     NotFound,
+    ObClusterNotFound,
     OcpTaskError,
     RequestInvalid,
     RollbackProhibited,
@@ -26,6 +31,7 @@ from .errors import (
     TaskNotFound,
     TemplateError,
     TimeLimitExceeded,
+    UserNotFound,
     WaitTimeout,
 )
 from .hosts import Host, HostRegistry, HostStatus
@@ -75,6 +81,12 @@ __all__ = [
     "FieldError",
     "InvalidOperation",
     "NotFound",
+    "ObClusterNotFound",
+    "HostNotFound",
+    "DefinitionNotFound",
+    "CredentialNotFound",
+    "UserNotFound",
+    "AccessKeyNotFound",
     "OcpTaskError",
     "RequestInvalid",
     "RollbackProhibited",

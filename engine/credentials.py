@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
-from .errors import FieldError, NotFound, RequestInvalid
+from .errors import CredentialNotFound, FieldError, RequestInvalid, found
 from .hosts import _USERNAME
 from .records import is_row_id, timestamp
 from .store import Store
@@ -161,26 +161,23 @@ class Credentials:
             return None if rec is None else _credential(rec)
 
     def get(self, credential_id: int) -> Credential:
-        found = self.find(credential_id)
-        if found is None:
-            raise NotFound(f"Credential {credential_id} does not exist.")
-        return found
+        return found(self.find(credential_id), CredentialNotFound, credential_id)
 
     def remove(self, credential_id: int) -> None:
         """Forget it. Hosts registered with it keep their own copy and still work."""
         with self.store.write() as session:
-            rec = session.get(SshCredentialRecord, credential_id)
-            if rec is None:
-                raise NotFound(f"Credential {credential_id} does not exist.")
+            rec = found(
+                session.get(SshCredentialRecord, credential_id), CredentialNotFound, credential_id
+            )
             session.delete(rec)
 
     def login(self, credential_id: int) -> dict[str, Any]:
         """The host-registry fields for it (``username`` and ``privateKeyPath`` or
         ``password``), secret included: for ``engine.hosts.add``, not for display."""
         with self.store.read() as session:
-            rec = session.get(SshCredentialRecord, credential_id)
-            if rec is None:
-                raise NotFound(f"Credential {credential_id} does not exist.")
+            rec = found(
+                session.get(SshCredentialRecord, credential_id), CredentialNotFound, credential_id
+            )
             if rec.private_key_path:
                 return {"username": rec.username, "privateKeyPath": rec.private_key_path}
             return {"username": rec.username, "password": self.store.secrets.open(rec.password)}

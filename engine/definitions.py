@@ -26,7 +26,13 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from .clock import as_utc, utcnow
 from .context import Context
 from .enums import TaskType
-from .errors import DefinitionError, FieldError, TaskNotFound, TemplateError
+from .errors import (
+    DefinitionError,
+    DefinitionNotFound,
+    FieldError,
+    TemplateError,
+    found,
+)
 from .records import json_column, timestamp
 from .store import Store
 from .task import Task
@@ -65,7 +71,7 @@ class DefinitionRecord(SQLModel, table=True):
 
 DEFINITIONS = DefinitionRecord.__table__  # type: ignore[attr-defined]
 # SKIP LOCKED: a daemon never waits for a definition another daemon is firing. SQLite has no
-# row locks (SQLAlchemy drops the clause); store.connect()'s BEGIN IMMEDIATE serialises instead.
+# row locks (SQLAlchemy drops the clause); store.begin_write()'s BEGIN IMMEDIATE serialises instead.
 _CLAIM = (
     sql_select(DEFINITIONS)
     .where(DEFINITIONS.c.id == bindparam("id"))
@@ -192,7 +198,7 @@ def fire_due(store: Store, submit: Submit, now: datetime | None = None) -> list[
     transaction: its row is locked (SKIP LOCKED, so a row another daemon is firing is passed over),
     the due condition re-checked under the lock, and ``next_fire_time`` advanced to the first fire
     strictly after ``now`` (missed fires coalesce into this one) and committed *before* the task is
-    submitted. The submit cannot share that transaction (on SQLite ``store.connect()`` holds a
+    submitted. The submit cannot share that transaction (on SQLite ``store.begin_write()`` holds a
     non-reentrant process lock, and a long submit would hold the row), so the order is chosen to
     never duplicate: a crash between the commit and the submit loses that one fire instead. A
     definition whose template or arguments no longer submit is logged and skipped, not retried.
@@ -222,7 +228,7 @@ def fire_due(store: Store, submit: Submit, now: datetime | None = None) -> list[
 
 def _claim(store: Store, definition_id: int, now: datetime) -> Row[Any] | None:
     """Consume the definition's due fire, or None if it is not (or no longer) ours to fire."""
-    with store.connect() as conn:
+    with store.begin_write() as conn:
         row = conn.execute(_CLAIM, {"id": definition_id}).first()
         due = as_utc(row.next_fire_time) if row is not None else None
         if row is None or not row.enabled or due is None or due > now:
@@ -249,7 +255,7 @@ def _submit(store: Store, submit: Submit, row: Row[Any]) -> int | None:
     except Exception:  # one broken definition must not stop the others firing
         log.exception("task definition %s (%s): this fire is skipped", row.id, row.name)
         return None
-    with store.connect() as conn:  # two fires may finish out of order: keep the newest
+    with store.begin_write() as conn:  # two fires may finish out of order: keep the newest
         conn.execute(
             update(DEFINITIONS)
             .where(
@@ -262,9 +268,11 @@ def _submit(store: Store, submit: Submit, row: Row[Any]) -> int | None:
 
 
 def _load(session: Session, definition_id: int, *, lock: bool = False) -> DefinitionRecord:
-    rec = session.get(DefinitionRecord, definition_id, with_for_update=lock)
-    if rec is None:
-        raise TaskNotFound(f"Task definition {definition_id} does not exist.")
+    rec = found(
+        session.get(DefinitionRecord, definition_id, with_for_update=lock),
+        DefinitionNotFound,
+        definition_id,
+    )
     return rec
 
 

@@ -25,7 +25,7 @@ from .context import Context
 from .credentials import Credentials
 from .definitions import Definitions, fire_due
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
-from .errors import TaskNotFound, WaitTimeout
+from .errors import TaskNotFound, WaitTimeout, found
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
 from .records import SUBTASKS, TASKS, SubtaskLogRecord, TaskRecord, is_row_id
@@ -133,7 +133,7 @@ class Engine:
         payload = dict(payload or {})
         json.dumps(payload)  # TypeError now rather than a half-written task later
         now = utcnow()
-        with self.store.connect() as conn:
+        with self.store.begin_write() as conn:
             task_id = conn.execute(
                 insert(TASKS).returning(TASKS.c.id),
                 {
@@ -211,10 +211,9 @@ class Engine:
     def get(self, task_id: int) -> Task:
         # A task's detail is the API's most frequent read: rows, not ORM objects, and the
         # snapshot rebuilt only when they changed.
-        task = self._snapshots.get(task_id) if is_row_id(task_id) else None
-        if task is None:
-            raise TaskNotFound(f"Task {task_id} does not exist.")
-        return task
+        return found(
+            self._snapshots.get(task_id) if is_row_id(task_id) else None, TaskNotFound, task_id
+        )
 
     def list(
         self,

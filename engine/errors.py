@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 
 class OcpTaskError(Exception):
@@ -28,15 +30,50 @@ class OcpTaskError(Exception):
 
 
 class NotFound(OcpTaskError, LookupError):
-    """An unknown id of anything (host, cluster, user): OCP's 10002, HTTP 404."""
+    """An unknown id of anything (host, cluster, user): OCP's 10002, HTTP 404. Each kind of
+    thing has its subclass, whose ``what`` names it in the message (see ``found``)."""
 
     code = 10002
+    what: ClassVar[str] = "Object"
 
 
 class TaskNotFound(NotFound):
     """An unknown task id, or a subtask id that is not part of the given task (OCP 20000)."""
 
     code = 20000
+    what = "Task"
+
+
+class HostNotFound(NotFound):
+    what = "Host"
+
+
+class CredentialNotFound(NotFound):
+    what = "Credential"
+
+
+class DefinitionNotFound(NotFound):
+    what = "Task definition"
+
+
+class UserNotFound(NotFound):
+    what = "User"
+
+
+class AccessKeyNotFound(NotFound):
+    what = "Access key"
+
+
+class ObClusterNotFound(NotFound):
+    what = "OceanBase cluster"
+
+
+def found(value: T | None, error: type[NotFound], key: object) -> T:
+    """``value``, or ``error`` saying that the ``error.what`` with ``key`` does not exist: the
+    one get-or-raise."""
+    if value is None:
+        raise error(f"{error.what} {key} does not exist.")
+    return value
 
 
 class InvalidOperation(OcpTaskError):

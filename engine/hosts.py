@@ -21,7 +21,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
 from .enums import TaskStatus
-from .errors import FieldError, NotFound, RequestInvalid
+from .errors import FieldError, HostNotFound, RequestInvalid, found
 from .records import TaskRecord, is_row_id, timestamp
 from .ssh import SshTarget
 from .store import Store
@@ -217,18 +217,22 @@ class HostRegistry:
 
     def get(self, host_id: int) -> Host:
         with self.store.read() as session:
-            rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
-            if rec is None:
-                raise NotFound(f"Host {host_id} does not exist.")
+            rec = found(
+                session.get(HostRecord, host_id) if is_row_id(host_id) else None,
+                HostNotFound,
+                host_id,
+            )
             return Host.from_record(rec)
 
     def remove(self, host_id: int) -> None:
         """Forget a host and its credential; refused while a running task or anything a task
         package recorded (an OBProxy on it) still needs it."""
         with self.store.write() as session:
-            rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
-            if rec is None:
-                raise NotFound(f"Host {host_id} does not exist.")
+            rec = found(
+                session.get(HostRecord, host_id) if is_row_id(host_id) else None,
+                HostNotFound,
+                host_id,
+            )
             reasons = [r for check in (_running_tasks, *_GUARDS) if (r := check(session, host_id))]
             if reasons:
                 raise RequestInvalid(
@@ -262,13 +266,13 @@ class HostRegistry:
 
     def target(self, host_id: int) -> SshTarget:
         """What the SSH layer needs, credential included. Not for display."""
-        if not is_row_id(host_id):
-            raise NotFound(f"Host {host_id} does not exist.")
         with self.store.read() as session:
-            rec = session.get(HostRecord, host_id)
-            cred = session.get(HostCredentialRecord, host_id)
-            if rec is None or cred is None:
-                raise NotFound(f"Host {host_id} does not exist.")
+            rec = found(
+                session.get(HostRecord, host_id) if is_row_id(host_id) else None,
+                HostNotFound,
+                host_id,
+            )
+            cred = found(session.get(HostCredentialRecord, host_id), HostNotFound, host_id)
             return SshTarget(
                 name=rec.name,
                 address=rec.inner_ip_address,

@@ -236,7 +236,7 @@ def recover_lost(
     With ``wait=False`` a task whose lock another executor holds is passed over (a sweep will
     come back to it).
     """
-    with store.connect() as conn:
+    with store.begin_write() as conn:
         if wait:
             transitions.lock_task(conn, task_id)
         elif transitions.try_lock_task(conn, task_id) is None:

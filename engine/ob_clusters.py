@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel, col, func, select
 
 from .clock import as_utc, ocp_time, utcnow
-from .errors import FieldError, NotFound, RequestInvalid
+from .errors import FieldError, ObClusterNotFound, RequestInvalid, found
 from .records import timestamp
 from .store import Store
 
@@ -178,16 +178,11 @@ class ObClusters:
             return None if rec is None else _cluster(rec)
 
     def get(self, cluster_id: int) -> ObCluster:
-        found = self.find(cluster_id)
-        if found is None:
-            raise NotFound(f"OceanBase cluster {cluster_id} does not exist.")
-        return found
+        return found(self.find(cluster_id), ObClusterNotFound, cluster_id)
 
     def remove(self, cluster_id: int) -> None:
         with self.store.write() as session:
-            rec = session.get(ObClusterRecord, cluster_id)
-            if rec is None:
-                raise NotFound(f"OceanBase cluster {cluster_id} does not exist.")
+            rec = found(session.get(ObClusterRecord, cluster_id), ObClusterNotFound, cluster_id)
             session.delete(rec)
 
     def proxy_password(self, cluster_id: int) -> str | None:

@@ -149,7 +149,7 @@ class Runner:
         progressed = 0
         committed = False
         try:
-            with self.store.connect() as conn:
+            with self.store.begin_write() as conn:
                 operation = transitions.try_lock_task(conn, task_id)
                 if operation is not None:  # else another executor moves this task: next round
                     launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
@@ -228,7 +228,7 @@ class Runner:
             e = self._complete(e, ok=ok, interrupted=interrupted)
 
     def _cleaned(self, e: Execution) -> None:
-        with self.store.connect() as conn:
+        with self.store.begin_write() as conn:
             leases.cleaned(conn, e.subtask_id, self.executor, e.ctx.lost_executor)
 
     def _complete(self, e: Execution, *, ok: bool, interrupted: bool) -> Execution | None:
@@ -283,7 +283,7 @@ class Runner:
             return [], 0
         reserved = 0
         try:
-            with e.flush_lock, self.store.connect() as conn:
+            with e.flush_lock, self.store.begin_write() as conn:
                 operation = transitions.lock_task(conn, e.task_id)
                 subtask_log.append_row(conn, e.subtask_id, e.log.drain())
                 if not self._recorded(conn, e, ok=ok, interrupted=interrupted):
@@ -326,7 +326,7 @@ class Runner:
 
     def _hand_back(self, e: Execution) -> None:
         """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
-        with e.flush_lock, self.store.connect() as conn:
+        with e.flush_lock, self.store.begin_write() as conn:
             transitions.lock_task(conn, e.task_id)
             # An abandoned thread may still be inside the step: no re-run while it lives.
             rerun = e.phase is not Phase.ABANDONED

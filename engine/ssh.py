@@ -285,9 +285,9 @@ class SshConnection:
             # is gone (a pgid is never reused while its group has members).
             'if [ -r "/proc/$g/stat" ]; then _ocptask_start "$g"; '
             '[ "$_ocptask_st" = "$want" ] || continue; fi; '
-            'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; kill -TERM "-$g"; i=0; '
-            'while kill -0 "-$g" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.05; i=$((i+1)); '
-            'done; kill -KILL "-$g" 2>/dev/null; done; true'
+            'kill -0 "-$g" 2>/dev/null || continue; echo "$g"; '
+            + stop_script('"-$g"')
+            + "; done; true"
         )
         out = self.run(script).stdout
         return [int(g) for g in out.split() if g.isdigit()]
@@ -296,13 +296,7 @@ class SshConnection:
         """TERM, then KILL, the command's process group, over a fresh channel."""
         if not pgid:
             return
-        # No "--" before the group: dash's kill takes "-TERM -<pgid>" but not "-TERM -- -<pgid>".
-        script = (
-            f"kill -TERM -{pgid} 2>/dev/null; i=0; "
-            f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt 20 ]; "
-            "do sleep 0.05; i=$((i+1)); done; "
-            f"kill -KILL -{pgid} 2>/dev/null; true"
-        )
+        script = stop_script(f"-{pgid}")
         try:
             client = self._connected()
             _, stdout, _ = client.exec_command(script, timeout=KILL_GRACE_SECONDS + 5)
@@ -350,6 +344,18 @@ class SshConnection:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def stop_script(process: str, *, tries: int = 20, pause: float = 0.05) -> str:
+    """Shell that stops ``process`` (a pid, or ``-<pgid>`` for a process group, or a shell
+    word that expands to one): TERM, up to ``tries`` times ``pause`` seconds for it to go, then
+    KILL. It never fails. No "--" before a group: dash's kill takes "-TERM -<pgid>" but not
+    "-TERM -- -<pgid>"."""
+    return (
+        f"kill -TERM {process} 2>/dev/null; i=0; "
+        f"while kill -0 {process} 2>/dev/null && [ $i -lt {tries} ]; "
+        f"do sleep {pause:g}; i=$((i+1)); done; kill -KILL {process} 2>/dev/null; true"
+    )
 
 
 def _tag(tag: str) -> str:

@@ -100,7 +100,7 @@ class Store:
         if count != self._known_tables:
             # Several processes may start at once (daemons): create tables in one serialised
             # transaction (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
-            with self.connect() as conn:
+            with self.begin_write() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
                 SQLModel.metadata.create_all(conn)
@@ -124,7 +124,7 @@ class Store:
                 yield session
 
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def begin_write(self) -> Iterator[Connection]:
         """A write transaction at the SQL-expression level, for the runner's hot path."""
         with self._locked(), self._writer.begin() as conn:
             yield conn

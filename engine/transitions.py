@@ -23,7 +23,7 @@ from . import subtask_log
 from .clock import utcnow
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus
-from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound
+from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound, found
 from .records import SUBTASKS, TASKS, SubtaskRecord, TaskRecord, is_row_id
 from .task import rollback_prohibited
 
@@ -33,9 +33,11 @@ Row = Mapping[str, Any]
 
 
 def load_task(session: Session, task_id: int, *, lock: bool = False) -> TaskRecord:
-    task = session.get(TaskRecord, task_id, with_for_update=lock) if is_row_id(task_id) else None
-    if task is None:
-        raise TaskNotFound(f"Task {task_id} does not exist.")
+    task = found(
+        session.get(TaskRecord, task_id, with_for_update=lock) if is_row_id(task_id) else None,
+        TaskNotFound,
+        task_id,
+    )
     return task
 
 
@@ -221,9 +223,9 @@ def lock_task(conn: Connection, task_id: int) -> str:
     their common downstream. SQLite's BEGIN IMMEDIATE serialises writers by itself (and SQLite
     has no FOR UPDATE; SQLAlchemy leaves it out there).
     """
-    operation = conn.execute(_LOCK_TASK, {"task_id": task_id}).scalar()
-    if operation is None:
-        raise TaskNotFound(f"Task {task_id} does not exist.")
+    operation = found(
+        conn.execute(_LOCK_TASK, {"task_id": task_id}).scalar(), TaskNotFound, task_id
+    )
     return operation
 
 
@@ -236,9 +238,9 @@ def try_lock_task(conn: Connection, task_id: int) -> str | None:
 
 
 def task_operation(conn: Connection, task_id: int) -> str:
-    operation = conn.execute(_TASK_OPERATION, {"task_id": task_id}).scalar()
-    if operation is None:
-        raise TaskNotFound(f"Task {task_id} does not exist.")
+    operation = found(
+        conn.execute(_TASK_OPERATION, {"task_id": task_id}).scalar(), TaskNotFound, task_id
+    )
     return operation
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Field, SQLModel, col, select
 
 from .clock import as_utc, ocp_time, utcnow
-from .errors import FieldError, NotFound, RequestInvalid
+from .errors import AccessKeyNotFound, FieldError, RequestInvalid, UserNotFound, found
 from .fast_read import FastRead
 from .records import timestamp
 from .store import Store
@@ -142,9 +142,11 @@ class Users:
 
     def get(self, name: str) -> User:
         with self.store.read() as session:
-            rec = session.exec(select(UserRecord).where(UserRecord.name == name)).first()
-            if rec is None:
-                raise NotFound(f"User {name} does not exist.")
+            rec = found(
+                session.exec(select(UserRecord).where(UserRecord.name == name)).first(),
+                UserNotFound,
+                name,
+            )
             return _user(rec)
 
     def ids(self) -> dict[str, int]:
@@ -164,9 +166,11 @@ class Users:
     def remove(self, name: str) -> None:
         """Remove a user and every access key of theirs."""
         with self.store.write() as session:
-            rec = session.exec(select(UserRecord).where(UserRecord.name == name)).first()
-            if rec is None:
-                raise NotFound(f"User {name} does not exist.")
+            rec = found(
+                session.exec(select(UserRecord).where(UserRecord.name == name)).first(),
+                UserNotFound,
+                name,
+            )
             keys = select(AccessKeyRecord).where(AccessKeyRecord.user_id == rec.id)
             for key in session.exec(keys).all():
                 session.delete(key)
@@ -216,9 +220,11 @@ class Users:
         access_key_id = "".join(secrets.choice(_AK_ALPHABET) for _ in range(16))
         secret = secrets.token_hex(16)
         with self.store.write() as session:
-            rec = session.exec(select(UserRecord).where(UserRecord.name == name)).first()
-            if rec is None:
-                raise NotFound(f"User {name} does not exist.")
+            rec = found(
+                session.exec(select(UserRecord).where(UserRecord.name == name)).first(),
+                UserNotFound,
+                name,
+            )
             session.add(
                 AccessKeyRecord(
                     access_key_id=access_key_id,
@@ -244,9 +250,9 @@ class Users:
 
     def remove_access_key(self, access_key_id: str) -> None:
         with self.store.write() as session:
-            rec = session.get(AccessKeyRecord, access_key_id)
-            if rec is None:
-                raise NotFound(f"Access key {access_key_id} does not exist.")
+            rec = found(
+                session.get(AccessKeyRecord, access_key_id), AccessKeyNotFound, access_key_id
+            )
             session.delete(rec)
 
     def access_key(self, access_key_id: str) -> tuple[User, str] | None:

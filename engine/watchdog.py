@@ -131,7 +131,7 @@ class Watchdog:
         started = time.monotonic()
         ids = [e.subtask_id for e in running]
         try:
-            with self.runner.store.connect() as conn:
+            with self.runner.store.begin_write() as conn:
                 renewed = leases.renew(conn, ids, self.runner.executor, self.runner.lease_seconds)
         except Exception as exc:  # the next round tries again; the fence acts if it lasts
             log.warning("lease renewal failed: %s", exc)
@@ -147,7 +147,7 @@ class Watchdog:
             for e in running:
                 if not e.log.pending:
                     continue
-                with e.flush_lock, self.runner.store.connect() as conn:
+                with e.flush_lock, self.runner.store.begin_write() as conn:
                     subtask_log.append_row(conn, e.subtask_id, e.log.drain())
         except Exception as exc:  # lines stay buffered: the final record writes them
             log.warning("log flush failed: %s", exc)

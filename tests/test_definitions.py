@@ -11,11 +11,11 @@ import pytest
 
 from engine import (
     DefinitionError,
+    DefinitionNotFound,
     Definitions,
     Engine,
     Node,
     Split,
-    TaskNotFound,
     TaskType,
     Template,
 )
@@ -99,7 +99,7 @@ def test_disabled_definitions_do_not_fire_and_reenabled_ones_do(engine: Engine) 
     assert [x.id for x in defs.list()] == [d.id, other.id]
 
     defs.remove(d.id)
-    with pytest.raises(TaskNotFound):
+    with pytest.raises(DefinitionNotFound):
         defs.get(d.id)
     assert engine.fire_due(now=far) == []
 

@@ -119,8 +119,8 @@ def test_a_claim_takes_only_a_ready_subtask(engine: Engine, other: sqlalchemy.En
     missing guard; called without it, the second executor must still be refused."""
     task = engine.submit(Template("one", [Node(S + "Record", "A")]))
     sub = task.subtasks[0].id
-    with engine.store.connect() as conn:
+    with engine.store.begin_write() as conn:
         assert leases.claim(conn, sub, "first:1", 30)
-    with engine.store.connect() as conn:
+    with engine.store.begin_write() as conn:
         assert not leases.claim(conn, sub, "second:2", 30)
     assert _row(other, sub) == (SubtaskStatus.RUNNING.value, "first:1")

@@ -23,7 +23,7 @@ from tests.helpers import chain, one
 
 def set_row(engine: Engine, subtask_id: int, **values: object) -> None:
     """Write a subtask row directly: how another executor's doing is pretended here."""
-    with engine.store.connect() as conn:
+    with engine.store.begin_write() as conn:
         conn.execute(
             update(records.SUBTASKS).where(records.SUBTASKS.c.id == subtask_id).values(**values)
         )

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from engine import Step, StepContext
 from engine.errors import ConnectionLost
-from engine.ssh import SshConnection, SshTarget
+from engine.ssh import SshConnection, SshTarget, stop_script
 from tasks.hosts.steps import check_commands, reach, require_commands
 
 from .packages import package_path, package_version
@@ -266,11 +266,7 @@ class StartObproxy(HostStep):
         target = self.install_dir(ctx)
         pid = self.pid(ctx, target)
         if pid is not None:
-            self.sh(
-                ctx,
-                f"kill -TERM {pid}; for i in $(seq 50); do kill -0 {pid} 2>/dev/null "
-                f"|| break; sleep 0.1; done; kill -KILL {pid} 2>/dev/null; true",
-            )
+            self.sh(ctx, stop_script(str(pid), tries=50, pause=0.1))
         self.sh(ctx, f"rm -f {q(target)}/run/obproxy.pid")
 
 
