@@ -16,19 +16,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from . import leases, transitions
-from .clock import utcnow
 from .context import Context
 from .credentials import Credentials
 from .definitions import Definitions, fire_due
-from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
+from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SUBTASKS, TASKS, SubtaskLogRecord, TaskRecord, is_row_id
+from .records import SubtaskLogRecord, TaskRecord, is_row_id
 from .runner import LEASE_SECONDS, Runner, running_here
 from .services import Services
 from .snapshots import Snapshots
@@ -41,15 +40,6 @@ from .users import Users
 WAIT_POLL_SECONDS = 0.1
 _SCAN_CHUNK = 200
 WAIT_SWEEP_SECONDS = 1.0
-_LINK_SUBTASKS = (
-    update(SUBTASKS)
-    .where(SUBTASKS.c.id == bindparam("sid"))
-    .values(
-        upstreams=bindparam("v_upstreams"),
-        downstreams=bindparam("v_downstreams"),
-        status=bindparam("v_status"),
-    )
-)
 
 
 def default_executor() -> str:
@@ -132,67 +122,20 @@ class Engine:
             load_step(planned.node.class_name)
         payload = dict(payload or {})
         json.dumps(payload)  # TypeError now rather than a half-written task later
-        now = utcnow()
         with self.store.begin_write() as conn:
-            task_id = conn.execute(
-                insert(TASKS).returning(TASKS.c.id),
-                {
-                    "name": template.name,
-                    "type": TaskType(task_type).value,
-                    "status": TaskStatus.RUNNING.value,
-                    "operation": Operation.EXECUTE.value,
-                    "creator": creator,
-                    "executor": self.executor,
-                    "task_definition_id": task_definition_id,
-                    "context": context.to_json(),
-                    "payload": payload,
-                    "create_time": now,
-                    "start_time": now,
-                },
-            ).scalar_one()
+            task_id = transitions.insert_task(
+                conn,
+                name=template.name,
+                plan=plan,
+                context=context,
+                payload=payload,
+                creator=creator,
+                executor=self.executor,
+                task_type=TaskType(task_type),
+                task_definition_id=task_definition_id,
+            )
             if also is not None:
                 also(conn, task_id)
-            rows = [
-                {
-                    "task_id": task_id,
-                    "series_id": planned.series_id,
-                    "name": planned.node.name,
-                    "description": planned.node.description or planned.node.name,
-                    "class_name": planned.node.class_name,
-                    "node_type": NodeType.JAVA_TASK.value,
-                    "timeout": planned.node.timeout,
-                    "status": SubtaskStatus.PENDING.value,
-                    "operation": Operation.EXECUTE.value,
-                    "run_time": 1,
-                    "parallel_idx": planned.parallel_idx,
-                    "prohibit_rollback": planned.node.prohibit_rollback,
-                    "context": context.copy(parallel_idx=planned.parallel_idx).to_json(),
-                    "upstreams": [],
-                    "downstreams": [],
-                    "create_time": now,
-                }
-                for planned in plan
-            ]
-            ids: list[int] = []
-            if rows:
-                # Ids follow seriesId: rows come back in the order they were sent.
-                insert_subtasks = insert(SUBTASKS).returning(
-                    SUBTASKS.c.id, sort_by_parameter_order=True
-                )
-                ids = list(conn.execute(insert_subtasks, rows).scalars())
-                links = [
-                    {
-                        "sid": ids[p.series_id],
-                        "v_upstreams": [ids[i] for i in p.upstreams],
-                        "v_downstreams": [ids[i] for i in p.downstreams],
-                        "v_status": (
-                            SubtaskStatus.PENDING if p.upstreams else SubtaskStatus.READY
-                        ).value,
-                    }
-                    for p in plan
-                ]
-                conn.execute(_LINK_SUBTASKS, links)
-            transitions.settle(conn, task_id)
             self.store.notify_work(conn)
         self._work_made()
         return self.get(task_id)

@@ -11,21 +11,22 @@ cost would otherwise be most of the engine's per-node overhead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from . import subtask_log
 from .clock import utcnow
 from .context import Context
-from .enums import Operation, SubtaskStatus, TaskStatus
+from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import ContextConflict, InvalidOperation, RollbackProhibited, TaskNotFound, found
 from .records import SUBTASKS, TASKS, SubtaskRecord, TaskRecord, is_row_id
 from .task import rollback_prohibited
+from .template import PlannedSubtask
 
 S = SubtaskStatus
 ACTIVE = (S.READY.value, S.RUNNING.value, S.CANCELING.value)
@@ -364,3 +365,86 @@ def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) 
 
 def _counts(conn: Connection, task_id: int) -> dict[str, int]:
     return {status: n for status, n in conn.execute(_COUNTS, {"task_id": task_id})}
+
+
+# -- a new task -----------------------------------------------------------------------------
+
+_LINK_SUBTASKS = (
+    update(SUBTASKS)
+    .where(SUBTASKS.c.id == bindparam("sid"))
+    .values(
+        upstreams=bindparam("v_upstreams"),
+        downstreams=bindparam("v_downstreams"),
+        status=bindparam("v_status"),
+    )
+)
+
+
+def insert_task(
+    conn: Connection,
+    *,
+    name: str,
+    plan: Sequence[PlannedSubtask],
+    context: Context,
+    payload: dict[str, Any],
+    creator: str,
+    executor: str,
+    task_type: TaskType,
+    task_definition_id: int,
+) -> int:
+    """Write a new task from its expanded plan: RUNNING, roots READY, the rest PENDING, with
+    ids that follow seriesId; returns its id."""
+    now = utcnow()
+    task_id: int = conn.execute(
+        insert(TASKS).returning(TASKS.c.id),
+        {
+            "name": name,
+            "type": task_type.value,
+            "status": TaskStatus.RUNNING.value,
+            "operation": Operation.EXECUTE.value,
+            "creator": creator,
+            "executor": executor,
+            "task_definition_id": task_definition_id,
+            "context": context.to_json(),
+            "payload": payload,
+            "create_time": now,
+            "start_time": now,
+        },
+    ).scalar_one()
+    rows = [
+        {
+            "task_id": task_id,
+            "series_id": planned.series_id,
+            "name": planned.node.name,
+            "description": planned.node.description or planned.node.name,
+            "class_name": planned.node.class_name,
+            "node_type": NodeType.JAVA_TASK.value,
+            "timeout": planned.node.timeout,
+            "status": S.PENDING.value,
+            "operation": Operation.EXECUTE.value,
+            "run_time": 1,
+            "parallel_idx": planned.parallel_idx,
+            "prohibit_rollback": planned.node.prohibit_rollback,
+            "context": context.copy(parallel_idx=planned.parallel_idx).to_json(),
+            "upstreams": [],
+            "downstreams": [],
+            "create_time": now,
+        }
+        for planned in plan
+    ]
+    if rows:
+        # Ids follow seriesId: rows come back in the order they were sent.
+        insert_subtasks = insert(SUBTASKS).returning(SUBTASKS.c.id, sort_by_parameter_order=True)
+        ids = list(conn.execute(insert_subtasks, rows).scalars())
+        links = [
+            {
+                "sid": ids[p.series_id],
+                "v_upstreams": [ids[i] for i in p.upstreams],
+                "v_downstreams": [ids[i] for i in p.downstreams],
+                "v_status": (S.PENDING if p.upstreams else S.READY).value,
+            }
+            for p in plan
+        ]
+        conn.execute(_LINK_SUBTASKS, links)
+    settle(conn, task_id)
+    return task_id
