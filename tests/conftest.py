@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy
 
 from engine import Engine
+from engine.store import resolve_url
 from fixtures import api_server
 from fixtures import postgres as pg
 from fixtures import sandbox as sandbox_hosts
@@ -92,6 +93,15 @@ def db_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Itera
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def other(db_url: str) -> Iterator[sqlalchemy.Engine]:
+    """A second connection pool on the test's database, as another process (an executor, an
+    operator's SQL) would have: what it writes bypasses the Engine under test."""
+    eng = sqlalchemy.create_engine(resolve_url(db_url))
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from engine import Node, Split, Template
 
 S = "tests.steps."
@@ -42,3 +45,11 @@ def split(method: str, step: str = "Record") -> Template:
 
 def one(step: str, timeout: int = 1) -> Template:
     return Template(f"one-{step}", [Node(S + step, step, timeout=timeout)])
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)

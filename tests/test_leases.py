@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,28 +14,11 @@ from sqlalchemy import text
 
 from engine import Engine, Node, Split, SubtaskStatus, TaskStatus, Template, leases
 from engine.clock import utcnow
-from engine.store import resolve_url
 from tests import steps
-from tests.helpers import S
+from tests.helpers import S, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 BACKENDS = ["sqlite", "postgres"]
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def other(db_url: str) -> Iterator[sqlalchemy.Engine]:
-    """Another connection pool on the database, as another executor's process would have."""
-    eng = sqlalchemy.create_engine(resolve_url(db_url))
-    yield eng
-    eng.dispose()
 
 
 def _row(other: sqlalchemy.Engine, subtask_id: int) -> tuple[str, str | None]:

@@ -9,18 +9,10 @@ import pytest
 
 from engine import Engine, Node, Operation, Split, SubtaskStatus, TaskStatus, Template
 from tests import steps
-from tests.helpers import S, chain, one
+from tests.helpers import S, chain, one, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 BACKENDS = ["sqlite", "postgres"]
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 def _time_until_cancelled(engine: Engine, step: str) -> tuple[float, object]:

@@ -6,10 +6,8 @@ hand-run UPDATE) would: the snapshot must not depend on the writer going through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy
 from sqlalchemy import text
 
@@ -19,14 +17,6 @@ from engine.store import resolve_url
 from tests.helpers import chain
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-@pytest.fixture
-def other(db_url: str) -> Iterator[sqlalchemy.Engine]:
-    """A second, independent connection pool on the same database."""
-    eng = sqlalchemy.create_engine(resolve_url(db_url))
-    yield eng
-    eng.dispose()
 
 
 def write(other: sqlalchemy.Engine, sql: str, **params: object) -> None:
