@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
-from . import leases, transitions
+from . import leases, operations, transitions
 from .context import Context
 from .credentials import Credentials
 from .definitions import Definitions, fire_due
@@ -218,7 +218,7 @@ class Engine:
     def log(self, task_id: int, subtask_id: int) -> str:
         """The subtask's log: one ``############{OPERATION}{time}############`` header per run."""
         with self.store.read() as session:
-            transitions.load_subtask(session, task_id, subtask_id)
+            operations.load_subtask(session, task_id, subtask_id)
             query = (
                 select(SubtaskLogRecord.text)
                 .where(SubtaskLogRecord.subtask_id == subtask_id)
@@ -281,41 +281,41 @@ class Engine:
     @contextmanager
     def _operate(self, task_id: int) -> Iterator[tuple[Session, TaskRecord]]:
         with self.store.write() as session:
-            yield session, transitions.load_task(session, task_id, lock=True)
+            yield session, operations.load_task(session, task_id, lock=True)
             self.store.notify_work(session)
         self._work_made()
 
     def retry(self, task_id: int) -> Task:
         """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""
         with self._operate(task_id) as (session, task):
-            transitions.retry_task(session, task)
+            operations.retry_task(session, task)
         return self.get(task_id)
 
     def rollback(self, task_id: int) -> Task:
         """Prepare to undo a FAILED task in reverse order (20004 if prohibited); then ``run``."""
         with self._operate(task_id) as (session, task):
-            transitions.rollback_task(session, task)
+            operations.rollback_task(session, task)
         return self.get(task_id)
 
     def retry_subtask(self, task_id: int, subtask_id: int) -> Subtask:
-        return self._subtask_op(task_id, subtask_id, transitions.retry_subtask)
+        return self._subtask_op(task_id, subtask_id, operations.retry_subtask)
 
     def skip_subtask(self, task_id: int, subtask_id: int) -> Subtask:
-        return self._subtask_op(task_id, subtask_id, transitions.skip_subtask)
+        return self._subtask_op(task_id, subtask_id, operations.skip_subtask)
 
     def cancel_subtask(self, task_id: int, subtask_id: int) -> Subtask:
         """Ask for a RUNNING subtask to stop; it ends FAILED with operation CANCEL."""
         # Answered with the state the cancel made (CANCELING), not a later read: the step may
         # have stopped and ended FAILED by the time a read would come back.
         with self._operate(task_id) as (session, task):
-            sub = transitions.load_subtask(session, task_id, subtask_id)
-            transitions.cancel_subtask(session, task, sub)
+            sub = operations.load_subtask(session, task_id, subtask_id)
+            operations.cancel_subtask(session, task, sub)
         self.runner.cancel_requested(subtask_id)
         return Subtask.from_record(sub)
 
     def _subtask_op(self, task_id: int, subtask_id: int, op: Any) -> Subtask:
         with self._operate(task_id) as (session, task):
-            sub = transitions.load_subtask(session, task_id, subtask_id)
+            sub = operations.load_subtask(session, task_id, subtask_id)
             op(session, task, sub)
         return self.get(task_id).subtask(subtask_id)
 
