@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -52,14 +52,58 @@ def obproxy_create(
     """Create an OBProxy cluster from a request file."""
     from tasks.obproxy import create_cluster
 
-    try:
-        request = json.loads(request_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] cannot read {request_file}: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    request = _read_json(request_file)
     with open_engine(db) as engine:
         task = create_cluster(engine, request)
         _print(engine.run(task.id) if wait else task)
+
+
+@obproxy_app.command("edit")
+def obproxy_edit(
+    cluster_id: int,
+    address: Annotated[str | None, typer.Option(help="The cluster's address.")] = None,
+    port: Annotated[int | None, typer.Option(help="The cluster's port.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Set an OBProxy cluster's address and/or port (no task: the record only)."""
+    from tasks.obproxy import edit_cluster
+
+    body = {k: v for k, v in {"address": address, "port": port}.items() if v is not None}
+    with open_engine(db) as engine:
+        console.print_json(json.dumps(edit_cluster(engine, cluster_id, body)))
+
+
+@obproxy_app.command("link-add")
+def obproxy_link_add(
+    cluster_id: int,
+    links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
+    db: DbOption = None,
+) -> None:
+    """Link more OceanBase clusters to an OBProxy cluster."""
+    from tasks.obproxy import add_links
+
+    links = _read_json(links_file)
+    with open_engine(db) as engine:
+        add_links(engine, cluster_id, links)
+    console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
+
+
+@obproxy_app.command("link-remove")
+def obproxy_link_remove(cluster_id: int, ob_cluster_name: str, db: DbOption = None) -> None:
+    """Unlink an OceanBase cluster (by its name) from an OBProxy cluster."""
+    from tasks.obproxy import remove_link
+
+    with open_engine(db) as engine:
+        remove_link(engine, cluster_id, ob_cluster_name)
+    console.print(f"unlinked {ob_cluster_name!r} from OBProxy cluster {cluster_id}")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/red] cannot read {path}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @task_app.command("list")

@@ -28,6 +28,14 @@ def documented(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
+def documented_array(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose JSON body is an array of ``model``."""
+    extra = documented(model)
+    content = extra["requestBody"]["content"]["application/json"]
+    content["schema"] = {"type": "array", "items": content["schema"]}
+    return extra
+
+
 def extra_schemas() -> dict[str, Any]:
     return dict(_SCHEMAS)
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from .create import create_cluster
+from .edits import ClusterEdit, add_links, edit_cluster, remove_link
 from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
 from .templates import INSTALL_OBPROXY
 
 __all__ = [
+    "ClusterEdit",
+    "add_links",
+    "edit_cluster",
+    "remove_link",
     "INSTALL_OBPROXY",
     "CreateObproxyClusterRequest",
     "ObLink",

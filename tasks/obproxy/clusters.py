@@ -9,11 +9,16 @@ from sqlmodel import col, func, select
 
 from engine import Engine, NotFound
 from engine.clock import ocp_time
+from engine.errors import found
 from engine.records import is_row_id
 
 from .host_steps import config_url
 from .packages import package_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord
+
+
+class ObproxyClusterNotFound(NotFound):
+    what = "OBProxy cluster"
 
 
 def list_clusters(engine: Engine, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -31,9 +36,7 @@ def get_cluster(engine: Engine, cluster_id: int) -> dict[str, Any]:
     if is_row_id(cluster_id):
         with engine.store.read() as session:
             row = session.get(ObproxyClusterRecord, cluster_id)
-    if row is None:
-        raise NotFound(f"OBProxy cluster {cluster_id} does not exist.")
-    return _view(engine, row)
+    return _view(engine, found(row, ObproxyClusterNotFound, cluster_id))
 
 
 def servers(engine: Engine, cluster_id: int) -> list[ObproxyServerRecord]:

@@ -16,7 +16,7 @@ from tasks.validation import parse
 
 from .packages import package_path
 from .records import ObproxyClusterRecord
-from .request import CreateObproxyClusterRequest, InstallPayload
+from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
 from .templates import INSTALL_OBPROXY
 
 
@@ -100,12 +100,16 @@ def _name_taken(name: str, existing: int | None) -> FieldError:
 
 
 def _resolve_links(engine: Engine, request: CreateObproxyClusterRequest) -> list[FieldError]:
+    return resolve_links(engine, request.obLinks)
+
+
+def resolve_links(engine: Engine, links: list[ObLink]) -> list[FieldError]:
     """OCP knows each linked cluster's root servers and proxyro password from its metadb; we
     know them from the registry. An install needs them, so every obLink must name a registered
     cluster, by id and name; its root servers go into the task (an ``rsList`` given on the link
     overrides them) and the password stays in the registry until the step that uses it."""
     found = []
-    for i, link in enumerate(request.obLinks):
+    for i, link in enumerate(links):
         cluster = engine.ob_clusters.find(link.obClusterId)
         if cluster is None:
             found.append(
