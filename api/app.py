@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
-from engine import Engine, NotFound, OcpTaskError, RequestInvalid
+from engine import Engine, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 from tasks.validation import field_path
 
 from .auth import Unauthenticated, authenticated
@@ -37,6 +37,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "bad argument, validation failure or illegal state"),
         (401, "not authenticated"),
         (404, "not found"),
+        (409, "another task holds what this would change"),
         (413, "body larger than 1 MiB"),
         (429, "too many failed logins from this address"),
         (500, "server error (its traceId is in the server log)"),
@@ -138,6 +139,8 @@ def _errors(app: FastAPI) -> None:
             )
         if isinstance(exc, NotFound):
             return failure(404, exc.code or 10002, exc.message)
+        if isinstance(exc, ResourceBusy):
+            return failure(409, exc.code, exc.message)
         if exc.code in (20003, 20004):
             return failure(400, exc.code, exc.message)
         return failure(400, exc.code or 10001, exc.message)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
+from . import holds as _holds  # noqa: F401 - registers its table
 from . import leases, operations, transitions
 from .context import Context
 from .credentials import Credentials

@@ -76,6 +76,13 @@ def found(value: T | None, error: type[NotFound], key: object) -> T:
     return value
 
 
+class ResourceBusy(OcpTaskError):
+    """Another task holds what this operation would change (``holds``): HTTP 409. The code is
+    ocptask's own; OCP's documented codes have none for it."""
+
+    code = 10009
+
+
 class InvalidOperation(OcpTaskError):
     """The operation is not legal in the current state (OCP 20003, TASK_STATE_INVALID)."""
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, NotFound, RequestInvalid
-from fixtures import sample_request
+from fixtures import install_request, register_ob_cluster, sample_request
 from tasks.obproxy import add_links, edit_cluster, remove_link
-from tests.api_helpers import data_of, error_of, run_cli
+from tests.api_helpers import data_of, error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
 
 OB7 = {"clusterName": "ob7", "obClusterId": 7, "username": "proxyro"}
@@ -20,8 +20,8 @@ OB7 = {"clusterName": "ob7", "obClusterId": 7, "username": "proxyro"}
 def _create(client, **changes) -> int:  # type: ignore[no-untyped-def]
     body = sample_request() | changes
     task = data_of(client.post("/api/v2/obproxy/clusters", json=body))
+    assert wait_task(client, task["id"], timeout=60)["status"] == "SUCCESSFUL"  # it holds till then
     clusters = data_of(client.get("/api/v2/obproxy/clusters"))["contents"]
-    assert task["name"]
     return next(c["id"] for c in clusters if c["name"] == body["name"])
 
 
@@ -97,3 +97,30 @@ def data_of_empty(response) -> bool:  # type: ignore[no-untyped-def]
     assert response.status_code == 200 and body["successful"] is True, body
     assert "data" not in body
     return True
+
+
+def test_an_edit_is_refused_while_a_failed_create_holds_the_cluster(api_env: ApiEnv) -> None:
+    """A create on a host that cannot be reached ends FAILED and keeps holding its cluster:
+    an edit is refused with 409 naming the task; rolling the create back removes the cluster."""
+    with Engine(api_env.db) as engine:
+        register_ob_cluster(engine, "pw")
+        host = engine.hosts.add(
+            {
+                "name": "unreachable",
+                "innerIpAddress": "127.0.0.254",
+                "username": "root",
+                "privateKeyPath": "/nonexistent",
+            }
+        )
+    with api_env.client() as client:
+        body = install_request([host.id], name="held")
+        task = data_of(client.post("/api/v2/obproxy/clusters", json=body))
+        assert wait_task(client, task["id"], timeout=60)["status"] == "FAILED"
+        clusters = data_of(client.get("/api/v2/obproxy/clusters"))["contents"]
+        cluster_id = next(c["id"] for c in clusters if c["name"] == "held")
+        url = f"/api/v2/obproxy/clusters/{cluster_id}"
+        busy = error_of(client.patch(url, json={"port": 3000}), 409, 10009)
+        assert f"held by task {task['id']}" in busy["message"] and "FAILED" in busy["message"]
+        rolled = data_of(client.post(f"/api/v2/tasks/instances/{task['id']}/rollback"))
+        assert wait_task(client, rolled["id"], timeout=60)["status"] == "SUCCESSFUL"
+        error_of(client.patch(url, json={"port": 3000}), 404, 10002)  # undone with its create

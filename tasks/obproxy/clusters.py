@@ -21,6 +21,11 @@ class ObproxyClusterNotFound(NotFound):
     what = "OBProxy cluster"
 
 
+def hold(cluster_id: int) -> tuple[str, str]:
+    """The resource a task changing this cluster holds (``engine.holds``), and its name."""
+    return f"obproxy_cluster:{cluster_id}", f"OBProxy cluster {cluster_id}"
+
+
 def list_clusters(engine: Engine, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
     engine.store.ensure_schema()
     with engine.store.read() as session:

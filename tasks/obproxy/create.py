@@ -10,10 +10,11 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from engine import Engine, FieldError, RequestInvalid, Task, Template
+from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.clock import utcnow
 from tasks.validation import parse
 
+from .clusters import hold
 from .packages import package_path
 from .records import ObproxyClusterRecord
 from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
@@ -60,17 +61,21 @@ def create_cluster(
         not failed later at Prepare."""
         try:
             with conn.begin_nested():
-                conn.execute(insert(CLUSTERS), _cluster_row(parsed, creator, task_id))
+                row = _cluster_row(parsed, creator, task_id)
+                cluster_id = conn.execute(_INSERT_CLUSTER, row).scalar_one()
         except IntegrityError:
             # Asked on this connection: another from the pool could wait on a busy pool.
             query = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.name == parsed.name)
             taken = _name_taken(parsed.name, conn.execute(query).scalar())
             raise RequestInvalid([taken]) from None
+        resource, what = hold(cluster_id)
+        holds.take(conn, resource, task_id, what)  # the cluster's own create holds it first
 
     return engine.submit(template, args, creator, payload=payload, also=record_cluster)
 
 
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
+_INSERT_CLUSTER = insert(CLUSTERS).returning(CLUSTERS.c.id)
 
 
 def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: int) -> dict:

@@ -5,7 +5,8 @@ They change the cluster's record only: running OBProxies keep what they started 
 are restarted. An added link must name a registered OceanBase cluster by id and name, as at
 create; a cluster links each OceanBase cluster once; a cluster in RS_LIST mode has exactly one
 link (its OBProxies start from it), so it can neither gain a second nor lose its only one.
-Each edit reads and writes the row under its lock, so two edits at once never lose one.
+Each edit reads and writes the row under its lock, so two edits at once never lose one, and is
+refused (ResourceBusy, HTTP 409) while a task holds the cluster (``engine.holds``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from typing import Annotated, Any
 from pydantic import Field
 from sqlmodel import Session
 
-from engine import Engine, FieldError, NotFound, RequestInvalid
+from engine import Engine, FieldError, NotFound, RequestInvalid, holds
 from engine.errors import found
 from engine.records import is_row_id
 from tasks.validation import parse
 
-from .clusters import ObproxyClusterNotFound, get_cluster
+from .clusters import ObproxyClusterNotFound, get_cluster, hold
 from .create import resolve_links
 from .records import ObproxyClusterRecord
 from .request import MAX_OB_LINKS, Address, ObLink, Port, _Model
@@ -104,7 +105,10 @@ def remove_link(engine: Engine, cluster_id: int, ob_cluster_name: str) -> None:
 
 
 def _locked(session: Session, cluster_id: int) -> ObproxyClusterRecord:
+    """The cluster's row, locked; ResourceBusy while a task holds the cluster."""
     row = None
     if is_row_id(cluster_id):
         row = session.get(ObproxyClusterRecord, cluster_id, with_for_update=True)
-    return found(row, ObproxyClusterNotFound, cluster_id)
+    row = found(row, ObproxyClusterNotFound, cluster_id)
+    holds.check(session.connection(), *hold(cluster_id))
+    return row

@@ -1,0 +1,86 @@
+"""Holds: a task's claim on something it changes (an OBProxy cluster), one task at a time.
+
+A task that changes a resource holds it from its submit until it ends well: while the holder is
+RUNNING, or FAILED and not rolled back, anything else that would change the resource is refused
+with ``ResourceBusy`` naming the holder. A holder that ended SUCCESSFUL (done, or rolled back)
+releases it by being so: there is nothing to clean up, and a crash cannot leave a hold behind.
+
+The hold is taken in the submit's own transaction (``take``, from ``Engine.submit``'s ``also``):
+of two submits racing for one resource, in one process or several, exactly one commits it. A
+taker replaces a released hold only if it is still the one it read (compare-and-set), so two
+takers of a released hold cannot both win either. Reads are never held up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel
+
+from .clock import utcnow
+from .enums import TaskStatus
+from .errors import ResourceBusy
+from .records import TASKS, timestamp
+
+
+class HoldRecord(SQLModel, table=True):
+    __tablename__ = "task_hold"
+
+    resource: str = Field(primary_key=True)  # e.g. "obproxy_cluster:3"
+    task_id: int
+    since: datetime = timestamp(nullable=False)
+
+
+HOLDS = HoldRecord.__table__  # type: ignore[attr-defined]
+_HOLDER = (
+    select(HOLDS.c.task_id, TASKS.c.name, TASKS.c.status)
+    .select_from(HOLDS.outerjoin(TASKS, TASKS.c.id == HOLDS.c.task_id))
+    .where(HOLDS.c.resource == bindparam("resource"))
+)
+_TAKE_OVER = (
+    update(HOLDS)
+    .where(HOLDS.c.resource == bindparam("b_resource"), HOLDS.c.task_id == bindparam("seen"))
+    .values(task_id=bindparam("b_task_id"), since=bindparam("b_since"))
+)
+
+
+def take(conn: Connection, resource: str, task_id: int, what: str) -> None:
+    """``task_id`` holds ``resource`` from now on; ResourceBusy if another task holds it.
+    ``what`` names the resource in the refusal (``OBProxy cluster 3``)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(HOLDS), {"resource": resource, "task_id": task_id, "since": utcnow()}
+            )
+        return
+    except IntegrityError:
+        pass  # held, or held once: is the holder done?
+    seen = _busy_holder(conn, resource, what)
+    params = {"b_resource": resource, "seen": seen, "b_task_id": task_id, "b_since": utcnow()}
+    if conn.execute(_TAKE_OVER, params).rowcount != 1:
+        _busy_holder(conn, resource, what)  # another taker won meanwhile: name it
+        raise ResourceBusy(f"{what} was just taken by another task; try again")
+
+
+def check(conn: Connection, resource: str, what: str) -> None:
+    """ResourceBusy if a task holds ``resource`` now (for changes made without a task)."""
+    _busy_holder(conn, resource, what)
+
+
+def _busy_holder(conn: Connection, resource: str, what: str) -> int | None:
+    """The id of the resource's released holder (None: never held); ResourceBusy if it is
+    still held."""
+    row = conn.execute(_HOLDER, {"resource": resource}).first()
+    if row is None:
+        return None
+    holder, name, status = row
+    if status is None or status == TaskStatus.SUCCESSFUL.value:
+        return holder  # its holder is done (or gone): free
+    advice = (
+        "wait for it to end"
+        if status == TaskStatus.RUNNING.value
+        else "retry it until it succeeds, or roll it back"
+    )
+    raise ResourceBusy(f"{what} is held by task {holder} ({name}), which is {status}: {advice}")
