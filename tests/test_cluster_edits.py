@@ -31,13 +31,8 @@ def _links(client, cluster_id: int) -> list[str]:  # type: ignore[no-untyped-def
 
 
 def test_address_port_and_links_over_http_and_cli(api_env: ApiEnv, tmp_path: Path) -> None:
-    added = run_cli(
-        api_env.db,
-        *("obcluster", "add", "7", "ob7", "--rs-list", "127.0.0.1:2881"),
-        "--password-stdin",
-        stdin="proxyro-Secret-7\n",
-    )
-    assert added.returncode == 0, added.stderr
+    with Engine(api_env.db) as engine:
+        engine.ob_clusters.add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
     with api_env.client() as client:
         cluster_id = _create(client)
         url = f"/api/v2/obproxy/clusters/{cluster_id}"
