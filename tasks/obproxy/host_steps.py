@@ -81,7 +81,8 @@ class HostStep(Step):
     @staticmethod
     def tag(ctx: StepContext) -> str:
         """This subtask's mark on the host: the task's random mark keeps two databases apart."""
-        return f"{ctx.payload_as(InstallPayload).mark}-{ctx.subtask_id}"
+        mark = ctx.payload_as(InstallPayload).mark
+        return f"{mark}-{ctx.subtask_id}" if mark else f"subtask-{ctx.subtask_id}"
 
     def request(self, ctx: StepContext) -> CreateObproxyClusterRequest:
         return ctx.payload_as(InstallPayload).request

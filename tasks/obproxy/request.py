@@ -179,4 +179,4 @@ class InstallPayload(BaseModel):
 
     request: CreateObproxyClusterRequest
     creator: str
-    mark: str
+    mark: str | None = None  # None in tasks made before marks existed
