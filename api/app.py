@@ -90,6 +90,8 @@ def _errors(app: FastAPI) -> None:
                 await authenticated(request)
             except Unauthenticated:
                 return _unauthenticated()
+            except Throttled as throttled:
+                return _throttled(throttled)
         if exc.status_code == 404:
             return failure(404, 10002, "No such API path")
         if exc.status_code == 405:
@@ -115,12 +117,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Throttled)
     async def throttled(_: Request, exc: Throttled) -> Envelope:
-        return failure(
-            429,
-            0,
-            "Excessive number of failed logins from this address; try again later",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return _throttled(exc)
 
     @app.exception_handler(DataError)
     async def out_of_range(_: Request, exc: DataError) -> Envelope:
@@ -144,6 +141,15 @@ def _errors(app: FastAPI) -> None:
         if exc.code in (20003, 20004):
             return failure(400, exc.code, exc.message)
         return failure(400, exc.code or 10001, exc.message)
+
+
+def _throttled(exc: Throttled) -> Envelope:
+    return failure(
+        429,
+        0,
+        "Excessive number of failed logins from this address; try again later",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 def _unauthenticated() -> Envelope:

@@ -121,6 +121,7 @@ def test_a_client_that_keeps_failing_is_throttled_but_known_logins_are_not(
             throttled = guesser.get("/api/v2/tasks/instances")
             error_of(throttled, 429, 0)
             assert int(throttled.headers["Retry-After"]) >= 1
+            error_of(guesser.get("/api/v2/no/such/path"), 429, 0)  # not a 500 off the 404 path
         # The right password, verified a moment ago, still gets in from the same address.
         assert good.get("/api/v2/tasks/instances").status_code == 200
     with httpx.Client(base_url=api_env.url, auth=("someone-else", "x" * 9)) as other:
