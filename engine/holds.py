@@ -38,6 +38,9 @@ _HOLDER = (
     select(HOLDS.c.task_id, TASKS.c.name, TASKS.c.status)
     .select_from(HOLDS.outerjoin(TASKS, TASKS.c.id == HOLDS.c.task_id))
     .where(HOLDS.c.resource == bindparam("resource"))
+    # Locked: a change made without a task (``check``) and a task taking the hold over are
+    # serialised on the hold's row, so both cannot commit.
+    .with_for_update(of=HOLDS)
 )
 _TAKE_OVER = (
     update(HOLDS)
