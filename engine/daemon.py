@@ -29,7 +29,6 @@ from sqlalchemy import make_url
 
 from . import leases
 from .engine import Engine
-from .runner import running_here
 from .store import WORK_CHANNEL
 
 log = logging.getLogger("ocptask.daemon")
@@ -126,8 +125,7 @@ class Daemon:
             task_ids = leases.lapsed_tasks(conn)
         for task_id in task_ids:
             try:  # a task another executor is busy with is left for the next sweep
-                store = self.engine.store
-                leases.recover_lost(store, task_id, self.name, running_here, wait=False)
+                self.engine.recover_lost(task_id, wait=False)
             except Exception as exc:  # one task's trouble must not stop the sweep
                 log.warning("sweep of task %s failed: %s", task_id, exc)
 

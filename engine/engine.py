@@ -232,10 +232,10 @@ class Engine:
     def start(self, task_id: int) -> None:
         """Run the task's READY subtasks in the background; returns at once."""
         self.get(task_id)
-        self._recover_lost(task_id)
+        self.recover_lost(task_id)
         self.runner.start(task_id)
 
-    def _recover_lost(self, task_id: int, *, wait: bool = True) -> None:
+    def recover_lost(self, task_id: int, *, wait: bool = True) -> None:
         """Without this, a crash would leave subtasks RUNNING forever and every operation
         refused. Executors elsewhere are judged by their leases (see ``leases``)."""
         leases.recover_lost(self.store, task_id, self.executor, running_here, wait=wait)
@@ -271,7 +271,7 @@ class Engine:
                 raise WaitTimeout(f"task {task_id} still running after {timeout} s")
             if time.monotonic() - last_sweep >= WAIT_SWEEP_SECONDS:
                 last_sweep = time.monotonic()
-                self._recover_lost(task_id, wait=False)
+                self.recover_lost(task_id, wait=False)
                 if drive:  # a lost idempotent step may be READY again: run it here
                     self.runner.start(task_id)
             if joined:

@@ -29,26 +29,28 @@ class Slots:
     def _free(self) -> int:
         return self.parallelism - len(self.active) - self._reserved
 
+    def _take(self, extra: int = 0) -> int:
+        """Reserve every free slot (and ``extra`` given up by the caller); how many (caller
+        holds ``cv``)."""
+        free = max(self._free() + extra, 0)
+        self._reserved += free
+        return free
+
     def reserve(self) -> int:
         """Reserve every free slot; how many (0: none free)."""
         with self.cv:
-            free = self._free()
-            if free > 0:
-                self._reserved += free
-            return max(free, 0)
+            return self._take()
 
     def reserve_for(self, task_id: int) -> tuple[int, int]:
         """A driver's turn: (generation seen, slots reserved); with none free the task is
         marked starved."""
         with self.cv:
-            seen = self.generation
-            free = self._free()
-            if free > 0:
+            free = self._take()
+            if free:
                 self._starved.discard(task_id)
-                self._reserved += free
             else:
                 self._starved.add(task_id)
-            return seen, max(free, 0)
+            return self.generation, free
 
     def reserve_after(self, task_id: int) -> int:
         """A worker finishing a run of ``task_id``: its slot and the free ones, reserved for
@@ -56,10 +58,7 @@ class Slots:
         with self.cv:
             if self._starved - {task_id}:
                 return 0
-            free = self._free() + 1  # + the slot the finished run gives up
-            if free > 0:
-                self._reserved += free
-            return max(free, 0)
+            return self._take(extra=1)  # + the slot the finished run gives up
 
     def unreserve(self, n: int) -> None:
         with self.cv:

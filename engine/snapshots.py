@@ -19,11 +19,11 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.types import NullType
 
 from .fast_read import FastRead
-from .records import SubtaskRecord, TaskRecord
+from .records import SUBTASKS, TASKS
 from .task import Task
 
-_TASKS: Table = TaskRecord.__table__  # type: ignore[attr-defined]
-_SUBTASKS: Table = SubtaskRecord.__table__  # type: ignore[attr-defined]
+_TASKS: Table = TASKS
+_SUBTASKS: Table = SUBTASKS
 # What a snapshot does not show: a running subtask's lease changes every few seconds. Revisions
 # come last, outside what is compared: they tell a change, they are not one.
 _TASK_COLUMNS = [c for c in _TASKS.c if c.name != "revision"]

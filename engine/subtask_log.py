@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
 from .clock import ocp_time, utcnow
-from .records import SubtaskLogRecord
+from .records import LOGS
 
 MASK = "******"
 
@@ -26,9 +26,6 @@ def header(operation: str, when: datetime | None = None) -> str:
 
 def line(level: str, message: str) -> str:
     return f"{ocp_time(utcnow())} {level:<5} {message}\n"
-
-
-LOGS = SubtaskLogRecord.__table__  # type: ignore[attr-defined]
 
 
 def append(session: Session, subtask_id: int, text: str) -> None:

@@ -142,15 +142,15 @@ def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
         set_row(engine, sid, status="RUNNING", executor="10.9.9.9:4242", acquired_until=until)
 
     pretend(utcnow() + timedelta(seconds=60))
-    engine._recover_lost(other.id)
+    engine.recover_lost(other.id)
     assert engine.get(other.id).subtasks[0].status is SubtaskStatus.RUNNING
     pretend(utcnow() - timedelta(seconds=1))
-    engine._recover_lost(other.id)
+    engine.recover_lost(other.id)
     lost = engine.get(other.id).subtasks[0]
     assert (lost.status, lost.operation) == (SubtaskStatus.FAILED, Operation.EXECUTE)
     assert "executor 10.9.9.9:4242 lost while running" in engine.log(other.id, sid)
     pretend(None)  # a lease never taken counts as lapsed
-    engine._recover_lost(other.id)
+    engine.recover_lost(other.id)
     assert engine.get(other.id).subtasks[0].status is SubtaskStatus.FAILED
 
 
@@ -161,7 +161,7 @@ def test_lost_idempotent_step_runs_again_after_cleaning(engine: Engine) -> None:
     task = engine.submit(one("Rerunnable", timeout=0))
     sid = task.subtasks[0].id
     set_row(engine, sid, status="RUNNING", executor="10.9.9.9:4242", acquired_until=lapsed())
-    engine._recover_lost(task.id)
+    engine.recover_lost(task.id)
     again = engine.get(task.id).subtasks[0]
     assert (again.status, again.operation, again.run_time) == (
         SubtaskStatus.READY,
@@ -233,7 +233,7 @@ def test_automatic_reruns_are_limited(engine: Engine) -> None:
     sid = task.subtasks[0].id
     held = {"executor": "10.9.9.9:4242", "acquired_until": lapsed()}
     set_row(engine, sid, status="RUNNING", operation="RETRY", run_time=3, **held)
-    engine._recover_lost(task.id)
+    engine.recover_lost(task.id)
     sub = engine.get(task.id).subtasks[0]
     assert (sub.status, sub.run_time) == (SubtaskStatus.FAILED, 3)
     assert "not run again automatically after 3 runs" in engine.log(task.id, sid)

@@ -42,7 +42,7 @@ def create_cluster(
         raise RequestInvalid([_name_taken(parsed.name, existing)])
     problems = _host_problems(engine, parsed)
     if parsed.host_ids:
-        problems += _resolve_links(engine, parsed)
+        problems += resolve_links(engine, parsed.obLinks)
     if problems:
         raise RequestInvalid(problems)
     payload = InstallPayload(
@@ -102,10 +102,6 @@ def _cluster_named(engine: Engine, name: str) -> int | None:
 def _name_taken(name: str, existing: int | None) -> FieldError:
     which = f" (id {existing})" if existing is not None else ""
     return FieldError("name", f"an OBProxy cluster named {name!r} already exists{which}", name)
-
-
-def _resolve_links(engine: Engine, request: CreateObproxyClusterRequest) -> list[FieldError]:
-    return resolve_links(engine, request.obLinks)
 
 
 def resolve_links(engine: Engine, links: list[ObLink]) -> list[FieldError]:
