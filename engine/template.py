@@ -5,6 +5,10 @@ Expansion follows OCP: a node with a split key becomes one subtask per element o
 are joined copy-to-copy, which is what makes "one install chain per host" a single template. A
 split over an empty list yields no subtasks and its neighbours are joined around it, so the
 "Install obproxy" template with no hosts is exactly OCP's Prepare → Finish.
+
+With ``SERIAL``, the nodes split on one key run one copy after another *as a group*: copy i of
+the group's first nodes waits for copy i-1 of its last nodes, so a chain of steps per host runs
+host by host (a rolling upgrade), never the first step of every host at once.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class Template:
 
     def _check(self) -> nx.DiGraph:
         graph = nx.DiGraph()
+        methods: dict[str, SplitMethod] = {}
         for node in self.nodes:
             where = f"template {self.name!r}, node {node.name!r}"
             if not isinstance(node, Node):
@@ -99,6 +104,13 @@ class Template:
                 raise TemplateError(f"{where}: step {node.class_name!r} is not a dotted class path")
             if node.split is not None and not node.split.key:
                 raise TemplateError(f"{where}: split key is empty")
+            if node.split is not None:
+                method = methods.setdefault(node.split.key, node.split.method)
+                if method is not node.split.method:
+                    raise TemplateError(
+                        f"{where}: every node split on {node.split.key!r} must split the same "
+                        f"way ({method.value}), not {node.split.method.value}"
+                    )
             graph.add_node(node.name, node=node)
         for node in self.nodes:
             for upstream in node.upstreams:
@@ -143,17 +155,38 @@ class Template:
                         ups.append(copies[upstream][idx])
                     elif not (serial and idx > 0):
                         ups.extend(exits[upstream])
-                if serial and idx > 0:
-                    ups.append(mine[idx - 1])
-                for up in _unique(ups):
-                    sub.upstreams.append(up.series_id)
-                    up.downstreams.append(sub.series_id)
+                _link(ups, sub)
             if mine:
                 exits[name] = mine[-1:] if serial else mine
             else:
                 bridged = [sub for up in node.upstreams for sub in exits[up]]
                 exits[name] = _unique(bridged)
+        for entry, sink in self._serial_links():
+            for idx in range(1, len(copies[entry])):
+                _link([copies[sink][idx - 1]], copies[entry][idx])
         return planned
+
+    def _serial_links(self) -> list[tuple[str, str]]:
+        """(entry, sink) node names of each SERIAL group: copy i of every entry (no upstream
+        in the group) waits for copy i-1 of every sink (no downstream in the group)."""
+        groups: dict[str, list[Node]] = {}
+        for name in self._order:
+            node: Node = self._graph.nodes[name]["node"]
+            if node.split is not None and node.split.method is SplitMethod.SERIAL:
+                groups.setdefault(node.split.key, []).append(node)
+        links = []
+        for nodes in groups.values():
+            names = {n.name for n in nodes}
+            entries = [n.name for n in nodes if not names & set(n.upstreams)]
+            sinks = [n.name for n in nodes if not names & set(self._graph.successors(n.name))]
+            links += [(entry, sink) for entry in entries for sink in sinks]
+        return links
+
+
+def _link(upstreams: list[PlannedSubtask], sub: PlannedSubtask) -> None:
+    for up in _unique(upstreams):
+        sub.upstreams.append(up.series_id)
+        up.downstreams.append(sub.series_id)
 
 
 def _aligned(upstream: Node, downstream: Node) -> bool:

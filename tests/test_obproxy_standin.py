@@ -23,8 +23,10 @@ PACKAGE = (
 ADDRESS = "127.0.0.41"
 
 
-def start(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def start(root: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, OBPROXY_STANDIN_BIND=ADDRESS)
+    if home is not None:
+        env["HOME"] = str(home)
     return subprocess.run(
         [sys.executable, str(STANDIN), *args],
         cwd=root,
@@ -80,7 +82,7 @@ def test_rs_list_start_sql_and_metrics(root: Path) -> None:
     with pytest.raises(pymysql.err.OperationalError):
         pymysql.connect(host=ADDRESS, port=2883, user="root@proxysys", password="nope")
     metrics = urllib.request.urlopen(f"http://{ADDRESS}:2884/metrics", timeout=5).read().decode()
-    assert 'obproxy_up{cluster="obc"} 1' in metrics
+    assert 'obproxy_up{cluster="obc",version="0.0.0.0"} 1' in metrics
     # The ALTER was persisted: a restart on the saved config still has it.
     os.kill(pid, signal.SIGTERM)
     time.sleep(0.3)
@@ -105,6 +107,30 @@ def test_config_url_mode_and_busy_port(
     assert clash.returncode == 1 and "Address already in use" in clash.stderr
 
 
+def test_version_comes_from_the_install_directory_and_can_be_refused(tmp_path: Path) -> None:
+    """An upgrade test makes one host's new version refuse to start: the stand-in's own option."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "obproxy-4.3.3.0"
+    root.mkdir()
+    (home / ".obproxy-standin-refuse").write_text("4.3.3.0\n")
+    refused = start(root, "-p", "2890", "-l", "2891", "-r", "x:1", home=home)
+    assert refused.returncode == 1 and "4.3.3.0 refuses to start" in refused.stderr
+    (home / ".obproxy-standin-refuse").write_text("4.3.2.0\n")
+    assert start(root, "-p", "2890", "-l", "2891", "-r", "x:1", home=home).returncode == 0
+    pid = int((root / "run" / "obproxy.pid").read_text())
+    try:
+        conn = pymysql.connect(host=ADDRESS, port=2890, user="root@proxysys", password="")
+        with conn.cursor() as cur:
+            cur.execute("SHOW PROXYINFO BINARY")
+            assert cur.fetchall()[0][1].startswith("ObProxy-4.3.3.0")
+        conn.close()
+        metrics = urllib.request.urlopen(f"http://{ADDRESS}:2891/metrics", timeout=5).read()
+        assert b'version="4.3.3.0"' in metrics
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
 def test_hang_option_delays_the_start(root: Path) -> None:
     began = time.monotonic()
     assert (
@@ -116,13 +142,15 @@ def test_hang_option_delays_the_start(root: Path) -> None:
     assert time.monotonic() - began >= 1
 
 
-def test_package_holds_the_current_standin(tmp_path: Path) -> None:
-    """The committed RPM is rebuilt whenever the stand-in changes (build_obproxy_rpm.sh)."""
+@pytest.mark.parametrize("version", ["4.3.2.0", "4.3.3.0"])
+def test_package_holds_the_current_standin(tmp_path: Path, version: str) -> None:
+    """The committed RPMs are rebuilt whenever the stand-in changes (build_obproxy_rpm.sh)."""
     sandbox_hosts.ensure_packages()  # rpm2cpio, cpio
+    package = PACKAGE.with_name(f"obproxy-{version}-1.el7.x86_64.rpm")
     unpack = subprocess.run(
-        f"rpm2cpio {PACKAGE} | cpio -idm --quiet", shell=True, cwd=tmp_path, capture_output=True
+        f"rpm2cpio {package} | cpio -idm --quiet", shell=True, cwd=tmp_path, capture_output=True
     )
     assert unpack.returncode == 0, unpack.stderr
-    packed = tmp_path / "home" / "admin" / "obproxy-4.3.2.0" / "bin" / "obproxy"
+    packed = tmp_path / "home" / "admin" / f"obproxy-{version}" / "bin" / "obproxy"
     assert packed.read_bytes() == STANDIN.read_bytes()
     assert os.access(packed, os.X_OK)

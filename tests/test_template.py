@@ -127,3 +127,57 @@ def test_series_id_follows_declaration_among_topological_ties() -> None:
     )
     plan = template.expand(Context())
     assert [p.node.name for p in plan] == ["A", "Z-last", "M"]
+
+
+def serial_chains() -> Template:
+    """Prepare → (Stop → Start per host, SERIAL) → Finish: the shape of a rolling upgrade."""
+    serial = Split("hosts", "SERIAL")
+    return Template(
+        "rolling",
+        [
+            Node(S + "Record", "Prepare"),
+            Node(S + "Record", "Stop", upstreams=["Prepare"], split=serial),
+            Node(S + "Record", "Start", upstreams=["Stop"], split=serial),
+            Node(S + "Record", "Finish", upstreams=["Start"]),
+        ],
+    )
+
+
+def test_serial_group_runs_host_after_host(engine: Engine) -> None:
+    """A SERIAL chain of several nodes: host i's first step waits for host i-1's last step,
+    so no two hosts are ever between Stop and Start at once."""
+    plan = serial_chains().expand(Context.of({"hosts": ["a", "b", "c"]}))
+    by = {(p.node.name, p.parallel_idx): p.series_id for p in plan}
+    ups = {(p.node.name, p.parallel_idx): p.upstreams for p in plan}
+    assert ups[("Stop", 0)] == [by[("Prepare", -1)]]
+    assert ups[("Stop", 1)] == [by[("Start", 0)]]
+    assert ups[("Stop", 2)] == [by[("Start", 1)]]
+    assert ups[("Start", 1)] == [by[("Stop", 1)]]
+    assert ups[("Finish", -1)] == [by[("Start", 2)]]
+    task = engine.submit(serial_chains(), {"hosts": ["a", "b", "c"]})
+    engine.run(task.id, timeout=30)
+    from tests.steps import JOURNAL
+
+    names = {s.id: (s.name, s.parallel_idx) for s in task.subtasks}
+    order = [names[sid] for action, _, sid in JOURNAL if action == "execute"]
+    assert order == [
+        ("Prepare", -1),
+        ("Stop", 0),
+        ("Start", 0),
+        ("Stop", 1),
+        ("Start", 1),
+        ("Stop", 2),
+        ("Start", 2),
+        ("Finish", -1),
+    ]
+
+
+def test_one_key_splits_one_way() -> None:
+    with pytest.raises(TemplateError, match="must split the same way"):
+        Template(
+            "mixed",
+            [
+                Node(S + "Record", "A", split=Split("hosts", "SERIAL")),
+                Node(S + "Record", "B", upstreams=["A"], split=Split("hosts")),
+            ],
+        )
