@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
@@ -65,6 +65,11 @@ def take(conn: Connection, resource: str, task_id: int, what: str) -> None:
     if conn.execute(_TAKE_OVER, params).rowcount != 1:
         _busy_holder(conn, resource, what)  # another taker won meanwhile: name it
         raise ResourceBusy(f"{what} was just taken by another task; try again")
+
+
+def forget(conn: Connection, resource: str) -> None:
+    """The resource is gone (a deleted cluster): its hold row goes with it, whoever holds it."""
+    conn.execute(delete(HOLDS).where(HOLDS.c.resource == resource))
 
 
 def check(conn: Connection, resource: str, what: str) -> None:

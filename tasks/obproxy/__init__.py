@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from .create import create_cluster
 from .edits import ClusterEdit, add_links, edit_cluster, remove_link
+from .lifecycle import (
+    add_obproxies,
+    delete_cluster,
+    delete_obproxies,
+    restart_obproxies,
+    start_obproxies,
+    stop_obproxies,
+    upgrade_obproxies,
+)
 from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
 from .templates import INSTALL_OBPROXY
 
 __all__ = [
+    "add_obproxies",
+    "delete_cluster",
+    "delete_obproxies",
+    "restart_obproxies",
+    "start_obproxies",
+    "stop_obproxies",
+    "upgrade_obproxies",
     "ClusterEdit",
     "add_links",
     "edit_cluster",

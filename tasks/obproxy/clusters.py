@@ -12,8 +12,8 @@ from engine.clock import ocp_time
 from engine.errors import found
 from engine.records import is_row_id
 
-from .host_steps import config_url
-from .packages import package_version
+from .host_step import config_url
+from .packages import shown_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 
 
@@ -50,13 +50,6 @@ def servers(engine: Engine, cluster_id: int) -> list[ObproxyServerRecord]:
         return list(session.exec(query.order_by(col(ObproxyServerRecord.id))).all())
 
 
-def _version(file_name: str) -> str:
-    try:
-        return package_version(file_name)
-    except ValueError:
-        return file_name
-
-
 def _view(engine: Engine, row: ObproxyClusterRecord) -> dict[str, Any]:
     assert row.id is not None
     proxies = [
@@ -70,7 +63,7 @@ def _view(engine: Engine, row: ObproxyClusterRecord) -> dict[str, Any]:
             "ip": s.ip,
             "sqlPort": s.sql_port,
             "exporterPort": s.exporter_port,
-            "version": _version(s.version),
+            "version": shown_version(s.version),
             "status": s.status,
             "operateStatus": "NORMAL",
             "architecture": "x86_64",

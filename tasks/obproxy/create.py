@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -14,8 +13,9 @@ from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.clock import utcnow
 from tasks.validation import parse
 
+from .checks import missing_package, unknown_hosts
 from .clusters import hold
-from .packages import package_path
+from .host_step import new_mark
 from .records import ObproxyClusterRecord
 from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
 from .templates import INSTALL_OBPROXY
@@ -48,9 +48,7 @@ def create_cluster(
     payload = InstallPayload(
         request=parsed,
         creator=creator,
-        # Names this task's remote commands on hosts (cleanup tags): subtask ids alone repeat
-        # across ocptask databases that may drive the same host.
-        mark=uuid.uuid4().hex[:12],
+        mark=new_mark(),
     ).model_dump(mode="json")
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
@@ -136,28 +134,9 @@ def resolve_links(engine: Engine, links: list[ObLink]) -> list[FieldError]:
 
 
 def _host_problems(engine: Engine, request: CreateObproxyClusterRequest) -> list[FieldError]:
-    found = []
-    known = {h.id for h in engine.hosts.list()}
-    for i, host_id in enumerate(request.host_ids):
-        if host_id not in known:
-            found.append(
-                FieldError(
-                    f"obproxyInstallParam.hostIds[{i}]", f"host {host_id} does not exist", host_id
-                )
-            )
+    found = unknown_hosts(engine, request.host_ids, "obproxyInstallParam.hostIds")
     install = request.obproxyInstallParam
     if request.host_ids and install is not None and install.version:
-        try:
-            path = package_path(install.version)
-        except ValueError as exc:
-            found.append(FieldError("obproxyInstallParam.version", str(exc), install.version))
-        else:
-            if not path.is_file():
-                found.append(
-                    FieldError(
-                        "obproxyInstallParam.version",
-                        f"no package {path.name} in {path.parent}",
-                        install.version,
-                    )
-                )
+        missing = missing_package("obproxyInstallParam.version", install.version)
+        found += [missing] if missing else []
     return found

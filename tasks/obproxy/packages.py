@@ -26,3 +26,11 @@ def package_version(file_name: str) -> str:
 def package_path(file_name: str) -> Path:
     package_version(file_name)  # also rejects paths: the name must match exactly
     return package_dir() / file_name
+
+
+def shown_version(file_name: str) -> str:
+    """The version a package file name carries, or the name itself when it carries none."""
+    try:
+        return package_version(file_name)
+    except ValueError:
+        return file_name

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine import FieldError
 from tasks.validation import name_text, value_text
 
+from .host_step import Marked
+
 _OPTION_NAME = re.compile(r"[A-Za-z0-9_.]+")
 Port = Annotated[int, Field(ge=1, le=65535)]
 # OCP keeps ids in BIGINT columns: a signed 64-bit integer.
@@ -173,10 +175,9 @@ class CreateObproxyClusterRequest(_Model):
         return found
 
 
-class InstallPayload(BaseModel):
-    """What a create task's steps read (its payload): the request, who made it, and the mark
-    that names the task's remote commands on hosts (cleanup tags)."""
+class InstallPayload(Marked):
+    """What a create task's steps read (its payload): the request and who made it (and the
+    mark naming the task's remote commands on hosts)."""
 
     request: CreateObproxyClusterRequest
     creator: str
-    mark: str | None = None  # None in tasks made before marks existed

@@ -1,0 +1,305 @@
+"""The base of every step that works on one OBProxy host, and what those steps share.
+
+A host step finds its host through ``ctx.item("host_ids")`` and its OBProxy through the cluster
+in ``stringMap.obproxy_cluster_id``: the cluster's recorded startup parameters, parameters and
+links, and the server row of that host (ports, version). Every task on a cluster (create, add,
+restart, stop, start, upgrade, delete) reads them the same way, so a restart starts an OBProxy
+exactly as its install did. Every value that reaches a remote shell goes through
+``shlex.quote``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pymysql
+from pydantic import BaseModel
+from sqlmodel import select
+
+from engine import Step, StepContext
+from engine.errors import ConnectionLost
+from engine.ssh import SshConnection, SshTarget, stop_script
+
+from .packages import package_version
+from .records import ObproxyClusterRecord, ObproxyServerRecord
+
+q = shlex.quote
+# TERM, then KILL after this long (50 times 0.2 s): obproxy flushes its config and logs on TERM.
+STOP_TRIES, STOP_PAUSE = 50, 0.2
+
+
+class Marked(BaseModel):
+    """The part of every OBProxy task's payload host steps read: the task's random mark,
+    which names its remote commands on hosts (cleanup tags); subtask ids alone repeat across
+    ocptask databases that may drive the same host. None in tasks made before marks existed."""
+
+    mark: str | None = None
+
+
+def new_mark() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One OBProxy as recorded: its cluster's settings and its own server row."""
+
+    cluster_id: int
+    cluster_name: str
+    work_mode: str
+    ob_links: list[dict[str, Any]]
+    startup_parameters: list[dict[str, str]]
+    parameters: list[dict[str, str]]
+    server_id: int
+    sql_port: int
+    exporter_port: int
+    version_file: str
+
+    def start_args(self) -> list[str]:
+        """obproxy's command line for this server (run from its install directory)."""
+        args = [
+            "./bin/obproxy",
+            "--listen_port",
+            str(self.sql_port),
+            "--prometheus_listen_port",
+            str(self.exporter_port),
+        ]
+        options = [f"{p['name']}={p['value']}" for p in self.startup_parameters]
+        if self.work_mode == "RS_LIST":
+            link = self.ob_links[0]
+            args += ["--rs_list", link.get("rsList") or "", "--cluster_name", link["clusterName"]]
+        else:
+            options.append(f"obproxy_config_server_url={config_url(self.cluster_name)}")
+        if options:
+            args += ["-o", ",".join(options)]
+        return args
+
+
+class HostStep(Step):
+    """Base of the per-host steps: host lookup, SSH, log streaming, server status on failure.
+
+    Every step may be run again after a lost run: ``clean`` kills what the lost run's commands
+    still run on the host (found by the subtask's tag), then the usual retry undoes and redoes
+    the step. Each step's rollback undoes exactly what its execute did and is safe to run
+    twice; a failing step marks its OBProxy server UNAVAILABLE (``status_on_failure``).
+    """
+
+    idempotent = True
+    status_on_failure: str | None = "UNAVAILABLE"  # None: a failure leaves the status as it is
+
+    def __init__(self) -> None:
+        # One step instance serves one execution: what it looks up once stays valid throughout.
+        self._home: str | None = None
+        self._spec: ServerSpec | None = None
+
+    def execute(self, ctx: StepContext) -> None:
+        try:
+            try:
+                self.run(ctx)
+            except ConnectionLost as exc:
+                # The pooled connection died under the step: stop what the cut run left, undo
+                # it, and run it once more on a new connection; a second loss fails the step.
+                ctx.log.warning(f"{exc}; running the step again on a new connection")
+                self.clean(ctx)
+                self.rollback(ctx)
+                self.run(ctx)
+        except Exception:
+            if self.status_on_failure:
+                self.mark_server(ctx, self.status_on_failure)
+            raise
+
+    def run(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    def clean(self, ctx: StepContext) -> None:
+        killed = self.ssh(ctx).kill_tagged(self.tag(ctx))
+        if killed:
+            groups = ", ".join(map(str, killed))
+            ctx.log.warning(f"killed process groups {groups} left by the lost run")
+
+    @staticmethod
+    def tag(ctx: StepContext) -> str:
+        """This subtask's mark on the host: the task's random mark keeps two databases apart."""
+        mark = ctx.payload_as(Marked).mark
+        return f"{mark}-{ctx.subtask_id}" if mark else f"subtask-{ctx.subtask_id}"
+
+    @staticmethod
+    def host_id(ctx: StepContext) -> int:
+        return int(ctx.item("host_ids"))
+
+    @staticmethod
+    def cluster_id(ctx: StepContext) -> int:
+        return int(ctx.string_map["obproxy_cluster_id"])
+
+    def spec(self, ctx: StepContext) -> ServerSpec:
+        """The cluster's settings and this host's server row (read once per execution)."""
+        if self._spec is None:
+            with ctx.session() as session:
+                cluster = session.get(ObproxyClusterRecord, self.cluster_id(ctx))
+                server = self.server(ctx, session)
+                if cluster is None or server is None:
+                    raise LookupError(
+                        f"OBProxy cluster {self.cluster_id(ctx)} has no OBProxy on host "
+                        f"{self.host_id(ctx)} any more"
+                    )
+                self._spec = ServerSpec(
+                    cluster_id=self.cluster_id(ctx),
+                    cluster_name=cluster.name,
+                    work_mode=cluster.work_mode,
+                    ob_links=list(cluster.ob_links),
+                    startup_parameters=list(cluster.startup_parameters),
+                    parameters=list(cluster.parameters),
+                    server_id=server.id,  # type: ignore[arg-type]
+                    sql_port=server.sql_port,
+                    exporter_port=server.exporter_port,
+                    version_file=server.version,
+                )
+        return self._spec
+
+    def version_file(self, ctx: StepContext) -> str:
+        """The package this step works with: the server's recorded one (an upgrade overrides)."""
+        return self.spec(ctx).version_file
+
+    def ssh(self, ctx: StepContext) -> SshConnection:
+        return ctx.ssh(self.host_id(ctx))
+
+    def target(self, ctx: StepContext) -> SshTarget:
+        """The host's address and login (read once per execution)."""
+        return self.ssh(ctx).target
+
+    def sh(
+        self,
+        ctx: StepContext,
+        command: str,
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        tagged: bool = True,
+    ) -> Any:
+        """Run on this copy's host; output lines go to the subtask log as they arrive. Untagged,
+        it leaves no mark in ``~/.ocptask/run`` (for the command that removes that folder)."""
+        conn = self.ssh(ctx)
+        ctx.log.info(f"[{conn.target.label}] $ {command}")
+        return conn.run(
+            command,
+            timeout=timeout,
+            check=check,
+            stop=ctx.stop_requested,
+            on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
+            tag=self.tag(ctx) if tagged else None,
+        )
+
+    def home(self, ctx: StepContext) -> str:
+        if self._home is None:
+            self._home = self.sh(ctx, 'printf "%s" "$HOME"').stdout
+        return self._home
+
+    def install_dir(self, ctx: StepContext, version_file: str | None = None) -> str:
+        version = package_version(version_file or self.version_file(ctx))
+        return f"{self.home(ctx)}/obproxy-{version}"
+
+    def server(self, ctx: StepContext, session: Any) -> ObproxyServerRecord | None:
+        query = select(ObproxyServerRecord).where(
+            ObproxyServerRecord.cluster_id == self.cluster_id(ctx),
+            ObproxyServerRecord.host_id == self.host_id(ctx),
+        )
+        return session.exec(query).first()
+
+    def mark_server(self, ctx: StepContext, status: str, **values: Any) -> None:
+        if "obproxy_cluster_id" not in ctx.string_map:
+            return  # a create whose Prepare never ran: no row to mark
+        with ctx.session() as session:
+            server = self.server(ctx, session)
+            if server is not None:
+                server.status = status
+                for key, value in values.items():
+                    setattr(server, key, value)
+                session.add(server)
+
+    # -- the obproxy process of an install directory ---------------------------------------
+
+    def pid(self, ctx: StepContext, install: str) -> int | None:
+        out = self.sh(
+            ctx,
+            f"p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && "
+            'kill -0 "$p" 2>/dev/null && echo "$p"',
+            check=False,
+        ).stdout.strip()
+        return int(out) if out.isdigit() else None
+
+    def owns_port(self, ctx: StepContext, install: str, port: int) -> bool:
+        """The pid in run/obproxy.pid lives and holds the listening socket (no pid-reuse trap)."""
+        script = (
+            f'p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null '
+            f"|| exit 1; for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
+            "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
+            'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
+        )
+        return self.sh(ctx, script, check=False).exit_code == 0
+
+    def start_process(self, ctx: StepContext, install: str) -> None:
+        """Start obproxy from ``install`` with the recorded startup parameters; done when the
+        started pid owns the SQL port. An obproxy already running from there is kept."""
+        spec = self.spec(ctx)
+        if self.pid(ctx, install):
+            ctx.log.info("obproxy already runs from this install: not started again")
+        else:
+            args = " ".join(q(a) for a in spec.start_args())
+            self.sh(ctx, f"cd {q(install)} && {args}", timeout=None)
+        deadline = time.monotonic() + 30
+        while not self.owns_port(ctx, install, spec.sql_port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"obproxy did not listen on port {spec.sql_port} within 30 s")
+            ctx.sleep(0.2)
+        ctx.log.info(f"obproxy pid {self.pid(ctx, install)} listens on port {spec.sql_port}")
+
+    def stop_process(self, ctx: StepContext, install: str) -> None:
+        """TERM the obproxy of ``install``, KILL it if it is still there 10 s later."""
+        pid = self.pid(ctx, install)
+        if pid is None:
+            ctx.log.info(f"no obproxy runs from {install}")
+        else:
+            self.sh(ctx, stop_script(str(pid), tries=STOP_TRIES, pause=STOP_PAUSE))
+            ctx.log.info(f"stopped obproxy pid {pid}")
+        self.sh(ctx, f"rm -f {q(install)}/run/obproxy.pid")
+
+
+@contextmanager
+def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
+    """A PyMySQL cursor on this host's obproxy as root@proxysys."""
+    conn = pymysql.connect(
+        host=step.target(ctx).address,
+        port=step.spec(ctx).sql_port,
+        user="root@proxysys",
+        password="",  # root@proxysys: obproxy's default; passwords never come in requests
+        connect_timeout=10,
+        read_timeout=30,
+        write_timeout=30,
+    )
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        conn.close()
+
+
+def show(cursor: Any, name: str) -> str | None:
+    cursor.execute("SHOW PROXYCONFIG LIKE %s", (name,))
+    row = cursor.fetchone()
+    return None if row is None else row[1]
+
+
+def config_url(cluster_name: str) -> str:
+    """OCP's config URL shape for CONFIG_URL mode (the value is passed quoted, never parsed)."""
+    base = os.environ.get("OCPTASK_CONFIG_URL_BASE", "http://127.0.0.1:8080")
+    return (
+        f"{base}/services?Action=GetObProxyConfig&ObproxyClusterName={quote(cluster_name, safe='')}"
+    )

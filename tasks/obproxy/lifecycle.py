@@ -1,0 +1,264 @@
+"""The rest of an OBProxy cluster's life as embedded calls, one per OCP endpoint: add, delete,
+restart, stop, start and upgrade OBProxies, and delete the cluster. Each validates, then
+submits its task; it does not run it.
+
+Each task holds its cluster (``engine.holds``) from the submit's own transaction: while another
+task of the cluster is RUNNING, or FAILED and not rolled back, the call is refused with
+ResourceBusy naming that task. Under the hold, the submit checks again that the OBProxies it
+was validated against are still as they were, so nothing validated is stale once it is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy import select as sql_select
+from sqlmodel import col, select
+
+from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
+from engine.errors import found
+from engine.records import is_row_id
+from tasks.validation import parse
+
+from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
+from .checks import missing_package, unknown_hosts
+from .clusters import ObproxyClusterNotFound, hold
+from .host_step import new_mark
+from .packages import package_version, shown_version
+from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
+from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .templates import (
+    ADD_OBPROXY,
+    OFFLINE_OBPROXY,
+    RESTART_OBPROXY,
+    START_OBPROXY,
+    STOP_OBPROXY,
+    UPGRADE_OBPROXY,
+)
+
+ServerIds = Sequence[int] | str
+"""OBProxy server ids: a list, or the comma-separated text of OCP's ``{obproxyIds}`` path."""
+SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
+
+
+def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
+    """``POST …/clusters/{id}/obproxies/batchAdd``: the create's per-host chain on new hosts,
+    with the cluster's own links and parameters; a new server row per host."""
+    request = parse(AddObproxiesRequest, body)
+    problems = request.problems() + unknown_hosts(engine, request.hostIds, "hostIds")
+    missing = missing_package("version", request.version)
+    problems += [missing] if missing else []
+    if problems:
+        raise RequestInvalid(problems)
+    cluster = _cluster(engine, cluster_id)
+
+    def hosts_free(conn: Connection) -> None:
+        query = sql_select(SERVERS.c.id, SERVERS.c.host_id, SERVERS.c.cluster_id).where(
+            SERVERS.c.host_id.in_(request.hostIds)
+        )
+        taken = {row.host_id: row for row in conn.execute(query)}
+        busy = [
+            FieldError(
+                f"hostIds[{i}]",
+                f"host {host_id} already runs OBProxy {taken[host_id].id} of cluster "
+                f"{taken[host_id].cluster_id}",
+                host_id,
+            )
+            for i, host_id in enumerate(request.hostIds)
+            if host_id in taken
+        ]
+        if busy:
+            raise RequestInvalid(busy)
+
+    payload = AddPayload(
+        cluster_id=cluster.id,  # type: ignore[arg-type]
+        creator=creator,
+        mark=new_mark(),
+        host_ids=request.hostIds,
+        sql_port=request.sqlPort,
+        exporter_port=request.exporterPort,
+        version=request.version,
+    )
+    return _submit(engine, ADD_OBPROXY, cluster, request.hostIds, payload, hosts_free)
+
+
+def delete_obproxies(
+    engine: Engine, cluster_id: int, server_ids: ServerIds, creator: str = "admin"
+) -> Task:
+    """``DELETE …/clusters/{id}/obproxies/{ids}``: stop, uninstall and forget each one."""
+    cluster = _cluster(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, OfflinePayload)
+
+
+def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> Task:
+    """``DELETE /api/v2/obproxy/clusters/{id}``: delete every OBProxy, then the cluster."""
+    cluster = _cluster(engine, cluster_id)
+    servers = _servers(engine, cluster, None, "id")
+
+    def payload(**kw: Any) -> OfflinePayload:
+        return OfflinePayload(delete_cluster=True, **kw)
+
+    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload)
+
+
+def restart_obproxies(
+    engine: Engine, cluster_id: int, server_ids: ServerIds, creator: str = "admin"
+) -> Task:
+    """``POST …/obproxies/{ids}/restart``: one host at a time, stop then start with the
+    recorded startup parameters, re-apply the parameters, check SQL and /metrics."""
+    cluster = _cluster(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    return _on_servers(engine, RESTART_OBPROXY, cluster, servers, creator, ServersPayload)
+
+
+def stop_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
+    """``POST …/clusters/{id}/servers/stop {obproxyServerIds}`` (OCP 4.3): status STOPPED."""
+    return _by_body(engine, STOP_OBPROXY, cluster_id, body, creator)
+
+
+def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
+    """``POST …/clusters/{id}/servers/start {obproxyServerIds}`` (ocptask's counterpart of
+    stop): status RUNNING once each answers SQL and /metrics."""
+    return _by_body(engine, START_OBPROXY, cluster_id, body, creator)
+
+
+def upgrade_obproxies(
+    engine: Engine, cluster_id: int, server_ids: ServerIds, body: Any, creator: str = "admin"
+) -> Task:
+    """``POST …/obproxies/{ids}/upgrade {version}``: host by host, stop, install the new
+    package beside the old, start it on the old one's configuration, check it; a rollback
+    brings every host it reached back to its old version."""
+    request = parse(UpgradeRequest, body)
+    missing = missing_package("version", request.version)
+    if missing:
+        raise RequestInvalid([missing])
+    cluster = _cluster(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    new = package_version(request.version)
+    same = [
+        FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
+        for s in servers
+        if shown_version(s.version) == new
+    ]
+    if same:
+        raise RequestInvalid(same)
+
+    def payload(**kw: Any) -> UpgradePayload:
+        olds = {str(s.host_id): s.version for s in servers}
+        return UpgradePayload(version=request.version, from_versions=olds, **kw)
+
+    return _on_servers(engine, UPGRADE_OBPROXY, cluster, servers, creator, payload)
+
+
+def _by_body(engine: Engine, template: Template, cluster_id: int, body: Any, creator: str) -> Task:
+    request = parse(ServerIdsRequest, body)
+    if request.problems():
+        raise RequestInvalid(request.problems())
+    cluster = _cluster(engine, cluster_id)
+    servers = _servers(engine, cluster, request.obproxyServerIds, "obproxyServerIds")
+    return _on_servers(engine, template, cluster, servers, creator, ServersPayload)
+
+
+def _on_servers(
+    engine: Engine,
+    template: Template,
+    cluster: ObproxyClusterRecord,
+    servers: list[ObproxyServerRecord],
+    creator: str,
+    make: Callable[..., ServersPayload],
+) -> Task:
+    ids = [s.id for s in servers]
+    payload = make(cluster_id=cluster.id, creator=creator, mark=new_mark(), server_ids=ids)
+    where = {s.id: s.host_id for s in servers}
+
+    def unchanged(conn: Connection) -> None:
+        """Under the hold: the OBProxies are still those validated (a delete that ended
+        between validation and submit would have removed them)."""
+        query = sql_select(SERVERS.c.id, SERVERS.c.host_id).where(
+            SERVERS.c.cluster_id == cluster.id, SERVERS.c.id.in_(ids)
+        )
+        now = {row.id: row.host_id for row in conn.execute(query)}
+        if now != where:
+            gone = ", ".join(str(i) for i in ids if now.get(i) != where[i])
+            raise RequestInvalid(
+                [FieldError("obproxyIds", f"OBProxies {gone} changed meanwhile; try again")]
+            )
+
+    host_ids = [s.host_id for s in servers]
+    return _submit(engine, template, cluster, host_ids, payload, unchanged)
+
+
+def _submit(
+    engine: Engine,
+    template: Template,
+    cluster: ObproxyClusterRecord,
+    host_ids: list[int],
+    payload: ServersPayload,
+    check: Callable[[Connection], None],
+) -> Task:
+    args = {
+        "obproxy_cluster_id": str(cluster.id),
+        "obproxy_cluster_name": cluster.name,
+        "host_ids": [str(h) for h in host_ids],
+    }
+
+    def held(conn: Connection, task_id: int) -> None:
+        resource, what = hold(cluster.id)  # type: ignore[arg-type]
+        holds.take(conn, resource, task_id, what)
+        check(conn)
+
+    data = payload.model_dump(mode="json")
+    return engine.submit(template, args, payload.creator, payload=data, also=held)
+
+
+def _cluster(engine: Engine, cluster_id: int) -> ObproxyClusterRecord:
+    engine.store.ensure_schema()
+    row = None
+    if is_row_id(cluster_id):
+        with engine.store.read() as session:
+            row = session.get(ObproxyClusterRecord, cluster_id)
+    return found(row, ObproxyClusterNotFound, cluster_id)
+
+
+def _ids(server_ids: ServerIds, field: str) -> list[int]:
+    """Ids from a list or from OCP's comma-separated path segment, each a row id, no repeats."""
+    items: list[Any] = server_ids.split(",") if isinstance(server_ids, str) else list(server_ids)
+    ids, problems = [], []
+    for i, item in enumerate(items):
+        text = item.strip() if isinstance(item, str) else item
+        if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 19:
+            text = int(text)
+        if isinstance(text, bool) or not isinstance(text, int) or not is_row_id(text):
+            problems.append(FieldError(f"{field}[{i}]", "must be an OBProxy id", item))
+        elif text in ids:
+            problems.append(FieldError(f"{field}[{i}]", f"duplicate id {text}", text))
+        else:
+            ids.append(text)
+    if not items:
+        problems.append(FieldError(field, "name at least one OBProxy"))
+    if problems:
+        raise RequestInvalid(problems)
+    return ids
+
+
+def _servers(
+    engine: Engine, cluster: ObproxyClusterRecord, ids: list[int] | None, field: str
+) -> list[ObproxyServerRecord]:
+    """The cluster's OBProxies with these ids (all of them for None), in the order given."""
+    with engine.store.read() as session:
+        query = select(ObproxyServerRecord).where(ObproxyServerRecord.cluster_id == cluster.id)
+        rows = list(session.exec(query.order_by(col(ObproxyServerRecord.id))).all())
+    if ids is None:
+        return rows
+    by_id = {row.id: row for row in rows}
+    problems = [
+        FieldError(f"{field}[{i}]", f"OBProxy cluster {cluster.name!r} has no OBProxy {i_d}", i_d)
+        for i, i_d in enumerate(ids)
+        if i_d not in by_id
+    ]
+    if problems:
+        raise RequestInvalid(problems)
+    return [by_id[i] for i in ids]

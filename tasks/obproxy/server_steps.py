@@ -1,0 +1,286 @@
+"""Steps of the tasks on an existing cluster's OBProxies: add, stop, start, restart, upgrade,
+offline (delete). They reuse the install chain's steps where the work is the same.
+
+Server status follows the process: STOPPED when a step stopped it, RUNNING when a chain ends
+with it answering, DELETING from the offline's first step until its row is removed, and
+UNAVAILABLE when a step failed on it.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from engine import Step, StepContext, holds
+
+from .clusters import hold
+from .host_step import HostStep, proxysys, q
+from .host_steps import InstallRpmByPackageAndVersion, StartObproxy, metrics_url
+from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
+from .records import ObproxyClusterRecord, ObproxyServerRecord
+
+
+class StartNode(Step):
+    """The first node: the cluster and the OBProxies the task names are still recorded."""
+
+    def execute(self, ctx: StepContext) -> None:
+        payload = ctx.payload_as(ServersPayload)
+        with ctx.session() as session:
+            cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
+            if cluster is None:
+                raise LookupError(f"OBProxy cluster {payload.cluster_id} is no longer recorded")
+            query = select(ObproxyServerRecord.id).where(
+                ObproxyServerRecord.cluster_id == payload.cluster_id
+            )
+            missing = set(payload.server_ids) - set(session.exec(query).all())
+        if missing:
+            gone = ", ".join(map(str, sorted(missing)))
+            raise LookupError(f"OBProxies {gone} are no longer in cluster {cluster.name!r}")
+        ctx.log.info(f"OBProxy cluster {cluster.name!r} (id {cluster.id})")
+
+
+class FinishNode(Step):
+    """The last node of a task on a cluster's OBProxies."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.FinishTask"
+
+    def execute(self, ctx: StepContext) -> None:
+        ctx.log.info("done")
+
+
+class PrepareObproxyAdd(Step):
+    """Record a server row per new host (status CREATING), as the create's Prepare does."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareObproxyInstallTask"
+
+    def execute(self, ctx: StepContext) -> None:
+        payload = ctx.payload_as(AddPayload)
+        with ctx.session() as session:
+            cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
+            if cluster is None:
+                raise LookupError(f"OBProxy cluster {payload.cluster_id} is no longer recorded")
+            mine = select(ObproxyServerRecord.host_id).where(
+                ObproxyServerRecord.task_id == ctx.task_id
+            )
+            have = set(session.exec(mine).all())
+            for host_id in payload.host_ids:
+                if host_id not in have:
+                    session.add(
+                        ObproxyServerRecord(
+                            cluster_id=payload.cluster_id,
+                            host_id=host_id,
+                            ip=ctx.hosts.get(host_id).inner_ip_address,
+                            sql_port=payload.sql_port,
+                            exporter_port=payload.exporter_port,
+                            version=payload.version,
+                            task_id=ctx.task_id,
+                        )
+                    )
+        ctx.log.info(f"OBProxy cluster {cluster.name!r} gains hosts {payload.host_ids}")
+
+    def retry(self, ctx: StepContext) -> None:
+        self.execute(ctx)  # safe to repeat; a rollback would drop rows the chain now uses
+
+    def rollback(self, ctx: StepContext) -> None:
+        with ctx.session() as session:
+            query = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
+            for server in session.exec(query).all():
+                session.delete(server)
+                ctx.log.info(f"removed OBProxy server {server.id} on host {server.host_id}")
+
+
+class StopObproxy(HostStep):
+    """Stop the server's obproxy (TERM, KILL after 10 s); rollback starts it again."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StopObproxyTask"
+
+    def run(self, ctx: StepContext) -> None:
+        self.stop_process(ctx, self.install_dir(ctx))
+        self.mark_server(ctx, "STOPPED")
+
+    def rollback(self, ctx: StepContext) -> None:
+        self.start_process(ctx, self.install_dir(ctx))
+        self.mark_server(ctx, "RUNNING")
+
+
+class CheckObproxy(HostStep):
+    """The server answers SQL (``SELECT 1`` as root@proxysys) and serves /metrics."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.CheckObproxyStatusTask"
+
+    def run(self, ctx: StepContext) -> None:
+        with proxysys(ctx, self) as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        ctx.log.info(f"obproxy answers SQL on port {self.spec(ctx).sql_port}")
+        ctx.log.info(f"exporter answers at {metrics_url(ctx, self)}")
+
+
+class MarkObproxyRunning(HostStep):
+    """RUNNING once the chain brought the server back; its rollback leaves the status to the
+    steps before it, which put the process back as it was."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UpdateObproxyStatusTask"
+
+    def run(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "RUNNING")
+
+
+# -- rolling upgrade: each step names the package it works with -------------------------------
+
+
+def _old(ctx: StepContext) -> str:
+    return ctx.payload_as(UpgradePayload).from_versions[ctx.item("host_ids")]
+
+
+def _new(ctx: StepContext) -> str:
+    return ctx.payload_as(UpgradePayload).version
+
+
+class StopOldObproxy(StopObproxy):
+    def version_file(self, ctx: StepContext) -> str:
+        return _old(ctx)
+
+
+class InstallNewObproxy(InstallRpmByPackageAndVersion):
+    """Unpack the new package beside the old install (the old stays for a rollback)."""
+
+    def version_file(self, ctx: StepContext) -> str:
+        return _new(ctx)
+
+
+class StartNewObproxy(StartObproxy):
+    """Start the new version on the old one's configuration (its parameters carry over)."""
+
+    def version_file(self, ctx: StepContext) -> str:
+        return _new(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        old, new = self.install_dir(ctx, _old(ctx)), self.install_dir(ctx)
+        saved = "etc/obproxy_config.bin"
+        self.sh(
+            ctx,
+            f"if [ -f {q(old)}/{saved} ] && [ ! -f {q(new)}/{saved} ]; then "
+            f"mkdir -p {q(new)}/etc && cp -p {q(old)}/{saved} {q(new)}/{saved}; fi",
+        )
+        super().run(ctx)
+
+
+class UpdateObproxyVersion(HostStep):
+    """Record the new version (RUNNING); rollback records the old one again."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UpdateObproxyVersionTask"
+
+    def run(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "RUNNING", version=_new(ctx))
+
+    def rollback(self, ctx: StepContext) -> None:
+        self.mark_server(ctx, "RUNNING", version=_old(ctx))
+
+
+# -- offline (delete) ---------------------------------------------------------------------------
+
+
+def _uninstalled(ctx: StepContext) -> str:
+    """The context key the uninstall of this copy's host sets: ``Delete obproxy info`` removes
+    the row only after it, so a skipped uninstall leaves the row (DELETING), not a lost install."""
+    return f"obproxy_uninstalled_{ctx.item('host_ids')}"
+
+
+class PrepareOfflineObproxy(HostStep):
+    """Mark the server DELETING (the status before is kept in the context for a rollback)."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareOfflineObproxyTask"
+    status_on_failure = None  # stays DELETING
+
+    def run(self, ctx: StepContext) -> None:
+        with ctx.session() as session:
+            server = self.server(ctx, session)
+            if server is None:
+                raise LookupError(f"no OBProxy of this cluster on host {self.host_id(ctx)}")
+            if server.status != "DELETING":
+                ctx.string_map[f"obproxy_status_before_{self.host_id(ctx)}"] = server.status
+        self.mark_server(ctx, "DELETING")
+
+    def rollback(self, ctx: StepContext) -> None:
+        before = ctx.string_map.get(f"obproxy_status_before_{self.host_id(ctx)}")
+        if before:
+            self.mark_server(ctx, before)
+
+
+class StopAndUninstallObproxy(HostStep):
+    """Stop every obproxy ocptask installed for this user (TERM, then KILL), remove those
+    installs (any version: an upgrade leaves the old one) and the packages ocptask uploaded."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StopAndUninstallObproxyTask"
+    status_on_failure = None  # stays DELETING
+    irreversible = True  # the template prohibits rolling back past it
+
+    def run(self, ctx: StepContext) -> None:
+        home = q(self.home(ctx))
+        mark = InstallRpmByPackageAndVersion.MARK
+        for install in self.sh(
+            ctx, f'for d in {home}/obproxy-*; do [ -f "$d/{mark}" ] && echo "$d"; done; true'
+        ).stdout.split():
+            self.stop_process(ctx, install)
+            self.sh(ctx, f"rm -rf {q(install)}")
+            ctx.log.info(f"removed {install}")
+        packages = f"{home}/.ocptask/packages"
+        self.sh(
+            ctx,
+            f'for m in {packages}/*{mark}; do [ -f "$m" ] || continue; '
+            f'rm -f "${{m%{mark}}}" "$m"; echo "removed ${{m%{mark}}}"; done; '
+            f"rmdir {packages} {home}/.ocptask/run {home}/.ocptask 2>/dev/null; true",
+            tagged=False,  # its own mark would keep ~/.ocptask/run
+        )
+        ctx.string_map[_uninstalled(ctx)] = "true"
+
+
+class DeleteObproxyInfo(HostStep):
+    """Remove the server row once its host is cleared."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.DeleteObproxyInfoTask"
+    status_on_failure = None  # stays DELETING
+    irreversible = True
+
+    def run(self, ctx: StepContext) -> None:
+        with ctx.session() as session:
+            server = self.server(ctx, session)
+            if server is None:
+                ctx.log.info("the server row is already gone")
+            elif ctx.string_map.get(_uninstalled(ctx)) != "true":
+                ctx.log.warning(
+                    f"the uninstall on host {self.host_id(ctx)} was skipped: OBProxy server "
+                    f"{server.id} stays recorded as DELETING (delete it again to clear the host)"
+                )
+            else:
+                session.delete(server)
+                ctx.log.info(f"removed OBProxy server {server.id} on host {server.host_id}")
+
+
+class FinishOfflineObproxy(Step):
+    """Last node of an offline; when the cluster itself is deleted, its row goes here."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.FinishTask"
+
+    def execute(self, ctx: StepContext) -> None:
+        payload = ctx.payload_as(OfflinePayload)
+        if not payload.delete_cluster:
+            return
+        with ctx.session() as session:
+            cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
+            if cluster is None:
+                ctx.log.info(f"OBProxy cluster {payload.cluster_id} is already gone")
+                return
+            query = select(ObproxyServerRecord).where(
+                ObproxyServerRecord.cluster_id == payload.cluster_id
+            )
+            left = list(session.exec(query.order_by(col(ObproxyServerRecord.id))).all())
+            if left:
+                which = ", ".join(f"{s.id} (host {s.host_id}, {s.status})" for s in left)
+                raise RuntimeError(
+                    f"OBProxy cluster {cluster.name!r} still has OBProxies {which}: it is kept. "
+                    "Delete them again once their hosts answer, then delete the cluster"
+                )
+            session.delete(cluster)
+            holds.forget(session.connection(), hold(payload.cluster_id)[0])
+        ctx.log.info(f"deleted OBProxy cluster {cluster.name!r} (id {cluster.id})")
