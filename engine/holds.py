@@ -34,14 +34,14 @@ class HoldRecord(SQLModel, table=True):
 
 
 HOLDS = HoldRecord.__table__  # type: ignore[attr-defined]
-_HOLDER = (
-    select(HOLDS.c.task_id, TASKS.c.name, TASKS.c.status)
-    .select_from(HOLDS.outerjoin(TASKS, TASKS.c.id == HOLDS.c.task_id))
-    .where(HOLDS.c.resource == bindparam("resource"))
-    # Locked: a change made without a task (``check``) and a task taking the hold over are
-    # serialised on the hold's row, so both cannot commit.
-    .with_for_update(of=HOLDS)
-)
+# Locked: a change made without a task (``check``) and a task taking the hold over are
+# serialised on the hold's row, so both cannot commit.
+_HOLDER = select(HOLDS.c.task_id).where(HOLDS.c.resource == bindparam("resource")).with_for_update()
+# A statement of its own, after the lock: on PostgreSQL (READ COMMITTED) each statement sees
+# what was committed when it began, so a holder that committed while we waited for the lock is
+# seen with its task. Read in the locking statement, its task row would be missing, and a
+# missing task reads as free.
+_TASK = select(TASKS.c.name, TASKS.c.status).where(TASKS.c.id == bindparam("task_id"))
 _TAKE_OVER = (
     update(HOLDS)
     .where(HOLDS.c.resource == bindparam("b_resource"), HOLDS.c.task_id == bindparam("seen"))
@@ -80,10 +80,11 @@ def check(conn: Connection, resource: str, what: str) -> None:
 def _busy_holder(conn: Connection, resource: str, what: str) -> int | None:
     """The id of the resource's released holder (None: never held); ResourceBusy if it is
     still held."""
-    row = conn.execute(_HOLDER, {"resource": resource}).first()
-    if row is None:
+    holder = conn.execute(_HOLDER, {"resource": resource}).scalar()
+    if holder is None:
         return None
-    holder, name, status = row
+    task = conn.execute(_TASK, {"task_id": holder}).first()
+    name, status = task if task is not None else (None, None)
     if status is None or status == TaskStatus.SUCCESSFUL.value:
         return holder  # its holder is done (or gone): free
     advice = (

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from engine import OcpTaskError, Task
+from engine import OcpTaskError
 
 from .cli_access import accesskey_app, credential_app, obcluster_app, user_app
 from .cli_common import (
@@ -20,11 +20,12 @@ from .cli_common import (
     console,
     log_to_stderr,
     open_engine,
+    print_task,
 )
+from .cli_obproxy import obproxy_app
 
 app = typer.Typer(no_args_is_help=True, help="OCP tasks, for real: records, DAGs, operations.")
 task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
-obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
 app.add_typer(task_app, name="task")
 host_app = typer.Typer(no_args_is_help=True, help="Hosts tasks can run on.")
 app.add_typer(obproxy_app, name="obproxy")
@@ -35,75 +36,6 @@ app.add_typer(user_app, name="user")
 app.add_typer(accesskey_app, name="accesskey")
 app.add_typer(obcluster_app, name="obcluster")
 app.add_typer(credential_app, name="credential")
-
-
-def _print(task: Task) -> None:
-    console.print_json(json.dumps(task.to_ocp()))
-
-
-@obproxy_app.command("create")
-def obproxy_create(
-    request_file: Annotated[
-        Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
-    ],
-    db: DbOption = None,
-    wait: Annotated[bool, typer.Option(help="Run the task and print its final record.")] = True,
-) -> None:
-    """Create an OBProxy cluster from a request file."""
-    from tasks.obproxy import create_cluster
-
-    request = _read_json(request_file)
-    with open_engine(db) as engine:
-        task = create_cluster(engine, request)
-        _print(engine.run(task.id) if wait else task)
-
-
-@obproxy_app.command("edit")
-def obproxy_edit(
-    cluster_id: int,
-    address: Annotated[str | None, typer.Option(help="The cluster's address.")] = None,
-    port: Annotated[int | None, typer.Option(help="The cluster's port.")] = None,
-    db: DbOption = None,
-) -> None:
-    """Set an OBProxy cluster's address and/or port (no task: the record only)."""
-    from tasks.obproxy import edit_cluster
-
-    body = {k: v for k, v in {"address": address, "port": port}.items() if v is not None}
-    with open_engine(db) as engine:
-        console.print_json(json.dumps(edit_cluster(engine, cluster_id, body)))
-
-
-@obproxy_app.command("link-add")
-def obproxy_link_add(
-    cluster_id: int,
-    links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
-    db: DbOption = None,
-) -> None:
-    """Link more OceanBase clusters to an OBProxy cluster."""
-    from tasks.obproxy import add_links
-
-    links = _read_json(links_file)
-    with open_engine(db) as engine:
-        add_links(engine, cluster_id, links)
-    console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
-
-
-@obproxy_app.command("link-remove")
-def obproxy_link_remove(cluster_id: int, ob_cluster_name: str, db: DbOption = None) -> None:
-    """Unlink an OceanBase cluster (by its name) from an OBProxy cluster."""
-    from tasks.obproxy import remove_link
-
-    with open_engine(db) as engine:
-        remove_link(engine, cluster_id, ob_cluster_name)
-    console.print(f"unlinked {ob_cluster_name!r} from OBProxy cluster {cluster_id}")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] cannot read {path}: {exc}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 @task_app.command("list")
@@ -128,7 +60,7 @@ def task_list(db: DbOption = None, limit: int = 20) -> None:
 def task_show(task_id: int, db: DbOption = None) -> None:
     """A task's record as OCP returns it."""
     with open_engine(db) as engine:
-        _print(engine.get(task_id))
+        print_task(engine.get(task_id))
 
 
 @task_app.command("log")
@@ -142,7 +74,7 @@ def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
 def task_run(task_id: int, db: DbOption = None) -> None:
     """Drive a task until nothing can progress."""
     with open_engine(db) as engine:
-        _print(engine.run(task_id))
+        print_task(engine.run(task_id))
 
 
 @task_app.command("retry")
@@ -150,7 +82,7 @@ def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Retry every failed subtask of a failed task."""
     with open_engine(db) as engine:
         task = engine.retry(task_id)
-        _print(engine.run(task_id) if run else task)
+        print_task(engine.run(task_id) if run else task)
 
 
 @task_app.command("rollback")
@@ -158,7 +90,7 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Undo a failed task in reverse order."""
     with open_engine(db) as engine:
         task = engine.rollback(task_id)
-        _print(engine.run(task_id) if run else task)
+        print_task(engine.run(task_id) if run else task)
 
 
 @app.command("daemon")

@@ -3,15 +3,17 @@ command whose refusals become one-line messages (exit code 2), and secrets read 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from engine import Engine, OcpTaskError
+from engine import Engine, OcpTaskError, Task
 
 console = Console()
 DbOption = Annotated[
@@ -55,3 +57,15 @@ def read_secret(what: str, password_stdin: bool) -> str:
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
+
+
+def print_task(task: Task) -> None:
+    console.print_json(json.dumps(task.to_ocp()))
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/red] cannot read {path}: {exc}", highlight=False)
+        raise typer.Exit(2) from None

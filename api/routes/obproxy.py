@@ -1,22 +1,33 @@
-"""``/api/v2/obproxy/clusters``: create (a task), list, detail, edits, and live parameters."""
+"""``/api/v2/obproxy/clusters``: create (a task), list, detail, edits, live parameters, and
+the tasks on an existing cluster (add, delete, restart, upgrade, stop, start OBProxies; delete
+the cluster)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from engine import User
+from engine import Task, User
 from tasks.obproxy import (
     ClusterEdit,
     CreateObproxyClusterRequest,
     ObLink,
     add_links,
+    add_obproxies,
     create_cluster,
+    delete_cluster,
+    delete_obproxies,
     edit_cluster,
     remove_link,
+    restart_obproxies,
+    start_obproxies,
+    stop_obproxies,
+    upgrade_obproxies,
 )
+from tasks.obproxy.bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from tasks.obproxy.clusters import get_cluster, list_clusters
 from tasks.obproxy.parameters import cluster_parameters
 
@@ -93,3 +104,86 @@ def delete_ob_link(
 ) -> Envelope:
     remove_link(engine_of(request), id, obClusterName)
     return ok(has_data=False)
+
+
+# -- tasks on an existing cluster ---------------------------------------------------------------
+
+Caller = Annotated[User, Depends(authenticated)]
+ObproxyIds = Annotated[str, Path(max_length=20000, description="OBProxy ids, comma-separated")]
+
+
+async def _task(call: Callable[..., Task], *args: Any) -> dict[str, Any]:
+    """Run the embedded call off the event loop; its task as OCP's TaskInstance."""
+    task = await run_in_threadpool(call, *args)
+    return task.to_instance()
+
+
+@router.delete(
+    "/{id}", response_model=m.Envelope[m.TaskInstance], summary="Delete a cluster (a task)"
+)
+async def delete(request: Request, id: Id, user: Caller) -> Envelope:
+    return ok(await _task(delete_cluster, engine_of(request), id, user.name))
+
+
+@router.post(
+    "/{id}/obproxies/batchAdd",
+    response_model=m.Envelope[m.Contents[m.TaskInstance]],
+    summary="Add OBProxies on more hosts (one task)",
+    openapi_extra=documented(AddObproxiesRequest),
+)
+async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
+    body = await json_body(request)
+    task = await _task(add_obproxies, engine_of(request), id, body, user.name)
+    return ok({"contents": [task]})
+
+
+@router.delete(
+    "/{id}/obproxies/{obproxyIds}",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Delete OBProxies (a task)",
+)
+async def delete_some(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller) -> Envelope:
+    return ok(await _task(delete_obproxies, engine_of(request), id, obproxyIds, user.name))
+
+
+@router.post(
+    "/{id}/obproxies/{obproxyIds}/restart",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Restart OBProxies, one host at a time (a task)",
+)
+async def restart(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller) -> Envelope:
+    return ok(await _task(restart_obproxies, engine_of(request), id, obproxyIds, user.name))
+
+
+@router.post(
+    "/{id}/obproxies/{obproxyIds}/upgrade",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Upgrade OBProxies, one host at a time (a task)",
+    openapi_extra=documented(UpgradeRequest),
+)
+async def upgrade(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller) -> Envelope:
+    body = await json_body(request)
+    engine = engine_of(request)
+    return ok(await _task(upgrade_obproxies, engine, id, obproxyIds, body, user.name))
+
+
+@router.post(
+    "/{id}/servers/stop",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Stop OBProxies (a task; OCP 4.3)",
+    openapi_extra=documented(ServerIdsRequest),
+)
+async def stop(request: Request, id: Id, user: Caller) -> Envelope:
+    body = await json_body(request)
+    return ok(await _task(stop_obproxies, engine_of(request), id, body, user.name))
+
+
+@router.post(
+    "/{id}/servers/start",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Start stopped OBProxies (a task; ocptask's counterpart of stop)",
+    openapi_extra=documented(ServerIdsRequest),
+)
+async def start(request: Request, id: Id, user: Caller) -> Envelope:
+    body = await json_body(request)
+    return ok(await _task(start_obproxies, engine_of(request), id, body, user.name))

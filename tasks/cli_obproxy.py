@@ -1,0 +1,186 @@
+"""``ocptask obproxy``: OBProxy clusters and the tasks on them, a thin layer over
+``tasks.obproxy``'s embedded calls (the same the HTTP API calls).
+
+A command that makes a task runs it and prints its final record unless ``--no-wait``; it exits 1
+when the task ended FAILED, 2 when the request was refused (a cluster held by another task
+among them), as every ``ocptask`` command does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine import Engine, Task, TaskStatus
+
+from .cli_common import DbOption, console, open_engine, print_task, read_json
+
+obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
+WaitOption = Annotated[bool, typer.Option(help="Run the task and print its final record.")]
+IdsArgument = Annotated[str, typer.Argument(help="OBProxy ids, comma-separated (as OCP's path).")]
+
+
+def finish(engine: Engine, task: Task, wait: bool) -> None:
+    """Print the task (run to its end when ``wait``); exit 1 if it ended FAILED."""
+    final = engine.run(task.id) if wait else task
+    print_task(final)
+    if final.status is TaskStatus.FAILED:
+        raise typer.Exit(1)
+
+
+@obproxy_app.command("create")
+def obproxy_create(
+    request_file: Annotated[
+        Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
+    ],
+    db: DbOption = None,
+    wait: WaitOption = True,
+) -> None:
+    """Create an OBProxy cluster from a request file."""
+    from tasks.obproxy import create_cluster
+
+    request = read_json(request_file)
+    with open_engine(db) as engine:
+        finish(engine, create_cluster(engine, request), wait)
+
+
+@obproxy_app.command("edit")
+def obproxy_edit(
+    cluster_id: int,
+    address: Annotated[str | None, typer.Option(help="The cluster's address.")] = None,
+    port: Annotated[int | None, typer.Option(help="The cluster's port.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Set an OBProxy cluster's address and/or port (no task: the record only)."""
+    from tasks.obproxy import edit_cluster
+
+    body = {k: v for k, v in {"address": address, "port": port}.items() if v is not None}
+    with open_engine(db) as engine:
+        console.print_json(json.dumps(edit_cluster(engine, cluster_id, body)))
+
+
+@obproxy_app.command("link-add")
+def obproxy_link_add(
+    cluster_id: int,
+    links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
+    db: DbOption = None,
+) -> None:
+    """Link more OceanBase clusters to an OBProxy cluster."""
+    from tasks.obproxy import add_links
+
+    links = read_json(links_file)
+    with open_engine(db) as engine:
+        add_links(engine, cluster_id, links)
+    console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
+
+
+@obproxy_app.command("link-remove")
+def obproxy_link_remove(cluster_id: int, ob_cluster_name: str, db: DbOption = None) -> None:
+    """Unlink an OceanBase cluster (by its name) from an OBProxy cluster."""
+    from tasks.obproxy import remove_link
+
+    with open_engine(db) as engine:
+        remove_link(engine, cluster_id, ob_cluster_name)
+    console.print(f"unlinked {ob_cluster_name!r} from OBProxy cluster {cluster_id}")
+
+
+@obproxy_app.command("add")
+def obproxy_add(
+    cluster_id: int,
+    host: Annotated[list[int], typer.Option("--host", help="Host id (repeat for several).")],
+    version: Annotated[str, typer.Option(help="Package file name, as at create.")],
+    sql_port: Annotated[int, typer.Option(help="SQL port.")] = 2883,
+    exporter_port: Annotated[int, typer.Option(help="Prometheus exporter port.")] = 2884,
+    db: DbOption = None,
+    wait: WaitOption = True,
+) -> None:
+    """Add OBProxies on more hosts (OCP's batchAdd): the cluster's own links and parameters."""
+    from tasks.obproxy import add_obproxies
+
+    body = {
+        "hostIds": host,
+        "sqlPort": sql_port,
+        "exporterPort": exporter_port,
+        "version": version,
+    }
+    with open_engine(db) as engine:
+        finish(engine, add_obproxies(engine, cluster_id, body), wait)
+
+
+@obproxy_app.command("restart")
+def obproxy_restart(
+    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+) -> None:
+    """Restart OBProxies one host at a time, with their recorded parameters."""
+    from tasks.obproxy import restart_obproxies
+
+    with open_engine(db) as engine:
+        finish(engine, restart_obproxies(engine, cluster_id, obproxy_ids), wait)
+
+
+@obproxy_app.command("upgrade")
+def obproxy_upgrade(
+    cluster_id: int,
+    obproxy_ids: IdsArgument,
+    version: Annotated[str, typer.Option(help="Package file name to go to.")],
+    db: DbOption = None,
+    wait: WaitOption = True,
+) -> None:
+    """Upgrade OBProxies one host at a time; a rollback of the task brings back the old version."""
+    from tasks.obproxy import upgrade_obproxies
+
+    with open_engine(db) as engine:
+        task = upgrade_obproxies(engine, cluster_id, obproxy_ids, {"version": version})
+        finish(engine, task, wait)
+
+
+@obproxy_app.command("stop")
+def obproxy_stop(
+    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+) -> None:
+    """Stop OBProxies (their status becomes STOPPED)."""
+    from tasks.obproxy import stop_obproxies
+
+    with open_engine(db) as engine:
+        body = {"obproxyServerIds": _ids(obproxy_ids)}
+        finish(engine, stop_obproxies(engine, cluster_id, body), wait)
+
+
+@obproxy_app.command("start")
+def obproxy_start(
+    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+) -> None:
+    """Start stopped OBProxies (RUNNING once each answers SQL and /metrics)."""
+    from tasks.obproxy import start_obproxies
+
+    with open_engine(db) as engine:
+        body = {"obproxyServerIds": _ids(obproxy_ids)}
+        finish(engine, start_obproxies(engine, cluster_id, body), wait)
+
+
+@obproxy_app.command("delete-obproxies")
+def obproxy_delete_obproxies(
+    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+) -> None:
+    """Stop and uninstall OBProxies, and forget them."""
+    from tasks.obproxy import delete_obproxies
+
+    with open_engine(db) as engine:
+        finish(engine, delete_obproxies(engine, cluster_id, obproxy_ids), wait)
+
+
+@obproxy_app.command("delete")
+def obproxy_delete(cluster_id: int, db: DbOption = None, wait: WaitOption = True) -> None:
+    """Delete an OBProxy cluster: every OBProxy of it, then the cluster."""
+    from tasks.obproxy import delete_cluster
+
+    with open_engine(db) as engine:
+        finish(engine, delete_cluster(engine, cluster_id), wait)
+
+
+def _ids(text: str) -> list[int | str]:
+    """Ids as the body's list; anything not a number is passed on for the call to name."""
+    return [int(i) if i.strip().isdigit() else i for i in text.split(",")]
