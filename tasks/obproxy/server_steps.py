@@ -1,6 +1,8 @@
 """Steps of the tasks on an existing cluster's OBProxies: add, stop, start, restart, upgrade,
 offline (delete). They reuse the install chain's steps where the work is the same.
 
+Only steps OCP documents show a Java ``className``; ours show their Python path.
+
 Server status follows the process: STOPPED when a step stopped it, RUNNING when a chain ends
 with it answering, DELETING from the offline's first step until its row is removed, and
 UNAVAILABLE when a step failed on it.
@@ -91,8 +93,6 @@ class PrepareObproxyAdd(Step):
 class StopObproxy(HostStep):
     """Stop the server's obproxy (TERM, KILL after 10 s); rollback starts it again."""
 
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StopObproxyTask"
-
     def run(self, ctx: StepContext) -> None:
         self.stop_process(ctx, self.install_dir(ctx))
         self.mark_server(ctx, "STOPPED")
@@ -104,8 +104,6 @@ class StopObproxy(HostStep):
 
 class CheckObproxy(HostStep):
     """The server answers SQL (``SELECT 1`` as root@proxysys) and serves /metrics."""
-
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.CheckObproxyStatusTask"
 
     def run(self, ctx: StepContext) -> None:
         with proxysys(ctx, self) as cursor:
@@ -168,8 +166,6 @@ class StartNewObproxy(StartObproxy):
 class UpdateObproxyVersion(HostStep):
     """Record the new version (RUNNING); rollback records the old one again."""
 
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UpdateObproxyVersionTask"
-
     def run(self, ctx: StepContext) -> None:
         self.mark_server(ctx, "RUNNING", version=_new(ctx))
 
@@ -189,7 +185,6 @@ def _uninstalled(ctx: StepContext) -> str:
 class PrepareOfflineObproxy(HostStep):
     """Mark the server DELETING (the status before is kept in the context for a rollback)."""
 
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareOfflineObproxyTask"
     status_on_failure = None  # stays DELETING
 
     def run(self, ctx: StepContext) -> None:
@@ -211,7 +206,6 @@ class StopAndUninstallObproxy(HostStep):
     """Stop every obproxy ocptask installed for this user (TERM, then KILL), remove those
     installs (any version: an upgrade leaves the old one) and the packages ocptask uploaded."""
 
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StopAndUninstallObproxyTask"
     status_on_failure = None  # stays DELETING
     irreversible = True  # the template prohibits rolling back past it
 
@@ -238,7 +232,6 @@ class StopAndUninstallObproxy(HostStep):
 class DeleteObproxyInfo(HostStep):
     """Remove the server row once its host is cleared."""
 
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.DeleteObproxyInfoTask"
     status_on_failure = None  # stays DELETING
     irreversible = True
 
