@@ -168,18 +168,28 @@ class Template:
 
     def _serial_links(self) -> list[tuple[str, str]]:
         """(entry, sink) node names of each SERIAL group: copy i of every entry (no upstream
-        in the group) waits for copy i-1 of every sink (no downstream in the group)."""
-        groups: dict[str, list[Node]] = {}
-        for name in self._order:
-            node: Node = self._graph.nodes[name]["node"]
-            if node.split is not None and node.split.method is SplitMethod.SERIAL:
-                groups.setdefault(node.split.key, []).append(node)
+        in the group) waits for copy i-1 of every sink (no downstream in the group). A group
+        is a connected run of SERIAL nodes on one key; two runs apart (a node between them
+        that is not split) are chained each on its own, so no cycle can arise across them."""
+        serial = [
+            name
+            for name in self._order
+            if (node := self._graph.nodes[name]["node"]).split is not None
+            and node.split.method is SplitMethod.SERIAL
+        ]
+        runs = self._graph.subgraph(serial).copy()
+        runs.remove_edges_from(
+            [
+                (a, b)
+                for a, b in runs.edges
+                if not _aligned(runs.nodes[a]["node"], runs.nodes[b]["node"])
+            ]
+        )
         links = []
-        for nodes in groups.values():
-            names = {n.name for n in nodes}
-            entries = [n.name for n in nodes if not names & set(n.upstreams)]
-            sinks = [n.name for n in nodes if not names & set(self._graph.successors(n.name))]
-            links += [(entry, sink) for entry in entries for sink in sinks]
+        for group in nx.weakly_connected_components(runs):
+            entries = [n for n in group if not any(u in group for u in runs.predecessors(n))]
+            sinks = [n for n in group if not any(d in group for d in runs.successors(n))]
+            links += [(entry, sink) for entry in sorted(entries) for sink in sorted(sinks)]
         return links
 
 

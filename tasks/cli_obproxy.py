@@ -183,4 +183,4 @@ def obproxy_delete(cluster_id: int, db: DbOption = None, wait: WaitOption = True
 
 def _ids(text: str) -> list[int | str]:
     """Ids as the body's list; anything not a number is passed on for the call to name."""
-    return [int(i) if i.strip().isdigit() else i for i in text.split(",")]
+    return [int(i) if i.strip().isascii() and i.strip().isdigit() else i for i in text.split(",")]

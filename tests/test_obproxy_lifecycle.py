@@ -3,7 +3,10 @@ rolling upgrade (and its rollback), stop/start, delete OBProxies and the cluster
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from engine import Engine, ResourceBusy, SubtaskStatus, Task, TaskStatus
+from engine import Engine, RequestInvalid, ResourceBusy, SubtaskStatus, Task, TaskStatus
 from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import (
@@ -137,6 +140,10 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
     succeeded(engine, create_cluster(engine, install_request(env["host_ids"][:2])))
     cid = cluster(engine)["id"]
 
+    # A host that runs an OBProxy already is refused (one per host).
+    taken = {"hostIds": [env["host_ids"][0]], "sqlPort": 2883, "exporterPort": 2884, "version": OLD}
+    with pytest.raises(RequestInvalid, match=r"hostIds\[0\].*already runs OBProxy"):
+        add_obproxies(engine, cid, taken)
     # Add host 3: the create's chain with the cluster's own parameters.
     body = {"hostIds": [env["host_ids"][2]], "sqlPort": 2883, "exporterPort": 2884, "version": OLD}
     added = succeeded(engine, add_obproxies(engine, cid, body))
@@ -153,11 +160,28 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
     assert proxyconfig(h2.address, "slow_query_time_threshold") == "2s"
     assert proxyconfig(h2.address, "proxy_mem_limited") == "600M"
 
-    # Stop and start host 1.
+    # Stop and start host 1; each refuses a server already as asked.
     one = [server_of(engine, h1)["id"]]
+    with pytest.raises(RequestInvalid, match=rf"OBProxy {one[0]} on host \d+ is RUNNING"):
+        start_obproxies(engine, cid, {"obproxyServerIds": one})
     succeeded(engine, stop_obproxies(engine, cid, {"obproxyServerIds": one}))
     assert server_of(engine, h1)["status"] == "STOPPED" and not obproxy_processes(h1)
-    succeeded(engine, start_obproxies(engine, cid, {"obproxyServerIds": one}))
+    with pytest.raises(RequestInvalid, match="is STOPPED"):
+        stop_obproxies(engine, cid, {"obproxyServerIds": one})
+    # A stale pid file naming another live process of the user: the start leaves it alone.
+    stray = subprocess.Popen(["runuser", "-u", h1.username, "--", "sleep", "300"], cwd="/")
+    try:
+        time.sleep(0.3)
+        forked = subprocess.run(["pgrep", "-P", str(stray.pid)], capture_output=True, text=True)
+        child = int(forked.stdout.split()[0]) if forked.stdout.split() else stray.pid
+        stale = Path(h1.home) / "obproxy-4.3.2.0" / "run" / "obproxy.pid"
+        stale.write_text(f"{child}\n")
+        shutil.chown(stale, h1.username)  # as obproxy itself would have left it
+        succeeded(engine, start_obproxies(engine, cid, {"obproxyServerIds": one}))
+        assert Path(f"/proc/{child}").exists() and pid(h1) != child
+    finally:
+        stray.kill()
+        stray.wait()
     assert server_of(engine, h1)["status"] == "RUNNING"
     assert sql(h1.address, "SELECT 1") == (("1",),)
 
@@ -177,10 +201,17 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
         assert proxyconfig(host.address, "slow_query_time_threshold") == "2s"
     assert cluster(engine)["versions"] == [{"version": "4.3.3.0", "count": 3}]
 
-    # Delete the OBProxy on host 1: process, installs (both versions), package and row gone.
+    # Delete the OBProxy on host 1: process, installs (both versions), package and row gone;
+    # an install ocptask made for another server (another database's) stays.
+    foreign = Path(h1.home) / "obproxy-4.3.1.0"
+    foreign.mkdir()
+    (foreign / ".ocptask-installed").write_text("7\n")
+    (foreign / ".ocptask-server").write_text("99/99\n")
     gone = succeeded(engine, delete_obproxies(engine, cid, [server_of(engine, h1)["id"]]))
     assert gone.name == "Offline obproxy"
     assert not obproxy_processes(h1)
+    assert foreign.is_dir()
+    shutil.rmtree(foreign)
     assert sorted(p.name for p in Path(h1.home).iterdir()) == env["homes_before"][h1.address]
     assert [p["ip"] for p in cluster(engine)["obproxies"]] == [h2.address, h3.address]
 

@@ -181,3 +181,27 @@ def test_one_key_splits_one_way() -> None:
                 Node(S + "Record", "B", upstreams=["A"], split=Split("hosts")),
             ],
         )
+
+
+def test_serial_runs_apart_are_chained_each_on_its_own() -> None:
+    """Two SERIAL runs on one key with a plain node between them: each run goes host by host,
+    and the plan has no cycle (one group across the barrier would wait on itself)."""
+    import networkx as nx
+
+    serial = Split("hosts", "SERIAL")
+    template = Template(
+        "apart",
+        [
+            Node(S + "Record", "Stop", split=serial),
+            Node(S + "Record", "Barrier", upstreams=["Stop"]),
+            Node(S + "Record", "Start", upstreams=["Barrier"], split=serial),
+        ],
+    )
+    plan = template.expand(Context.of({"hosts": ["a", "b"]}))
+    by = {(p.node.name, p.parallel_idx): p.series_id for p in plan}
+    ups = {(p.node.name, p.parallel_idx): p.upstreams for p in plan}
+    assert ups[("Stop", 1)] == [by[("Stop", 0)]]
+    assert ups[("Barrier", -1)] == [by[("Stop", 1)]]
+    assert ups[("Start", 1)] == [by[("Start", 0)]]
+    graph = nx.DiGraph([(u, p.series_id) for p in plan for u in p.upstreams])
+    assert nx.is_directed_acyclic_graph(graph)

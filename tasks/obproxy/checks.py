@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from engine import Engine, FieldError
+from sqlalchemy import Connection, select
+
+from engine import Engine, FieldError, RequestInvalid, holds
 
 from .packages import package_path
+from .records import ObproxyServerRecord
+
+SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 
 
 def unknown_hosts(engine: Engine, host_ids: list[int], field: str) -> list[FieldError]:
@@ -26,3 +31,38 @@ def missing_package(field: str, version: str) -> FieldError | None:
     if not path.is_file():
         return FieldError(field, f"no package {path.name} in {path.parent}", version)
     return None
+
+
+def claim_hosts(conn: Connection, host_ids: list[int], task_id: int, field: str) -> None:
+    """In a submit's transaction: the task holds each host it will install on, and none of
+    them runs an OBProxy already (one per host: installs of one login user share its home).
+    Two submits naming one host, for one cluster or two, cannot both pass: the second waits
+    for the first's hold and is refused while it runs, or sees the server row it wrote."""
+    for host_id in host_ids:
+        holds.take(conn, host_hold(host_id), task_id, f"host {host_id}")
+    query = select(SERVERS.c.id, SERVERS.c.host_id, SERVERS.c.cluster_id).where(
+        SERVERS.c.host_id.in_(host_ids)
+    )
+    taken = {row.host_id: row for row in conn.execute(query)}
+    busy = [
+        FieldError(
+            f"{field}[{i}]",
+            f"host {host_id} already runs OBProxy {taken[host_id].id} of OBProxy cluster "
+            f"{taken[host_id].cluster_id}",
+            host_id,
+        )
+        for i, host_id in enumerate(host_ids)
+        if host_id in taken
+    ]
+    if busy:
+        raise RequestInvalid(busy)
+
+
+def host_hold(host_id: int) -> str:
+    return f"obproxy_host:{host_id}"
+
+
+def forget_hosts(conn: Connection, host_ids: list[int]) -> None:
+    """The hosts' OBProxy rows are gone: so go their holds (taken when they were installed)."""
+    for host_id in host_ids:
+        holds.forget(conn, host_hold(host_id))

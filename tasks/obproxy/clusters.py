@@ -36,12 +36,17 @@ def list_clusters(engine: Engine, offset: int, limit: int) -> tuple[list[dict[st
 
 
 def get_cluster(engine: Engine, cluster_id: int) -> dict[str, Any]:
+    return _view(engine, cluster_row(engine, cluster_id))
+
+
+def cluster_row(engine: Engine, cluster_id: int) -> ObproxyClusterRecord:
+    """The cluster's record; ObproxyClusterNotFound (404) when there is none."""
     engine.store.ensure_schema()
     row = None
     if is_row_id(cluster_id):
         with engine.store.read() as session:
             row = session.get(ObproxyClusterRecord, cluster_id)
-    return _view(engine, found(row, ObproxyClusterNotFound, cluster_id))
+    return found(row, ObproxyClusterNotFound, cluster_id)
 
 
 def servers(engine: Engine, cluster_id: int) -> list[ObproxyServerRecord]:

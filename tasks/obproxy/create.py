@@ -13,7 +13,7 @@ from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.clock import utcnow
 from tasks.validation import parse
 
-from .checks import missing_package, unknown_hosts
+from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import hold
 from .host_step import new_mark
 from .records import ObproxyClusterRecord
@@ -68,6 +68,7 @@ def create_cluster(
             raise RequestInvalid([taken]) from None
         resource, what = hold(cluster_id)
         holds.take(conn, resource, task_id, what)  # the cluster's own create holds it first
+        claim_hosts(conn, parsed.host_ids, task_id, "obproxyInstallParam.hostIds")
 
     return engine.submit(template, args, creator, payload=payload, also=record_cluster)
 

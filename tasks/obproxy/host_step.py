@@ -227,19 +227,14 @@ class HostStep(Step):
     # -- the obproxy process of an install directory ---------------------------------------
 
     def pid(self, ctx: StepContext, install: str) -> int | None:
-        out = self.sh(
-            ctx,
-            f"p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && "
-            'kill -0 "$p" 2>/dev/null && echo "$p"',
-            check=False,
-        ).stdout.strip()
+        out = self.sh(ctx, f'{_live(install)} && echo "$p"', check=False).stdout.strip()
         return int(out) if out.isdigit() else None
 
     def owns_port(self, ctx: StepContext, install: str, port: int) -> bool:
-        """The pid in run/obproxy.pid lives and holds the listening socket (no pid-reuse trap)."""
+        """The install's obproxy lives and holds the listening socket."""
         script = (
-            f'p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null '
-            f"|| exit 1; for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
+            f"{_live(install)} || exit 1; "
+            f"for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
             "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
             'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
         )
@@ -270,6 +265,16 @@ class HostStep(Step):
             self.sh(ctx, stop_script(str(pid), tries=STOP_TRIES, pause=STOP_PAUSE))
             ctx.log.info(f"stopped obproxy pid {pid}")
         self.sh(ctx, f"rm -f {q(install)}/run/obproxy.pid")
+
+
+def _live(install: str) -> str:
+    """Shell that sets ``$p`` to the pid in the install's run/obproxy.pid and succeeds only if
+    that process lives and runs in the install directory: after a crash or a reboot the number
+    may belong to another process of the user, which must never be stopped in its place."""
+    return (
+        f'p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && '
+        f'[ "$(readlink /proc/$p/cwd)" = "$(cd {q(install)} 2>/dev/null && pwd -P)" ]'
+    )
 
 
 @contextmanager

@@ -54,7 +54,12 @@ class InstallRpmByPackageAndVersion(HostStep):
 
     ocp_class_name = "com.alipay.ocp.service.task.business.host.InstallRpmByPackageAndVersionTask"
 
-    MARK = ".ocptask-installed"
+    MARK = ".ocptask-installed"  # holds the id of the task that installed it
+    OWNER = ".ocptask-server"  # holds "<cluster id>/<server id>": whose install it is
+
+    def owner(self, ctx: StepContext) -> str:
+        spec = self.spec(ctx)
+        return f"{spec.cluster_id}/{spec.server_id}"
 
     def run(self, ctx: StepContext) -> None:
         version_file = self.version_file(ctx)
@@ -69,11 +74,19 @@ class InstallRpmByPackageAndVersion(HostStep):
         inner = f"home/admin/obproxy-{package_version(version_file)}"
         self.sh(
             ctx,
-            f"set -e; if [ -x {q(target)}/bin/obproxy ] && [ -f {q(target)}/{self.MARK} ]; then "
-            f"echo 'already installed'; exit 0; fi; "
+            # MARK first (a cut copy is still known as ours: its rollback removes it, a rerun
+            # completes it), OWNER last (only a complete copy counts as installed).
+            f"set -e; if [ -x {q(target)}/bin/obproxy ] && [ -f {q(target)}/{self.OWNER} ]; "
+            "then echo 'already installed'; exit 0; fi; "
+            f"if [ -e {q(target)} ] && [ ! -f {q(target)}/{self.MARK} ]; then "
+            f"echo {q(target)}' exists and was not installed by ocptask: not touched' >&2; "
+            "exit 1; fi; "
+            f"mkdir -p {q(target)}; [ -f {q(target)}/{self.MARK} ] || "
+            f"echo {q(str(ctx.task_id))} > {q(target)}/{self.MARK}; "
             f'tmp=$(mktemp -d); cd "$tmp"; rpm2cpio {q(remote_pkg)} | cpio -idm --quiet; '
-            f"mkdir -p {q(target)}; cp -a {q(inner)}/. {q(target)}/; "
-            f'echo {q(str(ctx.task_id))} > {q(target)}/{self.MARK}; rm -rf "$tmp"',
+            f"cp -a {q(inner)}/. {q(target)}/; "
+            f"echo {q(self.owner(ctx))} > {q(target)}/{self.OWNER}; "
+            'rm -rf "$tmp"',
             timeout=600,
         )
 
@@ -92,16 +105,32 @@ class InstallRpmByPackageAndVersion(HostStep):
 
 
 class StartObproxy(HostStep):
-    """Start obproxy with the startup parameters; done when the started pid owns the port."""
+    """Start obproxy with the startup parameters; done when the started pid owns the port.
+
+    Its rollback stops only what it started: an obproxy that already ran (a start of a server
+    that was running) is left running."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StartObproxyTask"
 
     def run(self, ctx: StepContext) -> None:
-        self.start_process(ctx, self.install_dir(ctx))
+        install = self.install_dir(ctx)
+        if self.pid(ctx, install) is not None:
+            ctx.string_map[found_running(ctx, "start")] = "true"
+        self.start_process(ctx, install)
 
     def rollback(self, ctx: StepContext) -> None:
+        if ctx.string_map.get(found_running(ctx, "start")) == "true":
+            ctx.log.info("obproxy ran before this step: left running")
+            return
         self.stop_process(ctx, self.install_dir(ctx))
         self.mark_server(ctx, "STOPPED")
+
+
+def found_running(ctx: StepContext, step: str) -> str:
+    """The context key by which a start or stop step tells its rollback that obproxy was
+    already running when it came (saved with the step's success; per host, so the contexts of
+    several hosts merge without clashing)."""
+    return f"obproxy_{step}_found_running_{ctx.item('host_ids')}"
 
 
 class SyncObproxyParameter(HostStep):

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import select as sql_select
-from sqlmodel import col, select
 
 from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.errors import found
@@ -23,12 +22,14 @@ from engine.records import is_row_id
 from tasks.validation import parse
 
 from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
-from .checks import missing_package, unknown_hosts
-from .clusters import ObproxyClusterNotFound, hold
+from .checks import claim_hosts, missing_package, unknown_hosts
+from .clusters import ObproxyClusterNotFound, cluster_row, hold
+from .clusters import servers as servers_of
 from .host_step import new_mark
 from .packages import package_version, shown_version
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .request import MAX_HOSTS
 from .templates import (
     ADD_OBPROXY,
     OFFLINE_OBPROXY,
@@ -41,6 +42,11 @@ from .templates import (
 ServerIds = Sequence[int] | str
 """OBProxy server ids: a list, or the comma-separated text of OCP's ``{obproxyIds}`` path."""
 SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
+CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
+# What each call may act on: an OBProxy being created or deleted belongs to its task.
+MAY_RESTART = {"RUNNING", "STOPPED", "UNAVAILABLE"}
+MAY_STOP = {"RUNNING", "UNAVAILABLE"}
+MAY_START = {"STOPPED", "UNAVAILABLE"}
 
 
 def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
@@ -52,25 +58,10 @@ def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "ad
     problems += [missing] if missing else []
     if problems:
         raise RequestInvalid(problems)
-    cluster = _cluster(engine, cluster_id)
+    cluster = cluster_row(engine, cluster_id)
 
-    def hosts_free(conn: Connection) -> None:
-        query = sql_select(SERVERS.c.id, SERVERS.c.host_id, SERVERS.c.cluster_id).where(
-            SERVERS.c.host_id.in_(request.hostIds)
-        )
-        taken = {row.host_id: row for row in conn.execute(query)}
-        busy = [
-            FieldError(
-                f"hostIds[{i}]",
-                f"host {host_id} already runs OBProxy {taken[host_id].id} of cluster "
-                f"{taken[host_id].cluster_id}",
-                host_id,
-            )
-            for i, host_id in enumerate(request.hostIds)
-            if host_id in taken
-        ]
-        if busy:
-            raise RequestInvalid(busy)
+    def hosts_free(conn: Connection, task_id: int) -> None:
+        claim_hosts(conn, request.hostIds, task_id, "hostIds")
 
     payload = AddPayload(
         cluster_id=cluster.id,  # type: ignore[arg-type]
@@ -88,20 +79,20 @@ def delete_obproxies(
     engine: Engine, cluster_id: int, server_ids: ServerIds, creator: str = "admin"
 ) -> Task:
     """``DELETE …/clusters/{id}/obproxies/{ids}``: stop, uninstall and forget each one."""
-    cluster = _cluster(engine, cluster_id)
+    cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
     return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, OfflinePayload)
 
 
 def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> Task:
     """``DELETE /api/v2/obproxy/clusters/{id}``: delete every OBProxy, then the cluster."""
-    cluster = _cluster(engine, cluster_id)
+    cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, None, "id")
 
     def payload(**kw: Any) -> OfflinePayload:
         return OfflinePayload(delete_cluster=True, **kw)
 
-    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload)
+    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload, whole=True)
 
 
 def restart_obproxies(
@@ -109,20 +100,20 @@ def restart_obproxies(
 ) -> Task:
     """``POST …/obproxies/{ids}/restart``: one host at a time, stop then start with the
     recorded startup parameters, re-apply the parameters, check SQL and /metrics."""
-    cluster = _cluster(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    cluster = cluster_row(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
     return _on_servers(engine, RESTART_OBPROXY, cluster, servers, creator, ServersPayload)
 
 
 def stop_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
     """``POST …/clusters/{id}/servers/stop {obproxyServerIds}`` (OCP 4.3): status STOPPED."""
-    return _by_body(engine, STOP_OBPROXY, cluster_id, body, creator)
+    return _by_body(engine, STOP_OBPROXY, cluster_id, body, creator, MAY_STOP)
 
 
 def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
     """``POST …/clusters/{id}/servers/start {obproxyServerIds}`` (ocptask's counterpart of
     stop): status RUNNING once each answers SQL and /metrics."""
-    return _by_body(engine, START_OBPROXY, cluster_id, body, creator)
+    return _by_body(engine, START_OBPROXY, cluster_id, body, creator, MAY_START)
 
 
 def upgrade_obproxies(
@@ -135,8 +126,8 @@ def upgrade_obproxies(
     missing = missing_package("version", request.version)
     if missing:
         raise RequestInvalid([missing])
-    cluster = _cluster(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    cluster = cluster_row(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
     new = package_version(request.version)
     same = [
         FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
@@ -153,12 +144,14 @@ def upgrade_obproxies(
     return _on_servers(engine, UPGRADE_OBPROXY, cluster, servers, creator, payload)
 
 
-def _by_body(engine: Engine, template: Template, cluster_id: int, body: Any, creator: str) -> Task:
+def _by_body(
+    engine: Engine, template: Template, cluster_id: int, body: Any, creator: str, may: set[str]
+) -> Task:
     request = parse(ServerIdsRequest, body)
     if request.problems():
         raise RequestInvalid(request.problems())
-    cluster = _cluster(engine, cluster_id)
-    servers = _servers(engine, cluster, request.obproxyServerIds, "obproxyServerIds")
+    cluster = cluster_row(engine, cluster_id)
+    servers = _servers(engine, cluster, request.obproxyServerIds, "obproxyServerIds", may)
     return _on_servers(engine, template, cluster, servers, creator, ServersPayload)
 
 
@@ -169,22 +162,27 @@ def _on_servers(
     servers: list[ObproxyServerRecord],
     creator: str,
     make: Callable[..., ServersPayload],
+    *,
+    whole: bool = False,
 ) -> Task:
+    """Submit ``template`` on these OBProxies (``whole``: all of the cluster's, as they are)."""
     ids = [s.id for s in servers]
     payload = make(cluster_id=cluster.id, creator=creator, mark=new_mark(), server_ids=ids)
-    where = {s.id: s.host_id for s in servers}
+    seen = {s.id: (s.host_id, s.version, s.status) for s in servers}
 
-    def unchanged(conn: Connection) -> None:
-        """Under the hold: the OBProxies are still those validated (a delete that ended
-        between validation and submit would have removed them)."""
-        query = sql_select(SERVERS.c.id, SERVERS.c.host_id).where(
-            SERVERS.c.cluster_id == cluster.id, SERVERS.c.id.in_(ids)
-        )
-        now = {row.id: row.host_id for row in conn.execute(query)}
-        if now != where:
-            gone = ", ".join(str(i) for i in ids if now.get(i) != where[i])
+    def unchanged(conn: Connection, task_id: int) -> None:
+        """Under the hold: the OBProxies are still as validated (a task that ended between
+        validation and submit may have removed, added, upgraded or stopped some)."""
+        query = sql_select(SERVERS).where(SERVERS.c.cluster_id == cluster.id)
+        if not whole:
+            query = query.where(SERVERS.c.id.in_(ids))
+        now = {r.id: (r.host_id, r.version, r.status) for r in conn.execute(query)}
+        if now != seen:
+            changed = ", ".join(
+                str(i) for i in sorted(set(now) | set(seen)) if now.get(i) != seen.get(i)
+            )
             raise RequestInvalid(
-                [FieldError("obproxyIds", f"OBProxies {gone} changed meanwhile; try again")]
+                [FieldError("obproxyIds", f"OBProxies {changed} changed meanwhile; try again")]
             )
 
     host_ids = [s.host_id for s in servers]
@@ -197,7 +195,7 @@ def _submit(
     cluster: ObproxyClusterRecord,
     host_ids: list[int],
     payload: ServersPayload,
-    check: Callable[[Connection], None],
+    check: Callable[[Connection, int], None],
 ) -> Task:
     args = {
         "obproxy_cluster_id": str(cluster.id),
@@ -208,24 +206,25 @@ def _submit(
     def held(conn: Connection, task_id: int) -> None:
         resource, what = hold(cluster.id)  # type: ignore[arg-type]
         holds.take(conn, resource, task_id, what)
-        check(conn)
+        # A delete of the cluster that ended meanwhile took its hold row with it.
+        there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster.id)
+        found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster.id)
+        check(conn, task_id)
 
     data = payload.model_dump(mode="json")
     return engine.submit(template, args, payload.creator, payload=data, also=held)
 
 
-def _cluster(engine: Engine, cluster_id: int) -> ObproxyClusterRecord:
-    engine.store.ensure_schema()
-    row = None
-    if is_row_id(cluster_id):
-        with engine.store.read() as session:
-            row = session.get(ObproxyClusterRecord, cluster_id)
-    return found(row, ObproxyClusterNotFound, cluster_id)
-
-
 def _ids(server_ids: ServerIds, field: str) -> list[int]:
     """Ids from a list or from OCP's comma-separated path segment, each a row id, no repeats."""
-    items: list[Any] = server_ids.split(",") if isinstance(server_ids, str) else list(server_ids)
+    if isinstance(server_ids, str):
+        items: list[Any] = server_ids.split(",")
+    elif isinstance(server_ids, (list, tuple)):
+        items = list(server_ids)
+    else:
+        raise RequestInvalid([FieldError(field, "must be a list of OBProxy ids", None)])
+    if len(items) > MAX_HOSTS:
+        raise RequestInvalid([FieldError(field, f"at most {MAX_HOSTS} OBProxies", len(items))])
     ids, problems = [], []
     for i, item in enumerate(items):
         text = item.strip() if isinstance(item, str) else item
@@ -245,20 +244,28 @@ def _ids(server_ids: ServerIds, field: str) -> list[int]:
 
 
 def _servers(
-    engine: Engine, cluster: ObproxyClusterRecord, ids: list[int] | None, field: str
+    engine: Engine,
+    cluster: ObproxyClusterRecord,
+    ids: list[int] | None,
+    field: str,
+    may: set[str] | None = None,
 ) -> list[ObproxyServerRecord]:
-    """The cluster's OBProxies with these ids (all of them for None), in the order given."""
-    with engine.store.read() as session:
-        query = select(ObproxyServerRecord).where(ObproxyServerRecord.cluster_id == cluster.id)
-        rows = list(session.exec(query.order_by(col(ObproxyServerRecord.id))).all())
+    """The cluster's OBProxies with these ids (all of them for None), in the order given, each
+    in a status in ``may`` (any, for None)."""
+    rows = servers_of(engine, cluster.id)  # type: ignore[arg-type]
     if ids is None:
         return rows
     by_id = {row.id: row for row in rows}
-    problems = [
-        FieldError(f"{field}[{i}]", f"OBProxy cluster {cluster.name!r} has no OBProxy {i_d}", i_d)
-        for i, i_d in enumerate(ids)
-        if i_d not in by_id
-    ]
+    problems = []
+    for i, server_id in enumerate(ids):
+        row = by_id.get(server_id)
+        if row is None:
+            why = f"OBProxy cluster {cluster.name!r} has no OBProxy {server_id}"
+        elif may is not None and row.status not in may:
+            why = f"OBProxy {server_id} on host {row.host_id} is {row.status}"
+        else:
+            continue
+        problems.append(FieldError(f"{field}[{i}]", why, server_id))
     if problems:
         raise RequestInvalid(problems)
     return [by_id[i] for i in ids]

@@ -10,15 +10,24 @@ UNAVAILABLE when a step failed on it.
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from engine import Step, StepContext, holds
 
+from .checks import forget_hosts
 from .clusters import hold
 from .host_step import HostStep, proxysys, q
-from .host_steps import InstallRpmByPackageAndVersion, StartObproxy, metrics_url
+from .host_steps import InstallRpmByPackageAndVersion, StartObproxy, found_running, metrics_url
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .steps import PrepareObproxyInstall, record_servers
+
+
+def _recorded(session: Session, cluster_id: int) -> ObproxyClusterRecord:
+    cluster = session.get(ObproxyClusterRecord, cluster_id)
+    if cluster is None:
+        raise LookupError(f"OBProxy cluster {cluster_id} is no longer recorded")
+    return cluster
 
 
 class StartNode(Step):
@@ -27,9 +36,7 @@ class StartNode(Step):
     def execute(self, ctx: StepContext) -> None:
         payload = ctx.payload_as(ServersPayload)
         with ctx.session() as session:
-            cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
-            if cluster is None:
-                raise LookupError(f"OBProxy cluster {payload.cluster_id} is no longer recorded")
+            cluster = _recorded(session, payload.cluster_id)
             query = select(ObproxyServerRecord.id).where(
                 ObproxyServerRecord.cluster_id == payload.cluster_id
             )
@@ -49,57 +56,45 @@ class FinishNode(Step):
         ctx.log.info("done")
 
 
-class PrepareObproxyAdd(Step):
-    """Record a server row per new host (status CREATING), as the create's Prepare does."""
-
-    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareObproxyInstallTask"
+class PrepareObproxyAdd(PrepareObproxyInstall):
+    """Record a server row per new host (CREATING), as the create's Prepare does; its retry
+    and rollback are the create's (the rollback removes the rows this task wrote)."""
 
     def execute(self, ctx: StepContext) -> None:
-        payload = ctx.payload_as(AddPayload)
+        p = ctx.payload_as(AddPayload)
         with ctx.session() as session:
-            cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
-            if cluster is None:
-                raise LookupError(f"OBProxy cluster {payload.cluster_id} is no longer recorded")
-            mine = select(ObproxyServerRecord.host_id).where(
-                ObproxyServerRecord.task_id == ctx.task_id
-            )
-            have = set(session.exec(mine).all())
-            for host_id in payload.host_ids:
-                if host_id not in have:
-                    session.add(
-                        ObproxyServerRecord(
-                            cluster_id=payload.cluster_id,
-                            host_id=host_id,
-                            ip=ctx.hosts.get(host_id).inner_ip_address,
-                            sql_port=payload.sql_port,
-                            exporter_port=payload.exporter_port,
-                            version=payload.version,
-                            task_id=ctx.task_id,
-                        )
-                    )
-        ctx.log.info(f"OBProxy cluster {cluster.name!r} gains hosts {payload.host_ids}")
-
-    def retry(self, ctx: StepContext) -> None:
-        self.execute(ctx)  # safe to repeat; a rollback would drop rows the chain now uses
-
-    def rollback(self, ctx: StepContext) -> None:
-        with ctx.session() as session:
-            query = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
-            for server in session.exec(query).all():
-                session.delete(server)
-                ctx.log.info(f"removed OBProxy server {server.id} on host {server.host_id}")
+            cluster = _recorded(session, p.cluster_id)
+            args = (p.host_ids, p.sql_port, p.exporter_port, p.version)
+            record_servers(ctx, session, p.cluster_id, *args)
+        ctx.log.info(f"OBProxy cluster {cluster.name!r} gains hosts {p.host_ids}")
 
 
 class StopObproxy(HostStep):
-    """Stop the server's obproxy (TERM, KILL after 10 s); rollback starts it again."""
+    """Stop the server's obproxy (TERM, KILL after 10 s). Its rollback starts it again only if
+    this step found it running, and puts back the status it found."""
 
     def run(self, ctx: StepContext) -> None:
-        self.stop_process(ctx, self.install_dir(ctx))
+        install = self.install_dir(ctx)
+        with ctx.session() as session:
+            server = self.server(ctx, session)
+            ctx.string_map[_status_before(ctx)] = server.status if server else "UNAVAILABLE"
+        if self.pid(ctx, install) is not None:
+            ctx.string_map[found_running(ctx, "stop")] = "true"
+        self.stop_process(ctx, install)
         self.mark_server(ctx, "STOPPED")
 
     def rollback(self, ctx: StepContext) -> None:
-        self.start_process(ctx, self.install_dir(ctx))
-        self.mark_server(ctx, "RUNNING")
+        if ctx.string_map.get(found_running(ctx, "stop")) == "true" or (
+            _status_before(ctx) not in ctx.string_map  # it failed part-way: it may have stopped it
+        ):
+            self.start_process(ctx, self.install_dir(ctx))
+            self.mark_server(ctx, "RUNNING")
+        else:
+            self.mark_server(ctx, ctx.string_map[_status_before(ctx)])
+
+
+def _status_before(ctx: StepContext) -> str:
+    return f"obproxy_status_before_stop_{ctx.item('host_ids')}"
 
 
 class CheckObproxy(HostStep):
@@ -147,7 +142,9 @@ class InstallNewObproxy(InstallRpmByPackageAndVersion):
 
 
 class StartNewObproxy(StartObproxy):
-    """Start the new version on the old one's configuration (its parameters carry over)."""
+    """Start the new version on the old one's configuration (its parameters and the password
+    it was given carry over), copied over whatever the new directory held from an earlier
+    upgrade, which may be stale."""
 
     def version_file(self, ctx: StepContext) -> str:
         return _new(ctx)
@@ -155,11 +152,12 @@ class StartNewObproxy(StartObproxy):
     def run(self, ctx: StepContext) -> None:
         old, new = self.install_dir(ctx, _old(ctx)), self.install_dir(ctx)
         saved = "etc/obproxy_config.bin"
-        self.sh(
-            ctx,
-            f"if [ -f {q(old)}/{saved} ] && [ ! -f {q(new)}/{saved} ]; then "
-            f"mkdir -p {q(new)}/etc && cp -p {q(old)}/{saved} {q(new)}/{saved}; fi",
-        )
+        if self.pid(ctx, new) is None:
+            self.sh(
+                ctx,
+                f"if [ -f {q(old)}/{saved} ]; then "
+                f"mkdir -p {q(new)}/etc && cp -p {q(old)}/{saved} {q(new)}/{saved}; fi",
+            )
         super().run(ctx)
 
 
@@ -210,20 +208,39 @@ class StopAndUninstallObproxy(HostStep):
     irreversible = True  # the template prohibits rolling back past it
 
     def run(self, ctx: StepContext) -> None:
-        home = q(self.home(ctx))
-        mark = InstallRpmByPackageAndVersion.MARK
-        for install in self.sh(
-            ctx, f'for d in {home}/obproxy-*; do [ -f "$d/{mark}" ] && echo "$d"; done; true'
-        ).stdout.split():
+        home = self.home(ctx)
+        step = InstallRpmByPackageAndVersion
+        owner = q(f"{self.cluster_id(ctx)}/{self.spec(ctx).server_id}")
+        current = q(self.install_dir(ctx))
+        # This server's installs: those its tasks marked as its own, and its recorded version's
+        # if marked by ocptask before owners were written. Nothing another server owns.
+        found = self.sh(
+            ctx,
+            f'for d in {q(home)}/obproxy-*; do [ -f "$d/{step.MARK}" ] || continue; '
+            f'o=$(cat "$d/{step.OWNER}" 2>/dev/null || true); '
+            f'if [ "$o" = {owner} ] || {{ [ -z "$o" ] && [ "$d" = {current} ]; }}; '
+            'then echo "$d"; fi; done; true',
+        ).stdout.splitlines()
+        installs = [
+            d for d in found if d.startswith(f"{home}/obproxy-") and "/" not in d[len(home) + 1 :]
+        ]
+        for install in installs:
             self.stop_process(ctx, install)
             self.sh(ctx, f"rm -rf {q(install)}")
             ctx.log.info(f"removed {install}")
+        # The packages ocptask uploaded for those versions, unless another install still uses one.
         packages = f"{home}/.ocptask/packages"
+        for install in installs:
+            version = install.rsplit("/obproxy-", 1)[1]
+            pattern = f"{q(packages)}/obproxy-{q(version)}-*.rpm{step.MARK}"
+            self.sh(
+                ctx,
+                f'[ -e {q(install)} ] || for m in {pattern}; do [ -f "$m" ] || continue; '
+                f'rm -f "${{m%{step.MARK}}}" "$m"; echo "removed ${{m%{step.MARK}}}"; done; true',
+            )
         self.sh(
             ctx,
-            f'for m in {packages}/*{mark}; do [ -f "$m" ] || continue; '
-            f'rm -f "${{m%{mark}}}" "$m"; echo "removed ${{m%{mark}}}"; done; '
-            f"rmdir {packages} {home}/.ocptask/run {home}/.ocptask 2>/dev/null; true",
+            f"rmdir {q(packages)} {q(home)}/.ocptask/run {q(home)}/.ocptask 2>/dev/null; true",
             tagged=False,  # its own mark would keep ~/.ocptask/run
         )
         ctx.string_map[_uninstalled(ctx)] = "true"
@@ -247,6 +264,7 @@ class DeleteObproxyInfo(HostStep):
                 )
             else:
                 session.delete(server)
+                forget_hosts(session.connection(), [server.host_id])
                 ctx.log.info(f"removed OBProxy server {server.id} on host {server.host_id}")
 
 

@@ -5,10 +5,11 @@ className in the records is this module's path plus the class name (OCP shows Ja
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from engine import Step, StepContext
 
+from .checks import forget_hosts
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .request import InstallPayload
 
@@ -38,24 +39,17 @@ class PrepareObproxyInstall(Step):
             ctx.string_map["obproxy_cluster_id"] = str(cluster.id)
             ctx.string_map["obproxy_cluster_name"] = cluster.name
             install = request.obproxyInstallParam
-            for host_id in request.host_ids:
+            if request.host_ids:
                 assert install is not None and install.sqlPort and install.exportPort
-                query = select(ObproxyServerRecord).where(
-                    ObproxyServerRecord.task_id == ctx.task_id,
-                    ObproxyServerRecord.host_id == host_id,
+                record_servers(
+                    ctx,
+                    session,
+                    cluster.id,
+                    request.host_ids,  # type: ignore[arg-type]
+                    install.sqlPort,
+                    install.exportPort,
+                    install.version or "",
                 )
-                if session.exec(query).first() is None:
-                    session.add(
-                        ObproxyServerRecord(
-                            cluster_id=cluster.id,  # type: ignore[arg-type]
-                            host_id=host_id,
-                            ip=ctx.hosts.get(host_id).inner_ip_address,
-                            sql_port=install.sqlPort,
-                            exporter_port=install.exportPort,
-                            version=install.version or "",
-                            task_id=ctx.task_id,
-                        )
-                    )
 
     def retry(self, ctx: StepContext) -> None:
         """Execute again, without the rollback: that would drop the cluster row the submit
@@ -65,13 +59,42 @@ class PrepareObproxyInstall(Step):
     def rollback(self, ctx: StepContext) -> None:
         with ctx.session() as session:
             servers = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
-            for server in session.exec(servers).all():
+            gone = list(session.exec(servers).all())
+            for server in gone:
                 session.delete(server)
             session.flush()
+            forget_hosts(session.connection(), [server.host_id for server in gone])
             query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.task_id == ctx.task_id)
             for cluster in session.exec(query).all():
                 session.delete(cluster)
                 ctx.log.info(f"removed OBProxy cluster {cluster.name!r} (id {cluster.id})")
+
+
+def record_servers(
+    ctx: StepContext,
+    session: Session,
+    cluster_id: int,
+    host_ids: list[int],
+    sql_port: int,
+    exporter_port: int,
+    version: str,
+) -> None:
+    """A CREATING server row per host, written by this task (once: a rerun adds none)."""
+    mine = select(ObproxyServerRecord.host_id).where(ObproxyServerRecord.task_id == ctx.task_id)
+    have = set(session.exec(mine).all())
+    for host_id in host_ids:
+        if host_id not in have:
+            session.add(
+                ObproxyServerRecord(
+                    cluster_id=cluster_id,
+                    host_id=host_id,
+                    ip=ctx.hosts.get(host_id).inner_ip_address,
+                    sql_port=sql_port,
+                    exporter_port=exporter_port,
+                    version=version,
+                    task_id=ctx.task_id,
+                )
+            )
 
 
 class FinishObproxyInstall(Step):
