@@ -293,7 +293,11 @@ def test_operations_on_a_failed_task_over_http(hosts_env: Any) -> None:
 
         # A second cluster on a stopped host, then skip, task retry and rollback.
         env.engine.ob_clusters.add(2, "second", rs_list="10.0.0.9:2881", password="pw-second")
-        sandbox_hosts.reset(sandbox["state"])
+        # One OBProxy per host: the first cluster goes (a task of its own) to free host 1.
+        first_id = client.get("/api/v2/obproxy/clusters").json()["data"]["contents"][0]["id"]
+        offline = client.delete(f"/api/v2/obproxy/clusters/{first_id}").json()["data"]
+        assert wait_task(client, offline["id"])["status"] == "SUCCESSFUL"
+        sandbox_hosts.reset(sandbox["state"])  # also ends the server's SSH sessions
         sandbox_hosts.stop_host(1, sandbox["state"])
         try:
             second = install_request(ids[:1], name="second-cluster")

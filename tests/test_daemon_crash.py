@@ -180,6 +180,11 @@ def test_sigkilled_daemon_mid_ssh_step(crash_env: dict, db_url: str, tmp_path: P
         check_journals(engine, final, crash_env, victim, killed_at)
         launch()  # two daemons again for the next round
         sandbox_hosts.reset(crash_env["state"])  # hosts fresh for the next round's install
+        with engine.store.engine.begin() as conn:  # and so their records (one OBProxy a host)
+            conn.execute(sqlalchemy.text("DELETE FROM obproxy_server"))
+            conn.execute(
+                sqlalchemy.text("DELETE FROM task_hold WHERE resource LIKE 'obproxy_host:%'")
+            )
     assert len({s.executor for t in engine.list(limit=50) for s in t.subtasks}) > 2
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from engine import Engine, SubtaskStatus, TaskStatus
+from engine import Engine, ResourceBusy, SubtaskStatus, TaskStatus
 from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import create_cluster
@@ -273,6 +273,10 @@ def test_unpinned_host_needs_explicit_trust_on_first_use(env: dict, engine: Engi
     broken = [s for s in refused.subtasks if s.status is SubtaskStatus.FAILED]
     assert "no host key is pinned" in engine.log(refused.id, broken[0].id)
     assert engine.hosts.get(host.id).status.value == "OFFLINE"
+    # The failed create holds its host until it is rolled back (or retried to success).
+    with pytest.raises(ResourceBusy, match=f"host {host.id} is held by task {refused.id}"):
+        create_cluster(engine, install_request([host.id]) | {"name": "tofu"})
+    assert engine.run(engine.rollback(refused.id).id, timeout=60).status is TaskStatus.SUCCESSFUL
 
     engine.hosts.add(unpinned | {"trustOnFirstUse": True})
     request = install_request([host.id]) | {"name": "tofu"}
