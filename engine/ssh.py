@@ -34,6 +34,7 @@ from .errors import (
 
 CONNECT_TIMEOUT = 10.0
 POLL_SECONDS = 0.05
+EOF_WAIT_SECONDS = 2.0
 KILL_GRACE_SECONDS = 1.0
 _PGID_MARK = "ocptask-pgid "
 # Run the command as the leader of a new session so the whole tree can be killed as a group.
@@ -237,11 +238,19 @@ class SshConnection:
                     select.select([channel], [], [], POLL_SECONDS)
             exit_code = None
             if not timed_out and channel.exit_status_ready():
-                # Output precedes the exit status on the wire: all of it is buffered by now.
-                while channel.recv_ready():
-                    out.feed(channel.recv(65536))
-                while channel.recv_stderr_ready():
-                    err.feed(channel.recv_stderr(65536))
+                # sshd sends the exit status when the process ends, which may be before it has
+                # passed on the last of its output: read on until the channel's EOF, which comes
+                # after all of it (a little while at most: a process left in the background may
+                # hold the output open).
+                deadline = time.monotonic() + EOF_WAIT_SECONDS
+                while True:
+                    while channel.recv_ready():
+                        out.feed(channel.recv(65536))
+                    while channel.recv_stderr_ready():
+                        err.feed(channel.recv_stderr(65536))
+                    if channel.eof_received or time.monotonic() > deadline:
+                        break
+                    select.select([channel], [], [], POLL_SECONDS)
                 exit_code = channel.recv_exit_status()
         except BaseException:
             self._kill(err.pgid)

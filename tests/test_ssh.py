@@ -60,6 +60,16 @@ def test_exit_codes_and_output_come_from_the_channel(sandbox: dict, pool: SshPoo
     assert conn.run("exit 4", check=False).exit_code == 4
 
 
+def test_output_that_outlives_the_exit_status_is_kept(sandbox: dict, pool: SshPool) -> None:
+    """sshd sends the exit status when the command's process ends; output still on its way (here
+    from a child that writes a moment later) arrives after it, before the channel's EOF."""
+    conn = pool.connection(target(sandbox["inventory"][0]))
+    for _ in range(3):
+        result = conn.run("(sleep 0.3; echo late) & echo early")
+        assert result.stdout.split() == ["early", "late"]
+    assert conn.run("printf '%s' no-newline").stdout == "no-newline"
+
+
 def test_one_pooled_connection_per_host(sandbox: dict, pool: SshPool) -> None:
     host = sandbox["inventory"][0]
     assert pool.connection(target(host)) is pool.connection(target(host))

@@ -199,7 +199,11 @@ class HostStep(Step):
 
     def home(self, ctx: StepContext) -> str:
         if self._home is None:
-            self._home = self.sh(ctx, 'printf "%s" "$HOME"').stdout
+            home = self.sh(ctx, 'printf "%s\\n" "$HOME"').stdout.strip()
+            if not home.startswith("/") or home == "/":
+                # Every path below is built on it: never "/obproxy-…" from an empty answer.
+                raise RuntimeError(f"the login's home on the host is {home!r}, not a directory")
+            self._home = home
         return self._home
 
     def install_dir(self, ctx: StepContext, version_file: str | None = None) -> str:
