@@ -108,6 +108,8 @@ class Host:
 
 
 def _check(entry: dict[str, Any]) -> list[FieldError]:
+    if not isinstance(entry, dict):
+        return [FieldError("(host)", "must be a JSON object of host fields", None)]
     problems: list[FieldError] = []
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():

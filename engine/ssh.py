@@ -10,6 +10,7 @@ its whole remote process group killed, so nothing is left running on the host.
 from __future__ import annotations
 
 import hashlib
+import logging
 import select
 import shlex
 import socket
@@ -31,6 +32,15 @@ from .errors import (
     HostKeyMismatch,
     HostUnreachable,
 )
+
+# paramiko logs what it meets on its own ("Exception (client): Error reading SSH protocol
+# banner" and a traceback) to whatever handler the process has, or to stderr if it has none:
+# the CLI's terminal, a daemon's log, an embedding program's output. What matters of it reaches
+# the caller as HostUnreachable or ConnectionLost, naming the host. A program that wants
+# paramiko's own words attaches a handler to the "paramiko" logger and sets propagate back.
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
 
 CONNECT_TIMEOUT = 10.0
 POLL_SECONDS = 0.05

@@ -13,18 +13,38 @@ from engine import OcpTaskError
 
 from .cli_access import accesskey_app, credential_app, obcluster_app, user_app
 from .cli_common import (
+    DEBUG,
+    EXIT_REFUSED,
     DbOption,
     GraceOption,
     NameOption,
     ParallelismOption,
     console,
+    fail,
+    finish,
     log_to_stderr,
     open_engine,
     print_task,
+    read_json,
 )
 from .cli_obproxy import obproxy_app
 
-app = typer.Typer(no_args_is_help=True, help="OCP tasks, for real: records, DAGs, operations.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="OCP tasks, for real: records, DAGs, operations.",
+    pretty_exceptions_enable=False,  # errors are one line (see cli_common); --debug for more
+)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
 task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
 app.add_typer(task_app, name="task")
 host_app = typer.Typer(no_args_is_help=True, help="Hosts tasks can run on.")
@@ -74,23 +94,21 @@ def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
 def task_run(task_id: int, db: DbOption = None) -> None:
     """Drive a task until nothing can progress."""
     with open_engine(db) as engine:
-        print_task(engine.run(task_id))
+        finish(engine, engine.get(task_id), wait=True)
 
 
 @task_app.command("retry")
 def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Retry every failed subtask of a failed task."""
     with open_engine(db) as engine:
-        task = engine.retry(task_id)
-        print_task(engine.run(task_id) if run else task)
+        finish(engine, engine.retry(task_id), run)
 
 
 @task_app.command("rollback")
 def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Undo a failed task in reverse order."""
     with open_engine(db) as engine:
-        task = engine.rollback(task_id)
-        print_task(engine.run(task_id) if run else task)
+        finish(engine, engine.rollback(task_id), run)
 
 
 @app.command("daemon")
@@ -129,20 +147,16 @@ def host_import(
     db: DbOption = None,
 ) -> None:
     """Register (or update, by name) every host of an inventory file."""
-    try:
-        entries = json.loads(inventory.read_text())["hosts"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        console.print(
-            f"[red]error:[/red] cannot read hosts from {inventory}: {exc}", highlight=False
-        )
-        raise typer.Exit(2) from None
+    data = read_json(inventory)
+    entries = data.get("hosts") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        fail(EXIT_REFUSED, f'{inventory}: expected {{"hosts": [...]}}')
     with open_engine(db) as engine:
         for i, entry in enumerate(entries):
             try:
                 host = engine.hosts.add(entry)
             except OcpTaskError as exc:
-                console.print(f"[red]error:[/red] hosts[{i}]: {exc}", highlight=False)
-                raise typer.Exit(2) from None
+                fail(EXIT_REFUSED, f"hosts[{i}]: {exc}")
             console.print(f"host {host.id}: {host.name} {host.inner_ip_address}:{host.ssh_port}")
 
 
@@ -181,8 +195,7 @@ def definition_add(
     try:
         context = json.loads(args) if args else None
     except json.JSONDecodeError as exc:
-        console.print(f"[red]error:[/red] --args: not JSON ({exc})", highlight=False)
-        raise typer.Exit(2) from None
+        fail(EXIT_REFUSED, f"--args: not JSON ({exc})")
     with open_engine(db) as engine:
         made = engine.definitions.add(name, template, interval=interval, cron=cron, args=context)
         console.print(f"definition {made.id}: {made.name}, next fire {made.next_fire_time}")

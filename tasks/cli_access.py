@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .cli_common import DbOption, PasswordStdin, console, open_engine, read_secret
+from .cli_common import (
+    EXIT_REFUSED,
+    DbOption,
+    PasswordStdin,
+    console,
+    fail,
+    open_engine,
+    read_secret,
+)
 
 user_app = typer.Typer(no_args_is_help=True, help="Users of the HTTP API.")
 accesskey_app = typer.Typer(no_args_is_help=True, help="Access keys (AK/SK) of API users.")
@@ -136,8 +144,7 @@ def credential_add(
 ) -> None:
     """Register an SSH credential (batchCreate's credentialId): a user with a key or a password."""
     if (private_key is None) == (not password and not password_stdin):
-        console.print("[red]error:[/red] give exactly one of --private-key and --password")
-        raise typer.Exit(2)
+        fail(EXIT_REFUSED, "give exactly one of --private-key and --password")
     secret = None if private_key else read_secret("SSH password", password_stdin)
     with open_engine(db) as engine:
         made = engine.credentials.add(name, username, private_key_path=private_key, password=secret)

@@ -1,19 +1,26 @@
 """What every ``ocptask`` command shares: the console, the ``--db`` option, one Engine per
-command whose refusals become one-line messages (exit code 2), and secrets read safely."""
+command whose errors become one line on stderr and an exit code, and secrets read safely.
+
+Exit codes: 0 done, 1 the task ended FAILED (or an unexpected error), 2 refused input or an
+operation illegal now, 3 not found, 4 the database cannot be opened or used. ``--debug``
+(before the command) shows the traceback of an unexpected error instead of its one line.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from engine import Engine, OcpTaskError, Task
+from engine import Engine, NotFound, OcpTaskError, Task, TaskStatus
 
 console = Console()
 DbOption = Annotated[
@@ -32,20 +39,58 @@ def log_to_stderr() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+EXIT_FAILED, EXIT_REFUSED, EXIT_NOT_FOUND, EXIT_UNREACHABLE = 1, 2, 3, 4
+errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one line per error, unwrapped
+DEBUG = {"on": False}
+
+
+def fail(code: int, message: str) -> NoReturn:
+    """One line on stderr naming what was wrong, then the exit code."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def refusal(exc: OcpTaskError) -> NoReturn:
+    code = f" (code {exc.code})" if exc.code else ""
+    fail(EXIT_NOT_FOUND if isinstance(exc, NotFound) else EXIT_REFUSED, f"{exc}{code}")
+
+
 @contextmanager
 def open_engine(db: str | None) -> Iterator[Engine]:
-    """An Engine for one command; a refusal becomes a one-line message and exit code 2."""
+    """An Engine for one command: a refusal, a missing record, a database that cannot be used
+    and anything unexpected each end the command with one line and its exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     # Their tables, and their steps by their OCP class names:
     import tasks.hosts
     import tasks.obproxy  # noqa: F401
 
-    with Engine(db) as engine:
+    where = db or os.environ.get("OCPTASK_DB") or "the default database"
+    try:
+        engine = Engine(db)
+        engine.store.ensure_schema()
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        fail(EXIT_UNREACHABLE, f"cannot open {where}: {_reason(exc)}")
+    with engine:
         try:
             yield engine
         except OcpTaskError as exc:
-            code = f" (code {exc.code})" if exc.code else ""
-            console.print(f"[red]error{code}:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            refusal(exc)
+        except SQLAlchemyError as exc:
+            fail(EXIT_UNREACHABLE, f"database {where}: {_reason(exc)}")
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if DEBUG["on"]:
+                raise
+            fail(EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (--debug shows where)")
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause in one line: the driver's own words, without SQLAlchemy's wrapping."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return text
 
 
 def read_secret(what: str, password_stdin: bool) -> str:
@@ -64,8 +109,22 @@ def print_task(task: Task) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """A request file's JSON; exit 2 naming the file and what is wrong with it."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] cannot read {path}: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        fail(EXIT_REFUSED, f"cannot read {path}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        fail(EXIT_REFUSED, f"{path} is not UTF-8 text (byte {exc.start})")
+    except RecursionError:
+        fail(EXIT_REFUSED, f"{path}: JSON nested too deeply")
+    except ValueError as exc:
+        fail(EXIT_REFUSED, f"{path} is not JSON: {exc}")
+
+
+def finish(engine: Engine, task: Task, wait: bool) -> None:
+    """Print the task (run to its end when ``wait``); exit 1 if it ended FAILED."""
+    final = engine.run(task.id) if wait else task
+    print_task(final)
+    if final.status is TaskStatus.FAILED:
+        raise typer.Exit(EXIT_FAILED)

@@ -14,21 +14,11 @@ from typing import Annotated
 
 import typer
 
-from engine import Engine, Task, TaskStatus
-
-from .cli_common import DbOption, console, open_engine, print_task, read_json
+from .cli_common import DbOption, console, finish, open_engine, read_json
 
 obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
 WaitOption = Annotated[bool, typer.Option(help="Run the task and print its final record.")]
 IdsArgument = Annotated[str, typer.Argument(help="OBProxy ids, comma-separated (as OCP's path).")]
-
-
-def finish(engine: Engine, task: Task, wait: bool) -> None:
-    """Print the task (run to its end when ``wait``); exit 1 if it ended FAILED."""
-    final = engine.run(task.id) if wait else task
-    print_task(final)
-    if final.status is TaskStatus.FAILED:
-        raise typer.Exit(1)
 
 
 @obproxy_app.command("create")

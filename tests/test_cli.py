@@ -48,7 +48,7 @@ def test_refusals_are_one_line_messages(db_path: Path, tmp_path: Path) -> None:
     )
 
     missing = runner.invoke(app, ["task", "show", "42", *db])
-    assert missing.exit_code == 2 and "code 20000" in missing.output
+    assert missing.exit_code == 3 and "code 20000" in missing.stderr
 
     created = runner.invoke(
         app, ["obproxy", "create", str(REQUESTS / "create-obproxy-cluster.json"), "--no-wait", *db]
@@ -74,4 +74,4 @@ def test_definitions_add_list_disable(db_path: Path) -> None:
     )
     assert bad.exit_code == 2 and "cron" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["definition", "enable", "9", *db])
-    assert missing.exit_code == 2 and "Traceback" not in missing.output
+    assert missing.exit_code == 3 and "Traceback" not in missing.output

@@ -58,7 +58,7 @@ def test_address_port_and_links_over_http_and_cli(api_env: ApiEnv, tmp_path: Pat
         assert removed.returncode == 0, removed.stderr
         assert _links(client, cluster_id) == ["hooray"]
         missing = run_cli(api_env.db, "obproxy", "link-remove", str(cluster_id), "ob7")
-        assert missing.returncode == 2 and "no obLink 'ob7'" in missing.stdout
+        assert missing.returncode == 3 and "no obLink 'ob7'" in missing.stderr
         error_of(client.delete(f"{url}/obLinks/ob7"), 404, 10002)
 
         links_file = tmp_path / "links.json"

@@ -146,7 +146,7 @@ def test_lifecycle_through_the_cli(hosts_env: tuple[ApiEnv, list[int]], tmp_path
         assert {s["version"] for s in servers()} == {"4.3.3.0"}
         # A refusal is one line and exit code 2.
         refused = run_cli(env.db, "obproxy", "upgrade", str(cid), ids, "--version", NEW)
-        assert refused.returncode == 2 and "already runs 4.3.3.0" in refused.stdout
+        assert refused.returncode == 2 and "already runs 4.3.3.0" in refused.stderr
         assert "Traceback" not in refused.stdout + refused.stderr
         assert cli("delete-obproxies", str(cid), first)["status"] == "SUCCESSFUL"
         assert [s["id"] for s in servers()] == [int(second), int(third)]
