@@ -37,6 +37,9 @@ from .errors import (
 )
 from .hosts import Host, HostRegistry, HostStatus
 from .ob_clusters import ObCluster, ObClusters
+from .picture import FORMATS as DAG_FORMATS
+from .picture import PictureError
+from .picture import render as render_dag
 from .step import Step, StepContext
 from .task import Subtask, Task
 from .template import Node, Split, Template
@@ -69,6 +72,9 @@ __all__ = [
     "Step",
     "StepContext",
     "Template",
+    # Pictures of a task's DAG (mermaid, dot, svg, png)
+    "DAG_FORMATS",
+    "render_dag",
     # Enums
     "NodeType",
     "Operation",
@@ -89,6 +95,7 @@ __all__ = [
     "UserNotFound",
     "AccessKeyNotFound",
     "OcpTaskError",
+    "PictureError",
     "RequestInvalid",
     "ResourceBusy",
     "RollbackProhibited",

@@ -35,3 +35,15 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     touch "$STAMP"
 fi
+
+# Graphviz's dot draws DAG pictures as SVG/PNG (``ocptask task graph``).
+if ! command -v dot >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "bootstrap: installing graphviz with apt-get" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            graphviz >/dev/null
+    else
+        echo "bootstrap: graphviz (dot) is missing: task graph --format svg|png needs it" >&2
+    fi
+fi

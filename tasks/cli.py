@@ -83,6 +83,34 @@ def task_show(task_id: int, db: DbOption = None) -> None:
         print_task(engine.get(task_id))
 
 
+@task_app.command("graph")
+def task_graph(
+    task_id: int,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid, dot, svg or png.")
+    ] = "mermaid",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (png needs one).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """A picture of the task's DAG: nodes named and coloured by status, host chains in columns."""
+    from engine import render_dag
+
+    with open_engine(db) as engine:
+        picture = render_dag(engine.get(task_id), format)
+    if output is not None:
+        try:
+            output.write_bytes(picture)
+        except OSError as exc:
+            fail(EXIT_REFUSED, f"cannot write {output}: {exc.strerror or exc}")
+        console.print(f"task {task_id} as {format}: {output}")
+    elif format == "png":
+        fail(EXIT_REFUSED, "--format png needs --output FILE")
+    else:
+        typer.echo(picture.decode(), nl=False)
+
+
 @task_app.command("log")
 def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
     """A subtask's log."""
