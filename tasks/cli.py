@@ -21,13 +21,12 @@ from .cli_common import (
     ParallelismOption,
     console,
     fail,
-    finish,
     log_to_stderr,
     open_engine,
-    print_task,
     read_json,
 )
 from .cli_obproxy import obproxy_app
+from .cli_task import task_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,7 +44,6 @@ def _options(
     DEBUG["on"] = debug
 
 
-task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
 app.add_typer(task_app, name="task")
 host_app = typer.Typer(no_args_is_help=True, help="Hosts tasks can run on.")
 app.add_typer(obproxy_app, name="obproxy")
@@ -56,87 +54,6 @@ app.add_typer(user_app, name="user")
 app.add_typer(accesskey_app, name="accesskey")
 app.add_typer(obcluster_app, name="obcluster")
 app.add_typer(credential_app, name="credential")
-
-
-@task_app.command("list")
-def task_list(db: DbOption = None, limit: int = 20) -> None:
-    """The newest tasks, one line each."""
-    with open_engine(db) as engine:
-        table = Table("id", "name", "status", "operation", "creator", "subtasks")
-        for task in engine.list(limit=limit):
-            done = sum(s.status.value == "SUCCESSFUL" for s in task.subtasks)
-            table.add_row(
-                str(task.id),
-                task.name,
-                task.status.value,
-                task.operation.value,
-                task.creator,
-                f"{done}/{len(task.subtasks)}",
-            )
-        console.print(table)
-
-
-@task_app.command("show")
-def task_show(task_id: int, db: DbOption = None) -> None:
-    """A task's record as OCP returns it."""
-    with open_engine(db) as engine:
-        print_task(engine.get(task_id))
-
-
-@task_app.command("graph")
-def task_graph(
-    task_id: int,
-    format: Annotated[
-        str, typer.Option("--format", "-f", help="mermaid, dot, svg or png.")
-    ] = "mermaid",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file (png needs one).")
-    ] = None,
-    db: DbOption = None,
-) -> None:
-    """A picture of the task's DAG: nodes named and coloured by status, host chains in columns."""
-    from engine import render_dag
-
-    with open_engine(db) as engine:
-        picture = render_dag(engine.get(task_id), format)
-    if output is not None:
-        try:
-            output.write_bytes(picture)
-        except OSError as exc:
-            fail(EXIT_REFUSED, f"cannot write {output}: {exc.strerror or exc}")
-        console.print(f"task {task_id} as {format}: {output}")
-    elif format == "png":
-        fail(EXIT_REFUSED, "--format png needs --output FILE")
-    else:
-        typer.echo(picture.decode(), nl=False)
-
-
-@task_app.command("log")
-def task_log(task_id: int, subtask_id: int, db: DbOption = None) -> None:
-    """A subtask's log."""
-    with open_engine(db) as engine:
-        typer.echo(engine.log(task_id, subtask_id), nl=False)
-
-
-@task_app.command("run")
-def task_run(task_id: int, db: DbOption = None) -> None:
-    """Drive a task until nothing can progress."""
-    with open_engine(db) as engine:
-        finish(engine, engine.get(task_id), wait=True)
-
-
-@task_app.command("retry")
-def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
-    """Retry every failed subtask of a failed task."""
-    with open_engine(db) as engine:
-        finish(engine, engine.retry(task_id), run)
-
-
-@task_app.command("rollback")
-def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
-    """Undo a failed task in reverse order."""
-    with open_engine(db) as engine:
-        finish(engine, engine.rollback(task_id), run)
 
 
 @app.command("daemon")

@@ -22,7 +22,8 @@ from rich.markup import escape
 
 from engine import Engine, NotFound, OcpTaskError, Task, TaskStatus
 
-console = Console()
+# On a terminal, its width; piped, wide enough that a table's rows stay whole lines.
+console = Console(width=None if sys.stdout.isatty() else 200)
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL or SQLite path (default: $OCPTASK_DB).")
 ]

@@ -22,8 +22,11 @@ def test_create_show_log_and_list(db_path: Path) -> None:
     record = json.loads(result.output)
     assert record["status"] == "SUCCESSFUL" and record["name"] == "Install obproxy"
 
-    shown = runner.invoke(app, ["task", "show", str(record["id"]), *db])
+    shown = runner.invoke(app, ["task", "show", str(record["id"]), "--json", *db])
     assert json.loads(shown.output) == record
+    table = runner.invoke(app, ["task", "show", str(record["id"]), *db]).output
+    assert table.startswith(f"task {record['id']} Install obproxy: SUCCESSFUL (EXECUTE), by ")
+    assert "Prepare obproxy install" in table and "Finish node" in table
 
     prepare = record["subtasks"][0]["id"]
     log = runner.invoke(app, ["task", "log", str(record["id"]), str(prepare), *db])
@@ -31,6 +34,20 @@ def test_create_show_log_and_list(db_path: Path) -> None:
 
     listed = runner.invoke(app, ["task", "list", *db])
     assert "Install obproxy" in listed.output and "SUCCESSFUL" in listed.output
+    as_json = json.loads(runner.invoke(app, ["task", "list", "--json", *db]).output)
+    assert [t["id"] for t in as_json] == [record["id"]]
+    for args, ids in [
+        (["--status", "FAILED"], []),
+        (["--status", "SUCCESSFUL", "--name", "obproxy"], [record["id"]]),
+        (["--name", "nothing-like-it"], []),
+        (["--since", "1h"], [record["id"]]),
+        (["--since", "2999-01-01T00:00:00"], []),
+    ]:
+        out = runner.invoke(app, ["task", "list", "--json", *args, *db])
+        assert out.exit_code == 0, out.output
+        assert [t["id"] for t in json.loads(out.output)] == ids, args
+    bad = runner.invoke(app, ["task", "list", "--since", "yesterday", *db])
+    assert bad.exit_code == 2 and "--since 'yesterday'" in bad.stderr
 
 
 def test_refusals_are_one_line_messages(db_path: Path, tmp_path: Path) -> None:

@@ -77,13 +77,13 @@ def test_databases_that_cannot_be_opened_exit_4(tmp_path: Path) -> None:
 def test_unexpected_errors_are_one_line_unless_debug(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fault inside the engine (made here by replacing ``Engine.list``) is one line and exit
+    """A fault inside the engine (made here by replacing ``Engine.page``) is one line and exit
     1; with ``--debug`` its traceback is shown."""
 
     def broken(self: Engine, **kwargs: object) -> None:
         raise ZeroDivisionError("made for the test")
 
-    monkeypatch.setattr(Engine, "list", broken)
+    monkeypatch.setattr(Engine, "page", broken)
     result = runner.invoke(app, ["task", "list", "--db", str(db_path)])
     one_error_line(result, 1, "unexpected ZeroDivisionError: made for the test", "--debug")
     debug = runner.invoke(app, ["--debug", "task", "list", "--db", str(db_path)])

@@ -1,0 +1,227 @@
+"""``ocptask task``: read and operate on tasks. Reads print compact tables; ``--json`` prints
+OCP's records exactly (what the HTTP API returns as TaskInstance)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from engine import Engine, NotFound, Subtask, Task
+from engine.clock import utcnow
+
+from .cli_common import (
+    EXIT_REFUSED,
+    DbOption,
+    console,
+    fail,
+    finish,
+    open_engine,
+)
+
+task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
+JsonOption = Annotated[bool, typer.Option("--json", help="OCP's records, as JSON.")]
+_AGO = re.compile(r"^(\d+)([smhd])$")
+
+
+@task_app.command("list")
+def task_list(
+    db: DbOption = None,
+    status: Annotated[str | None, typer.Option(help="RUNNING, FAILED or SUCCESSFUL.")] = None,
+    name: Annotated[str | None, typer.Option(help="Part of the task's name.")] = None,
+    type: Annotated[str | None, typer.Option("--type", help="MANUAL, SCHEDULED, ...")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Created since: 30m, 2h, 1d, or an ISO time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=2000)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest tasks, one line each."""
+    after = _since(since) if since else None
+    with open_engine(db) as engine:
+
+        def recent(task: Task) -> bool:
+            return after is None or task.create_time >= after
+
+        tasks, _ = engine.page(
+            statuses=[status] if status else [],
+            name=name,
+            task_type=type,
+            match=recent if after else None,
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps([t.to_ocp() for t in tasks], indent=2))
+        return
+    table = Table("id", "name", "status", "operation", "creator", "created", "took", "done")
+    for task in tasks:
+        done = sum(s.status.value == "SUCCESSFUL" for s in task.subtasks)
+        table.add_row(
+            str(task.id),
+            task.name,
+            task.status.value,
+            task.operation.value,
+            task.creator,
+            _when(task.create_time),
+            _took(task.start_time, task.finish_time),
+            f"{done}/{len(task.subtasks)}",
+        )
+    console.print(table)
+
+
+@task_app.command("show")
+def task_show(task_id: int, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """A task: its header and one line per subtask (``--json``: OCP's record)."""
+    with open_engine(db) as engine:
+        task = engine.get(task_id)
+        hosts = _host_names(engine, task)
+    if as_json:
+        typer.echo(json.dumps(task.to_ocp(), indent=2))
+        return
+    console.print(
+        f"task {task.id} [bold]{task.name}[/bold]: {task.status.value} "
+        f"({task.operation.value}), by {task.creator}, created {_when(task.create_time)}, "
+        f"took {_took(task.start_time, task.finish_time)}",
+        highlight=False,
+    )
+    table = Table("id", "name", "host", "status", "runTime", "start", "took")
+    for sub in task.subtasks:
+        table.add_row(
+            str(sub.id),
+            sub.name,
+            hosts.get(sub.id, ""),
+            sub.status.value,
+            str(sub.run_time),
+            _when(sub.start_time),
+            _took(sub.start_time, sub.finish_time),
+        )
+    console.print(table)
+
+
+@task_app.command("log")
+def task_log(
+    task_id: int,
+    subtask_id: int,
+    db: DbOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing while the subtask runs.")
+    ] = False,
+) -> None:
+    """A subtask's log (``-f`` follows it until the subtask stops running)."""
+    with open_engine(db) as engine:
+        printed = 0
+        while True:
+            text = engine.log(task_id, subtask_id)
+            typer.echo(text[printed:], nl=False)
+            printed = len(text)
+            sub = engine.get(task_id).subtask(subtask_id)
+            if not follow or sub.status.value not in ("READY", "RUNNING", "CANCELING"):
+                break
+            time.sleep(0.5)
+
+
+@task_app.command("graph")
+def task_graph(
+    task_id: int,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid, dot, svg or png.")
+    ] = "mermaid",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (png needs one).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """A picture of the task's DAG: nodes named and coloured by status, host chains in columns."""
+    from engine import render_dag
+
+    with open_engine(db) as engine:
+        picture = render_dag(engine.get(task_id), format)
+    if output is not None:
+        try:
+            output.write_bytes(picture)
+        except OSError as exc:
+            fail(EXIT_REFUSED, f"cannot write {output}: {exc.strerror or exc}")
+        console.print(f"task {task_id} as {format}: {output}")
+    elif format == "png":
+        fail(EXIT_REFUSED, "--format png needs --output FILE")
+    else:
+        typer.echo(picture.decode(), nl=False)
+
+
+@task_app.command("run")
+def task_run(task_id: int, db: DbOption = None) -> None:
+    """Drive a task until nothing can progress."""
+    with open_engine(db) as engine:
+        finish(engine, engine.get(task_id), wait=True)
+
+
+@task_app.command("retry")
+def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
+    """Retry every failed subtask of a failed task."""
+    with open_engine(db) as engine:
+        finish(engine, engine.retry(task_id), run)
+
+
+@task_app.command("rollback")
+def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
+    """Undo a failed task in reverse order."""
+    with open_engine(db) as engine:
+        finish(engine, engine.rollback(task_id), run)
+
+
+def _host_names(engine: Engine, task: Task) -> dict[int, str]:
+    """Subtask id -> the host its copy works on ("name (address)"), for split subtasks."""
+    names: dict[str, str] = {}
+    shown: dict[int, str] = {}
+    for sub in task.subtasks:
+        host_id = _host_of(sub)
+        if host_id is None:
+            continue
+        if host_id not in names:
+            try:
+                found = engine.hosts.get(int(host_id))
+                names[host_id] = f"{found.name} ({found.inner_ip_address})"
+            except (NotFound, ValueError):
+                names[host_id] = f"host {host_id}"
+        shown[sub.id] = names[host_id]
+    return shown
+
+
+def _host_of(sub: Subtask) -> str | None:
+    hosts = sub.context.list_map.get("host_ids")
+    if sub.parallel_idx < 0 or not hosts or sub.parallel_idx >= len(hosts):
+        return None
+    return hosts[sub.parallel_idx]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _took(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return ""
+    seconds = ((end or utcnow()) - start).total_seconds()
+    running = "" if end else "+"
+    if seconds < 60:
+        return f"{seconds:.1f} s{running}"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s{running}"
+
+
+def _since(text: str) -> datetime:
+    """``30m``, ``2h``, ``1d`` ago, or an ISO time (UTC unless it says otherwise)."""
+    ago = _AGO.match(text.strip())
+    if ago:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[ago.group(2)]
+        return utcnow() - timedelta(**{unit: int(ago.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(EXIT_REFUSED, f"--since {text!r}: give 30m, 2h, 1d or an ISO time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
