@@ -46,6 +46,8 @@ class Step:
     """
 
     idempotent: ClassVar[bool] = False
+    plan: ClassVar[str] = ""
+    """What running the step does, in a few words, for plans shown before a submit."""
     ocp_class_name: ClassVar[str | None] = None
     """What records show as ``className`` (OCP shows Java classes there). The database keeps
     the dotted Python path, which any process can import; only the display changes."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from .cli_common import DbOption, console, finish, open_engine, read_json
 
@@ -28,13 +29,40 @@ def obproxy_create(
     ],
     db: DbOption = None,
     wait: WaitOption = True,
+    plan: Annotated[
+        bool,
+        typer.Option("--plan", help="Validate, and show the task it would submit; submit nothing."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON.")] = False,
 ) -> None:
     """Create an OBProxy cluster from a request file."""
-    from tasks.obproxy import create_cluster
+    from tasks.obproxy import create_cluster, plan_cluster
 
     request = read_json(request_file)
     with open_engine(db) as engine:
-        finish(engine, create_cluster(engine, request), wait)
+        if not plan:
+            finish(engine, create_cluster(engine, request), wait)
+            return
+        planned = plan_cluster(engine, request)
+    if as_json:
+        typer.echo(json.dumps(planned, indent=2))
+        return
+    subs = planned["subtasks"]
+    hosts = {s["host"]["id"]: s["host"] for s in subs if s["host"]}
+    console.print(
+        f"would submit [bold]{planned['name']}[/bold] for OBProxy cluster "
+        f"{planned['cluster']!r} ({planned['workMode']}): {len(subs)} subtasks, "
+        f"{len(hosts)} hosts; nothing was written and no host was contacted",
+        highlight=False,
+    )
+    table = Table("#", "name", "host", "timeout", "after", "changes")
+    for sub in subs:
+        host = sub["host"]
+        where = f"{host['name']} ({host['address']}:{host['sshPort']})" if host else ""
+        limit = f"{sub['timeout']} s" if sub["timeout"] else "none"
+        after = ",".join(map(str, sub["upstreams"]))
+        table.add_row(str(sub["seriesId"]), sub["name"], where, limit, after, sub["changes"])
+    console.print(table)
 
 
 @obproxy_app.command("edit")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from engine import Task, User
@@ -21,6 +21,7 @@ from tasks.obproxy import (
     delete_cluster,
     delete_obproxies,
     edit_cluster,
+    plan_cluster,
     remove_link,
     restart_obproxies,
     start_obproxies,
@@ -45,10 +46,18 @@ router = APIRouter(prefix="/api/v2/obproxy/clusters", tags=["obproxy"])
 @router.post(
     "",
     response_model=m.Envelope[m.TaskInstance],
-    summary="Create an OBProxy cluster (returns its task)",
+    summary="Create an OBProxy cluster (returns its task; with plan=true, the task it would "
+    "submit, submitting nothing)",
     openapi_extra=documented(CreateObproxyClusterRequest),
 )
-async def create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
+async def create(
+    request: Request,
+    user: Annotated[User, Depends(authenticated)],
+    plan: Annotated[bool, Query(description="ocptask's: validate and plan only")] = False,
+) -> Envelope:
+    if plan:
+        body = await json_body(request)
+        return ok(await run_in_threadpool(plan_cluster, engine_of(request), body))
     task = await submitted(request, user.name, create_cluster)
     return ok(task.to_instance())
 

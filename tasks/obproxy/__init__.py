@@ -13,6 +13,7 @@ from .lifecycle import (
     stop_obproxies,
     upgrade_obproxies,
 )
+from .plan import plan_cluster
 from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
 from .templates import INSTALL_OBPROXY
 
@@ -34,4 +35,5 @@ __all__ = [
     "ObproxyInstallParam",
     "ObproxyParameter",
     "create_cluster",
+    "plan_cluster",
 ]

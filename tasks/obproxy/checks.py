@@ -40,11 +40,18 @@ def claim_hosts(conn: Connection, host_ids: list[int], task_id: int, field: str)
     for the first's hold and is refused while it runs, or sees the server row it wrote."""
     for host_id in host_ids:
         holds.take(conn, host_hold(host_id), task_id, f"host {host_id}")
+    busy = busy_hosts(conn, host_ids, field)
+    if busy:
+        raise RequestInvalid(busy)
+
+
+def busy_hosts(conn: Connection, host_ids: list[int], field: str) -> list[FieldError]:
+    """One error per host that runs an OBProxy already (``field[i]``)."""
     query = select(SERVERS.c.id, SERVERS.c.host_id, SERVERS.c.cluster_id).where(
         SERVERS.c.host_id.in_(host_ids)
     )
     taken = {row.host_id: row for row in conn.execute(query)}
-    busy = [
+    return [
         FieldError(
             f"{field}[{i}]",
             f"host {host_id} already runs OBProxy {taken[host_id].id} of OBProxy cluster "
@@ -54,8 +61,6 @@ def claim_hosts(conn: Connection, host_ids: list[int], task_id: int, field: str)
         for i, host_id in enumerate(host_ids)
         if host_id in taken
     ]
-    if busy:
-        raise RequestInvalid(busy)
 
 
 def host_hold(host_id: int) -> str:

@@ -13,7 +13,7 @@ from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.clock import utcnow
 from tasks.validation import parse
 
-from .checks import claim_hosts, missing_package, unknown_hosts
+from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
 from .clusters import hold
 from .host_step import new_mark
 from .records import ObproxyClusterRecord
@@ -32,19 +32,7 @@ def create_cluster(
 
     A rejected request raises RequestInvalid naming each field at fault and writes nothing.
     """
-    parsed = parse(CreateObproxyClusterRequest, request)
-    problems = parsed.problems()
-    if problems:
-        raise RequestInvalid(problems)
-    engine.store.ensure_schema()
-    existing = _cluster_named(engine, parsed.name)
-    if existing is not None:
-        raise RequestInvalid([_name_taken(parsed.name, existing)])
-    problems = _host_problems(engine, parsed)
-    if parsed.host_ids:
-        problems += resolve_links(engine, parsed.obLinks)
-    if problems:
-        raise RequestInvalid(problems)
+    parsed = validated(engine, request)
     payload = InstallPayload(
         request=parsed,
         creator=creator,
@@ -71,6 +59,29 @@ def create_cluster(
         claim_hosts(conn, parsed.host_ids, task_id, "obproxyInstallParam.hostIds")
 
     return engine.submit(template, args, creator, payload=payload, also=record_cluster)
+
+
+def validated(engine: Engine, request: Any) -> CreateObproxyClusterRequest:
+    """The request, checked as far as it can be without writing: fields, the name still free,
+    hosts known and free, the package there, every obLink a registered cluster (the links'
+    root servers filled in). RequestInvalid names each field at fault."""
+    parsed = parse(CreateObproxyClusterRequest, request)
+    problems = parsed.problems()
+    if problems:
+        raise RequestInvalid(problems)
+    engine.store.ensure_schema()
+    existing = _cluster_named(engine, parsed.name)
+    if existing is not None:
+        raise RequestInvalid([_name_taken(parsed.name, existing)])
+    problems = _host_problems(engine, parsed)
+    if parsed.host_ids:
+        problems += resolve_links(engine, parsed.obLinks)
+        with engine.store.read() as session:
+            field = "obproxyInstallParam.hostIds"
+            problems += busy_hosts(session.connection(), parsed.host_ids, field)
+    if problems:
+        raise RequestInvalid(problems)
+    return parsed
 
 
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]

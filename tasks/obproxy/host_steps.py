@@ -30,6 +30,7 @@ class CheckProcessNotExist(HostStep):
     """No obproxy of this login user runs on the host (OCP: keywords obproxy, obproxyd.sh)."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.host.CheckProcessNotExistTask"
+    plan = "reads: connects over SSH (pinning the host key), no obproxy of the login user runs"
 
     def run(self, ctx: StepContext) -> None:
         # The chain's first SSH contact: record the host's status, pin a key accepted on first use.
@@ -44,6 +45,7 @@ class CheckProcessNotExist(HostStep):
 
 class CheckCommandExists(HostStep):
     ocp_class_name = "com.alipay.ocp.service.task.business.host.CheckCommandTask"
+    plan = "reads: rpm2cpio, cpio and python3 are there"
 
     def run(self, ctx: StepContext) -> None:
         check_commands(lambda script: self.sh(ctx, script), COMMANDS_TO_CHECK)
@@ -53,6 +55,7 @@ class InstallRpmByPackageAndVersion(HostStep):
     """Upload the package (skipped when the host has it already) and unpack it, no rpm db."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.host.InstallRpmByPackageAndVersionTask"
+    plan = "uploads the package to ~/.ocptask/packages (unless there), unpacks it in ~/obproxy-VER"
 
     MARK = ".ocptask-installed"  # holds the id of the task that installed it
     OWNER = ".ocptask-server"  # holds "<cluster id>/<server id>": whose install it is
@@ -111,6 +114,7 @@ class StartObproxy(HostStep):
     that was running) is left running."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StartObproxyTask"
+    plan = "starts obproxy on the SQL and exporter ports with the startup parameters"
 
     def run(self, ctx: StepContext) -> None:
         install = self.install_dir(ctx)
@@ -137,6 +141,7 @@ class SyncObproxyParameter(HostStep):
     """Apply the non-startup parameters by ALTER PROXYCONFIG SET; values are bound, not spliced."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.SyncObproxyParameterTask"
+    plan = "sets the parameters by ALTER PROXYCONFIG (the values before are kept for a rollback)"
 
     def run(self, ctx: StepContext) -> None:
         params = self.spec(ctx).parameters
@@ -176,6 +181,7 @@ class SetObproxyUserPassword(HostStep):
     """Give obproxy the obLink user's password (the registered OceanBase cluster's)."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.SetObproxyUserPasswordForObTask"
+    plan = "gives obproxy the proxyro password of the linked OceanBase cluster"
 
     def run(self, ctx: StepContext) -> None:
         links = self.spec(ctx).ob_links
@@ -205,6 +211,7 @@ class SetObproxyUserPassword(HostStep):
 
 class RegisterObproxyExporter(HostStep):
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.RegisterObproxyExporterTask"
+    plan = "reads /metrics and records the exporter URL"
 
     def run(self, ctx: StepContext) -> None:
         url = metrics_url(ctx, self)
@@ -217,6 +224,7 @@ class RegisterObproxyExporter(HostStep):
 
 class UpdateObproxyStatus(HostStep):
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UpdateObproxyStatusTask"
+    plan = "marks the server RUNNING"
 
     def run(self, ctx: StepContext) -> None:
         self.mark_server(ctx, "RUNNING")

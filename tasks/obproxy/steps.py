@@ -22,6 +22,7 @@ class PrepareObproxyInstall(Step):
     """Record the OBProxy cluster and hand its id and name to the rest of the DAG."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareObproxyInstallTask"
+    plan = "records a server row per host (the cluster row is written at submit)"
 
     def execute(self, ctx: StepContext) -> None:
         request = ctx.payload_as(InstallPayload).request
@@ -101,6 +102,7 @@ class FinishObproxyInstall(Step):
     """The last node: confirm the cluster record the task created is there."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.FinishTask"
+    plan = "confirms the cluster is recorded"
 
     def execute(self, ctx: StepContext) -> None:
         cluster_id = ctx.string_map.get("obproxy_cluster_id")
