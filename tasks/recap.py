@@ -1,0 +1,62 @@
+"""A finished task in a few lines, as Ansible's PLAY RECAP puts a play: per host chain its
+steps ok / failed / skipped and how long it took, then what failed and how to read its log."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from engine import Engine, NotFound, Subtask, Task
+
+
+def recap(engine: Engine, task: Task, db: str | None = None) -> tuple[Table, list[str]]:
+    """The per-host table and, for each failed subtask, a line with its error and the command
+    that shows its log (``--db`` included when given)."""
+    chains: dict[int, list[Subtask]] = {}
+    for sub in task.subtasks:
+        chains.setdefault(sub.parallel_idx, []).append(sub)
+    table = Table("host", "ok", "failed", "skipped", "took", title=f"task {task.id} recap")
+    for idx, subs in sorted(chains.items()):
+        skipped = sum("SKIP" in s.operation.value for s in subs)
+        ok = sum(s.status.value == "SUCCESSFUL" for s in subs) - skipped
+        failed = sum(s.status.value == "FAILED" for s in subs)
+        table.add_row(_where(engine, subs[0], idx), str(ok), str(failed), str(skipped), _span(subs))
+    notes = []
+    where = f" --db {db}" if db else ""
+    for sub in task.subtasks:
+        if sub.status.value == "FAILED":
+            error = _last_error(engine.log(task.id, sub.id))
+            notes.append(
+                f"{sub.name} (#{sub.id}, {_where(engine, sub, sub.parallel_idx)}) failed: {error}"
+                f"\n  see: ocptask task log {task.id} {sub.id}{where}"
+            )
+    return table, notes
+
+
+def _where(engine: Engine, sub: Subtask, idx: int) -> str:
+    if idx < 0:
+        return "(task)"
+    hosts = sub.context.list_map.get("host_ids") or []
+    if idx >= len(hosts):
+        return f"copy {idx}"
+    try:
+        host = engine.hosts.get(int(hosts[idx]))
+    except (NotFound, ValueError):
+        return f"host {hosts[idx]}"
+    return f"{host.name} ({host.inner_ip_address})"
+
+
+def _span(subs: list[Subtask]) -> str:
+    starts = [s.start_time for s in subs if s.start_time]
+    ends = [s.finish_time for s in subs if s.finish_time]
+    if not starts or not ends:
+        return ""
+    seconds = (max(ends) - min(starts)).total_seconds()
+    return f"{seconds:.1f} s"
+
+
+def _last_error(log: str) -> str:
+    """The log's last ERROR line without its time stamp (the exception's message)."""
+    for line in reversed(log.splitlines()):
+        if " ERROR " in line:
+            return line.split(" ERROR ", 1)[1].strip()
+    return "see its log"
