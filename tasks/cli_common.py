@@ -124,8 +124,21 @@ def read_json(path: Path) -> Any:
 
 
 def finish(engine: Engine, task: Task, wait: bool) -> None:
-    """Print the task (run to its end when ``wait``); exit 1 if it ended FAILED."""
-    final = engine.run(task.id) if wait else task
-    print_task(final)
+    """Run the task to its end when ``wait``: on a terminal watched live, then its recap;
+    elsewhere (a pipe, a script) its final record as JSON. Exit 1 if it ended FAILED."""
+    if wait and console.is_terminal:
+        from .recap import recap
+        from .watch import watch
+
+        engine.start(task.id)
+        watch(engine, task.id, console)
+        final = engine.wait(task.id)
+        table, notes = recap(engine, final, engine.store.url)
+        console.print(table)
+        for note in notes:
+            console.print(note, highlight=False, markup=False)
+    else:
+        final = engine.run(task.id) if wait else task
+        print_task(final)
     if final.status is TaskStatus.FAILED:
         raise typer.Exit(EXIT_FAILED)

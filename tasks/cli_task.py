@@ -17,6 +17,7 @@ from engine import Engine, NotFound, Subtask, Task
 from engine.clock import utcnow
 
 from .cli_common import (
+    EXIT_FAILED,
     EXIT_REFUSED,
     DbOption,
     console,
@@ -124,6 +125,23 @@ def task_log(
             if not follow or sub.status.value not in ("READY", "RUNNING", "CANCELING"):
                 break
             time.sleep(0.5)
+
+
+@task_app.command("watch")
+def task_watch(task_id: int, db: DbOption = None) -> None:
+    """Follow a task until nothing of it runs: live on a terminal (a row per host chain),
+    one line per change otherwise; then its recap. Exit 1 if it ended FAILED."""
+    from .recap import recap
+    from .watch import watch
+
+    with open_engine(db) as engine:
+        final = watch(engine, task_id, console)
+        table, notes = recap(engine, final, db)
+        console.print(table)
+        for note in notes:
+            console.print(note, highlight=False, markup=False)
+    if final.status.value == "FAILED":
+        raise typer.Exit(EXIT_FAILED)
 
 
 @task_app.command("graph")

@@ -15,24 +15,26 @@ def recap(engine: Engine, task: Task, db: str | None = None) -> tuple[Table, lis
     for sub in task.subtasks:
         chains.setdefault(sub.parallel_idx, []).append(sub)
     table = Table("host", "ok", "failed", "skipped", "took", title=f"task {task.id} recap")
-    for idx, subs in sorted(chains.items()):
+    for _, subs in sorted(chains.items()):
         skipped = sum("SKIP" in s.operation.value for s in subs)
         ok = sum(s.status.value == "SUCCESSFUL" for s in subs) - skipped
         failed = sum(s.status.value == "FAILED" for s in subs)
-        table.add_row(_where(engine, subs[0], idx), str(ok), str(failed), str(skipped), _span(subs))
+        table.add_row(host_label(engine, subs[0]), str(ok), str(failed), str(skipped), _span(subs))
     notes = []
     where = f" --db {db}" if db else ""
     for sub in task.subtasks:
         if sub.status.value == "FAILED":
             error = _last_error(engine.log(task.id, sub.id))
             notes.append(
-                f"{sub.name} (#{sub.id}, {_where(engine, sub, sub.parallel_idx)}) failed: {error}"
+                f"{sub.name} (#{sub.id}, {host_label(engine, sub)}) failed: {error}"
                 f"\n  see: ocptask task log {task.id} {sub.id}{where}"
             )
     return table, notes
 
 
-def _where(engine: Engine, sub: Subtask, idx: int) -> str:
+def host_label(engine: Engine, sub: Subtask) -> str:
+    """The host a split subtask works on, "name (address)"; "(task)" for the others."""
+    idx = sub.parallel_idx
     if idx < 0:
         return "(task)"
     hosts = sub.context.list_map.get("host_ids") or []
