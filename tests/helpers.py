@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from engine import Node, Split, Template
 
@@ -53,3 +56,26 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+@contextmanager
+def silent_listener(address: str, port: int = 2222) -> Iterator[None]:
+    """Something at ``address:port`` that accepts TCP and never says a word (no SSH greeting)."""
+    listener = socket.create_server((address, port))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                held.append(listener.accept()[0])
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close alone does not
+        listener.close()
+        for sock in held:
+            sock.close()

@@ -5,8 +5,6 @@ are one line on stderr; ``--debug`` is the only way to a traceback."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from engine import Engine
 from fixtures import REQUESTS, install_request, register_ob_cluster
 from tasks.cli import app
 from tests.api_helpers import run_cli
+from tests.helpers import silent_listener
 
 runner = CliRunner()
 SAMPLE = str(REQUESTS / "create-obproxy-cluster.json")
@@ -93,24 +92,8 @@ def test_unexpected_errors_are_one_line_unless_debug(
 @pytest.fixture
 def silent_host() -> Iterator[str]:
     """An address that accepts TCP on the SSH port and never says a word."""
-    listener = socket.create_server(("127.0.0.31", 2222))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        try:
-            while True:
-                held.append(listener.accept()[0])
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
+    with silent_listener("127.0.0.31"):
         yield "127.0.0.31"
-    finally:
-        listener.shutdown(socket.SHUT_RDWR)
-        listener.close()
-        for sock in held:
-            sock.close()
 
 
 def test_a_task_that_fails_exits_1_without_paramikos_noise(

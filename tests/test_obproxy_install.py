@@ -136,33 +136,17 @@ def test_changed_host_key_fails_that_chain_only(env: dict, engine: Engine) -> No
 
 
 def test_silent_host_times_out_and_others_finish(env: dict, engine: Engine) -> None:
-    import socket
-    import threading
     import time
 
-    listener = socket.create_server(("127.0.0.30", 2222))
-    held: list[socket.socket] = []
+    from tests.helpers import silent_listener
 
-    def accept() -> None:
-        try:
-            while True:
-                held.append(listener.accept()[0])
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
     silent = engine.hosts.add(dict(env["inventory"][0], name="silent", innerIpAddress="127.0.0.30"))
     started = time.monotonic()
-    try:
+    with silent_listener("127.0.0.30"):
         final = engine.run(
             create_cluster(engine, install_request([*env["host_ids"][1:], silent.id])).id,
             timeout=150,
         )
-    finally:
-        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close alone does not
-        listener.close()
-        for sock in held:
-            sock.close()
     broken = [s for s in final.subtasks if s.status is SubtaskStatus.FAILED]
     assert [(s.name, s.parallel_idx) for s in broken] == [(CHAIN[0][1], 2)]
     assert "silent (127.0.0.30:2222): no SSH greeting within 10 s" in engine.log(
