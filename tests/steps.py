@@ -78,6 +78,17 @@ class Gate(Step):
         record("end", ctx)
 
 
+class LoggedGate(Step):
+    """Logs a line, waits until the test opens ``GATES[name]``, then logs another."""
+
+    def execute(self, ctx: StepContext) -> None:
+        ctx.log.info("before the gate")
+        with _lock:
+            gate = GATES.setdefault(ctx.name, threading.Event())
+        gate.wait(timeout=30)
+        ctx.log.info("after the gate")
+
+
 class Noop(Step):
     def execute(self, ctx: StepContext) -> None:
         pass

@@ -92,3 +92,36 @@ def test_definitions_add_list_disable(db_path: Path) -> None:
     assert bad.exit_code == 2 and "cron" in bad.output and "Traceback" not in bad.output
     missing = runner.invoke(app, ["definition", "enable", "9", *db])
     assert missing.exit_code == 3 and "Traceback" not in missing.output
+
+
+def test_log_follows_a_running_subtask(db_path: Path) -> None:
+    """``task log -f`` (in its own process) prints what the step logs while it runs and
+    returns once the subtask ends."""
+    import subprocess
+    import sys
+    import threading
+
+    from engine import Engine
+    from tests.helpers import one, wait_for
+    from tests.steps import GATES
+
+    with Engine(str(db_path)) as engine:
+        task = engine.submit(one("LoggedGate", timeout=60))
+        sub = task.subtasks[0]
+        engine.start(task.id)
+        wait_for(lambda: "before the gate" in engine.log(task.id, sub.id))
+        follow = ["task", "log", str(task.id), str(sub.id), "-f", "--db", str(db_path)]
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "tasks.cli", *follow],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        first = follower.stdout.readline() if follower.stdout else ""
+        assert first.startswith("############{EXECUTE}{")
+        assert "before the gate" in follower.stdout.readline()  # type: ignore[union-attr]
+        assert follower.poll() is None  # still following: the step waits at its gate
+        threading.Timer(0.5, GATES.setdefault("LoggedGate", threading.Event()).set).start()
+        rest, _ = follower.communicate(timeout=30)
+        assert "after the gate" in rest and follower.returncode == 0
+        assert engine.wait(task.id, timeout=30).status.value == "SUCCESSFUL"
