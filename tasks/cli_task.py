@@ -116,13 +116,19 @@ def task_log(
 ) -> None:
     """A subtask's log (``-f`` follows it until the subtask stops running)."""
     with open_engine(db) as engine:
+        text = engine.log(task_id, subtask_id)  # TaskNotFound (exit 3) for an unknown one
         printed = 0
         while True:
+            # The status first: what was logged before it changed is in the read that follows.
+            running = engine.get(task_id).subtask(subtask_id).status.value in (
+                "READY",
+                "RUNNING",
+                "CANCELING",
+            )
             text = engine.log(task_id, subtask_id)
             typer.echo(text[printed:], nl=False)
             printed = len(text)
-            sub = engine.get(task_id).subtask(subtask_id)
-            if not follow or sub.status.value not in ("READY", "RUNNING", "CANCELING"):
+            if not follow or not running:
                 break
             time.sleep(0.5)
 

@@ -54,6 +54,8 @@ def test_bad_inputs_get_one_line_and_their_exit_code(db_path: Path, tmp_path: Pa
         (["task", "retry", "1"], 2, "code 20003"),  # not FAILED
         (["task", "show", "42"], 3, "Task 42 does not exist", "code 20000"),
         (["task", "show", str(2**70)], 3, "does not exist"),
+        (["task", "log", "1", "999"], 3, "does not exist"),
+        (["task", "log", "1", "999", "-f"], 3, "does not exist"),
         (["obproxy", "restart", "99", "1"], 3, "OBProxy cluster 99 does not exist"),
     ]
     for args, code, *needles in cases:
