@@ -61,10 +61,12 @@ def create_cluster(
     return engine.submit(template, args, creator, payload=payload, also=record_cluster)
 
 
-def validated(engine: Engine, request: Any) -> CreateObproxyClusterRequest:
+def validated(engine: Engine, request: Any, *, busy: bool = False) -> CreateObproxyClusterRequest:
     """The request, checked as far as it can be without writing: fields, the name still free,
-    hosts known and free, the package there, every obLink a registered cluster (the links'
-    root servers filled in). RequestInvalid names each field at fault."""
+    hosts known, the package there, every obLink a registered cluster (the links' root servers
+    filled in); with ``busy``, also no host running an OBProxy already (a plan's check: a
+    submit checks that under the hosts' holds, and names the task holding one first).
+    RequestInvalid names each field at fault."""
     parsed = parse(CreateObproxyClusterRequest, request)
     problems = parsed.problems()
     if problems:
@@ -76,6 +78,7 @@ def validated(engine: Engine, request: Any) -> CreateObproxyClusterRequest:
     problems = _host_problems(engine, parsed)
     if parsed.host_ids:
         problems += resolve_links(engine, parsed.obLinks)
+    if busy and parsed.host_ids and not problems:  # every host id known: a valid row id
         with engine.store.read() as session:
             field = "obproxyInstallParam.hostIds"
             problems += busy_hosts(session.connection(), parsed.host_ids, field)

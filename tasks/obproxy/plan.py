@@ -16,7 +16,7 @@ from .templates import INSTALL_OBPROXY
 def plan_cluster(engine: Engine, request: Any) -> dict[str, Any]:
     """The planned task: per subtask its seriesId, name, host, timeout, upstreams (seriesIds)
     and what it would change."""
-    parsed = validated(engine, request)
+    parsed = validated(engine, request, busy=True)
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
     hosts = {h.id: h for h in engine.hosts.list()}
     subtasks = []
