@@ -42,9 +42,8 @@ def _copies(task: Task) -> tuple[list[Subtask], dict[int, list[Subtask]]]:
 
 def _column(idx: int, subs: list[Subtask]) -> str:
     """A copy's title: its index, and the host it works on when the split is over hosts."""
-    hosts = subs[0].context.list_map.get("host_ids") if subs else None
-    host = f" · host {hosts[idx]}" if hosts and idx < len(hosts) else ""
-    return f"#{idx + 1}{host}"
+    host = subs[0].item("host_ids") if subs else None
+    return f"#{idx + 1}" + (f" · host {host}" if host is not None else "")
 
 
 def _dot_text(text: str) -> str:

@@ -42,6 +42,12 @@ class Subtask:
     start_time: datetime | None
     finish_time: datetime | None
 
+    def item(self, key: str) -> str | None:
+        """This copy's element of ``listMap[key]`` (what its step reads with ``ctx.item``);
+        None outside a split or past the list's end."""
+        values = self.context.list_map.get(key) or []
+        return values[self.parallel_idx] if 0 <= self.parallel_idx < len(values) else None
+
     @classmethod
     def from_record(cls, rec: SubtaskRecord | Any) -> Subtask:
         assert rec.id is not None

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from engine import Engine, NotFound, Subtask, Task
+from engine import Task
 from engine.clock import utcnow
 
 from .cli_common import (
@@ -25,6 +25,7 @@ from .cli_common import (
     finish,
     open_engine,
 )
+from .recap import host_labels
 
 task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
 JsonOption = Annotated[bool, typer.Option("--json", help="OCP's records, as JSON.")]
@@ -81,7 +82,7 @@ def task_show(task_id: int, db: DbOption = None, as_json: JsonOption = False) ->
     """A task: its header and one line per subtask (``--json``: OCP's record)."""
     with open_engine(db) as engine:
         task = engine.get(task_id)
-        hosts = _host_names(engine, task)
+        hosts = host_labels(engine, task)
     if as_json:
         typer.echo(json.dumps(task.to_ocp(), indent=2))
         return
@@ -197,31 +198,6 @@ def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
     """Undo a failed task in reverse order."""
     with open_engine(db) as engine:
         finish(engine, engine.rollback(task_id), run)
-
-
-def _host_names(engine: Engine, task: Task) -> dict[int, str]:
-    """Subtask id -> the host its copy works on ("name (address)"), for split subtasks."""
-    names: dict[str, str] = {}
-    shown: dict[int, str] = {}
-    for sub in task.subtasks:
-        host_id = _host_of(sub)
-        if host_id is None:
-            continue
-        if host_id not in names:
-            try:
-                found = engine.hosts.get(int(host_id))
-                names[host_id] = f"{found.name} ({found.inner_ip_address})"
-            except (NotFound, ValueError):
-                names[host_id] = f"host {host_id}"
-        shown[sub.id] = names[host_id]
-    return shown
-
-
-def _host_of(sub: Subtask) -> str | None:
-    hosts = sub.context.list_map.get("host_ids")
-    if sub.parallel_idx < 0 or not hosts or sub.parallel_idx >= len(hosts):
-        return None
-    return hosts[sub.parallel_idx]
 
 
 def _when(moment: datetime | None) -> str:

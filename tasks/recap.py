@@ -14,37 +14,44 @@ def recap(engine: Engine, task: Task, db: str | None = None) -> tuple[Table, lis
     chains: dict[int, list[Subtask]] = {}
     for sub in task.subtasks:
         chains.setdefault(sub.parallel_idx, []).append(sub)
+    labels = host_labels(engine, task)
     table = Table("host", "ok", "failed", "skipped", "took", title=f"task {task.id} recap")
     for _, subs in sorted(chains.items()):
         skipped = sum("SKIP" in s.operation.value for s in subs)
         ok = sum(s.status.value == "SUCCESSFUL" for s in subs) - skipped
         failed = sum(s.status.value == "FAILED" for s in subs)
-        table.add_row(host_label(engine, subs[0]), str(ok), str(failed), str(skipped), _span(subs))
+        table.add_row(
+            labels.get(subs[0].id, "(task)"), str(ok), str(failed), str(skipped), _span(subs)
+        )
     notes = []
     where = f" --db {db}" if db else ""
     for sub in task.subtasks:
         if sub.status.value == "FAILED":
             error = _last_error(engine.log(task.id, sub.id))
             notes.append(
-                f"{sub.name} (#{sub.id}, {host_label(engine, sub)}) failed: {error}"
+                f"{sub.name} (#{sub.id}, {labels.get(sub.id, '(task)')}) failed: {error}"
                 f"\n  see: ocptask task log {task.id} {sub.id}{where}"
             )
     return table, notes
 
 
-def host_label(engine: Engine, sub: Subtask) -> str:
-    """The host a split subtask works on, "name (address)"; "(task)" for the others."""
-    idx = sub.parallel_idx
-    if idx < 0:
-        return "(task)"
-    hosts = sub.context.list_map.get("host_ids") or []
-    if idx >= len(hosts):
-        return f"copy {idx}"
-    try:
-        host = engine.hosts.get(int(hosts[idx]))
-    except (NotFound, ValueError):
-        return f"host {hosts[idx]}"
-    return f"{host.name} ({host.inner_ip_address})"
+def host_labels(engine: Engine, task: Task) -> dict[int, str]:
+    """Subtask id -> the host its copy works on, "name (address)", for the split subtasks;
+    each host looked up once."""
+    names: dict[str, str] = {}
+    labels = {}
+    for sub in task.subtasks:
+        host_id = sub.item("host_ids")
+        if host_id is None:
+            continue
+        if host_id not in names:
+            try:
+                host = engine.hosts.get(int(host_id))
+                names[host_id] = f"{host.name} ({host.inner_ip_address})"
+            except (NotFound, ValueError):
+                names[host_id] = f"host {host_id}"
+        labels[sub.id] = names[host_id]
+    return labels
 
 
 def _span(subs: list[Subtask]) -> str:

@@ -17,7 +17,7 @@ from rich.text import Text
 from engine import Engine, Subtask, Task
 from engine.clock import utcnow
 
-from .recap import host_label
+from .recap import host_labels
 
 ACTIVE = ("READY", "RUNNING", "CANCELING")
 MARKS = {
@@ -45,13 +45,14 @@ def _done(task: Task) -> bool:
 
 def _lines(engine: Engine, task_id: int, say: Callable[..., None], poll: float) -> Task:
     seen: dict[int, str] = {}
+    labels = host_labels(engine, engine.get(task_id))  # a task's hosts never change
     while True:
         task = engine.get(task_id)
         for sub in task.subtasks:
             if seen.get(sub.id) != sub.status.value and sub.status.value != "PENDING":
                 seen[sub.id] = sub.status.value
                 stamp = (sub.finish_time or sub.start_time or utcnow()).strftime("%H:%M:%S")
-                where = host_label(engine, sub)
+                where = labels.get(sub.id, "(task)")
                 say(
                     f"{stamp} {sub.status.value:<10} #{sub.id} {sub.name} [{where}]",
                     highlight=False,
@@ -64,16 +65,17 @@ def _lines(engine: Engine, task_id: int, say: Callable[..., None], poll: float) 
 
 
 def _live(engine: Engine, task_id: int, console: Console, poll: float) -> Task:
+    labels = host_labels(engine, engine.get(task_id))
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
             task = engine.get(task_id)
-            live.update(_screen(engine, task))
+            live.update(_screen(engine, task, labels))
             if _done(task):
                 return task
             time.sleep(poll)
 
 
-def _screen(engine: Engine, task: Task) -> Group:
+def _screen(engine: Engine, task: Task, labels: dict[int, str]) -> Group:
     done = sum(s.status.value in ("SUCCESSFUL", "FAILED") for s in task.subtasks)
     total = len(task.subtasks) or 1
     width = 30
@@ -92,7 +94,7 @@ def _screen(engine: Engine, task: Task) -> Group:
     for idx, subs in sorted(chains.items(), key=lambda kv: (kv[0] < 0, kv[0])):
         if idx < 0:
             continue
-        table.add_row(*_row(engine, subs))
+        table.add_row(*_row(engine, subs, labels.get(subs[0].id, "(task)")))
     ends = chains.get(-1, [])
     head = [_plain(engine, s) for s in ends[:1]]
     foot = [_plain(engine, s) for s in ends[1:]]
@@ -100,7 +102,7 @@ def _screen(engine: Engine, task: Task) -> Group:
     return Group(bar, *head, *middle, *foot)
 
 
-def _row(engine: Engine, subs: list[Subtask]) -> tuple[str | Text, ...]:
+def _row(engine: Engine, subs: list[Subtask], where: str) -> tuple[str | Text, ...]:
     current = next((s for s in subs if s.status.value in (*ACTIVE, "FAILED")), None)
     current = current or next((s for s in subs if s.status.value == "PENDING"), subs[-1])
     marks = Text()
@@ -113,7 +115,7 @@ def _row(engine: Engine, subs: list[Subtask]) -> tuple[str | Text, ...]:
         line = _last_line(engine.log(current.task_id, current.id))
     step = Text(f"{current.name} {current.status.value}")
     step.stylize(MARKS.get(current.status.value, ("", ""))[1])
-    return host_label(engine, subs[0]), step, marks, _since(min(starts) if starts else None), line
+    return where, step, marks, _since(min(starts) if starts else None), line
 
 
 def _plain(engine: Engine, sub: Subtask) -> Text:

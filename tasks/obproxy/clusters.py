@@ -12,9 +12,9 @@ from engine.clock import ocp_time
 from engine.errors import found
 from engine.records import is_row_id
 
-from .host_step import config_url
 from .packages import shown_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .spec import config_url
 
 
 class ObproxyClusterNotFound(NotFound):

@@ -15,9 +15,9 @@ from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
 from .clusters import hold
-from .host_step import new_mark
 from .records import ObproxyClusterRecord
 from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
+from .spec import new_mark
 from .templates import INSTALL_OBPROXY
 
 

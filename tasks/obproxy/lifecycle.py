@@ -25,11 +25,11 @@ from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row, hold
 from .clusters import servers as servers_of
-from .host_step import new_mark
 from .packages import package_version, shown_version
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .request import MAX_HOSTS
+from .spec import new_mark
 from .templates import (
     ADD_OBPROXY,
     OFFLINE_OBPROXY,

@@ -6,7 +6,7 @@ the payload keeps only what the operator asked that the records do not hold.
 
 from __future__ import annotations
 
-from .host_step import Marked
+from .spec import Marked
 
 
 class ServersPayload(Marked):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine import FieldError
 from tasks.validation import name_text, value_text
 
-from .host_step import Marked
+from .spec import Marked
 
 _OPTION_NAME = re.compile(r"[A-Za-z0-9_.]+")
 Port = Annotated[int, Field(ge=1, le=65535)]

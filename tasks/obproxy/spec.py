@@ -1,0 +1,67 @@
+"""What an OBProxy task knows of its OBProxies before any step runs: the payload's mark, and
+one OBProxy as the database records it (``ServerSpec``, with its obproxy command line)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+
+class Marked(BaseModel):
+    """The part of every OBProxy task's payload host steps read: the task's random mark,
+    which names its remote commands on hosts (cleanup tags); subtask ids alone repeat across
+    ocptask databases that may drive the same host. None in tasks made before marks existed."""
+
+    mark: str | None = None
+
+
+def new_mark() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One OBProxy as recorded: its cluster's settings and its own server row."""
+
+    cluster_id: int
+    cluster_name: str
+    work_mode: str
+    ob_links: list[dict[str, Any]]
+    startup_parameters: list[dict[str, str]]
+    parameters: list[dict[str, str]]
+    server_id: int
+    sql_port: int
+    exporter_port: int
+    version_file: str
+
+    def start_args(self) -> list[str]:
+        """obproxy's command line for this server (run from its install directory)."""
+        args = [
+            "./bin/obproxy",
+            "--listen_port",
+            str(self.sql_port),
+            "--prometheus_listen_port",
+            str(self.exporter_port),
+        ]
+        options = [f"{p['name']}={p['value']}" for p in self.startup_parameters]
+        if self.work_mode == "RS_LIST":
+            link = self.ob_links[0]
+            args += ["--rs_list", link.get("rsList") or "", "--cluster_name", link["clusterName"]]
+        else:
+            options.append(f"obproxy_config_server_url={config_url(self.cluster_name)}")
+        if options:
+            args += ["-o", ",".join(options)]
+        return args
+
+
+def config_url(cluster_name: str) -> str:
+    """OCP's config URL shape for CONFIG_URL mode (the value is passed quoted, never parsed)."""
+    base = os.environ.get("OCPTASK_CONFIG_URL_BASE", "http://127.0.0.1:8080")
+    return (
+        f"{base}/services?Action=GetObProxyConfig&ObproxyClusterName={quote(cluster_name, safe='')}"
+    )
