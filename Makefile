@@ -20,6 +20,7 @@ bench: venv
 	$(VENV_PY) bench/daemon_latency.py
 	$(VENV_PY) bench/api_load.py
 	$(VENV_PY) bench/api_load.py --workers 2
+	$(VENV_PY) bench/cli_startup.py
 
 lint: venv
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench

@@ -1,7 +1,22 @@
-"""OCP's HTTP API over ocptask's engine (``ocptask serve``)."""
+"""OCP's HTTP API over ocptask's engine (``ocptask serve``), and a client of it (``client``).
+
+``create_app`` is imported when first used: a client of the API (the CLI's ``--server``) needs
+the signature and the client, not FastAPI.
+"""
 
 from __future__ import annotations
 
-from .app import create_app
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

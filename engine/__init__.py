@@ -1,49 +1,118 @@
 """ocptask's engine: OCP-shaped task records, DAG templates, state machine and runner.
 
-This module is the public API; everything else in the package may change.
+This module is the public API; everything else in the package may change. Names are
+imported when first used, so a program that needs an error class or an enum does not pay
+for SQLAlchemy, paramiko and the scheduler (the CLI's start-up, issue 11).
 """
 
 from __future__ import annotations
 
-from .context import Context
-from .credentials import Credential, Credentials
-from .definitions import Definition, Definitions
-from .engine import Engine
-from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
-from .errors import (
-    AccessKeyNotFound,
-    Cancelled,
-    ContextConflict,
-    CredentialNotFound,
-    DefinitionError,
-    DefinitionNotFound,
-    FieldError,
-    HostNotFound,
-    Interrupt,
-    InvalidOperation,
-    NotFound,
-    ObClusterNotFound,
-    OcpTaskError,
-    RequestInvalid,
-    ResourceBusy,
-    RollbackProhibited,
-    RunnerError,
-    StepLoadError,
-    TaskNotFound,
-    TemplateError,
-    TimeLimitExceeded,
-    UserNotFound,
-    WaitTimeout,
-)
-from .hosts import Host, HostRegistry, HostStatus
-from .ob_clusters import ObCluster, ObClusters
-from .picture import FORMATS as DAG_FORMATS
-from .picture import PictureError
-from .picture import render as render_dag
-from .step import Step, StepContext
-from .task import Subtask, Task
-from .template import Node, Split, Template
-from .users import AccessKey, User, Users
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .credentials import Credential, Credentials
+    from .definitions import Definition, Definitions
+    from .engine import Engine
+    from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
+    from .errors import (
+        AccessKeyNotFound,
+        Cancelled,
+        ContextConflict,
+        CredentialNotFound,
+        DefinitionError,
+        DefinitionNotFound,
+        FieldError,
+        HostNotFound,
+        Interrupt,
+        InvalidOperation,
+        NotFound,
+        ObClusterNotFound,
+        OcpTaskError,
+        RequestInvalid,
+        ResourceBusy,
+        RollbackProhibited,
+        RunnerError,
+        StepLoadError,
+        TaskNotFound,
+        TemplateError,
+        TimeLimitExceeded,
+        UserNotFound,
+        WaitTimeout,
+    )
+    from .hosts import Host, HostRegistry, HostStatus
+    from .ob_clusters import ObCluster, ObClusters
+    from .picture import FORMATS as DAG_FORMATS
+    from .picture import PictureError
+    from .picture import render as render_dag
+    from .step import Step, StepContext
+    from .task import Subtask, Task
+    from .template import Node, Split, Template
+    from .users import AccessKey, User, Users
+
+# Where each public name lives: the imports above, for ``__getattr__``.
+_HOME = {
+    "Context": ("context", "Context"),
+    "Credential": ("credentials", "Credential"),
+    "Credentials": ("credentials", "Credentials"),
+    "Definition": ("definitions", "Definition"),
+    "Definitions": ("definitions", "Definitions"),
+    "Engine": ("engine", "Engine"),
+    **{n: ("enums", n) for n in ("NodeType", "Operation", "SplitMethod", "SubtaskStatus")},
+    **{n: ("enums", n) for n in ("TaskStatus", "TaskType")},
+    **{
+        n: ("errors", n)
+        for n in (
+            "AccessKeyNotFound",
+            "Cancelled",
+            "ContextConflict",
+            "CredentialNotFound",
+            "DefinitionError",
+            "DefinitionNotFound",
+            "FieldError",
+            "HostNotFound",
+            "Interrupt",
+            "InvalidOperation",
+            "NotFound",
+            "ObClusterNotFound",
+            "OcpTaskError",
+            "RequestInvalid",
+            "ResourceBusy",
+            "RollbackProhibited",
+            "RunnerError",
+            "StepLoadError",
+            "TaskNotFound",
+            "TemplateError",
+            "TimeLimitExceeded",
+            "UserNotFound",
+            "WaitTimeout",
+        )
+    },
+    **{n: ("hosts", n) for n in ("Host", "HostRegistry", "HostStatus")},
+    **{n: ("ob_clusters", n) for n in ("ObCluster", "ObClusters")},
+    "DAG_FORMATS": ("picture", "FORMATS"),
+    "PictureError": ("picture", "PictureError"),
+    "render_dag": ("picture", "render"),
+    **{n: ("step", n) for n in ("Step", "StepContext")},
+    **{n: ("task", n) for n in ("Subtask", "Task")},
+    **{n: ("template", n) for n in ("Node", "Split", "Template")},
+    **{n: ("users", n) for n in ("AccessKey", "User", "Users")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{home[0]}", __name__), home[1])
+    globals()[name] = value  # found once; later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     # Engine and records

@@ -19,7 +19,8 @@ from sqlmodel import Field, SQLModel, col, select
 from .clock import as_utc, ocp_time, utcnow
 from .errors import CredentialNotFound, FieldError, RequestInvalid, found
 from .hosts import _USERNAME
-from .records import is_row_id, timestamp
+from .records import timestamp
+from .row_ids import is_row_id
 from .store import Store
 
 MAX_NAME = 64

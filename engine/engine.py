@@ -28,13 +28,15 @@ from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
 from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SubtaskLogRecord, TaskRecord, is_row_id
+from .records import SubtaskLogRecord, TaskRecord
+from .row_ids import is_row_id
 from .runner import LEASE_SECONDS, Runner, running_here
 from .services import Services
 from .snapshots import Snapshots
 from .step import load_step
 from .store import Store
 from .task import Subtask, Task
+from .task_query import task_ids
 from .template import Template
 from .users import Users
 
@@ -170,7 +172,7 @@ class Engine:
     ) -> list[Task]:
         """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
         statuses = [] if status is None else [status]
-        query = _task_ids(statuses, name, task_type, "id", descending=True)
+        query = task_ids(statuses, name, task_type, "id", descending=True)
         with self.store.read() as session:
             ids = list(session.exec(query.offset(offset).limit(limit)).all())
         return self._load(ids)
@@ -191,7 +193,7 @@ class Engine:
 
         ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
         applied to every candidate, so keep it for narrow lists."""
-        query = _task_ids(statuses, name, task_type, order_by, descending=descending)
+        query = task_ids(statuses, name, task_type, order_by, descending=descending)
         if match is None:
             with self.store.read() as session:
                 total = session.exec(select(func.count()).select_from(query.subquery())).one()
@@ -332,26 +334,3 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _task_ids(
-    statuses: Sequence[TaskStatus | str],
-    name: str | None,
-    task_type: TaskType | str | None,
-    order_by: str,
-    *,
-    descending: bool,
-) -> Any:
-    """The ids of the tasks a list asks for, in its order (ties broken by id)."""
-    query = select(TaskRecord.id)
-    if statuses:
-        query = query.where(col(TaskRecord.status).in_([TaskStatus(s).value for s in statuses]))
-    if task_type is not None:
-        query = query.where(TaskRecord.type == TaskType(task_type).value)
-    if name:
-        query = query.where(col(TaskRecord.name).contains(name, autoescape=True))
-    column = col(getattr(TaskRecord, order_by))
-    tie = col(TaskRecord.id)
-    if descending:
-        return query.order_by(column.desc(), tie.desc())
-    return query.order_by(column.asc(), tie.asc())

@@ -22,7 +22,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from .clock import as_utc, ocp_time, utcnow
 from .enums import TaskStatus
 from .errors import FieldError, HostNotFound, RequestInvalid, found
-from .records import TaskRecord, is_row_id, timestamp
+from .records import TaskRecord, timestamp
+from .row_ids import is_row_id
 from .ssh import SshTarget
 from .store import Store
 

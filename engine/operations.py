@@ -12,7 +12,8 @@ from sqlmodel import select as orm_select
 
 from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import InvalidOperation, RollbackProhibited, TaskNotFound, found
-from .records import SubtaskRecord, TaskRecord, is_row_id
+from .records import SubtaskRecord, TaskRecord
+from .row_ids import is_row_id
 from .task import rollback_prohibited
 from .transitions import promote, settle
 

@@ -15,15 +15,6 @@ from sqlmodel import Field, SQLModel
 
 from .clock import utcnow
 
-ROW_ID_MAX = 2**31 - 1
-"""The largest id a table of ours can hold everywhere (PostgreSQL's INTEGER). OCP's ids are
-Longs, so the API takes up to 2**63 - 1: anything above this is simply not found, rather than an
-error from the database."""
-
-
-def is_row_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= ROW_ID_MAX
-
 
 def json_column(default: Any) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))

@@ -8,7 +8,6 @@ dominate per-node latency.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +20,9 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
 from . import revisions
+from .locations import resolve_url
 from .secrets import SecretBox
 from .write_lock import WriteLock
-
-DEFAULT_DB = "~/.ocptask/ocptask.db"
 
 _PG_CONNECT_ARGS = {  # libpq: connect within 10 s; a silent peer is dropped within ~15 s
     "connect_timeout": 10,
@@ -38,16 +36,6 @@ WORK_CHANNEL = "ocptask_work"
 _NOTIFY_WORK = text(f"NOTIFY {WORK_CHANNEL}")
 _process_locks: dict[str, WriteLock] = {}
 _process_locks_guard = threading.Lock()
-
-
-def resolve_url(db_url: str | None = None) -> str:
-    """An explicit URL or path, else ``$OCPTASK_DB``, else the per-user default file."""
-    value = db_url or os.environ.get("OCPTASK_DB") or DEFAULT_DB
-    if "://" in value:
-        return value
-    path = Path(value).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
 
 
 class Store:

@@ -7,16 +7,17 @@ again while a task's rows are unchanged (``engine.snapshots``): treat them as re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .clock import as_utc, ocp_time
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
-from .records import SubtaskRecord, TaskRecord
-from .step import shown_class_name
+
+if TYPE_CHECKING:  # a snapshot is read without SQLAlchemy (a client's, from the API's JSON)
+    from .records import SubtaskRecord, TaskRecord
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Subtask:
     create_time: datetime
     start_time: datetime | None
     finish_time: datetime | None
+    shown_class_name: str | None = field(default=None, compare=False, repr=False)
+    """The ``className`` as read from an OCP record (``from_ocp``); None: worked out from
+    ``class_name`` when shown."""
 
     def item(self, key: str) -> str | None:
         """This copy's element of ``listMap[key]`` (what its step reads with ``ctx.item``);
@@ -74,10 +78,42 @@ class Subtask:
             finish_time=as_utc(rec.finish_time),
         )
 
+    @classmethod
+    def from_ocp(cls, data: Mapping[str, Any], task_id: int) -> Subtask:
+        """From OCP's SubtaskInstance, as ``to_ocp`` writes it (what an API client reads)."""
+        return cls(
+            id=int(data["id"]),
+            task_id=task_id,
+            series_id=int(data["seriesId"]),
+            name=data["name"],
+            description=data.get("description") or "",
+            class_name=data["className"],
+            node_type=data["nodeType"],
+            timeout=int(data["timeout"]),
+            status=SubtaskStatus(data["status"]),
+            operation=Operation(data["operation"]),
+            executor=data.get("executor"),
+            run_time=int(data["runTime"]),
+            parallel_idx=int(data["parallelIdx"]),
+            prohibit_rollback=bool(data.get("prohibitRollback")),
+            context=Context.from_json(data.get("context")),
+            upstreams=tuple(data.get("upstreams") or ()),
+            downstreams=tuple(data.get("downstreams") or ()),
+            create_time=_parsed(data["createTime"]),  # type: ignore[arg-type]
+            start_time=_parsed(data.get("startTime")),
+            finish_time=_parsed(data.get("finishTime")),
+            shown_class_name=data["className"],
+        )
+
     def to_ocp(self) -> dict[str, Any]:
         """OCP's SubtaskInstance: the seed sample's keys plus the documented extras."""
+        shown = self.shown_class_name
+        if shown is None:
+            from .step import shown_class_name  # step classes (and SQLAlchemy): when needed
+
+            shown = shown_class_name(self.class_name)
         return {
-            "className": shown_class_name(self.class_name),
+            "className": shown,
             "context": self.context.to_ocp(),
             "createTime": ocp_time(self.create_time),
             "description": self.description,
@@ -139,6 +175,30 @@ class Task:
             finish_time=as_utc(rec.finish_time),
             subtasks=tuple(Subtask.from_record(s) for s in ordered),
             payload=dict(rec.payload or {}),
+        )
+
+    @classmethod
+    def from_ocp(cls, data: Mapping[str, Any]) -> Task:
+        """From OCP's TaskInstance or WrappedTaskInstance with its subtasks' contexts and
+        times (task detail), so that a client shows a task read over HTTP as one read from the
+        database. The payload is not part of the record: it stays empty."""
+        creator = data.get("creator")
+        task_id = int(data["id"])
+        return cls(
+            id=task_id,
+            name=data["name"],
+            type=TaskType(data["type"]),
+            status=TaskStatus(data["status"]),
+            operation=Operation(data["operation"]),
+            creator=creator.get("name") or "" if isinstance(creator, Mapping) else creator or "",
+            executor=data.get("executor"),
+            task_definition_id=int(data.get("taskDefinitionId") or 0),
+            context=Context.from_json(data.get("context")),
+            prohibit_rollback=bool(data.get("prohibitRollback")),
+            create_time=_parsed(data["createTime"]),  # type: ignore[arg-type]
+            start_time=_parsed(data.get("startTime")),
+            finish_time=_parsed(data.get("finishTime")),
+            subtasks=tuple(Subtask.from_ocp(s, task_id) for s in data.get("subtasks") or ()),
         )
 
     def subtask(self, key: int | str) -> Subtask:
@@ -210,6 +270,11 @@ class Task:
             "taskDefinitionId": self.task_definition_id,
             "type": self.type.value,
         }
+
+
+def _parsed(value: str | None) -> datetime | None:
+    """An OCP time (ISO-8601 with its offset) as an aware UTC datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC) if value else None
 
 
 _INSTANCE_EXTRAS = ("createTime", "finishTime", "prohibitRollback")

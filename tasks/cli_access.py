@@ -9,7 +9,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .cli_common import (
     EXIT_REFUSED,
@@ -21,10 +20,16 @@ from .cli_common import (
     read_secret,
 )
 
-user_app = typer.Typer(no_args_is_help=True, help="Users of the HTTP API.")
-accesskey_app = typer.Typer(no_args_is_help=True, help="Access keys (AK/SK) of API users.")
-obcluster_app = typer.Typer(no_args_is_help=True, help="OceanBase clusters obLinks name.")
-credential_app = typer.Typer(no_args_is_help=True, help="SSH credentials hosts are created with.")
+user_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Users of the HTTP API.")
+accesskey_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Access keys (AK/SK) of API users."
+)
+obcluster_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="OceanBase clusters obLinks name."
+)
+credential_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="SSH credentials hosts are created with."
+)
 
 
 @user_app.command("add")
@@ -38,6 +43,8 @@ def user_add(name: str, db: DbOption = None, password_stdin: PasswordStdin = Fal
 
 @user_app.command("list")
 def user_list(db: DbOption = None) -> None:
+    from rich.table import Table
+
     with open_engine(db) as engine:
         table = Table("id", "name", "created", "access keys")
         keys = engine.users.access_keys()
@@ -76,6 +83,8 @@ def accesskey_list(
     user: Annotated[str | None, typer.Argument()] = None, db: DbOption = None
 ) -> None:
     """Access key ids (never their secrets)."""
+    from rich.table import Table
+
     with open_engine(db) as engine:
         table = Table("access key id", "user", "created")
         for key in engine.users.access_keys(user):
@@ -113,6 +122,8 @@ def obcluster_add(
 @obcluster_app.command("list")
 def obcluster_list(db: DbOption = None) -> None:
     """Registered OceanBase clusters (passwords are never shown)."""
+    from rich.table import Table
+
     with open_engine(db) as engine:
         table = Table("obClusterId", "name", "root servers", "config URL")
         for c in engine.ob_clusters.list():
@@ -156,6 +167,8 @@ def credential_add(
 @credential_app.command("list")
 def credential_list(db: DbOption = None) -> None:
     """Registered credentials (passwords are never shown)."""
+    from rich.table import Table
+
     with open_engine(db) as engine:
         table = Table("id", "name", "user", "auth", "private key", "created")
         for c in engine.credentials.list():

@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from .cli_common import DbOption, console, finish, open_engine, read_json
+from .cli_common import (
+    AccessKeyOption,
+    DbOption,
+    ServerOption,
+    UserOption,
+    console,
+    finish,
+    open_backend,
+    read_json,
+)
 
-obproxy_app = typer.Typer(no_args_is_help=True, help="OBProxy clusters.")
+obproxy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OBProxy clusters.")
 WaitOption = Annotated[bool, typer.Option(help="Run the task and print its final record.")]
 IdsArgument = Annotated[str, typer.Argument(help="OBProxy ids, comma-separated (as OCP's path).")]
 
@@ -28,6 +36,9 @@ def obproxy_create(
         Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
     ],
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
     plan: Annotated[
         bool,
@@ -36,14 +47,14 @@ def obproxy_create(
     as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON.")] = False,
 ) -> None:
     """Create an OBProxy cluster from a request file."""
-    from tasks.obproxy import create_cluster, plan_cluster
+    from rich.table import Table
 
     request = read_json(request_file)
-    with open_engine(db) as engine:
+    with open_backend(db, server, user, access_key) as source:
         if not plan:
-            finish(engine, create_cluster(engine, request), wait)
+            finish(source, source.obproxy("create_cluster", request), wait)
             return
-        planned = plan_cluster(engine, request)
+        planned = source.obproxy("plan_cluster", request)
     if as_json:
         typer.echo(json.dumps(planned, indent=2))
         return
@@ -71,13 +82,14 @@ def obproxy_edit(
     address: Annotated[str | None, typer.Option(help="The cluster's address.")] = None,
     port: Annotated[int | None, typer.Option(help="The cluster's port.")] = None,
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
 ) -> None:
     """Set an OBProxy cluster's address and/or port (no task: the record only)."""
-    from tasks.obproxy import edit_cluster
-
     body = {k: v for k, v in {"address": address, "port": port}.items() if v is not None}
-    with open_engine(db) as engine:
-        console.print_json(json.dumps(edit_cluster(engine, cluster_id, body)))
+    with open_backend(db, server, user, access_key) as source:
+        console.print_json(json.dumps(source.obproxy("edit_cluster", cluster_id, body)))
 
 
 @obproxy_app.command("link-add")
@@ -85,23 +97,29 @@ def obproxy_link_add(
     cluster_id: int,
     links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
 ) -> None:
     """Link more OceanBase clusters to an OBProxy cluster."""
-    from tasks.obproxy import add_links
-
     links = read_json(links_file)
-    with open_engine(db) as engine:
-        add_links(engine, cluster_id, links)
+    with open_backend(db, server, user, access_key) as source:
+        source.obproxy("add_links", cluster_id, links)
     console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
 
 
 @obproxy_app.command("link-remove")
-def obproxy_link_remove(cluster_id: int, ob_cluster_name: str, db: DbOption = None) -> None:
+def obproxy_link_remove(
+    cluster_id: int,
+    ob_cluster_name: str,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+) -> None:
     """Unlink an OceanBase cluster (by its name) from an OBProxy cluster."""
-    from tasks.obproxy import remove_link
-
-    with open_engine(db) as engine:
-        remove_link(engine, cluster_id, ob_cluster_name)
+    with open_backend(db, server, user, access_key) as source:
+        source.obproxy("remove_link", cluster_id, ob_cluster_name)
     console.print(f"unlinked {ob_cluster_name!r} from OBProxy cluster {cluster_id}")
 
 
@@ -113,30 +131,35 @@ def obproxy_add(
     sql_port: Annotated[int, typer.Option(help="SQL port.")] = 2883,
     exporter_port: Annotated[int, typer.Option(help="Prometheus exporter port.")] = 2884,
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Add OBProxies on more hosts (OCP's batchAdd): the cluster's own links and parameters."""
-    from tasks.obproxy import add_obproxies
-
     body = {
         "hostIds": host,
         "sqlPort": sql_port,
         "exporterPort": exporter_port,
         "version": version,
     }
-    with open_engine(db) as engine:
-        finish(engine, add_obproxies(engine, cluster_id, body), wait)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.obproxy("add_obproxies", cluster_id, body), wait)
 
 
 @obproxy_app.command("restart")
 def obproxy_restart(
-    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+    cluster_id: int,
+    obproxy_ids: IdsArgument,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    wait: WaitOption = True,
 ) -> None:
     """Restart OBProxies one host at a time, with their recorded parameters."""
-    from tasks.obproxy import restart_obproxies
-
-    with open_engine(db) as engine:
-        finish(engine, restart_obproxies(engine, cluster_id, obproxy_ids), wait)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.obproxy("restart_obproxies", cluster_id, obproxy_ids), wait)
 
 
 @obproxy_app.command("upgrade")
@@ -145,58 +168,76 @@ def obproxy_upgrade(
     obproxy_ids: IdsArgument,
     version: Annotated[str, typer.Option(help="Package file name to go to.")],
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Upgrade OBProxies one host at a time; a rollback of the task brings back the old version."""
-    from tasks.obproxy import upgrade_obproxies
-
-    with open_engine(db) as engine:
-        task = upgrade_obproxies(engine, cluster_id, obproxy_ids, {"version": version})
-        finish(engine, task, wait)
+    with open_backend(db, server, user, access_key) as source:
+        task = source.obproxy("upgrade_obproxies", cluster_id, obproxy_ids, {"version": version})
+        finish(source, task, wait)
 
 
 @obproxy_app.command("stop")
 def obproxy_stop(
-    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+    cluster_id: int,
+    obproxy_ids: IdsArgument,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    wait: WaitOption = True,
 ) -> None:
     """Stop OBProxies (their status becomes STOPPED)."""
-    from tasks.obproxy import stop_obproxies
-
-    with open_engine(db) as engine:
+    with open_backend(db, server, user, access_key) as source:
         body = {"obproxyServerIds": _ids(obproxy_ids)}
-        finish(engine, stop_obproxies(engine, cluster_id, body), wait)
+        finish(source, source.obproxy("stop_obproxies", cluster_id, body), wait)
 
 
 @obproxy_app.command("start")
 def obproxy_start(
-    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+    cluster_id: int,
+    obproxy_ids: IdsArgument,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    wait: WaitOption = True,
 ) -> None:
     """Start stopped OBProxies (RUNNING once each answers SQL and /metrics)."""
-    from tasks.obproxy import start_obproxies
-
-    with open_engine(db) as engine:
+    with open_backend(db, server, user, access_key) as source:
         body = {"obproxyServerIds": _ids(obproxy_ids)}
-        finish(engine, start_obproxies(engine, cluster_id, body), wait)
+        finish(source, source.obproxy("start_obproxies", cluster_id, body), wait)
 
 
 @obproxy_app.command("delete-obproxies")
 def obproxy_delete_obproxies(
-    cluster_id: int, obproxy_ids: IdsArgument, db: DbOption = None, wait: WaitOption = True
+    cluster_id: int,
+    obproxy_ids: IdsArgument,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    wait: WaitOption = True,
 ) -> None:
     """Stop and uninstall OBProxies, and forget them."""
-    from tasks.obproxy import delete_obproxies
-
-    with open_engine(db) as engine:
-        finish(engine, delete_obproxies(engine, cluster_id, obproxy_ids), wait)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.obproxy("delete_obproxies", cluster_id, obproxy_ids), wait)
 
 
 @obproxy_app.command("delete")
-def obproxy_delete(cluster_id: int, db: DbOption = None, wait: WaitOption = True) -> None:
+def obproxy_delete(
+    cluster_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    wait: WaitOption = True,
+) -> None:
     """Delete an OBProxy cluster: every OBProxy of it, then the cluster."""
-    from tasks.obproxy import delete_cluster
-
-    with open_engine(db) as engine:
-        finish(engine, delete_cluster(engine, cluster_id), wait)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.obproxy("delete_cluster", cluster_id), wait)
 
 
 def _ids(text: str) -> list[int | str]:

@@ -11,23 +11,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from engine import Task
 from engine.clock import utcnow
 
 from .cli_common import (
     EXIT_FAILED,
     EXIT_REFUSED,
+    AccessKeyOption,
     DbOption,
+    ServerOption,
+    UserOption,
     console,
     fail,
     finish,
-    open_engine,
+    open_backend,
+    print_recap,
 )
-from .recap import host_labels
 
-task_app = typer.Typer(no_args_is_help=True, help="Inspect and operate on tasks.")
+task_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Inspect and operate on tasks."
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="OCP's records, as JSON.")]
 _AGO = re.compile(r"^(\d+)([smhd])$")
 
@@ -35,6 +38,9 @@ _AGO = re.compile(r"^(\d+)([smhd])$")
 @task_app.command("list")
 def task_list(
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
     status: Annotated[str | None, typer.Option(help="RUNNING, FAILED or SUCCESSFUL.")] = None,
     name: Annotated[str | None, typer.Option(help="Part of the task's name.")] = None,
     type: Annotated[str | None, typer.Option("--type", help="MANUAL, SCHEDULED, ...")] = None,
@@ -44,45 +50,48 @@ def task_list(
     limit: Annotated[int, typer.Option(min=1, max=2000)] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """The newest tasks, one line each."""
+    """The newest tasks, one line each (``--json``: OCP's BasicTaskInstance, as the API lists)."""
+    from rich.table import Table
+
     after = _since(since) if since else None
-    with open_engine(db) as engine:
-
-        def recent(task: Task) -> bool:
-            return after is None or task.create_time >= after
-
-        tasks, _ = engine.page(
-            statuses=[status] if status else [],
-            name=name,
-            task_type=type,
-            match=recent if after else None,
-            limit=limit,
-        )
+    statuses = status.split(",") if status else []
+    with open_backend(db, server, user, access_key, reads=True) as source:
+        tasks = source.tasks(statuses, name, type, after, limit)
     if as_json:
-        typer.echo(json.dumps([t.to_ocp() for t in tasks], indent=2))
+        typer.echo(json.dumps(tasks, indent=2))
         return
     table = Table("id", "name", "status", "operation", "creator", "created", "took", "done")
     for task in tasks:
-        done = sum(s.status.value == "SUCCESSFUL" for s in task.subtasks)
+        done = sum(s["status"] == "SUCCESSFUL" for s in task["subtasks"])
+        start, end = _time(task["startTime"]), _time(task["finishTime"])
         table.add_row(
-            str(task.id),
-            task.name,
-            task.status.value,
-            task.operation.value,
-            task.creator,
-            _when(task.create_time),
-            _took(task.start_time, task.finish_time),
-            f"{done}/{len(task.subtasks)}",
+            str(task["id"]),
+            task["name"],
+            task["status"],
+            task["operation"],
+            task["creator"]["name"],
+            _when(_time(task["createTime"])),
+            _took(start, end),
+            f"{done}/{len(task['subtasks'])}",
         )
     console.print(table)
 
 
 @task_app.command("show")
-def task_show(task_id: int, db: DbOption = None, as_json: JsonOption = False) -> None:
+def task_show(
+    task_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """A task: its header and one line per subtask (``--json``: OCP's record)."""
-    with open_engine(db) as engine:
-        task = engine.get(task_id)
-        hosts = host_labels(engine, task)
+    from rich.table import Table
+
+    with open_backend(db, server, user, access_key, reads=True) as source:
+        task = source.get(task_id)
+        hosts = source.host_labels(task)
     if as_json:
         typer.echo(json.dumps(task.to_ocp(), indent=2))
         return
@@ -111,22 +120,25 @@ def task_log(
     task_id: int,
     subtask_id: int,
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing while the subtask runs.")
     ] = False,
 ) -> None:
     """A subtask's log (``-f`` follows it until the subtask stops running)."""
-    with open_engine(db) as engine:
-        text = engine.log(task_id, subtask_id)  # TaskNotFound (exit 3) for an unknown one
+    with open_backend(db, server, user, access_key) as source:
+        text = source.log(task_id, subtask_id)  # TaskNotFound (exit 3) for an unknown one
         printed = 0
         while True:
             # The status first: what was logged before it changed is in the read that follows.
-            running = engine.get(task_id).subtask(subtask_id).status.value in (
+            running = source.get(task_id).subtask(subtask_id).status.value in (
                 "READY",
                 "RUNNING",
                 "CANCELING",
             )
-            text = engine.log(task_id, subtask_id)
+            text = source.log(task_id, subtask_id)
             typer.echo(text[printed:], nl=False)
             printed = len(text)
             if not follow or not running:
@@ -135,18 +147,20 @@ def task_log(
 
 
 @task_app.command("watch")
-def task_watch(task_id: int, db: DbOption = None) -> None:
+def task_watch(
+    task_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+) -> None:
     """Follow a task until nothing of it runs: live on a terminal (a row per host chain),
     one line per change otherwise; then its recap. Exit 1 if it ended FAILED."""
-    from .recap import recap
     from .watch import watch
 
-    with open_engine(db) as engine:
-        final = watch(engine, task_id, console)
-        table, notes = recap(engine, final, db)
-        console.print(table)
-        for note in notes:
-            console.print(note, highlight=False, markup=False)
+    with open_backend(db, server, user, access_key) as source:
+        final = watch(source, task_id, console)
+        print_recap(source, final)
     if final.status.value == "FAILED":
         raise typer.Exit(EXIT_FAILED)
 
@@ -161,12 +175,15 @@ def task_graph(
         Path | None, typer.Option("--output", "-o", help="Write to this file (png needs one).")
     ] = None,
     db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
 ) -> None:
     """A picture of the task's DAG: nodes named and coloured by status, host chains in columns."""
     from engine import render_dag
 
-    with open_engine(db) as engine:
-        picture = render_dag(engine.get(task_id), format)
+    with open_backend(db, server, user, access_key) as source:
+        picture = render_dag(source.get(task_id), format)
     if output is not None:
         try:
             output.write_bytes(picture)
@@ -180,24 +197,44 @@ def task_graph(
 
 
 @task_app.command("run")
-def task_run(task_id: int, db: DbOption = None) -> None:
+def task_run(
+    task_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+) -> None:
     """Drive a task until nothing can progress."""
-    with open_engine(db) as engine:
-        finish(engine, engine.get(task_id), wait=True)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.get(task_id), wait=True)
 
 
 @task_app.command("retry")
-def task_retry(task_id: int, db: DbOption = None, run: bool = True) -> None:
+def task_retry(
+    task_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    run: bool = True,
+) -> None:
     """Retry every failed subtask of a failed task."""
-    with open_engine(db) as engine:
-        finish(engine, engine.retry(task_id), run)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.retry(task_id), run)
 
 
 @task_app.command("rollback")
-def task_rollback(task_id: int, db: DbOption = None, run: bool = True) -> None:
+def task_rollback(
+    task_id: int,
+    db: DbOption = None,
+    server: ServerOption = None,
+    user: UserOption = None,
+    access_key: AccessKeyOption = None,
+    run: bool = True,
+) -> None:
     """Undo a failed task in reverse order."""
-    with open_engine(db) as engine:
-        finish(engine, engine.rollback(task_id), run)
+    with open_backend(db, server, user, access_key) as source:
+        finish(source, source.rollback(task_id), run)
 
 
 def _when(moment: datetime | None) -> str:
@@ -212,6 +249,10 @@ def _took(start: datetime | None, end: datetime | None) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s{running}"
     return f"{int(seconds // 60)} min {int(seconds % 60)} s{running}"
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _since(text: str) -> datetime:

@@ -3,18 +3,23 @@ steps ok / failed / skipped and how long it took, then what failed and how to re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from engine import Engine, NotFound, Subtask, Task
+if TYPE_CHECKING:
+    from engine import Subtask, Task
+
+    from .cli_backend import Backend
 
 
-def recap(engine: Engine, task: Task, db: str | None = None) -> tuple[Table, list[str]]:
+def recap(source: Backend, task: Task) -> tuple[Table, list[str]]:
     """The per-host table and, for each failed subtask, a line with its error and the command
-    that shows its log (``--db`` included when given)."""
+    that shows its log (with the ``--db`` or ``--server`` it was read from)."""
     chains: dict[int, list[Subtask]] = {}
     for sub in task.subtasks:
         chains.setdefault(sub.parallel_idx, []).append(sub)
-    labels = host_labels(engine, task)
+    labels = source.host_labels(task)
     table = Table("host", "ok", "failed", "skipped", "took", title=f"task {task.id} recap")
     for _, subs in sorted(chains.items()):
         skipped = sum("SKIP" in s.operation.value for s in subs)
@@ -24,34 +29,15 @@ def recap(engine: Engine, task: Task, db: str | None = None) -> tuple[Table, lis
             labels.get(subs[0].id, "(task)"), str(ok), str(failed), str(skipped), _span(subs)
         )
     notes = []
-    where = f" --db {db}" if db else ""
+    where = f" {source.where}" if source.where else ""
     for sub in task.subtasks:
         if sub.status.value == "FAILED":
-            error = _last_error(engine.log(task.id, sub.id))
+            error = _last_error(source.log(task.id, sub.id))
             notes.append(
                 f"{sub.name} (#{sub.id}, {labels.get(sub.id, '(task)')}) failed: {error}"
                 f"\n  see: ocptask task log {task.id} {sub.id}{where}"
             )
     return table, notes
-
-
-def host_labels(engine: Engine, task: Task) -> dict[int, str]:
-    """Subtask id -> the host its copy works on, "name (address)", for the split subtasks;
-    each host looked up once."""
-    names: dict[str, str] = {}
-    labels = {}
-    for sub in task.subtasks:
-        host_id = sub.item("host_ids")
-        if host_id is None:
-            continue
-        if host_id not in names:
-            try:
-                host = engine.hosts.get(int(host_id))
-                names[host_id] = f"{host.name} ({host.inner_ip_address})"
-            except (NotFound, ValueError):
-                names[host_id] = f"host {host_id}"
-        labels[sub.id] = names[host_id]
-    return labels
 
 
 def _span(subs: list[Subtask]) -> str:

@@ -8,18 +8,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine import Engine, Subtask, Task
 from engine.clock import utcnow
 
-from .recap import host_labels
+from .cli_backend import ACTIVE, Backend, settled
 
-ACTIVE = ("READY", "RUNNING", "CANCELING")
+if TYPE_CHECKING:
+    from engine import Subtask, Task
+
 MARKS = {
     "PENDING": ("·", "dim"),
     "READY": ("○", "yellow"),
@@ -30,24 +32,18 @@ MARKS = {
 }
 
 
-def watch(engine: Engine, task_id: int, console: Console, *, poll: float = 0.3) -> Task:
+def watch(source: Backend, task_id: int, console: Console, *, poll: float = 0.3) -> Task:
     """Follow the task until nothing of it is READY or RUNNING; its last record."""
     if console.is_terminal:
-        return _live(engine, task_id, console, poll)
-    return _lines(engine, task_id, console.print, poll)
+        return _live(source, task_id, console, poll)
+    return _lines(source, task_id, console.print, poll)
 
 
-def _done(task: Task) -> bool:
-    return task.status.value != "RUNNING" or not any(
-        s.status.value in ACTIVE for s in task.subtasks
-    )
-
-
-def _lines(engine: Engine, task_id: int, say: Callable[..., None], poll: float) -> Task:
+def _lines(source: Backend, task_id: int, say: Callable[..., None], poll: float) -> Task:
     seen: dict[int, str] = {}
-    labels = host_labels(engine, engine.get(task_id))  # a task's hosts never change
+    labels = source.host_labels(source.get(task_id))  # a task's hosts never change
     while True:
-        task = engine.get(task_id)
+        task = source.get(task_id)
         for sub in task.subtasks:
             if seen.get(sub.id) != sub.status.value and sub.status.value != "PENDING":
                 seen[sub.id] = sub.status.value
@@ -58,24 +54,24 @@ def _lines(engine: Engine, task_id: int, say: Callable[..., None], poll: float) 
                     highlight=False,
                     markup=False,
                 )
-        if _done(task):
+        if settled(task):
             say(f"task {task.id} {task.name}: {task.status.value}", highlight=False, markup=False)
             return task
         time.sleep(poll)
 
 
-def _live(engine: Engine, task_id: int, console: Console, poll: float) -> Task:
-    labels = host_labels(engine, engine.get(task_id))
+def _live(source: Backend, task_id: int, console: Console, poll: float) -> Task:
+    labels = source.host_labels(source.get(task_id))
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
-            task = engine.get(task_id)
-            live.update(_screen(engine, task, labels))
-            if _done(task):
+            task = source.get(task_id)
+            live.update(_screen(source, task, labels))
+            if settled(task):
                 return task
             time.sleep(poll)
 
 
-def _screen(engine: Engine, task: Task, labels: dict[int, str]) -> Group:
+def _screen(source: Backend, task: Task, labels: dict[int, str]) -> Group:
     done = sum(s.status.value in ("SUCCESSFUL", "FAILED") for s in task.subtasks)
     total = len(task.subtasks) or 1
     width = 30
@@ -94,15 +90,15 @@ def _screen(engine: Engine, task: Task, labels: dict[int, str]) -> Group:
     for idx, subs in sorted(chains.items(), key=lambda kv: (kv[0] < 0, kv[0])):
         if idx < 0:
             continue
-        table.add_row(*_row(engine, subs, labels.get(subs[0].id, "(task)")))
+        table.add_row(*_row(source, subs, labels.get(subs[0].id, "(task)")))
     ends = chains.get(-1, [])
-    head = [_plain(engine, s) for s in ends[:1]]
-    foot = [_plain(engine, s) for s in ends[1:]]
+    head = [_plain(source, s) for s in ends[:1]]
+    foot = [_plain(source, s) for s in ends[1:]]
     middle = [table] if table.row_count else []
     return Group(bar, *head, *middle, *foot)
 
 
-def _row(engine: Engine, subs: list[Subtask], where: str) -> tuple[str | Text, ...]:
+def _row(source: Backend, subs: list[Subtask], where: str) -> tuple[str | Text, ...]:
     current = next((s for s in subs if s.status.value in (*ACTIVE, "FAILED")), None)
     current = current or next((s for s in subs if s.status.value == "PENDING"), subs[-1])
     marks = Text()
@@ -112,13 +108,13 @@ def _row(engine: Engine, subs: list[Subtask], where: str) -> tuple[str | Text, .
     starts = [s.start_time for s in subs if s.start_time]
     line = ""
     if current.status.value in ACTIVE or current.status.value == "FAILED":
-        line = _last_line(engine.log(current.task_id, current.id))
+        line = _last_line(source.log(current.task_id, current.id))
     step = Text(f"{current.name} {current.status.value}")
     step.stylize(MARKS.get(current.status.value, ("", ""))[1])
     return where, step, marks, _since(min(starts) if starts else None), line
 
 
-def _plain(engine: Engine, sub: Subtask) -> Text:
+def _plain(source: Backend, sub: Subtask) -> Text:
     mark, style = MARKS.get(sub.status.value, ("?", ""))
     return Text.assemble((f"{mark} ", style), f"{sub.name} {sub.status.value}")
 

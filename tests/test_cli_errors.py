@@ -78,13 +78,16 @@ def test_databases_that_cannot_be_opened_exit_4(tmp_path: Path) -> None:
 def test_unexpected_errors_are_one_line_unless_debug(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fault inside the engine (made here by replacing ``Engine.page``) is one line and exit
-    1; with ``--debug`` its traceback is shown."""
+    """A fault inside the engine (made here by replacing ``Engine.page``, and the SQLite
+    reader's, which ``task list`` uses once the file exists) is one line and exit 1; with
+    ``--debug`` its traceback is shown."""
+    from engine.sqlite_reader import SqliteReader
 
     def broken(self: Engine, **kwargs: object) -> None:
         raise ZeroDivisionError("made for the test")
 
     monkeypatch.setattr(Engine, "page", broken)
+    monkeypatch.setattr(SqliteReader, "page", broken)
     result = runner.invoke(app, ["task", "list", "--db", str(db_path)])
     one_error_line(result, 1, "unexpected ZeroDivisionError: made for the test", "--debug")
     debug = runner.invoke(app, ["--debug", "task", "list", "--db", str(db_path)])

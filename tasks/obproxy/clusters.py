@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 from engine import Engine, NotFound
 from engine.clock import ocp_time
 from engine.errors import found
-from engine.records import is_row_id
+from engine.row_ids import is_row_id
 
 from .packages import shown_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, holds
 from engine.errors import found
-from engine.records import is_row_id
+from engine.row_ids import is_row_id
 from tasks.validation import parse
 
 from .clusters import ObproxyClusterNotFound, get_cluster, hold

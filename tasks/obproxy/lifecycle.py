@@ -18,7 +18,7 @@ from sqlalchemy import select as sql_select
 
 from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
 from engine.errors import found
-from engine.records import is_row_id
+from engine.row_ids import is_row_id
 from tasks.validation import parse
 
 from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest

@@ -1,0 +1,150 @@
+"""Task reads of a SQLite database with the standard library alone, for a command that reads a
+page and exits (``ocptask task list``, ``task show``).
+
+Importing SQLAlchemy costs more than such a command's whole start-up budget (issue 11: 0.4 s),
+so these reads skip it. The rows become the very snapshots an Engine builds
+(``Task.from_records``), filters are checked by the same rules (``task_filters``), and a test
+holds this reader's answers equal to the Engine's on every status. A database this reader cannot
+vouch for (no file yet, tables or columns it does not know) gives None from ``open``, and the
+caller opens an Engine, which creates or completes the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from .clock import as_utc
+from .enums import TaskStatus, TaskType
+from .locations import sqlite_file
+from .row_ids import is_row_id
+from .task import Task
+from .task_filters import statuses_named, type_named
+
+_TASK = (
+    "id name type status operation creator executor task_definition_id context payload "
+    "create_time start_time finish_time"
+).split()
+_SUBTASK = (
+    "id task_id series_id name description class_name node_type timeout status operation "
+    "executor run_time parallel_idx prohibit_rollback context upstreams downstreams "
+    "create_time start_time finish_time"
+).split()
+_JSON = {"context", "payload", "upstreams", "downstreams"}
+_TIMES = {"create_time", "start_time", "finish_time"}
+_QUERIES = {
+    "tasks": f"SELECT {', '.join(_TASK)} FROM task_instance",
+    "subtasks": f"SELECT {', '.join(_SUBTASK)} FROM subtask_instance",
+    "users": "SELECT name, id FROM api_user",
+    "hosts": "SELECT name, inner_ip_address FROM host",
+}
+
+
+class SqliteReader:
+    """Reads on one connection; nothing is written, not even the schema."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, db_url: str | None) -> SqliteReader | None:
+        """A reader of the SQLite file the Engine would open, or None (see the module)."""
+        path = sqlite_file(db_url)
+        if path is None or not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(path, timeout=30)
+        except sqlite3.Error:
+            return None
+        try:
+            for query in _QUERIES.values():  # every table and column it reads is there
+                conn.execute(query + " LIMIT 0")
+        except sqlite3.Error:
+            conn.close()
+            return None
+        return cls(conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def page(
+        self,
+        *,
+        statuses: Sequence[TaskStatus | str] = (),
+        name: str | None = None,
+        task_type: TaskType | str | None = None,
+        match: Callable[[Task], bool] | None = None,
+        limit: int = 10,
+    ) -> list[Task]:
+        """Newest first, as ``Engine.page`` with its default order."""
+        where, params = [], []
+        wanted = statuses_named(statuses)
+        if wanted:
+            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        kind = type_named(task_type)
+        if kind is not None:
+            where.append("type = ?")
+            params.append(kind)
+        if name:  # as SQLAlchemy's contains(autoescape=True): "/" escapes the wildcards
+            escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            where.append("name LIKE '%' || ? || '%' ESCAPE '/'")
+            params.append(escaped)
+        sql = "SELECT id FROM task_instance"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if match is None:
+            ids = [r[0] for r in self._conn.execute(sql + " LIMIT ?", (*params, limit))]
+            return self._load(ids)
+        kept: list[Task] = []
+        cursor = self._conn.execute(sql, params)
+        while len(kept) < limit:
+            ids = [r[0] for r in cursor.fetchmany(200)]
+            if not ids:
+                break
+            kept += [t for t in self._load(ids) if match(t)]
+        return kept[:limit]
+
+    def get(self, task_id: int) -> Task | None:
+        found = self._load([task_id]) if is_row_id(task_id) else []
+        return found[0] if found else None
+
+    def creator_ids(self) -> dict[str, int]:
+        return dict(self._conn.execute(_QUERIES["users"]).fetchall())
+
+    def host(self, host_id: int) -> tuple[str, str] | None:
+        if not is_row_id(host_id):
+            return None
+        row = self._conn.execute(_QUERIES["hosts"] + " WHERE id = ?", (host_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def _load(self, ids: list[int]) -> list[Task]:
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        tasks = self._conn.execute(_QUERIES["tasks"] + f" WHERE id IN ({marks})", ids).fetchall()
+        subs: dict[int, list[SimpleNamespace]] = {i: [] for i in ids}
+        query = _QUERIES["subtasks"] + f" WHERE task_id IN ({marks}) ORDER BY id"
+        for row in self._conn.execute(query, ids):
+            sub = _decoded(_SUBTASK, row)
+            sub.prohibit_rollback = bool(sub.prohibit_rollback)
+            subs[sub.task_id].append(sub)
+        by_id = {r[0]: Task.from_records(_decoded(_TASK, r), subs[r[0]]) for r in tasks}
+        return [by_id[i] for i in ids if i in by_id]
+
+
+def _decoded(columns: list[str], row: Sequence[Any]) -> SimpleNamespace:
+    """As SQLAlchemy's JSON and DateTime types read them back from SQLite."""
+    values = {}
+    for column, value in zip(columns, row, strict=True):
+        if value is not None and column in _JSON:
+            value = json.loads(value)
+        elif value is not None and column in _TIMES:
+            value = as_utc(datetime.fromisoformat(value))
+        values[column] = value
+    return SimpleNamespace(**values)
