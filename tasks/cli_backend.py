@@ -71,18 +71,8 @@ class Reads:
         after: datetime | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        def recent(task: Task) -> bool:
-            return after is None or task.create_time >= after
-
-        found = self.reader.page(
-            statuses=statuses,
-            name=name,
-            task_type=task_type,
-            match=recent if after else None,
-            limit=limit,
-        )
-        ids = self.reader.creator_ids()
-        return [t.to_basic(ids.get(t.creator)) for t in found]
+        found = self.reader.page(**_filters(statuses, name, task_type, after, limit))
+        return _basic(found, self.reader.creator_ids())
 
     def host_labels(self, task: Task) -> dict[int, str]:
         def label(host_id: int) -> str:
@@ -110,19 +100,8 @@ class Local:
         after: datetime | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-
-        def recent(task: Task) -> bool:
-            return after is None or task.create_time >= after
-
-        tasks, _ = self.engine.page(
-            statuses=statuses,
-            name=name,
-            task_type=task_type,
-            match=recent if after else None,
-            limit=limit,
-        )
-        ids = self.engine.users.ids()
-        return [t.to_basic(ids.get(t.creator)) for t in tasks]
+        found, _ = self.engine.page(**_filters(statuses, name, task_type, after, limit))
+        return _basic(found, self.engine.users.ids())
 
     def log(self, task_id: int, subtask_id: int) -> str:
         return self.engine.log(task_id, subtask_id)
@@ -267,6 +246,29 @@ _ROUTES: dict[str, Any] = {
     "start_obproxies": lambda c, body: ("POST", f"/{c}/servers/start", body),
     "delete_cluster": lambda c: ("DELETE", f"/{c}"),
 }
+
+
+def _filters(
+    statuses: list[str], name: str | None, task_type: str | None, after: datetime | None, limit: int
+) -> dict[str, Any]:
+    """A list's filters as ``page`` takes them; "since" is a match on the snapshot."""
+
+    def recent(task: Task) -> bool:
+        return after is None or task.create_time >= after
+
+    match = recent if after else None
+    return {
+        "statuses": statuses,
+        "name": name,
+        "task_type": task_type,
+        "match": match,
+        "limit": limit,
+    }
+
+
+def _basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any]]:
+    """OCP's BasicTaskInstance of each, as the API's list shows them."""
+    return [t.to_basic(creator_ids.get(t.creator)) for t in tasks]
 
 
 def _task(record: dict[str, Any]) -> Task:
