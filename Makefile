@@ -7,6 +7,7 @@ venv:
 	sh scripts/bootstrap.sh
 
 test: venv
+	sh scripts/browser.sh
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
 	.venv/bin/lint-imports
 	$(VENV_PY) -m pytest -p no:cacheprovider -q

@@ -25,10 +25,12 @@ from engine import Engine, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 from tasks.validation import field_path
 
 from .auth import Unauthenticated, authenticated
+from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .routes import hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import extra_schemas
+from .session import CsrfRefused
 from .throttle import FailedLogins, Throttled
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -76,6 +78,7 @@ def create_app(engine: Engine) -> FastAPI:
     for module in (tasks, obproxy, hosts, ob_clusters):
         app.include_router(module.router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
+    pages.install(app)
     app.add_middleware(EnvelopeMiddleware)
     _errors(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -110,6 +113,10 @@ def _errors(app: FastAPI) -> None:
                 field, message = "(body)", f"body is not valid JSON: {message}"
             subs.append({"field": field, "message": message})
         return _invalid(subs)
+
+    @app.exception_handler(CsrfRefused)
+    async def forged(_: Request, exc: CsrfRefused) -> Envelope:
+        return failure(403, 0, "The console session's CSRF token is missing or wrong")
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> Envelope:

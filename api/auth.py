@@ -1,4 +1,5 @@
-"""Who is calling: HTTP Basic against ``engine.users``, or an AK/SK signature (ocp-http-api §4).
+"""Who is calling: HTTP Basic against ``engine.users``, an AK/SK signature (ocp-http-api §4), or
+the web console's session cookie with its CSRF token (``session``).
 
 Every ``/api`` route depends on ``authenticated``. A refusal is a 401 in OCP's envelope with
 OCP's message; the reason goes to the server log with the user name or access key id, never the
@@ -20,6 +21,7 @@ from engine import Engine, User
 from engine.secrets import SecretError
 
 from . import signature
+from .session import COOKIE, check_csrf, session_of
 from .throttle import FailedLogins, Throttled
 
 log = logging.getLogger("ocptask.api.auth")
@@ -41,7 +43,15 @@ async def authenticated(request: Request) -> User:
     failures: FailedLogins = request.app.state.failed_logins
     try:
         if not header:
-            raise Unauthenticated("no Authorization header")
+            found = (
+                await run_in_threadpool(session_of, request) if COOKIE in request.cookies else None
+            )
+            if found is None:
+                raise Unauthenticated("no Authorization header")
+            user, csrf = found  # a console page calling the API: its session, with its token
+            check_csrf(request, csrf)
+            request.state.user = user
+            return user
         scheme = header.split(" ", 1)[0].lower()
         if scheme == "basic":
             name, password = _basic_credentials(header)

@@ -57,16 +57,23 @@ class Client:
         parts = urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RequestInvalid(
-                [FieldError("--server", "give an http:// or https:// URL with a host", url)]
+                [FieldError("--server", "give an http:// or https:// URL with a host", None)]
+            )
+        if parts.username is not None or parts.password is not None:  # it would be shown
+            raise RequestInvalid(
+                [FieldError("--server", "put no user or password in the URL: use --user", None)]
             )
         try:
             self.port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            problem = FieldError("--server", "the port is not a number", url)
+            problem = FieldError("--server", "the port is not a number", None)
             raise RequestInvalid([problem]) from None
-        self.url = url.strip().rstrip("/")
         self.scheme, self.host = parts.scheme, parts.hostname
         self.prefix = parts.path.rstrip("/")
+        default = self.port == (443 if self.scheme == "https" else 80)
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.netloc = shown if default else f"{shown}:{self.port}"
+        self.url = f"{self.scheme}://{self.netloc}{self.prefix}"
         self.timeout = timeout
         self._basic = None
         if user is not None:
@@ -116,13 +123,20 @@ class Client:
                 conn.request(method, target, body=payload or None, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.close()
                 if reused and method == "GET" and attempt == 1:  # a kept-alive connection closed
                     continue
-                raise ServerUnreachable(f"{self.url} closed the connection: {exc}") from None
+                unknown = "" if method == "GET" else ": whether it was done is unknown"
+                raise ServerUnreachable(f"{self.url} closed the connection{unknown}") from None
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
+                never_sent = isinstance(exc, ConnectionRefusedError | socket.gaierror)
+                if method != "GET" and not never_sent:
+                    raise ServerUnreachable(  # the call may have been done: never resent
+                        f"no answer from {self.url} to {method} {target.split('?')[0]} "
+                        f"({_why(exc)}): whether it was done is unknown"
+                    ) from None
                 raise ServerUnreachable(f"cannot reach {self.url}: {_why(exc)}") from None
             self._used = time.monotonic()
             if response.will_close:
@@ -142,7 +156,7 @@ class Client:
         return self._conn
 
     def _headers(self, method: str, path: str, raw_query: str, payload: bytes) -> dict[str, str]:
-        host = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
+        host = self.netloc
         headers = {
             "Accept": "application/json",
             "Date": formatdate(usegmt=True),

@@ -6,7 +6,7 @@ database shared by hosts in different zones stays unambiguous.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
@@ -27,3 +27,16 @@ def ocp_time(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone().isoformat(timespec="milliseconds")
+
+
+def seconds_between(start: datetime, end: datetime) -> float:
+    """Seconds from ``start`` to ``end`` as OCP's times show them (to the millisecond), so a
+    duration reads the same from the database and from the API's records."""
+    return (_ms(end) - _ms(start)) / 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return (as_utc(moment) - _EPOCH) // timedelta(milliseconds=1)  # type: ignore[operator]

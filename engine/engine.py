@@ -32,6 +32,7 @@ from .records import SubtaskLogRecord, TaskRecord
 from .row_ids import is_row_id
 from .runner import LEASE_SECONDS, Runner, running_here
 from .services import Services
+from .sessions import Sessions
 from .snapshots import Snapshots
 from .step import load_step
 from .store import Store
@@ -86,6 +87,7 @@ class Engine:
         )
         """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self.users = Users(self.store)
+        self.sessions = Sessions(self.store)
         self._snapshots = Snapshots(self.store.engine)
         self.on_work: Callable[[], None] | None = None
         """Called after a submit or an operation made work: a daemon in this process (``ocptask

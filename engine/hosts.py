@@ -218,6 +218,14 @@ class HostRegistry:
             query = select(HostRecord).order_by(col(HostRecord.id))
             return [Host.from_record(r) for r in session.exec(query).all()]
 
+    def label(self, host_id: str) -> str:
+        """How a task's record names the host its chain works on: "name (address)"."""
+        try:
+            host = self.get(int(host_id))
+        except (HostNotFound, ValueError):
+            return f"host {host_id}"
+        return f"{host.name} ({host.inner_ip_address})"
+
     def get(self, host_id: int) -> Host:
         with self.store.read() as session:
             rec = found(

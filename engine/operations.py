@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from . import permitted
 from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import InvalidOperation, RollbackProhibited, TaskNotFound, found
 from .records import SubtaskRecord, TaskRecord
@@ -72,7 +73,7 @@ def _remerge(session: Session, task_id: int, subs: list[SubtaskRecord]) -> None:
 
 def retry_task(session: Session, task: TaskRecord) -> None:
     """Retry every FAILED subtask (OCP: "retry all failed subtasks")."""
-    if task.status != TaskStatus.FAILED or task.operation == Operation.ROLLBACK:
+    if not permitted.task_retry(task.status, task.operation):
         raise InvalidOperation(task.name, task.status)
     _reopen(task, Operation.RETRY)
     failed = [s for s in subtasks_of(session, task.id) if s.status == S.FAILED]  # type: ignore[arg-type]
@@ -81,7 +82,7 @@ def retry_task(session: Session, task: TaskRecord) -> None:
 
 def rollback_task(session: Session, task: TaskRecord) -> None:
     """Undo everything that ran, in reverse dependency order; refused when prohibited."""
-    if task.status != TaskStatus.FAILED:
+    if not permitted.task_rollback(task.status, prohibited=False):  # 20004 is told below
         raise InvalidOperation(task.name, task.status)
     subs = subtasks_of(session, task.id)  # type: ignore[arg-type]
     if rollback_prohibited(task, subs):
@@ -98,11 +99,7 @@ def rollback_task(session: Session, task: TaskRecord) -> None:
 
 
 def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
-    if (
-        sub.status != S.FAILED
-        or sub.operation == Operation.ROLLBACK
-        or task.operation == Operation.ROLLBACK
-    ):
+    if not permitted.subtask_retry(sub.status, sub.operation, task.operation):
         raise InvalidOperation(sub.name, sub.status)
     _reopen(task, Operation.RETRY)
     _remerge(session, task.id, [sub] if _mark_retry(sub) else [])  # type: ignore[arg-type]
@@ -110,7 +107,7 @@ def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> Non
 
 def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
     """Skip a FAILED subtask: SUCCESSFUL without running, or (in a rollback) back to PENDING."""
-    if sub.status != S.FAILED:
+    if not permitted.subtask_skip(sub.status):
         raise InvalidOperation(sub.name, sub.status)
     rolling_back = task.operation == Operation.ROLLBACK
     sub.operation = (Operation.ROLLBACK_SKIP if rolling_back else Operation.SKIP).value
@@ -120,6 +117,6 @@ def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None
 
 def cancel_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
     """Ask the worker running it to stop; it ends FAILED with operation CANCEL."""
-    if sub.status != S.RUNNING:
+    if not permitted.subtask_cancel(sub.status):
         raise InvalidOperation(sub.name, sub.status)
     sub.status = S.CANCELING.value

@@ -56,7 +56,7 @@ def to_dot(task: Task) -> str:
     def node(sub: Subtask) -> str:
         label = _dot_text(f"{sub.name}\n#{sub.id} {sub.status.value}")
         fill = COLOURS.get(sub.status.value, "#ffffff")
-        return f'  s{sub.id} [label="{label}", fillcolor="{fill}"];'
+        return f'  s{sub.id} [id="s{sub.id}", label="{label}", fillcolor="{fill}"];'
 
     lines = [
         f"digraph task_{task.id} {{",

@@ -45,7 +45,7 @@ _QUERIES = {
 
 
 class SqliteReader:
-    """Reads on one connection; nothing is written, not even the schema."""
+    """Reads on one connection; it makes no schema and writes no row."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -54,11 +54,13 @@ class SqliteReader:
     def open(cls, db_url: str | None) -> SqliteReader | None:
         """A reader of the SQLite file the Engine would open, or None (see the module)."""
         path = sqlite_file(db_url)
-        if path is None or not path.is_file():
-            return None
         try:
-            conn = sqlite3.connect(path, timeout=30)
-        except sqlite3.Error:
+            if path is None or not path.is_file():
+                return None
+            # Autocommit, so that each read below is one explicit transaction: a task and its
+            # subtasks come from one snapshot of the database, as the Engine reads them.
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error):  # unreadable: the Engine says why
             return None
         try:
             for query in _QUERIES.values():  # every table and column it reads is there
@@ -127,14 +129,19 @@ class SqliteReader:
         if not ids:
             return []
         marks = ", ".join("?" * len(ids))
-        tasks = self._conn.execute(_QUERIES["tasks"] + f" WHERE id IN ({marks})", ids).fetchall()
-        subs: dict[int, list[SimpleNamespace]] = {i: [] for i in ids}
         query = _QUERIES["subtasks"] + f" WHERE task_id IN ({marks}) ORDER BY id"
-        for row in self._conn.execute(query, ids):
+        self._conn.execute("BEGIN")
+        try:
+            tasks = self._conn.execute(_QUERIES["tasks"] + f" WHERE id IN ({marks})", ids)
+            task_rows, sub_rows = tasks.fetchall(), self._conn.execute(query, ids).fetchall()
+        finally:
+            self._conn.execute("COMMIT")
+        subs: dict[int, list[SimpleNamespace]] = {i: [] for i in ids}
+        for row in sub_rows:
             sub = _decoded(_SUBTASK, row)
             sub.prohibit_rollback = bool(sub.prohibit_rollback)
             subs[sub.task_id].append(sub)
-        by_id = {r[0]: Task.from_records(_decoded(_TASK, r), subs[r[0]]) for r in tasks}
+        by_id = {r[0]: Task.from_records(_decoded(_TASK, r), subs[r[0]]) for r in task_rows}
         return [by_id[i] for i in ids if i in by_id]
 
 

@@ -7,7 +7,7 @@ again while a task's rows are unchanged (``engine.snapshots``): treat them as re
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -200,6 +200,20 @@ class Task:
             finish_time=_parsed(data.get("finishTime")),
             subtasks=tuple(Subtask.from_ocp(s, task_id) for s in data.get("subtasks") or ()),
         )
+
+    def host_labels(self, label: Callable[[str], str]) -> dict[int, str]:
+        """Subtask id -> ``label(host id)`` of the host its copy works on, for the copies of a
+        split over ``listMap.host_ids`` (the per-host chains); ``label`` asked once per host."""
+        names: dict[str, str] = {}
+        labels = {}
+        for sub in self.subtasks:
+            host_id = sub.item("host_ids")
+            if host_id is None:
+                continue
+            if host_id not in names:
+                names[host_id] = label(host_id)
+            labels[sub.id] = names[host_id]
+        return labels
 
     def subtask(self, key: int | str) -> Subtask:
         """The subtask with this id, or the only one with this name."""

@@ -1,7 +1,8 @@
 """Where a task or obproxy command does its work: a database (``Local``: the embedded calls on an
-Engine) or a server (``Remote``: the same calls through OCP's HTTP API). Both hand the commands
-the same things (``Task`` snapshots, OCP's BasicTaskInstance for lists, log text, host labels),
-so a command prints the same either way and keeps no rule of its own.
+Engine; ``Reads``: a SQLite file read without one, for ``task list`` and ``task show``) or a
+server (``Remote``: the same calls through OCP's HTTP API). All hand the commands the same things
+(``Task`` snapshots, OCP's BasicTaskInstance for lists, log text, host labels), so a command
+prints the same either way and keeps no rule of its own.
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ class Reads:
         return _basic(found, self.reader.creator_ids())
 
     def host_labels(self, task: Task) -> dict[int, str]:
-        def label(host_id: int) -> str:
-            host = self.reader.host(host_id)
+        def label(host_id: str) -> str:
+            host = self.reader.host(int(host_id)) if host_id.isdigit() else None
             return f"host {host_id}" if host is None else f"{host[0]} ({host[1]})"
 
-        return labelled(task, label)
+        return task.host_labels(label)
 
 
 class Local:
@@ -107,16 +108,7 @@ class Local:
         return self.engine.log(task_id, subtask_id)
 
     def host_labels(self, task: Task) -> dict[int, str]:
-        from engine import NotFound
-
-        def label(host_id: int) -> str:
-            try:
-                host = self.engine.hosts.get(host_id)
-            except NotFound:
-                return f"host {host_id}"
-            return f"{host.name} ({host.inner_ip_address})"
-
-        return labelled(task, label)
+        return task.host_labels(self.engine.hosts.label)
 
     def start(self, task_id: int) -> None:
         self.engine.start(task_id)
@@ -148,7 +140,7 @@ class Remote:
         self.where = f"--server {client.url}"
 
     def get(self, task_id: int) -> Task:
-        return _task(self.client.get(f"/api/v2/tasks/instances/{task_id}"))
+        return _task(self.client.get(f"/api/v2/tasks/instances/{_task_id(task_id)}"))
 
     def tasks(
         self,
@@ -171,7 +163,7 @@ class Remote:
                 size=limit,
                 sort="id,desc",
             )
-            contents = data["contents"]
+            contents = [_times_here(t) for t in data["contents"]]
             for task in contents:
                 if after is not None and datetime.fromisoformat(task["createTime"]) < after:
                     return found
@@ -182,20 +174,20 @@ class Remote:
         return found[:limit]
 
     def log(self, task_id: int, subtask_id: int) -> str:
-        path = f"/api/v2/tasks/instances/{task_id}/subtasks/{subtask_id}/log"
+        path = f"/api/v2/tasks/instances/{_task_id(task_id)}/subtasks/{subtask_id}/log"
         return str(self.client.get(path).get("log") or "")
 
     def host_labels(self, task: Task) -> dict[int, str]:
         from engine import NotFound
 
-        def label(host_id: int) -> str:
+        def label(host_id: str) -> str:
             try:
-                host = self.client.get(f"/api/v2/compute/hosts/{host_id}")
-            except NotFound:
+                host = self.client.get(f"/api/v2/compute/hosts/{int(host_id)}")
+            except (NotFound, ValueError):
                 return f"host {host_id}"
             return f"{host['name']} ({host['innerIpAddress']})"
 
-        return labelled(task, label)
+        return task.host_labels(label)
 
     def start(self, task_id: int) -> None:
         """The server runs its tasks."""
@@ -211,10 +203,11 @@ class Remote:
         return self.wait(task_id)
 
     def retry(self, task_id: int) -> Task:
-        return _task(self.client.call("POST", f"/api/v2/tasks/instances/{task_id}/retry"))
+        path = f"/api/v2/tasks/instances/{_task_id(task_id)}/retry"
+        return _task(self.client.call("POST", path))
 
     def rollback(self, task_id: int) -> Task:
-        path = f"/api/v2/tasks/instances/{task_id}/rollback"
+        path = f"/api/v2/tasks/instances/{_task_id(task_id)}/rollback"
         return _task(self.client.call("POST", path))
 
     def obproxy(self, call: str, *args: Any) -> Any:
@@ -228,7 +221,7 @@ class Remote:
             data = data["contents"][0]
         if isinstance(data, dict) and "subtasks" in data and call != "plan_cluster":
             return self.get(int(data["id"]))
-        return data
+        return _times_here(data)
 
 
 _CLUSTERS = "/api/v2/obproxy/clusters"
@@ -271,22 +264,33 @@ def _basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any
     return [t.to_basic(creator_ids.get(t.creator)) for t in tasks]
 
 
+def _task_id(task_id: int) -> int:
+    """An id no task can have is not found, as locally (the server would refuse it as input)."""
+    if not 1 <= task_id < 2**63:
+        from engine.errors import TaskNotFound, found
+
+        found(None, TaskNotFound, task_id)
+    return task_id
+
+
+def _times_here(data: Any) -> Any:
+    """OCP's times (``…Time`` fields) shown in this machine's zone, as ``--db`` shows them,
+    whatever the server's zone."""
+    from engine.clock import ocp_time
+
+    if isinstance(data, list):
+        return [_times_here(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: ocp_time(datetime.fromisoformat(v))
+        if k.endswith("Time") and isinstance(v, str) and v
+        else _times_here(v)
+        for k, v in data.items()
+    }
+
+
 def _task(record: dict[str, Any]) -> Task:
     from engine.task import Task
 
     return Task.from_ocp(record)
-
-
-def labelled(task: Task, label: Any) -> dict[int, str]:
-    """Subtask id -> "name (address)" of the host its copy works on, for the split subtasks;
-    ``label(host_id)`` asked once per host."""
-    names: dict[str, str] = {}
-    labels = {}
-    for sub in task.subtasks:
-        host_id = sub.item("host_ids")
-        if host_id is None:
-            continue
-        if host_id not in names:
-            names[host_id] = label(int(host_id)) if host_id.isdigit() else f"host {host_id}"
-        labels[sub.id] = names[host_id]
-    return labels

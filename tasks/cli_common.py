@@ -174,12 +174,17 @@ def _sqlite_reader(db: str | None) -> SqliteReader | None:
 
 
 def _client(server: str, user: str | None, access_key: str | None) -> Client:
+    """Credentials given as options win; the environment's are used when none is given."""
     from api.client import Client
 
-    user = user or os.environ.get("OCPTASK_USER") or None
-    access_key = None if user else access_key or os.environ.get("OCPTASK_ACCESS_KEY") or None
+    if user and access_key:
+        fail(EXIT_REFUSED, "give --user or --access-key, not both")
+    if not user and not access_key:
+        user = os.environ.get("OCPTASK_USER") or None
+        access_key = None if user else os.environ.get("OCPTASK_ACCESS_KEY") or None
+    where = Client(server).url  # the URL checked (and shown without anything secret) first
     if user:
-        password = _secret("OCPTASK_PASSWORD", f"password of {user} at {server}", "--user")
+        password = _secret("OCPTASK_PASSWORD", f"password of {user} at {where}", "--user")
         return Client(server, user=user, password=password)
     if access_key:
         secret = _secret("OCPTASK_ACCESS_SECRET", f"secret of {access_key}", "--access-key")

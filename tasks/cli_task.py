@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from engine.clock import utcnow
+from engine.clock import seconds_between, utcnow
 
 from .cli_common import (
     EXIT_FAILED,
@@ -204,7 +204,8 @@ def task_run(
     user: UserOption = None,
     access_key: AccessKeyOption = None,
 ) -> None:
-    """Drive a task until nothing can progress."""
+    """Drive a task until nothing can progress (through a server: follow it while the server
+    drives it)."""
     with open_backend(db, server, user, access_key) as source:
         finish(source, source.get(task_id), wait=True)
 
@@ -244,7 +245,7 @@ def _when(moment: datetime | None) -> str:
 def _took(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return ""
-    seconds = ((end or utcnow()) - start).total_seconds()
+    seconds = seconds_between(start, end or utcnow())
     running = "" if end else "+"
     if seconds < 60:
         return f"{seconds:.1f} s{running}"

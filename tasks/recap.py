@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from engine.clock import seconds_between
+
 if TYPE_CHECKING:
     from engine import Subtask, Task
 
@@ -45,7 +47,7 @@ def _span(subs: list[Subtask]) -> str:
     ends = [s.finish_time for s in subs if s.finish_time]
     if not starts or not ends:
         return ""
-    seconds = (max(ends) - min(starts)).total_seconds()
+    seconds = seconds_between(min(starts), max(ends))
     return f"{seconds:.1f} s"
 
 

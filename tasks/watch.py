@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from engine.clock import utcnow
+from engine.clock import seconds_between, utcnow
 
 from .cli_backend import ACTIVE, Backend, settled
 
@@ -122,7 +122,7 @@ def _plain(source: Backend, sub: Subtask) -> Text:
 def _since(start: datetime | None) -> str:
     if start is None:
         return ""
-    return f"{(utcnow() - start).total_seconds():.1f} s"
+    return f"{seconds_between(start, utcnow()):.1f} s"
 
 
 def _last_line(log: str) -> str:

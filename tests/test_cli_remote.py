@@ -143,9 +143,21 @@ def test_a_server_that_cannot_be_used_is_one_line_and_exit_4(
     with _not_an_api() as other:
         odd = one_line(ocptask("task", "list", "--server", other, "--user", "a", **password), 4)
     assert "did not answer as OCP's API (HTTP 404, text/html)" in odd
-    # Not a server URL at all, or both places at once: refused input.
-    for args in (["--server", "ftp://example"], ["--server", url, "--db", api_env.db]):
-        assert "--" in one_line(ocptask("task", "list", *args, "--user", "a", **password), 2)
+    # Not a server URL at all, a URL with a password in it, both places at once, or both
+    # credentials at once: refused input, and the password in the URL is not repeated.
+    with_secret = url.replace("http://", "http://admin:Hush-1234@")
+    for args in (
+        ["--server", "ftp://example", "--user", "a"],
+        ["--server", with_secret],
+        ["--server", url, "--db", api_env.db, "--user", "a"],
+        ["--server", url, "--user", "a", "--access-key", "b"],
+    ):
+        refused = one_line(ocptask("task", "list", *args, **password), 2)
+        assert "--" in refused and "Hush-1234" not in refused
+    # An id no task can have is "not found" through a server too, not refused input.
+    assert "Task 0 does not exist" in one_line(
+        ocptask("task", "show", "0", "--server", url, "--user", "admin", **password), 3
+    )
     # No password anywhere and no terminal to ask on: refused, naming the variable.
     asked = one_line(ocptask("task", "list", "--server", url, "--user", "admin"), 2)
     assert "$OCPTASK_PASSWORD" in asked
