@@ -179,3 +179,12 @@ def api_env(tmp_path: Path) -> Iterator[ApiEnv]:
         finally:
             code = server.stop()
             assert code == 0, f"server exited {code}: {server.log()[-2000:]}"
+
+
+@pytest.fixture
+def api_hosts(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int], dict]]:
+    """``api_env`` with the sandbox hosts registered: (env, their ids, the sandbox); what their
+    installs left on the hosts is cleared after."""
+    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
+    yield api_env, ids, sandbox
+    sandbox_hosts.reset(sandbox["state"])

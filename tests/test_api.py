@@ -192,15 +192,8 @@ def test_obcluster_registry_over_cli_and_api(api_env: ApiEnv) -> None:
     assert b"proxyro-Secret-7" not in Path(api_env.db).read_bytes()
 
 
-@pytest.fixture
-def hosts_env(api_env: ApiEnv, sandbox: dict) -> Any:
-    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
-    yield api_env, sandbox, ids
-    sandbox_hosts.reset(sandbox["state"])
-
-
-def test_rs_list_create_on_three_hosts_as_ocp_documents_it(hosts_env: Any) -> None:
-    env, sandbox, ids = hosts_env
+def test_rs_list_create_on_three_hosts_as_ocp_documents_it(api_hosts: Any) -> None:
+    env, ids, sandbox = api_hosts
     request = install_request(ids)
     assert "rsList" not in request["obLinks"][0]  # exactly OCP's obLink fields
     with env.client() as client:
@@ -258,8 +251,8 @@ def test_rs_list_create_on_three_hosts_as_ocp_documents_it(hosts_env: Any) -> No
         assert time.monotonic() - started < 15
 
 
-def test_operations_on_a_failed_task_over_http(hosts_env: Any) -> None:
-    env, sandbox, ids = hosts_env
+def test_operations_on_a_failed_task_over_http(api_hosts: Any) -> None:
+    env, ids, sandbox = api_hosts
     register_ob_cluster(env.engine, "proxyro-Secret-4711")
     base = "/api/v2/tasks/instances"
     with env.client() as client:
@@ -326,8 +319,8 @@ def test_operations_on_a_failed_task_over_http(hosts_env: Any) -> None:
         assert "second-cluster" not in names  # the rollback removed what the create recorded
 
 
-def test_cancel_a_running_subtask_over_http(hosts_env: Any) -> None:
-    env, _sandbox, ids = hosts_env
+def test_cancel_a_running_subtask_over_http(api_hosts: Any) -> None:
+    env, ids, _sandbox = api_hosts
     register_ob_cluster(env.engine, "proxyro-Secret-4711")
     request = install_request(ids[:1])
     request["startupParameters"].append({"name": "standin_hang_seconds", "value": "60"})

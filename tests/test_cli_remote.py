@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +46,11 @@ def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def served(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int], dict]]:
-    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
-    register_ob_cluster(api_env.engine, "proxyro-Secret-4711")
-    yield api_env, ids, sandbox
-    sandbox_hosts.reset(sandbox["state"])
-
-
 def test_the_same_commands_print_the_same_through_a_server(
-    served: tuple[ApiEnv, list[int], dict], tmp_path: Path
+    api_hosts: tuple[ApiEnv, list[int], dict], tmp_path: Path
 ) -> None:
-    env, ids, sandbox = served
+    env, ids, sandbox = api_hosts
+    register_ob_cluster(env.engine, "proxyro-Secret-4711")
     request = tmp_path / "create.json"
     request.write_text(json.dumps(install_request(ids)))
     remote = ("--server", env.url, "--user", env.user)

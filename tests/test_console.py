@@ -56,11 +56,9 @@ def browser(chromium: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int], dict]]:
-    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
-    register_ob_cluster(api_env.engine, "proxyro-Secret-4711")
-    yield api_env, ids, sandbox
-    sandbox_hosts.reset(sandbox["state"])
+def site(api_hosts: tuple[ApiEnv, list[int], dict]) -> tuple[ApiEnv, list[int], dict]:
+    register_ob_cluster(api_hosts[0].engine, "proxyro-Secret-4711")
+    return api_hosts
 
 
 def until(what: Callable[[], Any], timeout: float = 150, every: float = 0.3) -> Any:

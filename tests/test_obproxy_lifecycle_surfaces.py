@@ -4,7 +4,6 @@ hosts: the same embedded calls, reached the two other ways an operator reaches t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import httpx
 import pytest
 
 from fixtures import install_request, register_ob_cluster
-from fixtures import sandbox as sandbox_hosts
 from tests.api_helpers import data_of, error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
 
@@ -24,13 +22,12 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def hosts_env(
-    api_env: ApiEnv, sandbox: dict, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[ApiEnv, list[int]]]:
+    api_hosts: tuple[ApiEnv, list[int], dict], monkeypatch: pytest.MonkeyPatch
+) -> tuple[ApiEnv, list[int]]:
     monkeypatch.setenv("OCPTASK_PACKAGE_DIR", str(PACKAGES))  # for the CLI's processes
-    ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
-    register_ob_cluster(api_env.engine, "proxyro-Secret-4711")
-    yield api_env, ids
-    sandbox_hosts.reset(sandbox["state"])
+    env, ids, _ = api_hosts
+    register_ob_cluster(env.engine, "proxyro-Secret-4711")
+    return env, ids
 
 
 def done(client: httpx.Client, task: dict[str, Any]) -> dict[str, Any]:
