@@ -19,7 +19,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from engine import Engine, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 from tasks.validation import field_path
@@ -68,7 +70,7 @@ def create_app(engine: Engine) -> FastAPI:
         title="ocptask",
         version="0.1.0",
         description="OCP's task and OBProxy API (OceanBase Cloud Platform, v2), run by ocptask.",
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: not beside a session cookie
         redoc_url=None,
         redirect_slashes=False,  # OCP clients take a redirect for an error: answer 404
     )
@@ -88,13 +90,19 @@ def create_app(engine: Engine) -> FastAPI:
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Envelope:
-        if exc.status_code in (404, 405) and request.url.path.startswith("/api/"):
+        if not request.url.path.startswith("/api/"):
+            return await run_in_threadpool(
+                pages.error_page, request, exc.status_code, str(exc.detail)
+            )
+        if exc.status_code in (404, 405):
             try:  # which /api paths exist is for authenticated callers only
                 await authenticated(request)
             except Unauthenticated:
                 return _unauthenticated()
             except Throttled as throttled:
                 return _throttled(throttled)
+            except CsrfRefused:
+                pass  # a console session that may look: the path is still unknown
         if exc.status_code == 404:
             return failure(404, 10002, "No such API path")
         if exc.status_code == 405:
@@ -102,7 +110,11 @@ def _errors(app: FastAPI) -> None:
         return failure(exc.status_code, 0, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> Envelope:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith("/api/"):  # a console page's address or form
+            return await run_in_threadpool(
+                pages.error_page, request, 404, "No such page (a value in its address is wrong)"
+            )
         subs = []
         for err in exc.errors():
             loc = list(err.get("loc", ()))
@@ -115,7 +127,11 @@ def _errors(app: FastAPI) -> None:
         return _invalid(subs)
 
     @app.exception_handler(CsrfRefused)
-    async def forged(_: Request, exc: CsrfRefused) -> Envelope:
+    async def forged(request: Request, exc: CsrfRefused) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return await run_in_threadpool(
+                pages.error_page, request, 403, "This form was stale or not ours: reload it."
+            )
         return failure(403, 0, "The console session's CSRF token is missing or wrong")
 
     @app.exception_handler(Unauthenticated)

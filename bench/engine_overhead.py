@@ -1,4 +1,5 @@
-"""Per-node engine overhead on SQLite: a 1,000-node no-op chain and fan-out.
+"""Per-node engine overhead on SQLite: a 1,000-node no-op chain, fan-out, and fan-out that ends in
+a join (one root, N-2 children, one node waiting on all of them: the shape of every install).
 
 Prints, for each shape, the engine's wall time per node (submit, and run until SUCCESSFUL) beside
 the same no-op functions called in a plain in-memory topological loop, and the ratio.
@@ -36,6 +37,12 @@ def fan_out(n: int) -> Template:
         Node(STEP, f"leaf{i}", upstreams=["root"]) for i in range(n - 1)
     ]
     return Template("fan-out", nodes)
+
+
+def join(n: int) -> Template:
+    children = [f"child{i}" for i in range(n - 2)]
+    nodes = [Node(STEP, "root")] + [Node(STEP, c, upstreams=["root"]) for c in children]
+    return Template("join", [*nodes, Node(STEP, "join", upstreams=children)])
 
 
 def plain_loop(template: Template) -> float:
@@ -76,7 +83,7 @@ def main() -> None:
         f"{'shape':<8} {'submit/node':>12} {'run/node':>10} {'plain/node':>11} "
         f"{'overhead/node':>14} {'ratio':>9}  target <= 2 ms"
     )
-    for template in (chain(n), fan_out(n)):
+    for template in (chain(n), fan_out(n), join(n)):
         submits, runs, plains = [], [], []
         for _ in range(args.repeat):
             submit_s, run_s = engine_run(template, args.parallelism)

@@ -108,6 +108,10 @@ class Host:
         }
 
 
+def _label(host: Host) -> str:
+    return f"{host.name} ({host.inner_ip_address})"
+
+
 def _check(entry: dict[str, Any]) -> list[FieldError]:
     if not isinstance(entry, dict):
         return [FieldError("(host)", "must be a JSON object of host fields", None)]
@@ -221,10 +225,13 @@ class HostRegistry:
     def label(self, host_id: str) -> str:
         """How a task's record names the host its chain works on: "name (address)"."""
         try:
-            host = self.get(int(host_id))
+            return _label(self.get(int(host_id)))
         except (HostNotFound, ValueError):
             return f"host {host_id}"
-        return f"{host.name} ({host.inner_ip_address})"
+
+    def labels(self) -> dict[str, str]:
+        """``label`` of every host, by id as text (as ``listMap.host_ids`` holds them)."""
+        return {str(h.id): _label(h) for h in self.list()}
 
     def get(self, host_id: int) -> Host:
         with self.store.read() as session:

@@ -85,6 +85,10 @@ class SubtaskRecord(SQLModel, table=True):
     context: dict[str, Any] = json_column(dict)
     upstreams: list[int] = json_column(list)
     downstreams: list[int] = json_column(list)
+    # Upstreams not yet SUCCESSFUL, counted down in the transaction where each succeeds: a join
+    # is looked at whole once, when it reaches 0, not once per finishing upstream. NULL in rows
+    # made before the column existed (those are looked at whole every time).
+    waiting: int | None = None
     create_time: datetime = timestamp(nullable=False)
     start_time: datetime | None = timestamp()
     finish_time: datetime | None = timestamp()

@@ -181,12 +181,26 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
             assert answer.status_code == 303 and "/login" in answer.headers["location"], page
         assert anonymous.get("/api/v2/tasks/instances").status_code == 401
         assert anonymous.post("/api/v2/obproxy/clusters", json={}).status_code == 401
+        # A page's script reading in the background is told 401, not sent the login page.
+        polled = anonymous.get("/tasks/1/state", headers={"X-Ocptask-Poll": "1"})
+        assert polled.status_code == 401
+        # Two login forms (two tabs) carry the same token: logging in from the first works.
+        first, second = anonymous.get("/login").text, anonymous.get("/login").text
+        assert _csrf_field(first) == _csrf_field(second)
     # A logged-in session, as a browser holds it: its cookie is not enough to change anything.
     with httpx.Client(base_url=url, follow_redirects=False) as session:
-        form = session.get("/login").text
-        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        token = _csrf_field(session.get("/login").text)
+        wrong = {"username": api_env.user, "password": "not-it", "csrf": token}
+        refused = session.post("/login", data=wrong)
+        assert refused.headers["location"].endswith("&error=wrong")  # a code, never text
+        assert "Wrong user name or password." in session.get(refused.headers["location"]).text
+        forged = session.post("/login", data={**wrong, "csrf": "é-forged"})
+        assert forged.status_code == 403 and "text/html" in forged.headers["content-type"]
         login = {"username": api_env.user, "password": api_env.password, "csrf": token}
         assert session.post("/login", data=login).status_code == 303
+        missing = session.get("/tasks/abc")  # a page's error is a page, not OCP's envelope
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+        assert "default-src 'self'" in session.get("/tasks").headers["content-security-policy"]
         page = session.get("/tasks").text
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         body = sample_request()
@@ -212,6 +226,10 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
     assert evil in [c.text for c in cells]
     assert browser.execute_script("return window.pwned") is None
     assert not browser.find_elements(By.CSS_SELECTOR, "#parameters img, #parameters script")
+
+
+def _csrf_field(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
 def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:

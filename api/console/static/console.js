@@ -24,6 +24,35 @@ async function api(method, path, body) {
   return envelope.data;
 }
 
+// Background reads of a page (its rows, its task's state): marked, so that an ended session
+// answers 401 instead of the login page; the page then says so and stops reading.
+async function poll(path) {
+  const answer = await fetch(path, { credentials: "same-origin", headers: { "X-Ocptask-Poll": "1" } });
+  if (answer.status === 401) {
+    const say = document.getElementById("message") || document.getElementById("refreshed");
+    if (say) {
+      say.replaceChildren("Your session has ended: ");
+      const link = document.createElement("a");
+      link.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      link.textContent = "log in again";
+      say.append(link);
+    }
+    return null;
+  }
+  return answer.ok ? answer : undefined;
+}
+
+// Runs ``step`` again ``every()`` ms after it finished (never two at once); stops when it
+// returns null (the session ended).
+function repeat(step, every) {
+  const again = async () => {
+    let result;
+    try { result = await step(); } catch (e) { result = undefined; }
+    if (result !== null) setTimeout(again, every());
+  };
+  setTimeout(again, every());
+}
+
 function showErrors(box, problem) {
   box.replaceChildren();
   const head = document.createElement("p");
@@ -46,12 +75,16 @@ function showErrors(box, problem) {
 function tasksPage() {
   const body = document.getElementById("task-rows");
   const said = document.getElementById("refreshed");
-  setInterval(async () => {
-    const answer = await fetch(body.dataset.refresh, { credentials: "same-origin" });
-    if (answer.redirected || !answer.ok) return;
+  const auto = document.getElementById("auto-refresh");
+  repeat(async () => {
+    // Not while off, hidden, or while the keyboard is in the table (its rows would vanish).
+    if (!auto.checked || document.hidden || body.contains(document.activeElement)) return true;
+    const answer = await poll(body.dataset.refresh);
+    if (!answer) return answer;
     body.innerHTML = await answer.text();  // the server's own escaped rendering of the rows
     said.textContent = "updated " + new Date().toLocaleTimeString();
-  }, 3000);
+    return true;
+  }, () => 3000);
 }
 
 // -- one task: its DAG recoloured live, a node's details and log ------------------------------
@@ -105,6 +138,8 @@ function taskPage() {
       const idx = Number((cluster.querySelector("title") || {}).textContent.replace("cluster_", ""));
       const failed = state.subtasks.some((s) => s.parallelIdx === idx && s.status === "FAILED");
       cluster.dataset.status = failed ? "FAILED" : "";
+      cluster.setAttribute("role", "group");
+      cluster.setAttribute("aria-label", `chain #${idx + 1}${failed ? ": a step FAILED" : ""}`);
       const outline = cluster.querySelector("polygon, path");
       if (outline) {
         outline.setAttribute("stroke", failed ? "#c0392b" : "black");
@@ -154,22 +189,24 @@ function taskPage() {
     clearInterval(logTimer);
     logTimer = setInterval(() => {  // follows the log while the subtask runs
       const sub = subtask(selected);
-      if (sub && ACTIVE.includes(sub.status)) readLog();
+      if (sub && ACTIVE.includes(sub.status) && !document.hidden) readLog();
     }, 1000);
   }
 
   async function refresh() {
-    const answer = await fetch(`/tasks/${state.id}/state`, { credentials: "same-origin" });
-    if (answer.ok && !answer.redirected) {
-      const was = selected !== null ? subtask(selected).status : null;
-      state = await answer.json();
-      draw();
-      if (selected !== null && was !== subtask(selected).status) readLog();
-    }
+    const answer = await poll(`/tasks/${state.id}/state`);
+    if (!answer) return answer;
+    const was = selected !== null ? subtask(selected).status : null;
+    state = await answer.json();
+    draw();
+    if (selected !== null && was !== subtask(selected).status) readLog();
+    return true;
   }
+  const running = () => state.status === "RUNNING" || state.subtasks.some((s) => ACTIVE.includes(s.status));
 
   async function act(label, method, path) {
     message.textContent = `${label}…`;
+    message.focus();  // the button may disappear with the state it changes
     try {
       await api(method, path);
       message.textContent = `${label}: done`;
@@ -189,7 +226,8 @@ function taskPage() {
     });
   }
   draw();
-  setInterval(refresh, 1000);
+  // Every second while it runs; every 5 s once it is over, or while the tab is hidden.
+  repeat(refresh, () => (running() && !document.hidden ? 1000 : 5000));
 }
 
 // -- forms that send an OCP request body -------------------------------------------------------

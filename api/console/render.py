@@ -1,0 +1,77 @@
+"""What every console page shares: its templates, its security headers, the session it needs
+(a page without one redirects to the login form; a page's script is told 401) and its errors
+as HTML pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from engine import Engine, NotFound, User
+
+from ..session import session_of
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")  # autoescapes every .html
+POLL_HEADER = "x-ocptask-poll"  # the pages' script marks its background reads with it
+T = TypeVar("T")
+
+
+class PageMissing(Exception):
+    """A page of something that does not exist: an HTML 404 naming it."""
+
+
+class LoginRequired(Exception):
+    def __init__(self, after: str) -> None:
+        self.after = after
+
+
+def page_session(request: Request) -> tuple[User, str]:
+    session = session_of(request)
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return session
+
+
+Session = Annotated[tuple[User, str], Depends(page_session)]
+
+
+def found(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, or the page's 404 when what it reads does not exist."""
+    try:
+        return call(*args)
+    except NotFound as exc:
+        raise PageMissing(str(exc)) from None
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+# Only ocptask's own script and style; not to be framed; no address of ours sent elsewhere.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def page(
+    request: Request, name: str, session: tuple[User, str] | None, code: int = 200, **context: Any
+) -> Response:
+    """The template ``name`` as the answer; ``code`` its HTTP status."""
+    user, csrf = session if session else (None, "")
+    values = {"user": user, "csrf": csrf, "page": name.split(".")[0], **context}
+    return TEMPLATES.TemplateResponse(request, name, values, status_code=code, headers=HEADERS)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """An HTML answer for a console address (the API's paths answer OCP's envelope)."""
+    return page(request, "missing.html", session_of(request), status, message=message)

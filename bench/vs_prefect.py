@@ -1,0 +1,103 @@
+"""ocptask beside Prefect 3 on the same no-op shapes: a chain and a fan-out that ends in a join.
+
+Prefect runs in its own venv under the bench cache (``$OCPTASK_BENCH_CACHE``, default
+``~/.cache/ocptask-bench``), installed there when missing, never into the project's venv; with
+its default local setup (a fresh ``PREFECT_HOME``: its ephemeral server and SQLite database,
+the thread-pool task runner). ocptask runs the same shapes on SQLite with parallelism 10
+(``bench/engine_overhead.py``'s). Both are timed from submitting to the flow or task's end, per
+node, beside a plain in-memory loop. Equal work: every ocptask task ends SUCCESSFUL with N
+subtasks; every Prefect flow returns only once its last task run (which waits on all others)
+has finished. Target (issue 13): ocptask at least 20 x lighter per node than Prefect.
+
+    python bench/vs_prefect.py [--nodes 200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.engine_overhead import chain, engine_run, join, plain_loop
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("OCPTASK_BENCH_CACHE", "~/.cache/ocptask-bench")).expanduser()
+PREFECT = "prefect>=3,<4"
+TARGET = 20.0
+
+
+def prefect_python() -> Path:
+    """Prefect's venv, made when missing; SystemExit naming why it could not be."""
+    venv = CACHE / "prefect"
+    python = venv / "bin" / "python"
+    if (
+        not python.exists()
+        or subprocess.run([python, "-c", "import prefect"], capture_output=True).returncode
+    ):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+        made = subprocess.run(
+            [python, "-m", "pip", "install", "-q", PREFECT], capture_output=True, text=True
+        )
+        if made.returncode:
+            raise SystemExit(f"Prefect could not be installed: {made.stderr.strip()[-300:]}")
+    return python
+
+
+def prefect_runs(nodes: int, repeat: int) -> dict[str, list[float]]:
+    python = prefect_python()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "PREFECT_HOME": home, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        ran = subprocess.run(
+            [python, HERE / "peers" / "prefect_shapes.py", str(nodes), str(repeat)],
+            capture_output=True, text=True, env=env, timeout=3600,
+        )  # fmt: skip
+    if ran.returncode:
+        raise SystemExit(f"Prefect's run failed: {ran.stderr.strip()[-500:]}")
+    times: dict[str, list[float]] = {}
+    for line in ran.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            if row["nodes"] != nodes:
+                raise SystemExit(f"Prefect's {row['shape']} ran {row['nodes']} nodes, not {nodes}")
+            times.setdefault(row["shape"], []).append(row["seconds"])
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.nodes
+    try:
+        peer: dict[str, list[float]] | str = prefect_runs(n, args.repeat)
+    except SystemExit as why:
+        peer = str(why)
+    print(f"{n} no-op nodes per shape, median of {args.repeat}, ms per node (wall)")
+    print(f"{'shape':<7} {'ocptask':>9} {'Prefect 3':>10} {'loop':>9} {'Prefect/ocptask':>16}")
+    for template in (chain(n), join(n)):
+        ours = statistics.median(sum(engine_run(template, 10)) for _ in range(args.repeat))
+        loop = statistics.median(plain_loop(template) for _ in range(args.repeat))
+        ours_ms, loop_us = ours / n * 1e3, loop / n * 1e6
+        if isinstance(peer, str):
+            print(f"{template.name:<7} {ours_ms:>7.3f}ms {'-':>10} {loop_us:>7.2f}us  {peer}")
+            continue
+        theirs_ms = statistics.median(peer[template.name]) / n * 1e3
+        ratio = theirs_ms / ours_ms
+        verdict = "holds" if ratio >= TARGET else "MISSED"
+        print(
+            f"{template.name:<7} {ours_ms:>7.3f}ms {theirs_ms:>8.3f}ms {loop_us:>7.2f}us "
+            f"{ratio:>14.1f}x  target >= {TARGET:.0f}x: {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
