@@ -10,13 +10,14 @@ test: venv
 	sh scripts/browser.sh
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
 	.venv/bin/lint-imports
-	$(VENV_PY) -m pytest -p no:cacheprovider -q
+	$(VENV_PY) -m pytest -p no:cacheprovider -q --durations=15
 
 demo: venv
 	$(VENV_PY) -m fixtures.demo
 
 bench: venv
 	$(VENV_PY) bench/engine_overhead.py
+	$(VENV_PY) bench/vs_prefect.py
 	$(VENV_PY) bench/ssh_fanout.py
 	$(VENV_PY) bench/daemon_latency.py
 	$(VENV_PY) bench/api_load.py

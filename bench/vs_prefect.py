@@ -54,7 +54,13 @@ def prefect_python() -> Path:
 def prefect_runs(nodes: int, repeat: int) -> dict[str, list[float]]:
     python = prefect_python()
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "PREFECT_HOME": home, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "PREFECT_HOME": home,
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, and none wanted
+            "DO_NOT_TRACK": "1",
+        }
         ran = subprocess.run(
             [python, HERE / "peers" / "prefect_shapes.py", str(nodes), str(repeat)],
             capture_output=True, text=True, env=env, timeout=3600,
