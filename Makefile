@@ -10,7 +10,7 @@ test: venv
 	sh scripts/browser.sh
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
 	.venv/bin/lint-imports
-	$(VENV_PY) -m pytest -p no:cacheprovider -q --durations=15
+	$(VENV_PY) -m pytest -p no:cacheprovider -q -n 2 --dist loadgroup --durations=15
 
 demo: venv
 	$(VENV_PY) -m fixtures.demo

@@ -83,7 +83,13 @@ def _screen(source: Backend, task: Task, labels: dict[int, str]) -> Group:
         ("░" * (width - filled), "dim"),
         f" {done}/{total} {_since(task.start_time)}",
     )
-    table = Table("host", "step", "", "took", "last log line", box=None, pad_edge=False)
+    # One line per host chain, whatever the width: the log line is cut, never the row.
+    table = Table(box=None, pad_edge=False)
+    table.add_column("host", no_wrap=True)
+    table.add_column("step", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("took", no_wrap=True)
+    table.add_column("last log line", no_wrap=True, overflow="ellipsis", ratio=1)
     chains: dict[int, list[Subtask]] = {}
     for sub in task.subtasks:
         chains.setdefault(sub.parallel_idx, []).append(sub)

@@ -188,3 +188,18 @@ def api_hosts(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int
     ids = [api_env.engine.hosts.add(h).id for h in sandbox["inventory"]]
     yield api_env, ids, sandbox
     sandbox_hosts.reset(sandbox["state"])
+
+
+# Fixtures of services on fixed addresses (sandbox hosts and their users, the test PostgreSQL,
+# silent listeners): with ``-n 2`` every test that uses one runs in one worker, in turn; the
+# other worker takes the rest beside it.
+SERVICES = {"sandbox", "postgres_server", "api_hosts", "silent_host"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("backend") == "postgres"
+        if on_postgres or SERVICES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("services"))
