@@ -83,20 +83,23 @@ def _screen(source: Backend, task: Task, labels: dict[int, str]) -> Group:
         ("░" * (width - filled), "dim"),
         f" {done}/{total} {_since(task.start_time)}",
     )
-    # One line per host chain, whatever the width: the log line is cut, never the row.
-    table = Table(box=None, pad_edge=False)
-    table.add_column("host", no_wrap=True)
-    table.add_column("step", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    table.add_column("took", no_wrap=True)
-    table.add_column("last log line", no_wrap=True, overflow="ellipsis", ratio=1)
     chains: dict[int, list[Subtask]] = {}
     for sub in task.subtasks:
         chains.setdefault(sub.parallel_idx, []).append(sub)
-    for idx, subs in sorted(chains.items(), key=lambda kv: (kv[0] < 0, kv[0])):
-        if idx < 0:
-            continue
-        table.add_row(*_row(source, subs, labels.get(subs[0].id, "(task)")))
+    rows = [
+        _row(source, subs, labels.get(subs[0].id, "(task)"))
+        for idx, subs in sorted(chains.items())
+        if idx >= 0
+    ]
+    # One line per host chain, whatever the width: every column but the log line keeps its
+    # width, and the log line is cut to what is left.
+    table = Table(box=None, pad_edge=False)
+    for i, name in enumerate(("host", "step", "", "took")):
+        widest = max([len(str(r[i])) for r in rows] + [len(name)])
+        table.add_column(name, no_wrap=True, min_width=widest)
+    table.add_column("last log line", no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
     ends = chains.get(-1, [])
     head = [_plain(source, s) for s in ends[:1]]
     foot = [_plain(source, s) for s in ends[1:]]
