@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel, col, select
 from .clock import as_utc, utcnow
 from .records import timestamp
 from .store import Store
-from .users import User, UserRecord
+from .users import User, UserRecord, user_of
 
 LIFETIME = timedelta(hours=12)
 
@@ -75,7 +75,7 @@ class Sessions:
         found, user = row
         if as_utc(found.expires) < utcnow():  # type: ignore[operator]
             return None
-        return User(user.id, user.name, as_utc(user.create_time)), found.csrf  # type: ignore[arg-type]
+        return user_of(user), found.csrf
 
     def close(self, token: str) -> None:
         with self.store.write() as session:

@@ -133,12 +133,12 @@ class Users:
             session.add(rec)
             session.flush()
             self._ids = None
-            return _user(rec)
+            return user_of(rec)
 
     def list(self) -> list[User]:
         with self.store.read() as session:
             query = select(UserRecord).order_by(col(UserRecord.id))
-            return [_user(r) for r in session.exec(query).all()]
+            return [user_of(r) for r in session.exec(query).all()]
 
     def get(self, name: str) -> User:
         with self.store.read() as session:
@@ -147,7 +147,7 @@ class Users:
                 UserNotFound,
                 name,
             )
-            return _user(rec)
+            return user_of(rec)
 
     def ids(self) -> dict[str, int]:
         """Name → id of every user (task records name their creator; OCP shows both).
@@ -188,7 +188,7 @@ class Users:
         key = (rec.password_hash, hashlib.sha256(password.encode()).digest())
         with self._lock:
             until = self._verified.get(key)
-        return _user(rec) if until is not None and until >= time.monotonic() else None
+        return user_of(rec) if until is not None and until >= time.monotonic() else None
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user, if ``password`` is theirs; None otherwise (unknown user included)."""
@@ -211,7 +211,7 @@ class Users:
         cached = self._ids
         if cached is not None and cached[1].get(rec.name) != rec.id:
             self._ids = None  # a user new to (or re-created since) the remembered ids
-        return _user(rec)
+        return user_of(rec)
 
     # -- access keys ------------------------------------------------------------------------
 
@@ -266,10 +266,10 @@ class Users:
         if row is None:
             return None
         key, user = row
-        return _user(user), self.store.secrets.open(key.secret) or ""
+        return user_of(user), self.store.secrets.open(key.secret) or ""
 
 
-def _user(rec: Any) -> User:
+def user_of(rec: Any) -> User:
     """From a UserRecord or a row of its table."""
     assert rec.id is not None
     return User(rec.id, rec.name, as_utc(rec.create_time))  # type: ignore[arg-type]
