@@ -16,13 +16,8 @@ demo: venv
 	$(VENV_PY) -m fixtures.demo
 
 bench: venv
-	$(VENV_PY) bench/engine_overhead.py
-	$(VENV_PY) bench/vs_prefect.py
-	$(VENV_PY) bench/ssh_fanout.py
-	$(VENV_PY) bench/daemon_latency.py
-	$(VENV_PY) bench/api_load.py
-	$(VENV_PY) bench/api_load.py --workers 2
-	$(VENV_PY) bench/cli_startup.py
+	$(VENV_PY) -c 'import matplotlib' 2>/dev/null || $(VENV_PY) -m pip install -q -e '.[test,bench]'
+	$(VENV_PY) bench/report.py
 
 lint: venv
 	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench

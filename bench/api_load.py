@@ -54,24 +54,29 @@ Request = tuple[str, str, bytes | None]  # method, path, JSON body
 def prepare(engine: Engine, tasks_total: int) -> int:
     """The hosts, the OceanBase cluster and ``tasks_total`` install tasks; the first's id."""
     engine.users.add(USER, PASSWORD)
-    hosts = [
-        engine.hosts.add(
-            {
-                "name": f"bench-host-{i}",
-                "innerIpAddress": f"127.0.0.{201 + i}",
-                "username": "root",
-                "privateKeyPath": "/nonexistent",
-            }
-        )
-        for i in range(3)
-    ]
     register_ob_cluster(engine, "pw")
-    host_ids = [h.id for h in hosts]
-    first = tasks.obproxy.create_cluster(engine, install_request(host_ids), USER)
+
+    def three_hosts(task: int) -> list[int]:
+        """Hosts of their own for each task: a host is held by one install at a time."""
+        return [
+            engine.hosts.add(
+                {
+                    "name": f"bench-host-{task}-{i}",
+                    "innerIpAddress": f"127.1.{task // 250}.{task % 250 + 1 + i * 0}",
+                    "sshPort": 2200 + i,
+                    "username": "root",
+                    "privateKeyPath": "/nonexistent",
+                }
+            ).id
+            for i in range(3)
+        ]
+
+    first = tasks.obproxy.create_cluster(engine, install_request(three_hosts(0)), USER)
     if len(first.subtasks) != 26:
         raise SystemExit(f"the install task has {len(first.subtasks)} subtasks, not 26")
     for i in range(1, tasks_total):
-        tasks.obproxy.create_cluster(engine, install_request(host_ids, name=f"bench{i}"), USER)
+        request = install_request(three_hosts(i), name=f"bench{i}")
+        tasks.obproxy.create_cluster(engine, request, USER)
     return first.id
 
 

@@ -22,37 +22,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engine_overhead import chain, engine_run, join, plain_loop
+from bench.peer_venv import PeerMissing, peer_python, version
 
 HERE = Path(__file__).resolve().parent
-CACHE = Path(os.environ.get("OCPTASK_BENCH_CACHE", "~/.cache/ocptask-bench")).expanduser()
 PREFECT = "prefect>=3,<4"
 TARGET = 20.0
 
 
-def prefect_python() -> Path:
-    """Prefect's venv, made when missing; SystemExit naming why it could not be."""
-    venv = CACHE / "prefect"
-    python = venv / "bin" / "python"
-    if (
-        not python.exists()
-        or subprocess.run([python, "-c", "import prefect"], capture_output=True).returncode
-    ):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        made = subprocess.run(
-            [python, "-m", "pip", "install", "-q", PREFECT], capture_output=True, text=True
-        )
-        if made.returncode:
-            raise SystemExit(f"Prefect could not be installed: {made.stderr.strip()[-300:]}")
-    return python
-
-
 def prefect_runs(nodes: int, repeat: int) -> dict[str, list[float]]:
-    python = prefect_python()
+    python = peer_python("prefect", [PREFECT], "import prefect")
     with tempfile.TemporaryDirectory() as home:
         env = {
             **os.environ,
@@ -81,28 +64,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     n = args.nodes
+    result: dict[str, Any] = {"nodes": n, "target": TARGET, "rows": []}
     try:
         peer: dict[str, list[float]] | str = prefect_runs(n, args.repeat)
-    except SystemExit as why:
-        peer = str(why)
+        result["prefect_version"] = version(
+            peer_python("prefect", [PREFECT], "import prefect"), "prefect"
+        )
+    except (SystemExit, PeerMissing) as why:
+        peer = result["prefect_missing"] = str(why)
     print(f"{n} no-op nodes per shape, median of {args.repeat}, ms per node (wall)")
     print(f"{'shape':<7} {'ocptask':>9} {'Prefect 3':>10} {'loop':>9} {'Prefect/ocptask':>16}")
     for template in (chain(n), join(n)):
         ours = statistics.median(sum(engine_run(template, 10)) for _ in range(args.repeat))
         loop = statistics.median(plain_loop(template) for _ in range(args.repeat))
         ours_ms, loop_us = ours / n * 1e3, loop / n * 1e6
+        row = {"shape": template.name, "ocptask_ms": ours_ms, "loop_us": loop_us}
+        result["rows"].append(row)
         if isinstance(peer, str):
             print(f"{template.name:<7} {ours_ms:>7.3f}ms {'-':>10} {loop_us:>7.2f}us  {peer}")
             continue
         theirs_ms = statistics.median(peer[template.name]) / n * 1e3
         ratio = theirs_ms / ours_ms
+        row["prefect_ms"] = theirs_ms
         verdict = "holds" if ratio >= TARGET else "MISSED"
         print(
             f"{template.name:<7} {ours_ms:>7.3f}ms {theirs_ms:>8.3f}ms {loop_us:>7.2f}us "
             f"{ratio:>14.1f}x  target >= {TARGET:.0f}x: {verdict}"
         )
+
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -28,11 +28,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
-from . import subtask_log, transitions
+from . import revisions, subtask_log, transitions
 from .clock import as_utc, utcnow
 from .context import Context
 from .enums import Operation, SubtaskStatus
 from .errors import StepLoadError
+from .hot_sql import HotConn, HotStatement
 from .records import SUBTASKS, TASKS
 from .step import load_step
 from .store import Store
@@ -44,7 +45,7 @@ RunningHere = Callable[[int], bool]
 """Whether this process is executing the subtask right now (the runner knows)."""
 
 # Statements are built once: building a SQLAlchemy statement costs several times executing it.
-_CLAIM = (
+_CLAIM = HotStatement(
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.READY.value)
     .values(
@@ -53,9 +54,10 @@ _CLAIM = (
         acquired_until=bindparam("lease_until"),
         start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
         finish_time=None,
+        **revisions.bumped(SUBTASKS),
     )
 )
-_TASK_EXECUTOR = (
+_TASK_EXECUTOR = HotStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.executor != bindparam("executor"))
     .values(executor=bindparam("executor"))
@@ -144,7 +146,7 @@ _LAPSED_TASKS = (
 # -- the holder's verbs -------------------------------------------------------------------------
 
 
-def claim(conn: Connection, subtask_id: int, executor: str, lease_seconds: float) -> bool:
+def claim(conn: HotConn, subtask_id: int, executor: str, lease_seconds: float) -> bool:
     """READY → RUNNING for ``executor``, with a fresh lease. False if it was not READY any
     more (claimed by someone else in between): the guard holds without the task lock too."""
     now = utcnow()
@@ -154,12 +156,12 @@ def claim(conn: Connection, subtask_id: int, executor: str, lease_seconds: float
         "now": now,
         "lease_until": now + timedelta(seconds=lease_seconds),
     }
-    return conn.execute(_CLAIM, params).rowcount == 1
+    return _CLAIM.run(conn, params).rowcount == 1
 
 
-def name_task_executor(conn: Connection, task_id: int, executor: str) -> None:
+def name_task_executor(conn: HotConn, task_id: int, executor: str) -> None:
     """The task's record names who runs it now."""
-    conn.execute(_TASK_EXECUTOR, {"task_id": task_id, "executor": executor})
+    _TASK_EXECUTOR.run(conn, {"task_id": task_id, "executor": executor})
 
 
 def renew(
@@ -182,7 +184,7 @@ def cleaned(conn: Connection, subtask_id: int, owner: str, seen: str | None) -> 
 
 
 def finish(
-    conn: Connection,
+    conn: HotConn,
     task_id: int,
     sub: Row[Any] | Mapping[str, Any],
     *,

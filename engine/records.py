@@ -28,7 +28,8 @@ def timestamp(nullable: bool = True) -> Any:
 
 
 def revision() -> Any:
-    """Bumped by a trigger on every UPDATE of the row (``revisions``); written by nothing else.
+    """Bumped on every UPDATE of the row by a trigger, or by the statement itself in the same way
+    (``revisions``); never set to a value of a writer's own.
     Nullable only so that an older database gains the column (its rows read as revision 0)."""
     return Field(default=0, sa_column=Column(Integer, nullable=True, server_default=text("0")))
 

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 
 from . import execution, leases, subtask_log, transitions
 from .context import Context
@@ -23,6 +23,7 @@ from .drivers import Drivers
 from .enums import Operation, SubtaskStatus, TaskStatus
 from .errors import Cancelled
 from .execution import Execution, Phase
+from .hot_sql import HotConn, HotStatement
 from .records import SUBTASKS, TASKS
 from .services import Services
 from .slots import Slots
@@ -49,9 +50,11 @@ _READY = (
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.READY.value)
     .limit(bindparam("n"))
 )
-_READY_IN_ORDER = _READY.order_by(SUBTASKS.c.id)
+_READY_IN_ORDER = HotStatement(_READY.order_by(SUBTASKS.c.id))
 # A rollback undoes the most recently started first: the reverse of execution order.
-_READY_NEWEST_FIRST = _READY.order_by(SUBTASKS.c.start_time.desc(), SUBTASKS.c.id.desc())
+_READY_NEWEST_FIRST = HotStatement(
+    _READY.order_by(SUBTASKS.c.start_time.desc(), SUBTASKS.c.id.desc())
+)
 # Running tasks with READY subtasks, oldest first: what a cross-task dispatcher claims from.
 _READY_TASKS = (
     select(TASKS.c.id, TASKS.c.payload)
@@ -149,7 +152,7 @@ class Runner:
         progressed = 0
         committed = False
         try:
-            with self.store.begin_write() as conn:
+            with self.store.hot_write() as conn:
                 operation = transitions.try_lock_task(conn, task_id)
                 if operation is not None:  # else another executor moves this task: next round
                     launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
@@ -162,7 +165,7 @@ class Runner:
         return progressed + len(launched)
 
     def _claim_in(
-        self, conn: Connection, task_id: int, free: int, payload: dict[str, Any], operation: str
+        self, conn: HotConn, task_id: int, free: int, payload: dict[str, Any], operation: str
     ) -> tuple[list[Execution], int]:
         """Claim inside the caller's transaction, which holds the task's lock; the caller
         launches after it commits."""
@@ -172,8 +175,7 @@ class Runner:
             return launched, progressed
         rolling_back = operation == Operation.ROLLBACK
         query = _READY_NEWEST_FIRST if rolling_back else _READY_IN_ORDER
-        for row in conn.execute(query, {"task_id": task_id, "n": free}).all():
-            sub = row._mapping
+        for sub in query.run(conn, {"task_id": task_id, "n": free}):
             if self.slots.get(sub["id"]) is not None:  # handed back; its old run still ends
                 continue
             header = subtask_log.header(sub["operation"])
@@ -283,7 +285,7 @@ class Runner:
             return [], 0
         reserved = 0
         try:
-            with e.flush_lock, self.store.begin_write() as conn:
+            with e.flush_lock, self.store.hot_write() as conn:
                 operation = transitions.lock_task(conn, e.task_id)
                 subtask_log.append_row(conn, e.subtask_id, e.log.drain())
                 if not self._recorded(conn, e, ok=ok, interrupted=interrupted):
@@ -301,7 +303,7 @@ class Runner:
                 self.slots.unreserve(reserved)
             raise
 
-    def _recorded(self, conn: Connection, e: Execution, *, ok: bool, interrupted: bool) -> bool:
+    def _recorded(self, conn: HotConn, e: Execution, *, ok: bool, interrupted: bool) -> bool:
         """The run's end, written only while this executor holds the row; False if it was not
         RUNNING any more (whatever happened instead is logged)."""
         common: dict[str, Any] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ _process_locks: dict[str, WriteLock] = {}
 _process_locks_guard = threading.Lock()
 
 
+class RawTransaction:
+    """What a ``hot_sql`` statement needs of its connection: the dialect and the pooled DBAPI
+    connection (``.connection.dbapi_connection``, as on a SQLAlchemy Connection)."""
+
+    def __init__(self, connection: Any, dialect: Any) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+
 class Store:
     def __init__(self, db_url: str | None = None, *, pool_size: int = 10) -> None:
         self.url = resolve_url(db_url)
@@ -58,8 +67,10 @@ class Store:
                 self._write_lock: WriteLock | None = _process_locks.setdefault(
                     self.url, WriteLock(database)
                 )
+                self._write_lock.users += 1
         else:
             self._write_lock = None
+        self._holds_lock = self._write_lock is not None
         self._writer = self.engine.execution_options(ocptask_write=True)
         self._known_tables = 0
         self._secrets: SecretBox | None = None
@@ -118,12 +129,41 @@ class Store:
             yield conn
 
     @contextmanager
+    def hot_write(self) -> Iterator[RawTransaction]:
+        """A write transaction for ``hot_sql`` statements only (the runner's per-node path), on
+        a pooled DBAPI connection: SQLAlchemy's Connection, its events and its transaction
+        object cost as much as the statements they would carry. Committed on success, rolled
+        back on error, as ``begin_write``."""
+        with self._locked():
+            fairy = self._writer.raw_connection()
+            dbapi = fairy.dbapi_connection
+            try:
+                if self.is_sqlite:  # pysqlite is left in autocommit: begin as begin_write does
+                    dbapi.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                yield RawTransaction(fairy, self.engine.dialect)
+                dbapi.commit()  # type: ignore[union-attr]
+            except BaseException:
+                with suppress(Exception):  # the error that brought us here is the one to tell
+                    dbapi.rollback()  # type: ignore[union-attr]
+                raise
+            finally:
+                fairy.close()  # back to the pool
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
     def close(self) -> None:
         self.engine.dispose()
+        lock = self._write_lock
+        if lock is not None and self._holds_lock:
+            self._holds_lock = False
+            with _process_locks_guard:  # the last Store of this database lets go of its lock file
+                lock.users -= 1
+                if lock.users == 0:
+                    _process_locks.pop(self.url, None)
+                    lock.close()
 
 
 def _sqlite_setup(engine: SqlEngine) -> None:
@@ -141,10 +181,10 @@ def _sqlite_setup(engine: SqlEngine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get("ocptask_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # On the DBAPI connection itself: through exec_driver_sql the BEGIN cost as much
+        # Python as a whole statement of the runner's path (see hot_sql).
+        immediate = conn.get_execution_options().get("ocptask_write")
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _add_missing_columns(conn: Connection) -> None:

@@ -11,10 +11,11 @@ import threading
 import traceback
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session
 
 from .clock import ocp_time, utcnow
+from .hot_sql import HotConn, HotStatement
 from .records import LOGS
 
 MASK = "******"
@@ -32,12 +33,14 @@ def append(session: Session, subtask_id: int, text: str) -> None:
     append_row(session.connection(), subtask_id, text)
 
 
-_INSERT = insert(LOGS)
+_INSERT = HotStatement(
+    insert(LOGS).values(subtask_id=bindparam("subtask_id"), text=bindparam("text"))
+)
 
 
-def append_row(conn: Connection, subtask_id: int, text: str) -> None:
+def append_row(conn: HotConn, subtask_id: int, text: str) -> None:
     if text:
-        conn.execute(_INSERT, {"subtask_id": subtask_id, "text": text})
+        _INSERT.run(conn, {"subtask_id": subtask_id, "text": text})
 
 
 class SubtaskLogger:

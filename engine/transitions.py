@@ -15,13 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
-from . import subtask_log
+from . import revisions, subtask_log
 from .clock import utcnow
 from .context import Context
 from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
 from .errors import ContextConflict, TaskNotFound, found
+from .hot_sql import HotConn, HotStatement, in_list, list_params
 from .records import SUBTASKS, TASKS
 from .template import PlannedSubtask
 
@@ -33,6 +34,12 @@ Row = Mapping[str, Any]
 # -- the runner's side --------------------------------------------------------------------------
 # Statements are built once: building a SQLAlchemy statement costs several times executing it.
 
+
+def _literals(values: Sequence[str]) -> list[Any]:
+    """Values of an IN list as literals: compiled once (``hot_sql``), not expanded per call."""
+    return [literal(v) for v in values]
+
+
 ROW_COLUMNS = (
     SUBTASKS.c.id,
     SUBTASKS.c.status,
@@ -41,52 +48,55 @@ ROW_COLUMNS = (
     SUBTASKS.c.downstreams,
     SUBTASKS.c.parallel_idx,
 )
-_TASK_OPERATION = select(TASKS.c.operation).where(TASKS.c.id == bindparam("task_id"))
-_ROW = select(*ROW_COLUMNS).where(SUBTASKS.c.id == bindparam("id"))
-_ROWS = select(*ROW_COLUMNS).where(SUBTASKS.c.id.in_(bindparam("ids", expanding=True)))
-_ROWS_WITH_CONTEXT = _ROWS.add_columns(SUBTASKS.c.context)
-_COUNTS = (
-    select(SUBTASKS.c.status, func.count())
+_OPERATION = select(TASKS.c.operation).where(TASKS.c.id == bindparam("task_id"))
+_TASK_OPERATION = HotStatement(_OPERATION)
+_ROW = HotStatement(select(*ROW_COLUMNS).where(SUBTASKS.c.id == bindparam("id")))
+_COUNTS = HotStatement(
+    select(SUBTASKS.c.status, func.count().label("n"))
     .where(SUBTASKS.c.task_id == bindparam("task_id"))
     .group_by(SUBTASKS.c.status)
 )
-_ANY_ACTIVE = (
+_ANY_ACTIVE = HotStatement(
     select(SUBTASKS.c.id)
-    .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(ACTIVE))
+    .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(_literals(ACTIVE)))
     .limit(1)
 )
 
 
-def has_active(conn: Connection, task_id: int) -> bool:
+def has_active(conn: HotConn, task_id: int) -> bool:
     """Whether any subtask of the task is READY, RUNNING or CANCELING (it may progress)."""
-    return conn.execute(_ANY_ACTIVE, {"task_id": task_id}).first() is not None
+    return _ANY_ACTIVE.run(conn, {"task_id": task_id}).first() is not None
 
 
-_PENDING_IDS = select(SUBTASKS.c.id).where(
-    SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.PENDING.value
+_PENDING_IDS = HotStatement(
+    select(SUBTASKS.c.id).where(
+        SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.PENDING.value
+    )
 )
-_END_TASK = (
+_END_TASK = HotStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"))
     .values(status=bindparam("v_status"), finish_time=bindparam("v_finish_time"))
 )
 
 
-@lru_cache(maxsize=64)
-def _update_subtask(columns: frozenset[str], guarded: bool, owned: bool = False) -> Any:
-    """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN :expect] [AND executor =
-    :owner]``, built once."""
+@lru_cache(maxsize=128)
+def _update_subtask(columns: frozenset[str], expected: int, owned: bool = False) -> HotStatement:
+    """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN (<expected> statuses)]
+    [AND executor = :owner]``, built once."""
     values = {name: bindparam(f"v_{name}") for name in columns}
     where = [SUBTASKS.c.id == bindparam("sid")]
-    if guarded:
-        where.append(SUBTASKS.c.status.in_(bindparam("expect", expanding=True)))
+    if expected:
+        where.append(in_list(SUBTASKS.c.status, "expect", expected))
     if owned:
         where.append(SUBTASKS.c.executor == bindparam("owner"))
-    return update(SUBTASKS).where(*where).values(values)
+    return HotStatement(
+        update(SUBTASKS).where(*where).values({**values, **revisions.bumped(SUBTASKS)})
+    )
 
 
 def set_subtask(
-    conn: Connection,
+    conn: HotConn,
     subtask_id: int,
     *,
     expect: Iterable[str] | None = None,
@@ -97,18 +107,20 @@ def set_subtask(
     ``owner``, only if that executor still holds it. True if done."""
     params = {f"v_{name}": value for name, value in values.items()}
     params["sid"] = subtask_id
-    if expect is not None:
-        params["expect"] = list(expect)
+    statuses = [] if expect is None else list(expect)
+    if expect is not None and not statuses:
+        return False  # expecting none of the statuses: nothing can match
+    params.update(list_params("expect", statuses))
     if owner is not None:
         params["owner"] = owner
-    statement = _update_subtask(frozenset(values), expect is not None, owner is not None)
-    return conn.execute(statement, params).rowcount == 1
+    statement = _update_subtask(frozenset(values), len(statuses), owner is not None)
+    return statement.run(conn, params).rowcount == 1
 
 
-_LOCK_TASK = _TASK_OPERATION.with_for_update()
+_LOCK_TASK = HotStatement(_OPERATION.with_for_update())
 
 
-def lock_task(conn: Connection, task_id: int) -> str:
+def lock_task(conn: HotConn, task_id: int) -> str:
     """Serialise every transition of one task: take its row lock, return its operation.
 
     Needed wherever transactions are not serial already (PostgreSQL, READ COMMITTED): two
@@ -116,30 +128,27 @@ def lock_task(conn: Connection, task_id: int) -> str:
     their common downstream. SQLite's BEGIN IMMEDIATE serialises writers by itself (and SQLite
     has no FOR UPDATE; SQLAlchemy leaves it out there).
     """
-    operation = found(
-        conn.execute(_LOCK_TASK, {"task_id": task_id}).scalar(), TaskNotFound, task_id
-    )
+    operation = found(_LOCK_TASK.run(conn, {"task_id": task_id}).scalar(), TaskNotFound, task_id)
     return operation
 
 
-_TRY_LOCK_TASK = _TASK_OPERATION.with_for_update(skip_locked=True)
+_TRY_LOCK_TASK = HotStatement(_OPERATION.with_for_update(skip_locked=True))
 
 
-def try_lock_task(conn: Connection, task_id: int) -> str | None:
+def try_lock_task(conn: HotConn, task_id: int) -> str | None:
     """``lock_task`` that gives up at once (None) when another executor holds the task."""
-    return conn.execute(_TRY_LOCK_TASK, {"task_id": task_id}).scalar()
+    return _TRY_LOCK_TASK.run(conn, {"task_id": task_id}).scalar()
 
 
-def task_operation(conn: Connection, task_id: int) -> str:
+def task_operation(conn: HotConn, task_id: int) -> str:
     operation = found(
-        conn.execute(_TASK_OPERATION, {"task_id": task_id}).scalar(), TaskNotFound, task_id
+        _TASK_OPERATION.run(conn, {"task_id": task_id}).scalar(), TaskNotFound, task_id
     )
     return operation
 
 
-def subtask_row(conn: Connection, subtask_id: int) -> Row | None:
-    row = conn.execute(_ROW, {"id": subtask_id}).first()
-    return None if row is None else row._mapping
+def subtask_row(conn: HotConn, subtask_id: int) -> Row | None:
+    return _ROW.run(conn, {"id": subtask_id}).first()
 
 
 def end_values(sub: Row, *, ok: bool, interrupted: bool, context: Context | None) -> dict[str, Any]:
@@ -160,7 +169,7 @@ def end_values(sub: Row, *, ok: bool, interrupted: bool, context: Context | None
 
 
 def advance(
-    conn: Connection, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
+    conn: HotConn, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
 ) -> None:
     """After ``sub`` ended with the ``ended`` values (``end_values``): make READY whatever that
     unblocks, else settle the task. ``sub`` needs id, upstreams and downstreams."""
@@ -178,16 +187,28 @@ def advance(
         settle(conn, task_id, rolling_back=rolling_back)
 
 
-def _rows(conn: Connection, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:
+_FEW = 32  # ids per statement; each count up to it has its statement compiled once
+
+
+@lru_cache(maxsize=2 * _FEW)
+def _rows_of(count: int, with_context: bool) -> HotStatement:
+    columns = (*ROW_COLUMNS, SUBTASKS.c.context) if with_context else ROW_COLUMNS
+    return HotStatement(select(*columns).where(in_list(SUBTASKS.c.id, "id", count)))
+
+
+def _rows(conn: HotConn, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:
     ids = list(ids)
     if not ids:
         return []
-    query = _ROWS_WITH_CONTEXT if with_context else _ROWS
-    return [row._mapping for row in conn.execute(query, {"ids": ids})]
+    rows: list[Row] = []
+    for start in range(0, len(ids), _FEW):  # a long list (a join's upstreams) in slices
+        part = ids[start : start + _FEW]
+        rows += _rows_of(len(part), with_context).run(conn, list_params("id", part)).rows
+    return rows
 
 
 def promote(
-    conn: Connection,
+    conn: HotConn,
     candidate_ids: Iterable[int],
     *,
     rolling_back: bool,
@@ -203,6 +224,9 @@ def promote(
     """
     known = known or {}
     readied = False
+    if one_succeeded and not rolling_back:
+        # Count off first: a join's row (its long upstream list) is read only by the last.
+        candidate_ids = [i for i in candidate_ids if _count_down(conn, i)]
     for cand in _rows(conn, candidate_ids):
         if rolling_back:
             waiting = cand["operation"] == Operation.ROLLBACK and cand["status"] in (
@@ -212,8 +236,6 @@ def promote(
             if waiting and all(d["status"] == S.PENDING for d in _rows(conn, cand["downstreams"])):
                 readied |= set_subtask(conn, cand["id"], status=S.READY.value)
         elif cand["status"] == S.PENDING:
-            if one_succeeded and _count_down(conn, cand["id"]) > 0:
-                continue  # others still to succeed: the last of them looks at it whole
             others = [i for i in cand["upstreams"] if i not in known]
             ups = [known[i] for i in cand["upstreams"] if i in known]
             ups += _rows(conn, others, with_context=True)
@@ -222,22 +244,23 @@ def promote(
     return readied
 
 
-_COUNT_DOWN = (
+_COUNT_DOWN = HotStatement(
     update(SUBTASKS)
-    .where(SUBTASKS.c.id == bindparam("sid"))
-    .values(waiting=SUBTASKS.c.waiting - 1)
+    .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.PENDING.value)
+    .values(waiting=SUBTASKS.c.waiting - 1, **revisions.bumped(SUBTASKS))
     .returning(SUBTASKS.c.waiting)
 )
 
 
-def _count_down(conn: Connection, subtask_id: int) -> int:
-    """One upstream fewer to wait for; how many are left (0 for a row without the count: it is
-    then looked at whole, as it always was)."""
-    left = conn.execute(_COUNT_DOWN, {"sid": subtask_id}).scalar()
-    return 0 if left is None else int(left)
+def _count_down(conn: HotConn, subtask_id: int) -> bool:
+    """One upstream fewer for a PENDING subtask to wait for; True if none is left, so it is to
+    be looked at whole (so is a row without the count: as it always was). False if others are
+    left, or if it is not PENDING (it waits for nothing)."""
+    row = _COUNT_DOWN.run(conn, {"sid": subtask_id}).first()
+    return row is not None and (row["waiting"] is None or row["waiting"] <= 0)
 
 
-def _make_ready(conn: Connection, cand: Row, ups: list[Row]) -> bool:
+def _make_ready(conn: HotConn, cand: Row, ups: list[Row]) -> bool:
     contexts = [Context.from_json(u["context"]) for u in ups if u["context"] is not None]
     if not contexts:
         return set_subtask(conn, cand["id"], status=S.READY.value)
@@ -251,7 +274,7 @@ def _make_ready(conn: Connection, cand: Row, ups: list[Row]) -> bool:
     return set_subtask(conn, cand["id"], status=S.READY.value, context=merged.to_json())
 
 
-def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) -> None:
+def settle(conn: HotConn, task_id: int, *, rolling_back: bool | None = None) -> None:
     """Roll the task status up from its subtasks once nothing can progress.
 
     Deliberately later than OCP's "any subtask FAILED -> task FAILED": a failure stops only its
@@ -266,7 +289,7 @@ def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) 
     counts = _counts(conn, task_id)
     if not rolling_back and counts.get(S.PENDING, 0) and not counts.get(S.FAILED, 0):
         # Defensive: something unblocked but never promoted (e.g. a crash mid-transition).
-        pending = conn.execute(_PENDING_IDS, {"task_id": task_id}).scalars().all()
+        pending = [row["id"] for row in _PENDING_IDS.run(conn, {"task_id": task_id})]
         promote(conn, pending, rolling_back=False)
         counts = _counts(conn, task_id)
         if any(counts.get(s, 0) for s in ACTIVE):
@@ -275,11 +298,11 @@ def settle(conn: Connection, task_id: int, *, rolling_back: bool | None = None) 
     done = counts.get(S.PENDING if rolling_back else S.SUCCESSFUL, 0) == total
     status = TaskStatus.SUCCESSFUL if done else TaskStatus.FAILED
     params = {"task_id": task_id, "v_status": status.value, "v_finish_time": utcnow()}
-    conn.execute(_END_TASK, params)
+    _END_TASK.run(conn, params)
 
 
-def _counts(conn: Connection, task_id: int) -> dict[str, int]:
-    return {status: n for status, n in conn.execute(_COUNTS, {"task_id": task_id})}
+def _counts(conn: HotConn, task_id: int) -> dict[str, int]:
+    return {row["status"]: row["n"] for row in _COUNTS.run(conn, {"task_id": task_id})}
 
 
 # -- a new task -----------------------------------------------------------------------------

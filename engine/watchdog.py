@@ -147,7 +147,7 @@ class Watchdog:
             for e in running:
                 if not e.log.pending:
                     continue
-                with e.flush_lock, self.runner.store.begin_write() as conn:
+                with e.flush_lock, self.runner.store.hot_write() as conn:
                     subtask_log.append_row(conn, e.subtask_id, e.log.drain())
         except Exception as exc:  # lines stay buffered: the final record writes them
             log.warning("log flush failed: %s", exc)

@@ -22,6 +22,13 @@ class WriteLock:
         self._thread = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self.users = 0  # Stores of this process sharing it; the last to close closes the file
+
+    def close(self) -> None:
+        with self._thread:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
 
     def _file(self) -> int:
         # A forked child would share the parent's open file and so its flock: reopen there.

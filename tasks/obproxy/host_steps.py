@@ -10,8 +10,8 @@ originals back.
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.request
 
 import pymysql
 
@@ -235,8 +235,17 @@ class UpdateObproxyStatus(HostStep):
 
 def metrics_url(ctx: StepContext, step: HostStep) -> str:
     """The exporter's URL, once it answered 200."""
-    url = f"http://{step.target(ctx).address}:{step.spec(ctx).exporter_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        if response.status != 200:
-            raise RuntimeError(f"{url} answered {response.status}")
+    address, port = step.target(ctx).address, step.spec(ctx).exporter_port
+    url = f"http://{address}:{port}/metrics"
+    # http.client, not urllib: urlopen builds a TLS context (loading every CA) on each call.
+    conn = http.client.HTTPConnection(address, port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        status = conn.getresponse().status
+    except OSError as exc:  # the step's error names the URL, not only "Connection refused"
+        raise RuntimeError(f"{url} does not answer: {exc.strerror or exc}") from None
+    finally:
+        conn.close()
+    if status != 200:
+        raise RuntimeError(f"{url} answered {status}")
     return url

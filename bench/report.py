@@ -1,0 +1,131 @@
+"""``make bench``: run every benchmark once on this machine and write ``bench/REPORT.md`` with
+its plots (``bench/plots/*.png``, matplotlib) and the 16-host flame graph (py-spy).
+
+Each benchmark runs in a process of its own and leaves its figures as JSON; a benchmark that
+fails (a peer that cannot be installed, say) makes its section say so and the rest still runs.
+Every figure of issue 13 is set beside its target with "holds" or "MISSED".
+
+    python bench/report.py [--quick]      # --quick: fewer runs and hosts, to try the report
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PLOTS = HERE / "plots"
+RESULTS = ROOT / "build" / "bench"
+
+
+def run(script: str, *args: str, timeout: float = 3600) -> tuple[dict[str, Any] | None, str]:
+    """Run ``bench/<script>`` with ``--json``; its figures (None if it failed) and its output."""
+    out = RESULTS / (Path(script).stem + ".json")
+    out.unlink(missing_ok=True)
+    started = time.monotonic()
+    print(f"-- {script} {' '.join(args)}", flush=True)
+    ran = subprocess.run(
+        [sys.executable, str(HERE / script), *args, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    text = ran.stdout + (
+        f"\n(exit {ran.returncode})\n{ran.stderr[-2000:]}" if ran.returncode else ""
+    )
+    print(text, f"({time.monotonic() - started:.0f} s)", flush=True)
+    return (json.loads(out.read_text()) if ran.returncode == 0 and out.exists() else None), text
+
+
+def plain(script: str, *args: str) -> str:
+    """A benchmark that prints its figures only (kept as printed, in the appendix)."""
+    print(f"-- {script} {' '.join(args)}", flush=True)
+    ran = subprocess.run(
+        [sys.executable, str(HERE / script), *args], capture_output=True, text=True, timeout=1800
+    )
+    text = ran.stdout + (
+        f"\n(exit {ran.returncode})\n{ran.stderr[-2000:]}" if ran.returncode else ""
+    )
+    print(text, flush=True)
+    return text
+
+
+def machine() -> dict[str, str]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "?",
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    repeat = "1" if args.quick else "3"
+    figures: dict[str, Any] = {"machine": machine()}
+    outputs: dict[str, str] = {}
+    steps = [
+        ("engine", "engine_overhead.py", ["--repeat", repeat]),
+        ("prefect", "vs_prefect.py", ["--repeat", repeat]),
+        (
+            "fanout",
+            "ssh_fanout.py",
+            [
+                "--repeat",
+                repeat,
+                "--profile",
+                str(PLOTS),
+                "--hosts",
+                "1,4,16" if args.quick else "1,4,16,64",
+            ],
+        ),
+        (
+            "ansible",
+            "vs_ansible.py",
+            ["--repeat", repeat, "--hosts", "1,4" if args.quick else "1,4,16,64"],
+        ),
+    ]
+    for key, script, extra in steps:
+        figures[key], outputs[script] = run(script, *extra)
+    for script, extra in (
+        ("cli_startup.py", []),
+        ("daemon_latency.py", []),
+        ("api_load.py", []),
+        ("api_load.py", ["--workers", "2"]),
+    ):
+        outputs[" ".join([script, *extra])] = plain(script, *extra)
+    (RESULTS / "figures.json").write_text(json.dumps(figures, indent=1))
+    from bench.report_writer import write  # matplotlib is imported only once figures exist
+
+    write(figures, outputs, HERE / "REPORT.md", PLOTS)
+    print(f"wrote {HERE / 'REPORT.md'} and {PLOTS}/")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
