@@ -31,6 +31,7 @@ from .errors import (
     ConnectionLost,
     HostKeyMismatch,
     HostUnreachable,
+    SshError,
 )
 
 # paramiko logs what it meets on its own ("Exception (client): Error reading SSH protocol
@@ -115,6 +116,19 @@ class _Pinned(paramiko.MissingHostKeyPolicy):
         self.learned = f"{hostname} {key.get_name()} {key.get_base64()}"
 
 
+def _transport(sock: socket.socket, **kwargs: object) -> paramiko.Transport:
+    """paramiko's Transport asking for AES-GCM first: an AEAD cipher carries its own integrity
+    check, where the CTR ciphers' HMAC is compared byte by byte in Python on every packet
+    (most of the transport thread's CPU). The server still picks from the whole list."""
+    transport = paramiko.Transport(sock, **kwargs)  # type: ignore[arg-type]
+    options = transport.get_security_options()
+    ciphers = tuple(options.ciphers)
+    options.ciphers = tuple(c for c in ciphers if "gcm" in c) + tuple(
+        c for c in ciphers if "gcm" not in c
+    )
+    return transport
+
+
 class SshConnection:
     """One authenticated SSH transport to one host, shared by threads (one channel each)."""
 
@@ -124,6 +138,7 @@ class SshConnection:
         self.learned_host_key: str | None = None
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
+        self._home: str | None = None
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -135,6 +150,7 @@ class SshConnection:
                 if client is not None:  # a lost connection: let go of it before the next
                     client.close()
                 self._client = client = self._connect()
+                self._home = None  # asked again of the new login
             return client
 
     def _connect(self) -> paramiko.SSHClient:
@@ -167,6 +183,7 @@ class SshConnection:
                 auth_timeout=timeout,
                 look_for_keys=False,
                 allow_agent=False,
+                transport_factory=_transport,
             )
         except HostKeyMismatch:
             sock.close()
@@ -289,6 +306,19 @@ class SshConnection:
         if check and exit_code != 0:
             raise CommandFailed(result)
         return result
+
+    def home(self) -> str:
+        """The login's home folder, asked once per connection: every step of a host chain
+        builds its paths on it, and one command less per step is ~5 ms less per step."""
+        if self._home is None:
+            home = self.run('printf "%s\\n" "$HOME"').stdout.strip()
+            if not home.startswith("/") or home == "/":
+                # Every path is built on it: never "/obproxy-..." from an empty answer.
+                raise SshError(
+                    self.target.label, f"the login's home on the host is {home!r}, not a folder"
+                )
+            self._home = home
+        return self._home
 
     def kill_tagged(self, tag: str) -> list[int]:
         """Kill every live process group left by commands run with ``tag``; return their ids.

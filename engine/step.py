@@ -156,6 +156,15 @@ class StepContext:
         with store.write() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read of the engine's database, for steps that look up their own tables: it takes
+        no write lock, so the chains of other hosts are not held up by it."""
+        store = self._services.store
+        store.ensure_schema()
+        with store.read() as session:
+            yield session
+
     def check(self) -> None:
         """Raise the pending interrupt, if the subtask timed out or was cancelled."""
         if self.stop_requested.is_set():

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pymysql
 from sqlmodel import select
 
 from engine import Step, StepContext
 from engine.errors import ConnectionLost
 from engine.ssh import SshConnection, SshTarget, stop_script
 
+from . import proxy_sql
 from .packages import package_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .spec import Marked, ServerSpec
@@ -46,7 +46,6 @@ class HostStep(Step):
 
     def __init__(self) -> None:
         # One step instance serves one execution: what it looks up once stays valid throughout.
-        self._home: str | None = None
         self._spec: ServerSpec | None = None
 
     def execute(self, ctx: StepContext) -> None:
@@ -91,7 +90,7 @@ class HostStep(Step):
     def spec(self, ctx: StepContext) -> ServerSpec:
         """The cluster's settings and this host's server row (read once per execution)."""
         if self._spec is None:
-            with ctx.session() as session:
+            with ctx.reading() as session:
                 cluster = session.get(ObproxyClusterRecord, self.cluster_id(ctx))
                 server = self.server(ctx, session)
                 if cluster is None or server is None:
@@ -147,13 +146,8 @@ class HostStep(Step):
         )
 
     def home(self, ctx: StepContext) -> str:
-        if self._home is None:
-            home = self.sh(ctx, 'printf "%s\\n" "$HOME"').stdout.strip()
-            if not home.startswith("/") or home == "/":
-                # Every path below is built on it: never "/obproxy-…" from an empty answer.
-                raise RuntimeError(f"the login's home on the host is {home!r}, not a directory")
-            self._home = home
-        return self._home
+        """The login's home on the host (asked once per connection, ``SshConnection.home``)."""
+        return self.ssh(ctx).home()
 
     def install_dir(self, ctx: StepContext, version_file: str | None = None) -> str:
         version = package_version(version_file or self.version_file(ctx))
@@ -233,14 +227,8 @@ def _live(install: str) -> str:
 @contextmanager
 def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
     """A PyMySQL cursor on this host's obproxy as root@proxysys."""
-    conn = pymysql.connect(
-        host=step.target(ctx).address,
-        port=step.spec(ctx).sql_port,
-        user="root@proxysys",
-        password="",  # root@proxysys: obproxy's default; passwords never come in requests
-        connect_timeout=10,
-        read_timeout=30,
-        write_timeout=30,
+    conn = proxy_sql.connect(
+        step.target(ctx).address, step.spec(ctx).sql_port, connect_timeout=10, read_timeout=30
     )
     try:
         with conn.cursor() as cursor:

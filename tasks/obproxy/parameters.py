@@ -17,6 +17,7 @@ import pymysql
 
 from engine import Engine
 
+from . import proxy_sql
 from .clusters import get_cluster
 
 log = logging.getLogger("ocptask.obproxy")
@@ -27,14 +28,8 @@ READ_TIMEOUT = 3
 def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
     """(name, value, info, need_reboot) of one OBProxy, or None when it cannot be read."""
     try:
-        conn = pymysql.connect(
-            host=ip,
-            port=port,
-            user="root@proxysys",
-            password="",
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-            write_timeout=READ_TIMEOUT,
+        conn = proxy_sql.connect(
+            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
         )
     except pymysql.err.MySQLError as exc:
         log.info("OBProxy %s:%s not read: %s", ip, port, exc)
