@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import paramiko
@@ -355,37 +356,40 @@ class SshConnection:
 
     # -- files ------------------------------------------------------------------------------
 
-    def sha256(self, remote_path: str) -> str | None:
-        result = self.run(f"sha256sum {shlex.quote(remote_path)} 2>/dev/null", check=False)
-        return result.stdout.split()[0] if result.exit_code == 0 and result.stdout else None
-
     def put(self, local_path: Path, remote_path: str, *, mode: int = 0o644) -> bool:
         """Upload unless the remote copy already has the same sha256. True if it uploaded.
 
         The file goes to a temporary name, is verified, then renamed into place: a reader never
-        sees a half-written file.
+        sees a half-written file. Two commands and one SFTP session in all.
         """
-        digest = hashlib.sha256(Path(local_path).read_bytes()).hexdigest()
-        if self.sha256(remote_path) == digest:
+        digest = _sha256_of(Path(local_path))
+        folder, remote, tmp = (
+            shlex.quote(str(Path(remote_path).parent)),
+            shlex.quote(remote_path),
+            shlex.quote(f"{remote_path}.ocptask-upload"),
+        )
+        there = self.run(f"mkdir -p {folder} && {{ sha256sum {remote} 2>/dev/null; true; }}")
+        if there.stdout.split()[:1] == [digest]:
             return False
-        tmp = f"{remote_path}.ocptask-upload"
-        self.run(f"mkdir -p {shlex.quote(str(Path(remote_path).parent))}")
         with self._connected().open_sftp() as sftp:
-            sftp.put(str(local_path), tmp)
-            sftp.chmod(tmp, mode)
-        if self.sha256(tmp) != digest:
-            self.run(f"rm -f {shlex.quote(tmp)}", check=False)
+            sftp.put(str(local_path), f"{remote_path}.ocptask-upload")
+            sftp.chmod(f"{remote_path}.ocptask-upload", mode)
+        moved = self.run(
+            f'if [ "$(sha256sum {tmp} | cut -d" " -f1)" = {digest} ]; '
+            f"then mv -f {tmp} {remote}; else rm -f {tmp}; exit 1; fi",
+            check=False,
+        )
+        if moved.exit_code != 0:
             raise CommandFailed(
                 CommandResult(
                     self.target.label,
                     f"upload {remote_path}",
-                    1,
+                    moved.exit_code,
                     "",
                     "sha256 of the uploaded copy does not match",
-                    0.0,
+                    moved.duration,
                 )
             )
-        self.run(f"mv -f {shlex.quote(tmp)} {shlex.quote(remote_path)}")
         return True
 
     def close(self) -> None:
@@ -393,6 +397,18 @@ class SshConnection:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+@lru_cache(maxsize=16)
+def _sha256_cached(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    """The file's sha256, computed once per version of the file (a package goes to every host
+    of a create)."""
+    stat = path.stat()
+    return _sha256_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
 def stop_script(process: str, *, tries: int = 20, pause: float = 0.05) -> str:

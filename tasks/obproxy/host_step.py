@@ -11,7 +11,6 @@ exactly as its install did. Every value that reaches a remote shell goes through
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from sqlmodel import select
 
 from engine import Step, StepContext
-from engine.errors import ConnectionLost
+from engine.errors import CommandFailed, ConnectionLost
 from engine.ssh import SshConnection, SshTarget, stop_script
 
 from . import proxy_sql
@@ -30,6 +29,8 @@ from .spec import Marked, ServerSpec
 q = shlex.quote
 # TERM, then KILL after this long (50 times 0.2 s): obproxy flushes its config and logs on TERM.
 STOP_TRIES, STOP_PAUSE = 50, 0.2
+START_WAIT_SECONDS = 30  # from the start until the started obproxy owns its SQL port
+FOUND_RUNNING, LISTENING = "ocptask-found-running", "ocptask-listening-pid="
 
 
 class HostStep(Step):
@@ -177,31 +178,37 @@ class HostStep(Step):
         out = self.sh(ctx, f'{_live(install)} && echo "$p"', check=False).stdout.strip()
         return int(out) if out.isdigit() else None
 
-    def owns_port(self, ctx: StepContext, install: str, port: int) -> bool:
-        """The install's obproxy lives and holds the listening socket."""
-        script = (
-            f"{_live(install)} || exit 1; "
-            f"for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
-            "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
-            'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1'
-        )
-        return self.sh(ctx, script, check=False).exit_code == 0
-
-    def start_process(self, ctx: StepContext, install: str) -> None:
+    def start_process(self, ctx: StepContext, install: str) -> bool:
         """Start obproxy from ``install`` with the recorded startup parameters; done when the
-        started pid owns the SQL port. An obproxy already running from there is kept."""
+        started pid owns the SQL port. An obproxy already running from there is kept. True if
+        one was already running.
+
+        One remote script does it all (look, start, wait until the port is owned): one round
+        trip instead of one per check, and the wait polls on the host every 0.1 s."""
         spec = self.spec(ctx)
-        if self.pid(ctx, install):
+        args = " ".join(q(a) for a in spec.start_args())
+        tries = int(START_WAIT_SECONDS / 0.1)
+        script = (
+            f"if {_live(install)}; then echo {FOUND_RUNNING}; "
+            f"else cd {q(install)} && {args} || exit $?; fi; i=0; "
+            f"while [ $i -lt {tries} ]; do "
+            f"if {_live(install)} && {_owns_port(spec.sql_port)}; then "
+            f'echo "{LISTENING}$p"; exit 0; fi; sleep 0.1; i=$((i+1)); done; '
+            "exit 3"
+        )
+        result = self.sh(ctx, script, check=False)  # the step's timeout bounds a hung start
+        found = FOUND_RUNNING in result.stdout.split()
+        if found:
             ctx.log.info("obproxy already runs from this install: not started again")
-        else:
-            args = " ".join(q(a) for a in spec.start_args())
-            self.sh(ctx, f"cd {q(install)} && {args}", timeout=None)
-        deadline = time.monotonic() + 30
-        while not self.owns_port(ctx, install, spec.sql_port):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"obproxy did not listen on port {spec.sql_port} within 30 s")
-            ctx.sleep(0.2)
-        ctx.log.info(f"obproxy pid {self.pid(ctx, install)} listens on port {spec.sql_port}")
+        if result.exit_code == 3:
+            raise RuntimeError(
+                f"obproxy did not listen on port {spec.sql_port} within {START_WAIT_SECONDS} s"
+            )
+        if result.exit_code != 0:  # the start itself failed: its output says why
+            raise CommandFailed(result)
+        pid = result.stdout.rsplit(LISTENING, 1)[-1].split()[0]
+        ctx.log.info(f"obproxy pid {pid} listens on port {spec.sql_port}")
+        return found
 
     def stop_process(self, ctx: StepContext, install: str) -> None:
         """TERM the obproxy of ``install``, KILL it if it is still there 10 s later."""
@@ -212,6 +219,15 @@ class HostStep(Step):
             self.sh(ctx, stop_script(str(pid), tries=STOP_TRIES, pause=STOP_PAUSE))
             ctx.log.info(f"stopped obproxy pid {pid}")
         self.sh(ctx, f"rm -f {q(install)}/run/obproxy.pid")
+
+
+def _owns_port(port: int) -> str:
+    """Shell that succeeds if process ``$p`` holds the listening socket of ``port``."""
+    return (  # a subshell: its exit ends only the check
+        f"( for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
+        "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
+        'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1 )'
+    )
 
 
 def _live(install: str) -> str:

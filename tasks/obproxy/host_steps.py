@@ -71,15 +71,16 @@ class InstallRpmByPackageAndVersion(HostStep):
         remote_pkg = f"{home}/.ocptask/packages/{local.name}"
         uploaded = self.ssh(ctx).put(local, remote_pkg)
         ctx.log.info(f"package {local.name}: {'uploaded' if uploaded else 'already on the host'}")
-        if uploaded:  # so that rollback removes the package only if this task brought it
-            self.sh(ctx, f"echo {q(str(ctx.task_id))} > {q(remote_pkg + self.MARK)}")
+        # So that rollback removes the package only if this task brought it.
+        brought = f"echo {q(str(ctx.task_id))} > {q(remote_pkg + self.MARK)}; " if uploaded else ""
         target = self.install_dir(ctx)
         inner = f"home/admin/obproxy-{package_version(version_file)}"
         self.sh(
             ctx,
             # MARK first (a cut copy is still known as ours: its rollback removes it, a rerun
             # completes it), OWNER last (only a complete copy counts as installed).
-            f"set -e; if [ -x {q(target)}/bin/obproxy ] && [ -f {q(target)}/{self.OWNER} ]; "
+            f"set -e; {brought}"
+            f"if [ -x {q(target)}/bin/obproxy ] && [ -f {q(target)}/{self.OWNER} ]; "
             "then echo 'already installed'; exit 0; fi; "
             f"if [ -e {q(target)} ] && [ ! -f {q(target)}/{self.MARK} ]; then "
             f"echo {q(target)}' exists and was not installed by ocptask: not touched' >&2; "
@@ -117,10 +118,8 @@ class StartObproxy(HostStep):
     plan = "starts obproxy on the SQL and exporter ports with the startup parameters"
 
     def run(self, ctx: StepContext) -> None:
-        install = self.install_dir(ctx)
-        if self.pid(ctx, install) is not None:
+        if self.start_process(ctx, self.install_dir(ctx)):
             ctx.string_map[found_running(ctx, "start")] = "true"
-        self.start_process(ctx, install)
 
     def rollback(self, ctx: StepContext) -> None:
         if ctx.string_map.get(found_running(ctx, "start")) == "true":
@@ -148,9 +147,8 @@ class SyncObproxyParameter(HostStep):
         with proxysys(ctx, self) as cursor:
             previous = {p["name"]: show(cursor, p["name"]) for p in params}
             # Kept on the host beside the install, for rollback; written before anything changes.
-            saved = self.saved_file(ctx)
-            if self.sh(ctx, f"test -f {q(saved)}", check=False).exit_code != 0:
-                self.sh(ctx, f"printf '%s' {q(json.dumps(previous))} > {q(saved)}")
+            saved = q(self.saved_file(ctx))
+            self.sh(ctx, f"[ -f {saved} ] || printf '%s' {q(json.dumps(previous))} > {saved}")
             for param in params:
                 name, value = param["name"], param["value"]
                 cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (value,))
