@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import select
 
 from engine import Step, StepContext
@@ -89,28 +91,28 @@ class HostStep(Step):
         return int(ctx.string_map["obproxy_cluster_id"])
 
     def spec(self, ctx: StepContext) -> ServerSpec:
-        """The cluster's settings and this host's server row (read once per execution)."""
+        """The cluster's settings and this host's server row (read once per execution, in one
+        statement: every step of every host chain reads it)."""
         if self._spec is None:
+            cluster_id, host_id = self.cluster_id(ctx), self.host_id(ctx)
             with ctx.reading() as session:
-                cluster = session.get(ObproxyClusterRecord, self.cluster_id(ctx))
-                server = self.server(ctx, session)
-                if cluster is None or server is None:
-                    raise LookupError(
-                        f"OBProxy cluster {self.cluster_id(ctx)} has no OBProxy on host "
-                        f"{self.host_id(ctx)} any more"
-                    )
-                self._spec = ServerSpec(
-                    cluster_id=self.cluster_id(ctx),
-                    cluster_name=cluster.name,
-                    work_mode=cluster.work_mode,
-                    ob_links=list(cluster.ob_links),
-                    startup_parameters=list(cluster.startup_parameters),
-                    parameters=list(cluster.parameters),
-                    server_id=server.id,  # type: ignore[arg-type]
-                    sql_port=server.sql_port,
-                    exporter_port=server.exporter_port,
-                    version_file=server.version,
+                row = session.connection().execute(_SPEC, {"c": cluster_id, "h": host_id}).first()
+            if row is None:
+                raise LookupError(
+                    f"OBProxy cluster {cluster_id} has no OBProxy on host {host_id} any more"
                 )
+            self._spec = ServerSpec(
+                cluster_id=cluster_id,
+                cluster_name=row.name,
+                work_mode=row.work_mode,
+                ob_links=list(row.ob_links or ()),
+                startup_parameters=list(row.startup_parameters or ()),
+                parameters=list(row.parameters or ()),
+                server_id=row.id,
+                sql_port=row.sql_port,
+                exporter_port=row.exporter_port,
+                version_file=row.version,
+            )
         return self._spec
 
     def version_file(self, ctx: StepContext) -> str:
@@ -219,6 +221,25 @@ class HostStep(Step):
             self.sh(ctx, stop_script(str(pid), tries=STOP_TRIES, pause=STOP_PAUSE))
             ctx.log.info(f"stopped obproxy pid {pid}")
         self.sh(ctx, f"rm -f {q(install)}/run/obproxy.pid")
+
+
+_CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
+_SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
+_SPEC = (
+    core_select(
+        _CLUSTERS.c.name,
+        _CLUSTERS.c.work_mode,
+        _CLUSTERS.c.ob_links,
+        _CLUSTERS.c.startup_parameters,
+        _CLUSTERS.c.parameters,
+        _SERVERS.c.id,
+        _SERVERS.c.sql_port,
+        _SERVERS.c.exporter_port,
+        _SERVERS.c.version,
+    )
+    .join(_SERVERS, _SERVERS.c.cluster_id == _CLUSTERS.c.id)
+    .where(_CLUSTERS.c.id == bindparam("c"), _SERVERS.c.host_id == bindparam("h"))
+)
 
 
 def _owns_port(port: int) -> str:
