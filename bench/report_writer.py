@@ -389,16 +389,19 @@ def write(f: dict[str, Any], outputs: dict[str, str], report: Path, plots: Path)
             "",
         ]
         spied = fanout.get("profile") or {}
-        if "top" in spied:
+        if "centres" in spied:
             lines += [
                 "### Profile of the 16-host create",
                 "",
-                "py-spy, samples of threads holding the GIL (Python CPU), in the process that "
-                "runs the create, imports included: [flame graph](plots/create16-flame.svg).",
+                "py-spy, sampling the thread that holds the GIL (the controller's Python CPU) "
+                "in the process that runs the create: [flame graph](plots/create16-flame.svg). "
+                f"{spied['samples']} samples; {spied['imports']:.0%} were imports and "
+                f"{spied['no_frame']:.0%} had no Python frame (C code holding the GIL), set "
+                "apart. The rest, by what the sample was doing (`bench/profile_summary.py`):",
                 "",
                 *_table(
-                    ["share of samples", "function (leaf)"],
-                    [[f"{share:.1%}", f"`{name}`"] for name, share in spied["top"]],
+                    ["share", "cost centre"],
+                    [[f"{share:.1%}", name] for name, share in spied["centres"]],
                 ),
                 "",
             ]

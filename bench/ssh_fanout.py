@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import hosts as bench_hosts
+from bench.profile_summary import summarize
 from engine.ssh import SshPool, SshTarget
 
 HERE = Path(__file__).resolve()
@@ -101,28 +101,12 @@ def measured(count: int, inventory: Path, folder: Path, prefix: list[str] | None
     return json.loads(out.read_text())
 
 
-def top_frames(raw: Path, limit: int = 12) -> list[tuple[str, float]]:
-    """Share of samples per function at the top of the stack (py-spy's collapsed stacks)."""
-    own: Counter[str] = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        leaf = stack.split(";")[-1]
-        own[
-            leaf.split(" (")[0] + " (" + leaf.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
-        ] += int(count)
-        total += int(count)
-    return [(name, n / total) for name, n in own.most_common(limit)]
-
-
 def profile(inventory: Path, folder: Path, out: Path) -> dict[str, Any]:
     spy = Path(sys.executable).parent / "py-spy"
     if not spy.exists():
         return {"missing": "py-spy is not installed (pip install py-spy)"}
     out.mkdir(parents=True, exist_ok=True)
-    svg, raw = out / "create16-flame.svg", folder / "create16.raw"
+    svg, raw = out / "create16-flame.svg", out / "create16-stacks.raw"
     for fmt, path in (("flamegraph", svg), ("raw", raw)):
         measured(
             16,
@@ -130,7 +114,7 @@ def profile(inventory: Path, folder: Path, out: Path) -> dict[str, Any]:
             folder,
             [str(spy), "record", "--gil", "-r", "250", "-f", fmt, "-o", str(path), "--"],
         )
-    return {"svg": str(svg), "top": top_frames(raw)}
+    return {"svg": str(svg), "stacks": str(raw), **summarize(raw)}
 
 
 def main() -> None:
@@ -192,9 +176,13 @@ def main() -> None:
         f"one command on a pooled connection: median {median:.2f} ms, p95 {p95:.2f} ms "
         f"(a bare exec of the same on the same connection: median {bare:.2f} ms)"
     )
-    if spied and "top" in spied:
-        print(f"profile of the 16-host create: {spied['svg']}; most samples:")
-        for name, share in spied["top"]:
+    if spied and "centres" in spied:
+        print(
+            f"profile of the 16-host create: {spied['svg']}; {spied['samples']} samples, "
+            f"imports {spied['imports']:.0%} and no Python frame {spied['no_frame']:.0%} set "
+            "apart, the rest by cost centre:"
+        )
+        for name, share in spied["centres"]:
             print(f"  {share:6.1%}  {name}")
     if args.json:
         result = {
