@@ -109,7 +109,14 @@ def create(hosts: list[dict[str, Any]], db: Path) -> Create:
         mine = sum(os.times()[:2]) - sum(own[:2])
         during = ssh_connections()
         if final.status is not TaskStatus.SUCCESSFUL:
-            raise SystemExit(f"ocptask's create on {len(hosts)} hosts ended {final.status.value}")
+            failed = [s for s in final.subtasks if s.status.value == "FAILED"]
+            why = "\n".join(
+                f"{s.name} (#{s.parallel_idx}):\n{engine.log(task.id, s.id)[-1200:]}"
+                for s in failed[:2]
+            )
+            raise SystemExit(
+                f"ocptask's create on {len(hosts)} hosts ended {final.status.value}:\n{why}"
+            )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Create(
         len(hosts),

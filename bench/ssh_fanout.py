@@ -97,7 +97,7 @@ def measured(count: int, inventory: Path, folder: Path, prefix: list[str] | None
     ran = subprocess.run([*(prefix or []), *command], capture_output=True, text=True)
     bench_hosts.reset()
     if ran.returncode:
-        raise SystemExit(f"create on {count} hosts failed: {ran.stderr.strip()[-800:]}")
+        raise SystemExit(f"create on {count} hosts failed: {ran.stderr.strip()[-3000:]}")
     return json.loads(out.read_text())
 
 
