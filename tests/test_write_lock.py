@@ -62,3 +62,29 @@ def test_a_forked_child_takes_the_lock_for_itself(db_path: Path) -> None:
     os.close(read)
     os.close(write)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _lock_files_open(db_path: Path) -> int:
+    lock_file = str(db_path) + ".write-lock"
+    return sum(1 for fd in os.listdir("/proc/self/fd") if _target(fd) == lock_file)
+
+
+def _target(fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def test_the_lock_file_is_closed_with_the_last_engine_of_its_database(db_path: Path) -> None:
+    """Engines of one database in one process share its lock file; none is left open after."""
+    first = Engine(str(db_path))
+    first.users.add("first", "first-Passw0rd")  # a write: the lock file is opened
+    second = Engine(str(db_path))
+    second.users.add("second", "second-Passw0rd")
+    assert _lock_files_open(db_path) == 1
+    first.close()
+    assert _lock_files_open(db_path) == 1  # the second engine still writes through it
+    second.users.add("third", "third-Passw0rd")
+    second.close()
+    assert _lock_files_open(db_path) == 0
