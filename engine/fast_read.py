@@ -11,11 +11,12 @@ and its columns are decoded by their types' own result processors, as a typed se
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Engine as SqlEngine
+
+from .hot_sql import HotStatement, RawTransaction
 
 
 class FastRead:
@@ -23,34 +24,15 @@ class FastRead:
     as attributes) or None."""
 
     def __init__(self, engine: SqlEngine, statement: Select[Any]) -> None:
-        dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
         self._engine = engine
-        self._sql = str(compiled)
-        self._names = list(compiled.positiontup or ()) if compiled.positional else None
-        # Literals in the statement (a coalesce's 0) are bound parameters too.
-        self._literals = {k: b.value for k, b in compiled.binds.items() if not b.required}
-        self._decoders: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None)
-            for c in statement.selected_columns
-        ]
+        self._statement = HotStatement(statement)
         names = [c.key or f"_{i}" for i, c in enumerate(statement.selected_columns)]
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
     def first(self, **params: Any) -> Any:
-        values = {**self._literals, **params}
-        args: Any = values if self._names is None else tuple(values[n] for n in self._names)
         conn = self._engine.raw_connection()
         try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(self._sql, args)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+            row = self._statement.run(RawTransaction(conn, self._engine.dialect), params).first()
         finally:
             conn.close()  # back to the pool, which ends any transaction the read opened
-        if row is None:
-            return None
-        pairs = zip(self._decoders, row, strict=True)
-        return self._row(*(v if f is None or v is None else f(v) for f, v in pairs))
+        return None if row is None else self._row(*row.values())

@@ -6,8 +6,8 @@ execution context, events, parameter processing, the result object), against som
 the database: ten of them per node were most of the engine's per-node overhead. Here a
 statement is compiled once per dialect; its parameters go through their types' own bind
 processors and its columns through their result processors, as SQLAlchemy would do, so the
-values written and read are the same. ``FastRead`` (``fast_read.py``) does the same for the
-API's one-statement reads outside a transaction.
+values written and read are the same. ``FastRead`` (``fast_read.py``) runs them for the API's
+one-statement reads outside a transaction.
 
 Statements with ``expanding`` parameters (``IN :list``) are refused: their SQL depends on the
 values. Build one per list length instead (``in_list``).
@@ -34,6 +34,15 @@ class HotConn(Protocol):
     def connection(self) -> Any: ...
 
 
+class RawTransaction:
+    """A ``HotConn`` over a pooled DBAPI connection (``.connection.dbapi_connection``, as on a
+    SQLAlchemy Connection): ``Store.hot_write``'s transactions and ``FastRead``'s reads."""
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+
 class _Compiled:
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -50,7 +59,9 @@ class _Compiled:
         }
         self.encoders = {k: f for k, f in self.encoders.items() if f is not None}
         columns = list(getattr(statement, "exported_columns", ()))
-        self.keys = [c.key for c in columns]
+        self.keys = [c.key or f"_{i}" for i, c in enumerate(columns)]  # unnamed: by place
+        if len(set(self.keys)) != len(self.keys):  # rows are dicts: a name may come only once
+            raise ValueError(f"columns {self.keys}: label the ones that share a name")
         self.decoders: list[Processor] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]

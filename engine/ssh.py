@@ -34,6 +34,16 @@ from .errors import (
     HostUnreachable,
     SshError,
 )
+from .remote_shell import (
+    PGID_MARK,
+    RUN_DIR,
+    START_TIME,
+    TAGGED_WRAPPER,
+    WRAPPER,
+    OutputLines,
+    checked_tag,
+    stop_script,
+)
 
 # paramiko logs what it meets on its own ("Exception (client): Error reading SSH protocol
 # banner" and a traceback) to whatever handler the process has, or to stderr if it has none:
@@ -48,33 +58,6 @@ CONNECT_TIMEOUT = 10.0
 POLL_SECONDS = 0.05
 EOF_WAIT_SECONDS = 2.0
 KILL_GRACE_SECONDS = 1.0
-_PGID_MARK = "ocptask-pgid "
-# Run the command as the leader of a new session so the whole tree can be killed as a group.
-# The command travels as a positional argument: no layer of quoting is added around it.
-_WRAPPER = "setsid -w sh -c 'printf \"" + _PGID_MARK + '%s\\n" $$ 1>&2; eval "$1"\' ocptask '
-# With a tag, the group also leaves a file ``~/.ocptask/run/<tag>.<pgid>`` holding its leader's
-# start time while it lives, so that a later run can find and kill what a dead controller left
-# behind (``kill_tagged``), and never a stranger that reused the number. A TERM, HUP or INT ends
-# the shell through its EXIT trap, which removes the file; an unwritable home only loses the mark.
-RUN_DIR = ".ocptask/run"
-# A shell function (its own positional parameters, so the command's are left alone): field 22
-# of /proc/<pid>/stat, counted after the "(comm)" field, which may hold spaces or brackets.
-_START_TIME = (
-    '_ocptask_start() { _ocptask_st=; read -r _ocptask_l < "/proc/$1/stat" || return 0; '
-    "_ocptask_l=${_ocptask_l##*) }; set -f; set -- $_ocptask_l; set +f; "
-    "[ $# -ge 20 ] && shift 19 && _ocptask_st=$1; return 0; }; "
-)
-_TAGGED_WRAPPER = (
-    "setsid -w sh -c 'printf \""
-    + _PGID_MARK
-    + '%s\\n" $$ 1>&2; '
-    + _START_TIME
-    + f'_ocptask_d="$HOME/{RUN_DIR}"; _ocptask_f="$_ocptask_d/$2.$$"; _ocptask_start $$; '
-    '{ [ -d "$_ocptask_d" ] || mkdir -p "$_ocptask_d"; echo "$_ocptask_st" > "$_ocptask_f"; } '
-    '2>/dev/null || _ocptask_f=; if [ -n "$_ocptask_f" ]; then '
-    'trap "rm -f \\"$_ocptask_f\\"" EXIT; trap "exit 143" TERM HUP INT; fi; '
-    'eval "$1"\' ocptask '
-)
 
 
 @dataclass(frozen=True)
@@ -239,14 +222,14 @@ class SshConnection:
             channel = client.get_transport().open_session(timeout=self.connect_timeout)  # type: ignore[union-attr]
         except (paramiko.SSHException, OSError) as exc:
             raise HostUnreachable(self.target.label, f"cannot open a channel: {exc}") from None
-        out = _Lines("stdout", on_output)
-        err = _Lines("stderr", on_output, pgid_mark=_PGID_MARK)
+        out = OutputLines("stdout", on_output)
+        err = OutputLines("stderr", on_output, pgid_mark=PGID_MARK)
         timed_out = False
         try:
             if tag is None:
-                channel.exec_command(_WRAPPER + shlex.quote(command))
+                channel.exec_command(WRAPPER + shlex.quote(command))
             else:
-                channel.exec_command(_TAGGED_WRAPPER + shlex.quote(command) + " " + _tag(tag))
+                channel.exec_command(TAGGED_WRAPPER + shlex.quote(command) + " " + checked_tag(tag))
             while True:
                 busy = False
                 if channel.recv_ready():
@@ -327,8 +310,8 @@ class SshConnection:
         Groups a dead controller could not kill itself: its connection closed, but a command
         without a terminal keeps running on the host.
         """
-        pattern = f'"$HOME"/{RUN_DIR}/{_tag(tag)}.*'
-        script = _START_TIME + (
+        pattern = f'"$HOME"/{RUN_DIR}/{checked_tag(tag)}.*'
+        script = START_TIME + (
             f'for f in {pattern}; do [ -e "$f" ] || continue; g=${{f##*.}}; '
             'want=$(cat "$f" 2>/dev/null); rm -f "$f"; '
             # A live process with that number but another start time is a stranger: the group
@@ -411,24 +394,6 @@ def _sha256_of(path: Path) -> str:
     return _sha256_cached(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
-def stop_script(process: str, *, tries: int = 20, pause: float = 0.05) -> str:
-    """Shell that stops ``process`` (a pid, or ``-<pgid>`` for a process group, or a shell
-    word that expands to one): TERM, up to ``tries`` times ``pause`` seconds for it to go, then
-    KILL. It never fails. No "--" before a group: dash's kill takes "-TERM -<pgid>" but not
-    "-TERM -- -<pgid>"."""
-    return (
-        f"kill -TERM {process} 2>/dev/null; i=0; "
-        f"while kill -0 {process} 2>/dev/null && [ $i -lt {tries} ]; "
-        f"do sleep {pause:g}; i=$((i+1)); done; kill -KILL {process} 2>/dev/null; true"
-    )
-
-
-def _tag(tag: str) -> str:
-    if not tag or not all(c.isalnum() or c == "-" for c in tag):
-        raise ValueError(f"command tag {tag!r}: letters, digits and '-' only")
-    return tag
-
-
 class SshPool:
     """One connection per host (address, port, user), created on first use, shared after."""
 
@@ -461,45 +426,3 @@ def _close(channel: paramiko.Channel) -> None:
         channel.close()
     except (EOFError, OSError, paramiko.SSHException):
         pass
-
-
-class _Lines:
-    """Split a byte stream into lines for the callback; keep everything for the result."""
-
-    def __init__(
-        self,
-        stream: str,
-        on_output: Callable[[str, str], None] | None,
-        pgid_mark: str | None = None,
-    ) -> None:
-        self.stream = stream
-        self.on_output = on_output
-        self.pgid_mark = pgid_mark
-        self.pgid: int | None = None
-        self._buffer = b""
-        self._kept: list[str] = []
-        self._newline_at_end = False
-
-    def feed(self, data: bytes) -> None:
-        if data:
-            self._newline_at_end = data.endswith(b"\n")
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for raw in lines:
-            self._line(raw.decode("utf-8", "replace"))
-
-    def _line(self, text: str) -> None:
-        if self.pgid_mark and self.pgid is None and text.startswith(self.pgid_mark):
-            number = text[len(self.pgid_mark) :].strip()
-            if number.isdigit():
-                self.pgid = int(number)
-                return
-        self._kept.append(text)
-        if self.on_output is not None:
-            self.on_output(self.stream, text)
-
-    def close(self) -> str:
-        if self._buffer:
-            self._line(self._buffer.decode("utf-8", "replace"))
-            self._buffer = b""
-        return "\n".join(self._kept) + ("\n" if self._kept and self._newline_at_end else "")

@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
 from . import revisions
+from .hot_sql import RawTransaction
 from .locations import resolve_url
 from .secrets import SecretBox
 from .write_lock import WriteLock
@@ -36,15 +37,6 @@ WORK_CHANNEL = "ocptask_work"
 _NOTIFY_WORK = text(f"NOTIFY {WORK_CHANNEL}")
 _process_locks: dict[str, WriteLock] = {}
 _process_locks_guard = threading.Lock()
-
-
-class RawTransaction:
-    """What a ``hot_sql`` statement needs of its connection: the dialect and the pooled DBAPI
-    connection (``.connection.dbapi_connection``, as on a SQLAlchemy Connection)."""
-
-    def __init__(self, connection: Any, dialect: Any) -> None:
-        self.connection = connection
-        self.dialect = dialect
 
 
 class Store:
@@ -74,7 +66,11 @@ class Store:
         self._writer = self.engine.execution_options(ocptask_write=True)
         self._known_tables = 0
         self._secrets: SecretBox | None = None
-        self.ensure_schema()
+        try:
+            self.ensure_schema()
+        except BaseException:
+            self.close()  # lets go of the lock file and the pool it took
+            raise
 
     def notify_work(self, conn: Connection | Session) -> None:
         """Tell listening daemons, when the caller's transaction commits, that subtasks may have

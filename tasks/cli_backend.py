@@ -266,11 +266,10 @@ def _basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any
 
 def _task_id(task_id: int) -> int:
     """An id no task can have is not found, as locally (the server would refuse it as input)."""
-    if not 1 <= task_id < 2**63:
-        from engine.errors import TaskNotFound, found
+    from engine.errors import TaskNotFound, found
+    from engine.row_ids import is_row_id
 
-        found(None, TaskNotFound, task_id)
-    return task_id
+    return found(task_id if is_row_id(task_id) else None, TaskNotFound, task_id)
 
 
 def _times_here(data: Any) -> Any:

@@ -21,7 +21,8 @@ from sqlmodel import select
 
 from engine import Step, StepContext
 from engine.errors import CommandFailed, ConnectionLost
-from engine.ssh import SshConnection, SshTarget, stop_script
+from engine.remote_shell import stop_script
+from engine.ssh import SshConnection, SshTarget
 
 from . import proxy_sql
 from .packages import package_version
@@ -33,6 +34,7 @@ q = shlex.quote
 STOP_TRIES, STOP_PAUSE = 50, 0.2
 START_WAIT_SECONDS = 30  # from the start until the started obproxy owns its SQL port
 FOUND_RUNNING, LISTENING = "ocptask-found-running", "ocptask-listening-pid="
+NOT_LISTENING = "ocptask-not-listening"  # a mark, not an exit code: obproxy's own may be any
 
 
 class HostStep(Step):
@@ -189,20 +191,20 @@ class HostStep(Step):
         trip instead of one per check, and the wait polls on the host every 0.1 s."""
         spec = self.spec(ctx)
         args = " ".join(q(a) for a in spec.start_args())
-        tries = int(START_WAIT_SECONDS / 0.1)
         script = (
             f"if {_live(install)}; then echo {FOUND_RUNNING}; "
-            f"else cd {q(install)} && {args} || exit $?; fi; i=0; "
-            f"while [ $i -lt {tries} ]; do "
+            f"else cd {q(install)} && {args} || exit $?; fi; "
+            f"end=$(($(date +%s) + {START_WAIT_SECONDS})); "
+            f'while [ "$(date +%s)" -lt "$end" ]; do '
             f"if {_live(install)} && {_owns_port(spec.sql_port)}; then "
-            f'echo "{LISTENING}$p"; exit 0; fi; sleep 0.1; i=$((i+1)); done; '
-            "exit 3"
+            f'echo "{LISTENING}$p"; exit 0; fi; sleep 0.1; done; '
+            f"echo {NOT_LISTENING}; exit 1"
         )
         result = self.sh(ctx, script, check=False)  # the step's timeout bounds a hung start
         found = FOUND_RUNNING in result.stdout.split()
         if found:
             ctx.log.info("obproxy already runs from this install: not started again")
-        if result.exit_code == 3:
+        if result.exit_code != 0 and NOT_LISTENING in result.stdout.split():
             raise RuntimeError(
                 f"obproxy did not listen on port {spec.sql_port} within {START_WAIT_SECONDS} s"
             )

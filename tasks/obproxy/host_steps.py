@@ -240,8 +240,9 @@ def metrics_url(ctx: StepContext, step: HostStep) -> str:
     try:
         conn.request("GET", "/metrics")
         status = conn.getresponse().status
-    except OSError as exc:  # the step's error names the URL, not only "Connection refused"
-        raise RuntimeError(f"{url} does not answer: {exc.strerror or exc}") from None
+    except (OSError, http.client.HTTPException) as exc:  # the error names the URL
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise RuntimeError(f"{url} does not answer: {reason}") from None
     finally:
         conn.close()
     if status != 200:
