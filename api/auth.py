@@ -18,7 +18,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from engine import Engine, User
-from engine.secrets import SecretError
+from engine.db.secrets import SecretError
 
 from . import signature
 from .session import COOKIE, check_csrf, session_of

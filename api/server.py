@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from engine import Engine
 from engine.daemon import Daemon
-from engine.locations import resolve_url
+from engine.db.locations import resolve_url
 
 from .app import create_app
 

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from engine import Engine, Node, TaskStatus, Template
 from engine.clock import as_utc
-from engine.transitions import SUBTASKS
+from engine.states.transitions import SUBTASKS
 from fixtures import daemons, postgres
 
 STEP = "bench.noop.Noop"

@@ -18,7 +18,7 @@ from pathlib import Path
 # then, inside a step, what the step was doing. (centre, substrings of a frame), in order.
 ENGINE: list[tuple[str, tuple[str, ...]]] = [
     ("paramiko's transport thread: packets, crypto", ("Transport.run (paramiko",)),
-    ("runner: recording ends, claiming (hot_sql)", ("Runner._record_end", "Runner.claim (")),
+    ("runner: recording ends, claiming (compiled)", ("Runner._record_end", "Runner.claim (")),
     ("submit: the task's records", ("Engine.submit",)),
     ("watchdog: leases, log flushes", ("Watchdog",)),
 ]
@@ -28,7 +28,7 @@ IN_STEPS: list[tuple[str, tuple[str, ...]]] = [
     ("steps: SSH commands (channels, output)", ("SshConnection.run",)),
     ("steps: SQL to obproxy (PyMySQL)", ("pymysql/",)),
     ("steps: HTTP GET /metrics", ("metrics_url",)),
-    ("steps: database (their rows, host lookups)", ("sqlalchemy/", "sqlmodel/", "fast_read")),
+    ("steps: database (their rows, host lookups)", ("sqlalchemy/", "sqlmodel/", "RowRead")),
     ("steps: their own Python", ("run_step",)),
 ]
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import hosts as bench_hosts
 from bench.profile_summary import summarize
-from engine.ssh import SshPool, SshTarget
+from engine.remote.ssh import SshPool, SshTarget
 
 HERE = Path(__file__).resolve()
 

@@ -11,8 +11,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from engine.remote.credentials import Credential, Credentials
+    from engine.remote.hosts import Host, HostRegistry, HostStatus
+
     from .context import Context
-    from .credentials import Credential, Credentials
     from .definitions import Definition, Definitions
     from .engine import Engine
     from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
         UserNotFound,
         WaitTimeout,
     )
-    from .hosts import Host, HostRegistry, HostStatus
     from .ob_clusters import ObCluster, ObClusters
     from .picture import FORMATS as DAG_FORMATS
     from .picture import PictureError
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
 # Where each public name lives: the imports above, for ``__getattr__``.
 _HOME = {
     "Context": ("context", "Context"),
-    "Credential": ("credentials", "Credential"),
-    "Credentials": ("credentials", "Credentials"),
+    "Credential": ("remote.credentials", "Credential"),
+    "Credentials": ("remote.credentials", "Credentials"),
     "Definition": ("definitions", "Definition"),
     "Definitions": ("definitions", "Definitions"),
     "Engine": ("engine", "Engine"),
@@ -89,7 +90,7 @@ _HOME = {
             "WaitTimeout",
         )
     },
-    **{n: ("hosts", n) for n in ("Host", "HostRegistry", "HostStatus")},
+    **{n: ("remote.hosts", n) for n in ("Host", "HostRegistry", "HostStatus")},
     **{n: ("ob_clusters", n) for n in ("ObCluster", "ObClusters")},
     "DAG_FORMATS": ("picture", "FORMATS"),
     "PictureError": ("picture", "PictureError"),

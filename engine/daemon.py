@@ -27,9 +27,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import make_url
 
-from . import leases
+from engine.db.store import WORK_CHANNEL
+from engine.states import leases
+
 from .engine import Engine
-from .store import WORK_CHANNEL
 
 log = logging.getLogger("ocptask.daemon")
 

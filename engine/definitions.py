@@ -23,6 +23,9 @@ from sqlalchemy import Index, Row, bindparam, or_, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine.db.records import json_column, timestamp
+from engine.db.store import Store
+
 from .clock import as_utc, utcnow
 from .context import Context
 from .enums import TaskType
@@ -33,8 +36,6 @@ from .errors import (
     TemplateError,
     found,
 )
-from .records import json_column, timestamp
-from .store import Store
 from .task import Task
 from .template import Template
 

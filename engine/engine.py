@@ -19,25 +19,26 @@ from typing import Any
 from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
-from . import holds as _holds  # noqa: F401 - registers its table
-from . import leases, operations, transitions
+from engine.db.records import SubtaskLogRecord, TaskRecord
+from engine.db.row_ids import is_row_id
+from engine.db.store import Store
+from engine.reads.snapshots import Snapshots
+from engine.reads.task_lists import task_ids
+from engine.remote.credentials import Credentials
+from engine.remote.hosts import HostRegistry
+from engine.run.runner import LEASE_SECONDS, Runner, running_here
+from engine.run.services import Services
+from engine.states import holds as _holds  # noqa: F401 - registers its table
+from engine.states import leases, operations, transitions
+
 from .context import Context
-from .credentials import Credentials
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
-from .hosts import HostRegistry
 from .ob_clusters import ObClusters
-from .records import SubtaskLogRecord, TaskRecord
-from .row_ids import is_row_id
-from .runner import LEASE_SECONDS, Runner, running_here
-from .services import Services
 from .sessions import Sessions
-from .snapshots import Snapshots
 from .step import load_step
-from .store import Store
 from .task import Subtask, Task
-from .task_query import task_ids
 from .template import Template
 from .users import Users
 

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel, col, func, select
 
+from engine.db.records import timestamp
+from engine.db.store import Store
+
 from .clock import as_utc, ocp_time, utcnow
 from .errors import FieldError, ObClusterNotFound, RequestInvalid, found
-from .records import timestamp
-from .store import Store
 
 MAX_ID = 2**63 - 1
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Field, SQLModel, col, select
 
+from engine.db.records import timestamp
+from engine.db.store import Store
+
 from .clock import as_utc, utcnow
-from .records import timestamp
-from .store import Store
 from .users import User, UserRecord, user_of
 
 LIFETIME = timedelta(hours=12)

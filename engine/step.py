@@ -15,17 +15,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlmodel import Session
 
+from engine.db.subtask_log import SubtaskLogger
+
 from .context import Context
 from .errors import Cancelled, Interrupt, StepLoadError, TimeLimitExceeded
-from .subtask_log import SubtaskLogger
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .hosts import HostRegistry
+    from engine.remote.hosts import HostRegistry
+    from engine.remote.ssh import SshConnection, SshTarget
+    from engine.run.services import Services
+
     from .ob_clusters import ObClusters
-    from .services import Services
-    from .ssh import SshConnection, SshTarget
 
     Model = TypeVar("Model", bound=BaseModel)
 

@@ -17,7 +17,7 @@ from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
 
 if TYPE_CHECKING:  # a snapshot is read without SQLAlchemy (a client's, from the API's JSON)
-    from .records import SubtaskRecord, TaskRecord
+    from engine.db.records import SubtaskRecord, TaskRecord
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Field, SQLModel, col, select
 
+from engine.db.compiled import RowRead
+from engine.db.records import timestamp
+from engine.db.store import Store
+
 from .clock import as_utc, ocp_time, utcnow
 from .errors import AccessKeyNotFound, FieldError, RequestInvalid, UserNotFound, found
-from .fast_read import FastRead
-from .records import timestamp
-from .store import Store
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
@@ -114,7 +115,7 @@ class Users:
         store.ensure_schema()
         self._verified: dict[tuple[str, bytes], float] = {}
         self._lock = threading.Lock()
-        self._named = FastRead(store.engine, _USER_NAMED)
+        self._named = RowRead(store.engine, _USER_NAMED)
         self._ids: tuple[float, dict[str, int]] | None = None
 
     def add(self, name: str, password: str) -> User:

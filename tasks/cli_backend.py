@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from api.client import Client
     from engine import Engine
-    from engine.sqlite_reader import SqliteReader
+    from engine.reads.sqlite_reader import SqliteReader
     from engine.task import Task
 
 ACTIVE = ("READY", "RUNNING", "CANCELING")
@@ -266,8 +266,8 @@ def _basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any
 
 def _task_id(task_id: int) -> int:
     """An id no task can have is not found, as locally (the server would refuse it as input)."""
+    from engine.db.row_ids import is_row_id
     from engine.errors import TaskNotFound, found
-    from engine.row_ids import is_row_id
 
     return found(task_id if is_row_id(task_id) else None, TaskNotFound, task_id)
 

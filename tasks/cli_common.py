@@ -32,7 +32,7 @@ from .cli_backend import Backend, Local, Reads, Remote
 if TYPE_CHECKING:
     from api.client import Client
     from engine import Engine, Task
-    from engine.sqlite_reader import SqliteReader
+    from engine.reads.sqlite_reader import SqliteReader
 
 # On a terminal, its width; piped, wide enough that a table's rows stay whole lines.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -168,7 +168,7 @@ def open_backend(
 
 
 def _sqlite_reader(db: str | None) -> SqliteReader | None:
-    from engine.sqlite_reader import SqliteReader
+    from engine.reads.sqlite_reader import SqliteReader
 
     return SqliteReader.open(db)
 

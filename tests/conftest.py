@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 
 from engine import Engine
-from engine.locations import resolve_url
+from engine.db.locations import resolve_url
 from fixtures import api_server
 from fixtures import postgres as pg
 from fixtures import sandbox as sandbox_hosts

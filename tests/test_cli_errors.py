@@ -81,7 +81,7 @@ def test_unexpected_errors_are_one_line_unless_debug(
     """A fault inside the engine (made here by replacing ``Engine.page``, and the SQLite
     reader's, which ``task list`` uses once the file exists) is one line and exit 1; with
     ``--debug`` its traceback is shown."""
-    from engine.sqlite_reader import SqliteReader
+    from engine.reads.sqlite_reader import SqliteReader
 
     def broken(self: Engine, **kwargs: object) -> None:
         raise ZeroDivisionError("made for the test")

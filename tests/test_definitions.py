@@ -19,7 +19,7 @@ from engine import (
     TaskType,
     Template,
 )
-from engine.store import Store
+from engine.db.store import Store
 from tests.helpers import S
 
 BACKENDS = ["sqlite", "postgres"]

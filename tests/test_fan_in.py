@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine import Engine, Node, SubtaskStatus, TaskStatus, Template, transitions
+from engine import Engine, Node, SubtaskStatus, TaskStatus, Template
+from engine.states import transitions
 from tests import steps
 from tests.helpers import S
 

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from engine import Engine, ResourceBusy, TaskStatus, holds
+from engine import Engine, ResourceBusy, TaskStatus
+from engine.states import holds
 from fixtures import sample_request
 from tasks.obproxy import create_cluster, edit_cluster
 from tests import steps

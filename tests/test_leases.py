@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
-from engine import Engine, Node, Split, SubtaskStatus, TaskStatus, Template, leases
+from engine import Engine, Node, Split, SubtaskStatus, TaskStatus, Template
 from engine.clock import utcnow
+from engine.states import leases
 from tests import steps
 from tests.helpers import S, wait_for
 

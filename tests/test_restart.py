@@ -15,8 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from engine import Engine, Operation, SubtaskStatus, TaskStatus, records
+from engine import Engine, Operation, SubtaskStatus, TaskStatus
 from engine.clock import utcnow
+from engine.db import records
 from tests import steps
 from tests.helpers import chain, one
 
@@ -122,7 +123,7 @@ def test_leases_are_taken_renewed_and_judged(engine: Engine) -> None:
 
     def lease() -> object:
         with engine.store.read() as session:
-            from engine.records import SubtaskRecord
+            from engine.db.records import SubtaskRecord
 
             return session.get(SubtaskRecord, task.subtasks[0].id).acquired_until  # type: ignore[union-attr]
 

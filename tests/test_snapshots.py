@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from engine import Engine, SubtaskStatus
 from engine.clock import utcnow
-from engine.locations import resolve_url
+from engine.db.locations import resolve_url
 from tests.helpers import chain
 
 BACKENDS = ["sqlite", "postgres"]

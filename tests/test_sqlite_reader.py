@@ -12,7 +12,7 @@ import pytest
 
 from engine import Engine, RequestInvalid, TaskType
 from engine.clock import utcnow
-from engine.sqlite_reader import SqliteReader
+from engine.reads.sqlite_reader import SqliteReader
 from tests import steps
 from tests.helpers import chain, split
 

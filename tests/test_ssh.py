@@ -21,7 +21,7 @@ from engine.errors import (
     HostKeyMismatch,
     HostUnreachable,
 )
-from engine.ssh import SshPool, SshTarget
+from engine.remote.ssh import SshPool, SshTarget
 from fixtures import sandbox as sandbox_hosts
 
 ROOT = Path(__file__).parent.parent

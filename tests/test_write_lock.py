@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from engine import Engine
-from engine.write_lock import WriteLock
+from engine.db.write_lock import WriteLock
 from tests.api_helpers import ROOT
 
 CLI = [sys.executable, "-m", "tasks.cli"]

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from engine import OcpTaskError, PictureError, render_dag
-from engine.task_filters import statuses_named
+from engine.reads.task_lists import statuses_named
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
 from tasks.obproxy.packages import package_dir
 

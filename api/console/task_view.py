@@ -9,8 +9,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-from engine import Engine, Task, permitted, render_dag
+from engine import Engine, Task, render_dag
 from engine.clock import ocp_time
+from engine.states import permitted
 
 # Graphviz's SVG starts with an XML declaration, a DOCTYPE and comments: not for inline HTML.
 _PROLOG = re.compile(rb"\A.*?(?=<svg\b)", re.S)

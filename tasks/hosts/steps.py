@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 
 from engine import Step, StepContext
 from engine.errors import AuthFailed, CommandResult, HostKeyMismatch, HostUnreachable
-from engine.hosts import HostStatus
-from engine.ssh import SshConnection
+from engine.remote.hosts import HostStatus
+from engine.remote.ssh import SshConnection
 
 q = shlex.quote
 

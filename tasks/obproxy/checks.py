@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from engine import Engine, FieldError, RequestInvalid, holds
+from engine import Engine, FieldError, RequestInvalid
+from engine.states import holds
 
 from .packages import package_path
 from .records import ObproxyServerRecord

@@ -9,8 +9,8 @@ from sqlmodel import col, func, select
 
 from engine import Engine, NotFound
 from engine.clock import ocp_time
+from engine.db.row_ids import is_row_id
 from engine.errors import found
-from engine.row_ids import is_row_id
 
 from .packages import shown_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord

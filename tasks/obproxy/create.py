@@ -9,8 +9,9 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
+from engine import Engine, FieldError, RequestInvalid, Task, Template
 from engine.clock import utcnow
+from engine.states import holds
 from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from pydantic import Field
 from sqlmodel import Session
 
-from engine import Engine, FieldError, NotFound, RequestInvalid, holds
+from engine import Engine, FieldError, NotFound, RequestInvalid
+from engine.db.row_ids import is_row_id
 from engine.errors import found
-from engine.row_ids import is_row_id
+from engine.states import holds
 from tasks.validation import parse
 
 from .clusters import ObproxyClusterNotFound, get_cluster, hold

@@ -21,8 +21,8 @@ from sqlmodel import select
 
 from engine import Step, StepContext
 from engine.errors import CommandFailed, ConnectionLost
-from engine.remote_shell import stop_script
-from engine.ssh import SshConnection, SshTarget
+from engine.remote.shell import stop_script
+from engine.remote.ssh import SshConnection, SshTarget
 
 from . import proxy_sql
 from .packages import package_version

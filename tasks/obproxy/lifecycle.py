@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy import select as sql_select
 
-from engine import Engine, FieldError, RequestInvalid, Task, Template, holds
+from engine import Engine, FieldError, RequestInvalid, Task, Template
+from engine.db.row_ids import is_row_id
 from engine.errors import found
-from engine.row_ids import is_row_id
+from engine.states import holds
 from tasks.validation import parse
 
 from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
-from engine.hosts import guard_removal
-from engine.records import timestamp
+from engine.db.records import timestamp
+from engine.remote.hosts import guard_removal
 
 
 class ObproxyClusterRecord(SQLModel, table=True):

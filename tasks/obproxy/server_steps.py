@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from engine import Step, StepContext, holds
+from engine import Step, StepContext
+from engine.states import holds
 
 from .checks import forget_hosts
 from .clusters import hold

@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
-from . import revisions, subtask_log
-from .clock import utcnow
-from .context import Context
-from .enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
-from .errors import ContextConflict, TaskNotFound, found
-from .hot_sql import HotConn, HotStatement, in_list, list_params
-from .records import SUBTASKS, TASKS
-from .template import PlannedSubtask
+from engine.clock import utcnow
+from engine.context import Context
+from engine.db import revisions, subtask_log
+from engine.db.compiled import CompiledStatement, StatementConn, in_list, list_params
+from engine.db.records import SUBTASKS, TASKS
+from engine.enums import NodeType, Operation, SubtaskStatus, TaskStatus, TaskType
+from engine.errors import ContextConflict, TaskNotFound, found
+from engine.template import PlannedSubtask
 
 S = SubtaskStatus
 ACTIVE = (S.READY.value, S.RUNNING.value, S.CANCELING.value)
@@ -36,7 +36,7 @@ Row = Mapping[str, Any]
 
 
 def _literals(values: Sequence[str]) -> list[Any]:
-    """Values of an IN list as literals: compiled once (``hot_sql``), not expanded per call."""
+    """Values of an IN list as literals: compiled once (``compiled``), not expanded per call."""
     return [literal(v) for v in values]
 
 
@@ -49,31 +49,31 @@ ROW_COLUMNS = (
     SUBTASKS.c.parallel_idx,
 )
 _OPERATION = select(TASKS.c.operation).where(TASKS.c.id == bindparam("task_id"))
-_TASK_OPERATION = HotStatement(_OPERATION)
-_ROW = HotStatement(select(*ROW_COLUMNS).where(SUBTASKS.c.id == bindparam("id")))
-_COUNTS = HotStatement(
+_TASK_OPERATION = CompiledStatement(_OPERATION)
+_ROW = CompiledStatement(select(*ROW_COLUMNS).where(SUBTASKS.c.id == bindparam("id")))
+_COUNTS = CompiledStatement(
     select(SUBTASKS.c.status, func.count().label("n"))
     .where(SUBTASKS.c.task_id == bindparam("task_id"))
     .group_by(SUBTASKS.c.status)
 )
-_ANY_ACTIVE = HotStatement(
+_ANY_ACTIVE = CompiledStatement(
     select(SUBTASKS.c.id)
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status.in_(_literals(ACTIVE)))
     .limit(1)
 )
 
 
-def has_active(conn: HotConn, task_id: int) -> bool:
+def has_active(conn: StatementConn, task_id: int) -> bool:
     """Whether any subtask of the task is READY, RUNNING or CANCELING (it may progress)."""
     return _ANY_ACTIVE.run(conn, {"task_id": task_id}).first() is not None
 
 
-_PENDING_IDS = HotStatement(
+_PENDING_IDS = CompiledStatement(
     select(SUBTASKS.c.id).where(
         SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.PENDING.value
     )
 )
-_END_TASK = HotStatement(
+_END_TASK = CompiledStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"))
     .values(status=bindparam("v_status"), finish_time=bindparam("v_finish_time"))
@@ -81,7 +81,9 @@ _END_TASK = HotStatement(
 
 
 @lru_cache(maxsize=128)
-def _update_subtask(columns: frozenset[str], expected: int, owned: bool = False) -> HotStatement:
+def _update_subtask(
+    columns: frozenset[str], expected: int, owned: bool = False
+) -> CompiledStatement:
     """``UPDATE subtask SET <columns> WHERE id = :sid [AND status IN (<expected> statuses)]
     [AND executor = :owner]``, built once."""
     values = {name: bindparam(f"v_{name}") for name in columns}
@@ -90,13 +92,13 @@ def _update_subtask(columns: frozenset[str], expected: int, owned: bool = False)
         where.append(in_list(SUBTASKS.c.status, "expect", expected))
     if owned:
         where.append(SUBTASKS.c.executor == bindparam("owner"))
-    return HotStatement(
+    return CompiledStatement(
         update(SUBTASKS).where(*where).values({**values, **revisions.bumped(SUBTASKS)})
     )
 
 
 def set_subtask(
-    conn: HotConn,
+    conn: StatementConn,
     subtask_id: int,
     *,
     expect: Iterable[str] | None = None,
@@ -117,10 +119,10 @@ def set_subtask(
     return statement.run(conn, params).rowcount == 1
 
 
-_LOCK_TASK = HotStatement(_OPERATION.with_for_update())
+_LOCK_TASK = CompiledStatement(_OPERATION.with_for_update())
 
 
-def lock_task(conn: HotConn, task_id: int) -> str:
+def lock_task(conn: StatementConn, task_id: int) -> str:
     """Serialise every transition of one task: take its row lock, return its operation.
 
     Needed wherever transactions are not serial already (PostgreSQL, READ COMMITTED): two
@@ -132,22 +134,22 @@ def lock_task(conn: HotConn, task_id: int) -> str:
     return operation
 
 
-_TRY_LOCK_TASK = HotStatement(_OPERATION.with_for_update(skip_locked=True))
+_TRY_LOCK_TASK = CompiledStatement(_OPERATION.with_for_update(skip_locked=True))
 
 
-def try_lock_task(conn: HotConn, task_id: int) -> str | None:
+def try_lock_task(conn: StatementConn, task_id: int) -> str | None:
     """``lock_task`` that gives up at once (None) when another executor holds the task."""
     return _TRY_LOCK_TASK.run(conn, {"task_id": task_id}).scalar()
 
 
-def task_operation(conn: HotConn, task_id: int) -> str:
+def task_operation(conn: StatementConn, task_id: int) -> str:
     operation = found(
         _TASK_OPERATION.run(conn, {"task_id": task_id}).scalar(), TaskNotFound, task_id
     )
     return operation
 
 
-def subtask_row(conn: HotConn, subtask_id: int) -> Row | None:
+def subtask_row(conn: StatementConn, subtask_id: int) -> Row | None:
     return _ROW.run(conn, {"id": subtask_id}).first()
 
 
@@ -169,7 +171,7 @@ def end_values(sub: Row, *, ok: bool, interrupted: bool, context: Context | None
 
 
 def advance(
-    conn: HotConn, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
+    conn: StatementConn, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
 ) -> None:
     """After ``sub`` ended with the ``ended`` values (``end_values``): make READY whatever that
     unblocks, else settle the task. ``sub`` needs id, upstreams and downstreams."""
@@ -191,12 +193,12 @@ _FEW = 32  # ids per statement; each count up to it has its statement compiled o
 
 
 @lru_cache(maxsize=2 * _FEW)
-def _rows_of(count: int, with_context: bool) -> HotStatement:
+def _rows_of(count: int, with_context: bool) -> CompiledStatement:
     columns = (*ROW_COLUMNS, SUBTASKS.c.context) if with_context else ROW_COLUMNS
-    return HotStatement(select(*columns).where(in_list(SUBTASKS.c.id, "id", count)))
+    return CompiledStatement(select(*columns).where(in_list(SUBTASKS.c.id, "id", count)))
 
 
-def _rows(conn: HotConn, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:
+def _rows(conn: StatementConn, ids: Iterable[int], *, with_context: bool = False) -> list[Row]:
     ids = list(ids)
     if not ids:
         return []
@@ -208,7 +210,7 @@ def _rows(conn: HotConn, ids: Iterable[int], *, with_context: bool = False) -> l
 
 
 def promote(
-    conn: HotConn,
+    conn: StatementConn,
     candidate_ids: Iterable[int],
     *,
     rolling_back: bool,
@@ -244,7 +246,7 @@ def promote(
     return readied
 
 
-_COUNT_DOWN = HotStatement(
+_COUNT_DOWN = CompiledStatement(
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.PENDING.value)
     .values(waiting=SUBTASKS.c.waiting - 1, **revisions.bumped(SUBTASKS))
@@ -252,7 +254,7 @@ _COUNT_DOWN = HotStatement(
 )
 
 
-def _count_down(conn: HotConn, subtask_id: int) -> bool:
+def _count_down(conn: StatementConn, subtask_id: int) -> bool:
     """One upstream fewer for a PENDING subtask to wait for; True if none is left, so it is to
     be looked at whole (so is a row without the count: as it always was). False if others are
     left, or if it is not PENDING (it waits for nothing)."""
@@ -260,7 +262,7 @@ def _count_down(conn: HotConn, subtask_id: int) -> bool:
     return row is not None and (row["waiting"] is None or row["waiting"] <= 0)
 
 
-def _make_ready(conn: HotConn, cand: Row, ups: list[Row]) -> bool:
+def _make_ready(conn: StatementConn, cand: Row, ups: list[Row]) -> bool:
     contexts = [Context.from_json(u["context"]) for u in ups if u["context"] is not None]
     if not contexts:
         return set_subtask(conn, cand["id"], status=S.READY.value)
@@ -274,7 +276,7 @@ def _make_ready(conn: HotConn, cand: Row, ups: list[Row]) -> bool:
     return set_subtask(conn, cand["id"], status=S.READY.value, context=merged.to_json())
 
 
-def settle(conn: HotConn, task_id: int, *, rolling_back: bool | None = None) -> None:
+def settle(conn: StatementConn, task_id: int, *, rolling_back: bool | None = None) -> None:
     """Roll the task status up from its subtasks once nothing can progress.
 
     Deliberately later than OCP's "any subtask FAILED -> task FAILED": a failure stops only its
@@ -301,7 +303,7 @@ def settle(conn: HotConn, task_id: int, *, rolling_back: bool | None = None) -> 
     _END_TASK.run(conn, params)
 
 
-def _counts(conn: HotConn, task_id: int) -> dict[str, int]:
+def _counts(conn: StatementConn, task_id: int) -> dict[str, int]:
     return {row["status"]: row["n"] for row in _COUNTS.run(conn, {"task_id": task_id})}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
-from .errors import (
+from engine.errors import (
     AuthFailed,
     CommandFailed,
     CommandResult,
@@ -34,7 +34,8 @@ from .errors import (
     HostUnreachable,
     SshError,
 )
-from .remote_shell import (
+
+from .shell import (
     PGID_MARK,
     RUN_DIR,
     START_TIME,

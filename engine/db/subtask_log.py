@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session
 
-from .clock import ocp_time, utcnow
-from .hot_sql import HotConn, HotStatement
+from engine.clock import ocp_time, utcnow
+
+from .compiled import CompiledStatement, StatementConn
 from .records import LOGS
 
 MASK = "******"
@@ -33,12 +34,12 @@ def append(session: Session, subtask_id: int, text: str) -> None:
     append_row(session.connection(), subtask_id, text)
 
 
-_INSERT = HotStatement(
+_INSERT = CompiledStatement(
     insert(LOGS).values(subtask_id=bindparam("subtask_id"), text=bindparam("text"))
 )
 
 
-def append_row(conn: HotConn, subtask_id: int, text: str) -> None:
+def append_row(conn: StatementConn, subtask_id: int, text: str) -> None:
     if text:
         _INSERT.run(conn, {"subtask_id": subtask_id, "text": text})
 

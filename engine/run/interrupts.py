@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 
-from .errors import Interrupt
+from engine.errors import Interrupt
 
 _PROTO_SET = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)
 _PROTO_CLEAR = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)

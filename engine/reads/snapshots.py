@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Select, Table, bindparam, func, select, type_
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.types import NullType
 
-from .fast_read import FastRead
-from .records import SUBTASKS, TASKS
-from .task import Task
+from engine.db.compiled import RowRead
+from engine.db.records import SUBTASKS, TASKS
+from engine.task import Task
 
 _TASKS: Table = TASKS
 _SUBTASKS: Table = SUBTASKS
@@ -101,7 +101,7 @@ class Snapshots:
             tasks.where(_TASKS.c.id.in_(many)),
             subtasks.where(_SUBTASKS.c.task_id.in_(many)),
         )
-        self._revision = FastRead(engine, _revisions(_TASKS.c.id == one))
+        self._revision = RowRead(engine, _revisions(_TASKS.c.id == one))
         self._revisions = _revisions(_TASKS.c.id.in_(many))
         self._size = size
         self._memo: OrderedDict[int, tuple[Revision, tuple[Any, ...], list[Any], Task]] = (

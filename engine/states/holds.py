@@ -19,10 +19,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from .clock import utcnow
-from .enums import TaskStatus
-from .errors import ResourceBusy
-from .records import TASKS, timestamp
+from engine.clock import utcnow
+from engine.db.records import TASKS, timestamp
+from engine.enums import TaskStatus
+from engine.errors import ResourceBusy
 
 
 class HoldRecord(SQLModel, table=True):

@@ -10,12 +10,13 @@ from __future__ import annotations
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
+from engine.db.records import SubtaskRecord, TaskRecord
+from engine.db.row_ids import is_row_id
+from engine.enums import Operation, SubtaskStatus, TaskStatus
+from engine.errors import InvalidOperation, RollbackProhibited, TaskNotFound, found
+from engine.task import rollback_prohibited
+
 from . import permitted
-from .enums import Operation, SubtaskStatus, TaskStatus
-from .errors import InvalidOperation, RollbackProhibited, TaskNotFound, found
-from .records import SubtaskRecord, TaskRecord
-from .row_ids import is_row_id
-from .task import rollback_prohibited
 from .transitions import promote, settle
 
 S = SubtaskStatus

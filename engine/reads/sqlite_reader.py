@@ -18,12 +18,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from .clock import as_utc
-from .enums import TaskStatus, TaskType
-from .locations import sqlite_file
-from .row_ids import is_row_id
-from .task import Task
-from .task_filters import statuses_named, type_named
+from engine.clock import as_utc
+from engine.db.locations import sqlite_file
+from engine.db.row_ids import is_row_id
+from engine.enums import TaskStatus, TaskType
+from engine.task import Task
+
+from .task_lists import statuses_named, type_named
 
 _TASK = (
     "id name type status operation creator executor task_definition_id context payload "

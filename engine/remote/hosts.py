@@ -20,14 +20,15 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .clock import as_utc, ocp_time, utcnow
-from .enums import TaskStatus
-from .errors import FieldError, HostNotFound, RequestInvalid, found
-from .fast_read import FastRead
-from .records import TaskRecord, timestamp
-from .row_ids import is_row_id
+from engine.clock import as_utc, ocp_time, utcnow
+from engine.db.compiled import RowRead
+from engine.db.records import TaskRecord, timestamp
+from engine.db.row_ids import is_row_id
+from engine.db.store import Store
+from engine.enums import TaskStatus
+from engine.errors import FieldError, HostNotFound, RequestInvalid, found
+
 from .ssh import SshTarget
-from .store import Store
 
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
@@ -195,7 +196,7 @@ class HostRegistry:
         self.store = store
         store.ensure_schema()
         # Every step of a host chain reads its host's target: one statement, not two ORM gets.
-        self._target_row = FastRead(store.engine, _TARGET)
+        self._target_row = RowRead(store.engine, _TARGET)
 
     def add(self, entry: dict[str, Any], *, new: bool = False) -> Host:
         """Register a host (OCP-style field names), or update the one with the same name;

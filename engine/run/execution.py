@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from engine.db.subtask_log import SubtaskLogger
+from engine.enums import Operation
+from engine.errors import Interrupt, TimeLimitExceeded
+from engine.step import StepContext, load_step
+
 from . import interrupts
-from .enums import Operation
-from .errors import Interrupt, TimeLimitExceeded
-from .step import StepContext, load_step
-from .subtask_log import SubtaskLogger
 
 log = logging.getLogger("ocptask.runner")
 

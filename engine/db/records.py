@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, Integer, Table, Text, text
 from sqlmodel import Field, SQLModel
 
-from .clock import utcnow
+from engine.clock import utcnow
 
 
 def json_column(default: Any) -> Any:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .hosts import HostRegistry
-from .ob_clusters import ObClusters
-from .ssh import SshPool
-from .store import Store
+from engine.db.store import Store
+from engine.ob_clusters import ObClusters
+from engine.remote.hosts import HostRegistry
+from engine.remote.ssh import SshPool
 
 
 @dataclass

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
 
-from .errors import RunnerError
-from .records import TASKS
+from engine.db.records import TASKS
+from engine.db.store import Store
+from engine.errors import RunnerError
+
 from .slots import Slots
-from .store import Store
 
 log = logging.getLogger("ocptask.runner")
 POLL_SECONDS = 0.2

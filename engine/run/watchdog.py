@@ -17,12 +17,15 @@ from typing import Protocol
 
 from sqlalchemy import bindparam, select
 
-from . import execution, leases, subtask_log
-from .enums import SubtaskStatus
-from .errors import Cancelled, OcpTaskError, TimeLimitExceeded
+from engine.db import subtask_log
+from engine.db.records import SUBTASKS
+from engine.db.store import Store
+from engine.enums import SubtaskStatus
+from engine.errors import Cancelled, OcpTaskError, TimeLimitExceeded
+from engine.states import leases
+
+from . import execution
 from .execution import Execution, Phase
-from .records import SUBTASKS
-from .store import Store
 
 log = logging.getLogger("ocptask.runner")
 
@@ -147,7 +150,7 @@ class Watchdog:
             for e in running:
                 if not e.log.pending:
                     continue
-                with e.flush_lock, self.runner.store.hot_write() as conn:
+                with e.flush_lock, self.runner.store.raw_write() as conn:
                     subtask_log.append_row(conn, e.subtask_id, e.log.drain())
         except Exception as exc:  # lines stay buffered: the final record writes them
             log.warning("log flush failed: %s", exc)

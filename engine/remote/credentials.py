@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 
-from .clock import as_utc, ocp_time, utcnow
-from .errors import CredentialNotFound, FieldError, RequestInvalid, found
+from engine.clock import as_utc, ocp_time, utcnow
+from engine.db.records import timestamp
+from engine.db.row_ids import is_row_id
+from engine.db.store import Store
+from engine.errors import CredentialNotFound, FieldError, RequestInvalid, found
+
 from .hosts import _USERNAME
-from .records import timestamp
-from .row_ids import is_row_id
-from .store import Store
 
 MAX_NAME = 64
 MAX_PATH = 4096

@@ -17,19 +17,22 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from . import execution, leases, subtask_log, transitions
-from .context import Context
+from engine.context import Context
+from engine.db import subtask_log
+from engine.db.compiled import CompiledStatement, StatementConn
+from engine.db.records import SUBTASKS, TASKS
+from engine.db.store import Store
+from engine.db.subtask_log import SubtaskLogger
+from engine.enums import Operation, SubtaskStatus, TaskStatus
+from engine.errors import Cancelled
+from engine.states import leases, transitions
+from engine.step import StepContext
+
+from . import execution
 from .drivers import Drivers
-from .enums import Operation, SubtaskStatus, TaskStatus
-from .errors import Cancelled
 from .execution import Execution, Phase
-from .hot_sql import HotConn, HotStatement
-from .records import SUBTASKS, TASKS
 from .services import Services
 from .slots import Slots
-from .step import StepContext
-from .store import Store
-from .subtask_log import SubtaskLogger
 from .watchdog import GRACE_SECONDS, Watchdog
 from .workers import Workers
 
@@ -50,9 +53,9 @@ _READY = (
     .where(SUBTASKS.c.task_id == bindparam("task_id"), SUBTASKS.c.status == S.READY.value)
     .limit(bindparam("n"))
 )
-_READY_IN_ORDER = HotStatement(_READY.order_by(SUBTASKS.c.id))
+_READY_IN_ORDER = CompiledStatement(_READY.order_by(SUBTASKS.c.id))
 # A rollback undoes the most recently started first: the reverse of execution order.
-_READY_NEWEST_FIRST = HotStatement(
+_READY_NEWEST_FIRST = CompiledStatement(
     _READY.order_by(SUBTASKS.c.start_time.desc(), SUBTASKS.c.id.desc())
 )
 # Running tasks with READY subtasks, oldest first: what a cross-task dispatcher claims from.
@@ -152,7 +155,7 @@ class Runner:
         progressed = 0
         committed = False
         try:
-            with self.store.hot_write() as conn:
+            with self.store.raw_write() as conn:
                 operation = transitions.try_lock_task(conn, task_id)
                 if operation is not None:  # else another executor moves this task: next round
                     launched, progressed = self._claim_in(conn, task_id, free, payload, operation)
@@ -165,7 +168,7 @@ class Runner:
         return progressed + len(launched)
 
     def _claim_in(
-        self, conn: HotConn, task_id: int, free: int, payload: dict[str, Any], operation: str
+        self, conn: StatementConn, task_id: int, free: int, payload: dict[str, Any], operation: str
     ) -> tuple[list[Execution], int]:
         """Claim inside the caller's transaction, which holds the task's lock; the caller
         launches after it commits."""
@@ -285,7 +288,7 @@ class Runner:
             return [], 0
         reserved = 0
         try:
-            with e.flush_lock, self.store.hot_write() as conn:
+            with e.flush_lock, self.store.raw_write() as conn:
                 operation = transitions.lock_task(conn, e.task_id)
                 subtask_log.append_row(conn, e.subtask_id, e.log.drain())
                 if not self._recorded(conn, e, ok=ok, interrupted=interrupted):
@@ -303,7 +306,7 @@ class Runner:
                 self.slots.unreserve(reserved)
             raise
 
-    def _recorded(self, conn: HotConn, e: Execution, *, ok: bool, interrupted: bool) -> bool:
+    def _recorded(self, conn: StatementConn, e: Execution, *, ok: bool, interrupted: bool) -> bool:
         """The run's end, written only while this executor holds the row; False if it was not
         RUNNING any more (whatever happened instead is logged)."""
         common: dict[str, Any] = {

@@ -20,7 +20,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
 from . import revisions
-from .hot_sql import RawTransaction
+from .compiled import RawTransaction
 from .locations import resolve_url
 from .secrets import SecretBox
 from .write_lock import WriteLock
@@ -125,8 +125,8 @@ class Store:
             yield conn
 
     @contextmanager
-    def hot_write(self) -> Iterator[RawTransaction]:
-        """A write transaction for ``hot_sql`` statements only (the runner's per-node path), on
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """A write transaction for ``compiled`` statements only (the runner's per-node path), on
         a pooled DBAPI connection: SQLAlchemy's Connection, its events and its transaction
         object cost as much as the statements they would carry. Committed on success, rolled
         back on error, as ``begin_write``."""
@@ -178,7 +178,7 @@ def _sqlite_setup(engine: SqlEngine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # On the DBAPI connection itself: through exec_driver_sql the BEGIN cost as much
-        # Python as a whole statement of the runner's path (see hot_sql).
+        # Python as a whole statement of the runner's path (see compiled).
         immediate = conn.get_execution_options().get("ocptask_write")
         conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 

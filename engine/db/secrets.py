@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from .errors import OcpTaskError
+from engine.errors import OcpTaskError
 
 PREFIX = "fernet:"
 

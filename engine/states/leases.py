@@ -28,15 +28,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
-from . import revisions, subtask_log, transitions
-from .clock import as_utc, utcnow
-from .context import Context
-from .enums import Operation, SubtaskStatus
-from .errors import StepLoadError
-from .hot_sql import HotConn, HotStatement
-from .records import SUBTASKS, TASKS
-from .step import load_step
-from .store import Store
+from engine.clock import as_utc, utcnow
+from engine.context import Context
+from engine.db import revisions, subtask_log
+from engine.db.compiled import CompiledStatement, StatementConn
+from engine.db.records import SUBTASKS, TASKS
+from engine.db.store import Store
+from engine.enums import Operation, SubtaskStatus
+from engine.errors import StepLoadError
+from engine.step import load_step
+
+from . import transitions
 
 S = SubtaskStatus
 MAX_AUTOMATIC_RUNS = 3
@@ -45,7 +47,7 @@ RunningHere = Callable[[int], bool]
 """Whether this process is executing the subtask right now (the runner knows)."""
 
 # Statements are built once: building a SQLAlchemy statement costs several times executing it.
-_CLAIM = HotStatement(
+_CLAIM = CompiledStatement(
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.READY.value)
     .values(
@@ -57,7 +59,7 @@ _CLAIM = HotStatement(
         **revisions.bumped(SUBTASKS),
     )
 )
-_TASK_EXECUTOR = HotStatement(
+_TASK_EXECUTOR = CompiledStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.executor != bindparam("executor"))
     .values(executor=bindparam("executor"))
@@ -146,7 +148,7 @@ _LAPSED_TASKS = (
 # -- the holder's verbs -------------------------------------------------------------------------
 
 
-def claim(conn: HotConn, subtask_id: int, executor: str, lease_seconds: float) -> bool:
+def claim(conn: StatementConn, subtask_id: int, executor: str, lease_seconds: float) -> bool:
     """READY → RUNNING for ``executor``, with a fresh lease. False if it was not READY any
     more (claimed by someone else in between): the guard holds without the task lock too."""
     now = utcnow()
@@ -159,7 +161,7 @@ def claim(conn: HotConn, subtask_id: int, executor: str, lease_seconds: float) -
     return _CLAIM.run(conn, params).rowcount == 1
 
 
-def name_task_executor(conn: HotConn, task_id: int, executor: str) -> None:
+def name_task_executor(conn: StatementConn, task_id: int, executor: str) -> None:
     """The task's record names who runs it now."""
     _TASK_EXECUTOR.run(conn, {"task_id": task_id, "executor": executor})
 
@@ -184,7 +186,7 @@ def cleaned(conn: Connection, subtask_id: int, owner: str, seen: str | None) -> 
 
 
 def finish(
-    conn: HotConn,
+    conn: StatementConn,
     task_id: int,
     sub: Row[Any] | Mapping[str, Any],
     *,

@@ -4,7 +4,7 @@ buttons), so a button is shown exactly when its call would be accepted."""
 
 from __future__ import annotations
 
-from .enums import Operation, SubtaskStatus, TaskStatus
+from engine.enums import Operation, SubtaskStatus, TaskStatus
 
 
 def task_retry(status: str, operation: str) -> bool:
