@@ -26,14 +26,15 @@ from starlette.responses import Response
 from engine import Engine, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 from tasks.validation import field_path
 
-from .auth import Unauthenticated, authenticated
+from .auth.caller import Unauthenticated, authenticated
+from .auth.console_sessions import ConsoleSessions, CsrfRefused
+from .auth.throttle import FailedLogins, Throttled
+from .auth.users import Users
 from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .routes import hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import extra_schemas
-from .session import CsrfRefused
-from .throttle import FailedLogins, Throttled
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope, "description": text}
@@ -75,6 +76,8 @@ def create_app(engine: Engine) -> FastAPI:
         redirect_slashes=False,  # OCP clients take a redirect for an error: answer 404
     )
     app.state.engine = engine
+    app.state.users = Users(engine.store)
+    app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
     secured = [Depends(authenticated)]
     for module in (tasks, obproxy, hosts, ob_clusters):

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from engine.errors import FieldError, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 
-from . import signature
+from .auth import signature
 
 IDLE_SECONDS = 2.0
 """A kept-alive connection idle longer than this is replaced before a call that changes

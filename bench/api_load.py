@@ -40,6 +40,7 @@ import httpx
 import uvloop
 
 import tasks.obproxy
+from api.auth.users import Users
 from engine import Engine
 from fixtures import api_server, install_request, register_ob_cluster, sample_request
 
@@ -53,7 +54,7 @@ Request = tuple[str, str, bytes | None]  # method, path, JSON body
 
 def prepare(engine: Engine, tasks_total: int) -> int:
     """The hosts, the OceanBase cluster and ``tasks_total`` install tasks; the first's id."""
-    engine.users.add(USER, PASSWORD)
+    Users(engine.store).add(USER, PASSWORD)
     register_ob_cluster(engine, "pw")
 
     def three_hosts(task: int) -> list[int]:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
     from .errors import (
-        AccessKeyNotFound,
         Cancelled,
         ContextConflict,
         CredentialNotFound,
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
         Interrupt,
         InvalidOperation,
         NotFound,
-        ObClusterNotFound,
         OcpTaskError,
         RequestInvalid,
         ResourceBusy,
@@ -40,17 +38,14 @@ if TYPE_CHECKING:
         TaskNotFound,
         TemplateError,
         TimeLimitExceeded,
-        UserNotFound,
         WaitTimeout,
     )
-    from .ob_clusters import ObCluster, ObClusters
     from .picture import FORMATS as DAG_FORMATS
     from .picture import PictureError
     from .picture import render as render_dag
     from .step import Step, StepContext
     from .task import Subtask, Task
     from .template import Node, Split, Template
-    from .users import AccessKey, User, Users
 
 # Where each public name lives: the imports above, for ``__getattr__``.
 _HOME = {
@@ -65,7 +60,6 @@ _HOME = {
     **{
         n: ("errors", n)
         for n in (
-            "AccessKeyNotFound",
             "Cancelled",
             "ContextConflict",
             "CredentialNotFound",
@@ -76,7 +70,6 @@ _HOME = {
             "Interrupt",
             "InvalidOperation",
             "NotFound",
-            "ObClusterNotFound",
             "OcpTaskError",
             "RequestInvalid",
             "ResourceBusy",
@@ -86,19 +79,16 @@ _HOME = {
             "TaskNotFound",
             "TemplateError",
             "TimeLimitExceeded",
-            "UserNotFound",
             "WaitTimeout",
         )
     },
     **{n: ("remote.hosts", n) for n in ("Host", "HostRegistry", "HostStatus")},
-    **{n: ("ob_clusters", n) for n in ("ObCluster", "ObClusters")},
     "DAG_FORMATS": ("picture", "FORMATS"),
     "PictureError": ("picture", "PictureError"),
     "render_dag": ("picture", "render"),
     **{n: ("step", n) for n in ("Step", "StepContext")},
     **{n: ("task", n) for n in ("Subtask", "Task")},
     **{n: ("template", n) for n in ("Node", "Split", "Template")},
-    **{n: ("users", n) for n in ("AccessKey", "User", "Users")},
 }
 
 
@@ -126,12 +116,6 @@ __all__ = [
     "Host",
     "HostRegistry",
     "HostStatus",
-    # OceanBase clusters obLinks name; API users and access keys
-    "ObCluster",
-    "ObClusters",
-    "AccessKey",
-    "User",
-    "Users",
     # Scheduled task definitions
     "Definition",
     "Definitions",
@@ -158,12 +142,9 @@ __all__ = [
     "FieldError",
     "InvalidOperation",
     "NotFound",
-    "ObClusterNotFound",
     "HostNotFound",
     "DefinitionNotFound",
     "CredentialNotFound",
-    "UserNotFound",
-    "AccessKeyNotFound",
     "OcpTaskError",
     "PictureError",
     "RequestInvalid",

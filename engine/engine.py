@@ -35,12 +35,9 @@ from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
-from .ob_clusters import ObClusters
-from .sessions import Sessions
 from .step import load_step
 from .task import Subtask, Task
 from .template import Template
-from .users import Users
 
 WAIT_POLL_SECONDS = 0.1
 _SCAN_CHUNK = 200
@@ -77,8 +74,7 @@ class Engine:
         self.hosts = HostRegistry(self.store)
         self.credentials = Credentials(self.store)
         self.definitions = Definitions(self.store)
-        self.ob_clusters = ObClusters(self.store)
-        self.services = Services(self.store, self.hosts, self.ob_clusters)
+        self.services = Services(self.store, self.hosts)
         self.runner = Runner(
             self.store,
             self.services,
@@ -87,8 +83,6 @@ class Engine:
             lease_seconds=lease_seconds,
         )
         """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
-        self.users = Users(self.store)
-        self.sessions = Sessions(self.store)
         self._snapshots = Snapshots(self.store.engine)
         self.on_work: Callable[[], None] | None = None
         """Called after a submit or an operation made work: a daemon in this process (``ocptask

@@ -56,18 +56,6 @@ class DefinitionNotFound(NotFound):
     what = "Task definition"
 
 
-class UserNotFound(NotFound):
-    what = "User"
-
-
-class AccessKeyNotFound(NotFound):
-    what = "Access key"
-
-
-class ObClusterNotFound(NotFound):
-    what = "OceanBase cluster"
-
-
 def found(value: T | None, error: type[NotFound], key: object) -> T:
     """``value``, or ``error`` saying that the ``error.what`` with ``key`` does not exist: the
     one get-or-raise."""

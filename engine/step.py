@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from engine.remote.ssh import SshConnection, SshTarget
     from engine.run.services import Services
 
-    from .ob_clusters import ObClusters
-
     Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -72,7 +70,7 @@ class Step:
 
 class StepContext:
     """What a running step sees: its OCP context, its log, the task's payload (``payload_as``),
-    its deadline, and the engine's services (hosts, OceanBase clusters, SSH, its own tables).
+    its deadline, and the engine's services (hosts, SSH, its own tables and sealed secrets).
 
     Changes a step makes to ``string_map``/``list_map`` are saved when it succeeds and merged into
     its downstreams' contexts.
@@ -138,10 +136,6 @@ class StepContext:
     def hosts(self) -> HostRegistry:
         return self._services.hosts
 
-    @property
-    def ob_clusters(self) -> ObClusters:
-        return self._services.ob_clusters
-
     def ssh(self, host_id: int) -> SshConnection:
         """The engine's pooled connection to a registered host (its address and credential are
         read once per execution, not per command)."""
@@ -157,6 +151,11 @@ class StepContext:
         store.ensure_schema()
         with store.write() as session:
             yield session
+
+    def open_secret(self, sealed: str | None) -> str | None:
+        """A secret a task package sealed with the engine's key (``Engine.store.secrets``), in
+        the clear: for the step that hands it on, never for a log or a record."""
+        return self._services.store.secrets.open(sealed)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -6,9 +6,14 @@ secret once, when created)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from api.auth.users import Users
+    from engine import Engine
+    from tasks.obclusters.registry import ObClusters
 
 from .cli_common import (
     EXIT_REFUSED,
@@ -37,7 +42,7 @@ def user_add(name: str, db: DbOption = None, password_stdin: PasswordStdin = Fal
     """Create an API user (or set the password of an existing one)."""
     password = read_secret("password", password_stdin)
     with open_engine(db) as engine:
-        user = engine.users.add(name, password)
+        user = _users(engine).add(name, password)
     console.print(f"user {user.id}: {user.name}", highlight=False)
 
 
@@ -47,8 +52,8 @@ def user_list(db: DbOption = None) -> None:
 
     with open_engine(db) as engine:
         table = Table("id", "name", "created", "access keys")
-        keys = engine.users.access_keys()
-        for user in engine.users.list():
+        keys = _users(engine).access_keys()
+        for user in _users(engine).list():
             count = sum(k.user == user.name for k in keys)
             table.add_row(str(user.id), user.name, str(user.create_time), str(count))
         console.print(table)
@@ -58,7 +63,7 @@ def user_list(db: DbOption = None) -> None:
 def user_remove(name: str, db: DbOption = None) -> None:
     """Remove a user and their access keys."""
     with open_engine(db) as engine:
-        engine.users.remove(name)
+        _users(engine).remove(name)
     console.print(f"user {name} removed", highlight=False)
 
 
@@ -70,7 +75,7 @@ def accesskey_create(
 ) -> None:
     """Create an access key for USER; its secret is printed now and never again."""
     with open_engine(db) as engine:
-        access_key_id, secret = engine.users.create_access_key(user)
+        access_key_id, secret = _users(engine).create_access_key(user)
     if as_json:
         typer.echo(json.dumps({"accessKeyId": access_key_id, "accessKeySecret": secret}))
     else:
@@ -87,7 +92,7 @@ def accesskey_list(
 
     with open_engine(db) as engine:
         table = Table("access key id", "user", "created")
-        for key in engine.users.access_keys(user):
+        for key in _users(engine).access_keys(user):
             table.add_row(key.access_key_id, key.user, str(key.create_time))
         console.print(table)
 
@@ -95,7 +100,7 @@ def accesskey_list(
 @accesskey_app.command("remove")
 def accesskey_remove(access_key_id: str, db: DbOption = None) -> None:
     with open_engine(db) as engine:
-        engine.users.remove_access_key(access_key_id)
+        _users(engine).remove_access_key(access_key_id)
     console.print(f"access key {access_key_id} removed", highlight=False)
 
 
@@ -111,7 +116,7 @@ def obcluster_add(
     """Register (or update) an OceanBase cluster and its proxyro password."""
     password = read_secret("proxyro password", password_stdin)
     with open_engine(db) as engine:
-        cluster = engine.ob_clusters.add(
+        cluster = _ob_clusters(engine).add(
             ob_cluster_id, name, rs_list=rs_list, password=password, config_url=config_url
         )
     console.print(
@@ -126,7 +131,7 @@ def obcluster_list(db: DbOption = None) -> None:
 
     with open_engine(db) as engine:
         table = Table("obClusterId", "name", "root servers", "config URL")
-        for c in engine.ob_clusters.list():
+        for c in _ob_clusters(engine).list():
             table.add_row(str(c.id), c.name, c.rs_list, c.config_url or "-")
         console.print(table)
 
@@ -136,7 +141,7 @@ def obcluster_remove(
     ob_cluster_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption = None
 ) -> None:
     with open_engine(db) as engine:
-        engine.ob_clusters.remove(ob_cluster_id)
+        _ob_clusters(engine).remove(ob_cluster_id)
     console.print(f"OceanBase cluster {ob_cluster_id} removed", highlight=False)
 
 
@@ -189,3 +194,15 @@ def credential_remove(credential_id: int, db: DbOption = None) -> None:
     with open_engine(db) as engine:
         engine.credentials.remove(credential_id)
     console.print(f"credential {credential_id} removed")
+
+
+def _users(engine: Engine) -> Users:
+    from api.auth.users import Users
+
+    return Users(engine.store)
+
+
+def _ob_clusters(engine: Engine) -> ObClusters:
+    from tasks.obclusters.registry import ObClusters
+
+    return ObClusters(engine)

@@ -73,7 +73,9 @@ class Reads:
         limit: int,
     ) -> list[dict[str, Any]]:
         found = self.reader.page(**_filters(statuses, name, task_type, after, limit))
-        return _basic(found, self.reader.creator_ids())
+        from api.auth.user_ids import sqlite_user_ids
+
+        return _basic(found, sqlite_user_ids(self.reader.connection))
 
     def host_labels(self, task: Task) -> dict[int, str]:
         def label(host_id: str) -> str:
@@ -102,7 +104,9 @@ class Local:
         limit: int,
     ) -> list[dict[str, Any]]:
         found, _ = self.engine.page(**_filters(statuses, name, task_type, after, limit))
-        return _basic(found, self.engine.users.ids())
+        from api.auth.users import Users
+
+        return _basic(found, Users(self.engine.store).ids())
 
     def log(self, task_id: int, subtask_id: int) -> str:
         return self.engine.log(task_id, subtask_id)

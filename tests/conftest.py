@@ -11,6 +11,7 @@ import httpx
 import pytest
 import sqlalchemy
 
+from api.auth.users import Users
 from engine import Engine
 from engine.db.locations import resolve_url
 from fixtures import api_server
@@ -164,8 +165,8 @@ API_USER, API_PASSWORD = "admin", "admin-Passw0rd"
 def api_env(tmp_path: Path) -> Iterator[ApiEnv]:
     db = str(tmp_path / "api.db")
     with Engine(db) as engine:
-        engine.users.add(API_USER, API_PASSWORD)
-        ak, sk = engine.users.create_access_key(API_USER)
+        Users(engine.store).add(API_USER, API_PASSWORD)
+        ak, sk = Users(engine.store).create_access_key(API_USER)
         packages = str(Path(__file__).parent.parent / "fixtures" / "packages")
         server = api_server.start(
             db,

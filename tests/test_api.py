@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from api.auth.users import Users
 from fixtures import OB_RS_LIST, REQUESTS, install_request, register_ob_cluster, sample_request
 from fixtures import sandbox as sandbox_hosts
+from tasks.obclusters.registry import ObClusters
 from tests.api_helpers import error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
 
@@ -285,7 +287,7 @@ def test_operations_on_a_failed_task_over_http(api_hosts: Any) -> None:
         error_of(client.post(f"{base}/{task_id}/rollback"), 400, 20003)
 
         # A second cluster on a stopped host, then skip, task retry and rollback.
-        env.engine.ob_clusters.add(2, "second", rs_list="10.0.0.9:2881", password="pw-second")
+        ObClusters(env.engine).add(2, "second", rs_list="10.0.0.9:2881", password="pw-second")
         # One OBProxy per host: the first cluster goes (a task of its own) to free host 1.
         first_id = client.get("/api/v2/obproxy/clusters").json()["data"]["contents"][0]["id"]
         offline = client.delete(f"/api/v2/obproxy/clusters/{first_id}").json()["data"]
@@ -397,7 +399,7 @@ def test_several_worker_processes_serve_one_database(tmp_path: Path) -> None:
 
     db = str(tmp_path / "workers.db")
     with Engine(db) as engine:
-        engine.users.add("admin", "admin-Passw0rd")
+        Users(engine.store).add("admin", "admin-Passw0rd")
     server = api_server.start(db, tmp_path / "serve.log", "--workers", "2")
     try:
         with httpx.Client(base_url=server.url, auth=("admin", "admin-Passw0rd")) as client:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 import pytest
 
+from api.auth.users import Users
 from fixtures import sample_request
 from tests.api_helpers import run_cli
 from tests.conftest import ApiEnv
@@ -118,7 +119,7 @@ def test_ocp_test_vectors() -> None:
         mac = hmac.new(key.encode(), message.encode(), hashlib.sha1).digest()
         assert base64.b64encode(mac).decode() == expected
     # And ocptask's server-side function agrees on the same strings.
-    from api import signature
+    from api.auth import signature
 
     assert signature.sign(key, post) == "XN8P+O+v3vUabB16ZCooq5wMJoY="
 
@@ -185,7 +186,7 @@ def test_tampered_or_stale_requests_are_refused(api_env: ApiEnv, case: str) -> N
 
 def test_unknown_access_key_and_removed_key(api_env: ApiEnv) -> None:
     assert signed(api_env, "GET", "/api/v2/tasks/instances").status_code == 200
-    api_env.engine.users.remove_access_key(api_env.access_key_id)
+    Users(api_env.engine.store).remove_access_key(api_env.access_key_id)
     assert signed(api_env, "GET", "/api/v2/tasks/instances").status_code == 401
     assert "unknown access key" in api_env.server.log()
 

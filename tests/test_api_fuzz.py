@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import DataGenerationMethod
 
-from api.client_auth import OcpSigner
+from api.auth.signer import OcpSigner
+from tasks.obclusters.registry import ObClusters
 from tests.conftest import ApiEnv
 
 # schemathesis 3 uses jsonschema's deprecated RefResolver on every generated case.
@@ -287,7 +288,7 @@ def _latin1(value: str | bytes) -> bytes:
 
 @pytest.fixture
 def fuzz(api_env: ApiEnv) -> Iterator[Fuzz]:
-    api_env.engine.ob_clusters.add(1, "fuzz-ob", rs_list="127.0.0.1:2882", password="proxyro-pw")
+    ObClusters(api_env.engine).add(1, "fuzz-ob", rs_list="127.0.0.1:2882", password="proxyro-pw")
     db = sqlite3.connect(api_env.db, isolation_level=None, timeout=30)
     with httpx.Client(timeout=30) as http:
         state = Fuzz(api_env, http, db)

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.client_auth import OcpSigner
+from api.auth.signer import OcpSigner
+from api.auth.users import Users
 from engine import Engine
 from fixtures import api_server, sample_request
 from tests.api_helpers import error_of
@@ -60,8 +61,8 @@ def test_non_ascii_ocp_headers_sign_the_same_on_both_sides(api_env: ApiEnv) -> N
 def pg_server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, tuple[str, str], str, str]]:
     """``ocptask serve`` on a fresh PostgreSQL database (the engine fixture's backend)."""
     with Engine(db_url) as engine:
-        engine.users.add("admin", "admin-Passw0rd")
-        ak, _ = engine.users.create_access_key("admin")
+        Users(engine.store).add("admin", "admin-Passw0rd")
+        ak, _ = Users(engine.store).create_access_key("admin")
     server = api_server.start(db_url, tmp_path / "serve.log")
     try:
         yield server.url, ("admin", "admin-Passw0rd"), ak, server.log_path.as_posix()
@@ -112,7 +113,7 @@ def test_postgres_refusals_are_not_server_errors(pg_server: tuple) -> None:
 def test_a_client_that_keeps_failing_is_throttled_but_known_logins_are_not(
     api_env: ApiEnv,
 ) -> None:
-    from api.throttle import MAX_FAILURES
+    from api.auth.throttle import MAX_FAILURES
 
     with api_env.client() as good:
         assert good.get("/api/v2/tasks/instances").status_code == 200  # verified now

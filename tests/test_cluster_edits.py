@@ -10,6 +10,7 @@ import pytest
 
 from engine import Engine, NotFound, RequestInvalid
 from fixtures import install_request, register_ob_cluster, sample_request
+from tasks.obclusters.registry import ObClusters
 from tasks.obproxy import add_links, edit_cluster, remove_link
 from tests.api_helpers import data_of, error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
@@ -32,7 +33,7 @@ def _links(client, cluster_id: int) -> list[str]:  # type: ignore[no-untyped-def
 
 def test_address_port_and_links_over_http_and_cli(api_env: ApiEnv, tmp_path: Path) -> None:
     with Engine(api_env.db) as engine:
-        engine.ob_clusters.add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
+        ObClusters(engine).add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
     with api_env.client() as client:
         cluster_id = _create(client)
         url = f"/api/v2/obproxy/clusters/{cluster_id}"
@@ -78,7 +79,7 @@ def test_rs_list_cluster_keeps_its_one_link(api_env: ApiEnv) -> None:
         err = error_of(client.delete(f"{url}/obLinks/hooray"), 400, 10001)
         assert err["target"] == "obClusterName"
     with Engine(api_env.db) as engine:
-        engine.ob_clusters.add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
+        ObClusters(engine).add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
         with pytest.raises(RequestInvalid, match="RS_LIST"):
             add_links(engine, cluster_id, [OB7])
         with pytest.raises(NotFound):

@@ -16,6 +16,7 @@ import pytest
 
 from fixtures import PACKAGE, install_request, register_ob_cluster, sample_request
 from fixtures import sandbox as sandbox_hosts
+from tasks.obclusters.registry import ObClusters
 
 from .conftest import ApiEnv, need_service
 
@@ -210,7 +211,7 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
         added = {"obClusterId": "7", "clusterName": "forged", "rsList": "1.2.3.4:2881",
                  "password": "pw-forged-1"}  # fmt: skip
         assert session.post("/obclusters", data=added).status_code == 403
-        assert [c.id for c in api_env.engine.ob_clusters.list()] == [1]
+        assert [c.id for c in ObClusters(api_env.engine).list()] == [1]
         # With the token, the same cookie may; HTML in a parameter value goes in as text.
         evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
         body["name"] = "html-cluster"
@@ -253,7 +254,7 @@ def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:
     assert not browser.find_elements(By.CSS_SELECTOR, "main b")
     add("five")
     until(lambda: "10.0.0.5:2881" in browser.find_element(By.TAG_NAME, "tbody").text, 15)
-    assert [c.name for c in api_env.engine.ob_clusters.list()] == ["five"]
+    assert [c.name for c in ObClusters(api_env.engine).list()] == ["five"]
     browser.get(api_env.url + "/hosts")
     browser.find_element(By.ID, "addresses").send_keys("not-an-address")
     browser.find_element(By.CSS_SELECTOR, "#add-hosts button").click()

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.auth.users import Users
 from engine import Engine, TaskStatus
 from fixtures import api_server
 from tasks.obproxy import create_cluster
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def servers(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    engine.users.add(USER, PASSWORD)
+    Users(engine.store).add(USER, PASSWORD)
     started = [api_server.start(db_url, tmp_path / f"server{i}.log", "--no-run") for i in range(2)]
     try:
         yield [s.url for s in started]

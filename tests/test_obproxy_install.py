@@ -15,6 +15,7 @@ import pytest
 from engine import Engine, ResourceBusy, SubtaskStatus, TaskStatus
 from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
+from tasks.obclusters.registry import ObClusters
 from tasks.obproxy import create_cluster
 from tasks.obproxy.templates import CHAIN
 
@@ -194,7 +195,7 @@ def test_hung_start_is_cancelled_and_leaves_nothing_running(env: dict, engine: E
 
 def test_rollback_of_a_failed_create_undoes_everything(env: dict, engine: Engine) -> None:
     task = create_cluster(engine, install_request(env["host_ids"]))
-    engine.ob_clusters.remove(1)  # the password step finds no password: the chain fails there
+    ObClusters(engine).remove(1)  # the password step finds no password: the chain fails there
     failed = engine.run(task.id, timeout=150)
     assert failed.status is TaskStatus.FAILED
     assert {s.name for s in failed.subtasks if s.status is SubtaskStatus.FAILED} == {

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from api import signature as sig
-from api.client_auth import OcpSigner
+from api.auth import signature as sig
+from api.auth.signer import OcpSigner
 
 AK = "cqammmxBpfGjFlto"
 SK = "2fc0c299cc94c6be266f2ceece765d4d"

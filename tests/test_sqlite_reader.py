@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from api.auth.user_ids import sqlite_user_ids
+from api.auth.users import Users
 from engine import Engine, RequestInvalid, TaskType
 from engine.clock import utcnow
 from engine.reads.sqlite_reader import SqliteReader
@@ -21,7 +23,7 @@ from tests.helpers import chain, split
 def filled(db_path: Path) -> None:
     """Tasks SUCCESSFUL, FAILED, RUNNING (never started), split over hosts, by two creators."""
     with Engine(str(db_path)) as engine:
-        engine.users.add("operator", "operator-Passw0rd")
+        Users(engine.store).add("operator", "operator-Passw0rd")
         ok = engine.submit(chain("A", "B"), creator="operator")
         engine.run(ok.id)
         steps.FAIL_EXECUTE.add("B")
@@ -71,7 +73,7 @@ def test_every_read_equals_the_engines(filled: None, db_path: Path) -> None:
         for given in filters:
             expected, _ = engine.page(**{"limit": 10, **given})
             assert reader.page(**{"limit": 10, **given}) == expected, given
-        assert reader.creator_ids() == engine.users.ids()
+        assert sqlite_user_ids(reader.connection) == Users(engine.store).ids()
         host = engine.hosts.list()[0]
         assert reader.host(host.id) == (host.name, host.inner_ip_address)
         assert reader.host(999) is None and reader.host(2**40) is None

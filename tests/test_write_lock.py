@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from api.auth.users import Users
 from engine import Engine
 from engine.db.write_lock import WriteLock
 from tests.api_helpers import ROOT
@@ -17,7 +18,7 @@ CLI = [sys.executable, "-m", "tasks.cli"]
 
 def test_a_write_in_another_process_waits_for_the_lock(db_path: Path) -> None:
     with Engine(str(db_path)) as engine:
-        engine.users.add("first", "first-Passw0rd")
+        Users(engine.store).add("first", "first-Passw0rd")
     lock = WriteLock(db_path)  # another holder in this process, as a second process would be
     with lock:
         writer = subprocess.Popen(
@@ -38,7 +39,7 @@ def test_a_write_in_another_process_waits_for_the_lock(db_path: Path) -> None:
             pass  # queued on the lock, as it should be
     assert writer.wait(timeout=30) == 0, writer.stderr.read() if writer.stderr else ""
     with Engine(str(db_path)) as engine:
-        assert {u.name for u in engine.users.list()} == {"first", "second"}
+        assert {u.name for u in Users(engine.store).list()} == {"first", "second"}
 
 
 def test_a_forked_child_takes_the_lock_for_itself(db_path: Path) -> None:
@@ -79,12 +80,12 @@ def _target(fd: str) -> str:
 def test_the_lock_file_is_closed_with_the_last_engine_of_its_database(db_path: Path) -> None:
     """Engines of one database in one process share its lock file; none is left open after."""
     first = Engine(str(db_path))
-    first.users.add("first", "first-Passw0rd")  # a write: the lock file is opened
+    Users(first.store).add("first", "first-Passw0rd")  # a write: the lock file is opened
     second = Engine(str(db_path))
-    second.users.add("second", "second-Passw0rd")
+    Users(second.store).add("second", "second-Passw0rd")
     assert _lock_files_open(db_path) == 1
     first.close()
     assert _lock_files_open(db_path) == 1  # the second engine still writes through it
-    second.users.add("third", "third-Passw0rd")
+    Users(second.store).add("third", "third-Passw0rd")
     second.close()
     assert _lock_files_open(db_path) == 0

@@ -12,9 +12,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..session import COOKIE, CsrfRefused, check_csrf, session_of
-from ..throttle import FailedLogins, Throttled
-from .render import engine_of, page
+from ..auth.console_sessions import (
+    COOKIE,
+    ConsoleSessions,
+    CsrfRefused,
+    check_csrf,
+    session_of,
+)
+from ..auth.throttle import FailedLogins, Throttled
+from ..auth.users import Users
+from .render import page
 
 LOGIN_COOKIE = "ocptask_login"
 LOGIN_ERRORS = {
@@ -56,21 +63,22 @@ async def login(
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
         raise CsrfRefused()
-    engine = engine_of(request)
+    users: Users = request.app.state.users
+    sessions: ConsoleSessions = request.app.state.sessions
     failures: FailedLogins = request.app.state.failed_logins
     client = request.client.host if request.client else "?"
     try:
         failures.check(client)
     except Throttled:
         return _login_again(next, "throttled")
-    user = await run_in_threadpool(engine.users.authenticate, username, password)
+    user = await run_in_threadpool(users.authenticate, username, password)
     if user is None:
         failures.failed(client)
         return _login_again(next, "wrong")
     old = request.cookies.get(COOKIE)
     if old:  # a new login ends the session this browser had
-        await run_in_threadpool(engine.sessions.close, old)
-    token, _ = await run_in_threadpool(engine.sessions.open, user)
+        await run_in_threadpool(sessions.close, old)
+    token, _ = await run_in_threadpool(sessions.open, user)
     answer = RedirectResponse(safe_next(next), status_code=303)
     secure = request.url.scheme == "https"
     answer.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure, path="/")
@@ -90,7 +98,8 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = session_of(request)
     if session is not None:  # an ended session has nothing left to protect
         check_csrf(request, session[1], csrf)
-        engine_of(request).sessions.close(request.cookies.get(COOKIE, ""))
+        sessions: ConsoleSessions = request.app.state.sessions
+        sessions.close(request.cookies.get(COOKIE, ""))
     answer = RedirectResponse("/login", status_code=303)
     answer.delete_cookie(COOKIE, path="/")
     return answer

@@ -19,11 +19,12 @@ from fastapi.staticfiles import StaticFiles
 
 from engine import OcpTaskError, PictureError, render_dag
 from engine.reads.task_lists import statuses_named
+from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
 from tasks.obproxy.packages import package_dir
 
+from ..auth.console_sessions import check_csrf
 from ..routes.ids import Id
-from ..session import check_csrf
 from . import login
 from .render import (
     HERE,
@@ -127,7 +128,7 @@ def cluster_form(request: Request, session: Session) -> Response:
     packages = sorted(p.name for p in package_dir().glob("obproxy-*.rpm"))
     return page(
         request, "cluster_new.html", session, hosts=engine.hosts.list(),
-        ob_clusters=engine.ob_clusters.list(), packages=packages,
+        ob_clusters=ObClusters(engine).list(), packages=packages,
     )  # fmt: skip
 
 
@@ -156,7 +157,7 @@ def hosts_page(request: Request, session: Session) -> Response:
 
 @router.get("/obclusters", response_class=HTMLResponse)
 def ob_clusters_page(request: Request, session: Session) -> Response:
-    found = engine_of(request).ob_clusters.list()
+    found = ObClusters(engine_of(request)).list()
     return page(request, "obclusters.html", session, ob_clusters=found, error=None)
 
 
@@ -178,8 +179,8 @@ def ob_cluster_add(
         int(cluster_id) if cluster_id.isascii() and cluster_id.isdigit() else cluster_id
     )
     try:
-        engine.ob_clusters.add(number, name, rs_list=rs_list, password=password)  # type: ignore[arg-type]
+        ObClusters(engine).add(number, name, rs_list=rs_list, password=password)  # type: ignore[arg-type]
     except OcpTaskError as exc:
-        found = engine.ob_clusters.list()
+        found = ObClusters(engine).list()
         return page(request, "obclusters.html", session, 400, ob_clusters=found, error=str(exc))
     return RedirectResponse("/obclusters", status_code=303)

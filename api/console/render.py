@@ -12,9 +12,10 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from engine import Engine, NotFound, User
+from engine import Engine, NotFound
 
-from ..session import session_of
+from ..auth.console_sessions import session_of
+from ..auth.users import User
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")  # autoescapes every .html

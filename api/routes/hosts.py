@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from engine import FieldError, HostStatus, RequestInvalid, User
+from engine import FieldError, HostStatus, RequestInvalid
 from tasks.hosts import BatchCreateHostsRequest, batch_create_hosts
 
 from .. import models as m
-from ..auth import authenticated
+from ..auth.caller import authenticated
+from ..auth.users import User
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
 from .bodies import documented, submitted

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from engine import Task, User
+from engine import Task
 from tasks.obproxy import (
     ClusterEdit,
     CreateObproxyClusterRequest,
@@ -33,12 +33,13 @@ from tasks.obproxy.clusters import get_cluster, list_clusters
 from tasks.obproxy.parameters import cluster_parameters
 
 from .. import models as m
-from ..auth import authenticated
+from ..auth.caller import authenticated
+from ..auth.users import User, with_creator_id
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
 from .bodies import documented, documented_array, json_body, submitted
 from .ids import Id
-from .tasks import engine_of
+from .tasks import creator_ids, engine_of
 
 router = APIRouter(prefix="/api/v2/obproxy/clusters", tags=["obproxy"])
 
@@ -65,12 +66,13 @@ async def create(
 @router.get("", response_model=m.Envelope[m.Page[m.ObproxyCluster]], summary="List clusters")
 def list_all(request: Request, pages: Annotated[Paging, Depends(paging)]) -> Envelope:
     contents, total = list_clusters(engine_of(request), pages.offset, pages.size)
-    return paged(contents, total, pages.page, pages.size)
+    ids = creator_ids(request)
+    return paged([with_creator_id(c, ids) for c in contents], total, pages.page, pages.size)
 
 
 @router.get("/{id}", response_model=m.Envelope[m.ObproxyCluster], summary="Cluster detail")
 def get_one(request: Request, id: Id) -> Envelope:
-    return ok(get_cluster(engine_of(request), id))
+    return ok(with_creator_id(get_cluster(engine_of(request), id), creator_ids(request)))
 
 
 @router.get(
@@ -90,7 +92,8 @@ def parameters(request: Request, id: Id) -> Envelope:
 )
 async def patch(request: Request, id: Id) -> Envelope:
     body = await json_body(request)
-    return ok(await run_in_threadpool(edit_cluster, engine_of(request), id, body))
+    edited = await run_in_threadpool(edit_cluster, engine_of(request), id, body)
+    return ok(with_creator_id(edited, creator_ids(request)))
 
 
 @router.post(

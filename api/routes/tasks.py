@@ -12,7 +12,8 @@ from starlette.routing import Route
 from engine import Engine, Task
 
 from .. import models as m
-from ..auth import authenticated
+from ..auth.caller import authenticated
+from ..auth.users import Users
 from ..envelope import Envelope, encode, ok, ok_encoded, paged
 from ..paging import Paging, paging
 from .ids import MAX_ID, Id
@@ -32,8 +33,10 @@ def engine_of(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def creator_ids(engine: Engine) -> dict[str, int]:
-    return engine.users.ids()
+def creator_ids(request: Request) -> dict[str, int]:
+    """Each user's id by name: records name their creator, OCP shows both."""
+    users: Users = request.app.state.users
+    return users.ids()
 
 
 def _concerns(host_id: int | None, cluster_id: int | None) -> Any:
@@ -76,7 +79,7 @@ def list_tasks(
         offset=pages.offset,
         limit=pages.size,
     )
-    ids = creator_ids(engine)
+    ids = creator_ids(request)
     contents = [t.to_basic(ids.get(t.creator)) for t in tasks]
     return paged(contents, total, pages.page, pages.size)
 
@@ -85,7 +88,7 @@ def list_tasks(
 async def get_task(request: Request, taskId: Id) -> Envelope:
     """On the event loop: the most polled call is a few indexed reads and, while the task is
     unchanged, a remembered rendering; a thread hop would cost more than the work."""
-    return wrapped(engine_of(request), engine_of(request).get(taskId))
+    return wrapped(request, engine_of(request).get(taskId))
 
 
 async def _get_task_lean(request: Request) -> Envelope:
@@ -108,8 +111,8 @@ def lean_routes() -> list[Route]:
     return [route]
 
 
-def wrapped(engine: Engine, task: Task) -> Envelope:
-    return ok_encoded(_rendered(task, creator_ids(engine).get(task.creator)))
+def wrapped(request: Request, task: Task) -> Envelope:
+    return ok_encoded(_rendered(task, creator_ids(request).get(task.creator)))
 
 
 # A task's detail as JSON, remembered with the snapshot it was made from: the engine hands out
@@ -141,7 +144,7 @@ def _rendered(task: Task, creator_id: int | None) -> bytes:
 )
 def retry_task(request: Request, taskId: Id) -> Envelope:
     engine = engine_of(request)
-    return wrapped(engine, engine.retry(taskId))
+    return wrapped(request, engine.retry(taskId))
 
 
 @router.post(
@@ -151,7 +154,7 @@ def retry_task(request: Request, taskId: Id) -> Envelope:
 )
 def rollback_task(request: Request, taskId: Id) -> Envelope:
     engine = engine_of(request)
-    return wrapped(engine, engine.rollback(taskId))
+    return wrapped(request, engine.rollback(taskId))
 
 
 @router.get(

@@ -40,7 +40,6 @@ _TIMES = {"create_time", "start_time", "finish_time"}
 _QUERIES = {
     "tasks": f"SELECT {', '.join(_TASK)} FROM task_instance",
     "subtasks": f"SELECT {', '.join(_SUBTASK)} FROM subtask_instance",
-    "users": "SELECT name, id FROM api_user",
     "hosts": "SELECT name, inner_ip_address FROM host",
 }
 
@@ -117,8 +116,10 @@ class SqliteReader:
         found = self._load([task_id]) if is_row_id(task_id) else []
         return found[0] if found else None
 
-    def creator_ids(self) -> dict[str, int]:
-        return dict(self._conn.execute(_QUERIES["users"]).fetchall())
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For reads of tables the engine does not know (a surface's own)."""
+        return self._conn
 
     def host(self, host_id: int) -> tuple[str, str] | None:
         if not is_row_id(host_id):

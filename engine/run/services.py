@@ -1,7 +1,7 @@
 """What a running step may use of its engine, besides its context and log.
 
-Steps are handed these, not the store: the host registry, the OceanBase cluster registry, SSH
-connections from the engine's one pool, and write transactions for a task package's own tables.
+Steps are handed these, not the store: the host registry, SSH connections from the engine's one
+pool, and transactions (and the secret box) for a task package's own tables.
 So what a step can touch is named in one place, and the SSH pool has an owner that closes it
 (``Engine.close``) instead of living in a module global.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.db.store import Store
-from engine.ob_clusters import ObClusters
 from engine.remote.hosts import HostRegistry
 from engine.remote.ssh import SshPool
 
@@ -20,7 +19,6 @@ from engine.remote.ssh import SshPool
 class Services:
     store: Store
     hosts: HostRegistry
-    ob_clusters: ObClusters
     ssh_pool: SshPool = field(default_factory=SshPool)
 
     def close(self) -> None:

@@ -80,7 +80,7 @@ def _view(engine: Engine, row: ObproxyClusterRecord) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "parameterVersion": 0,
-        "creatorId": engine.users.ids().get(row.creator),
+        "creatorId": None,  # the API knows its users' ids (api.auth.users.with_creator_id)
         "creatorName": row.creator,
         "createTime": ocp_time(row.create_time),
         "updateTime": ocp_time(row.create_time),

@@ -12,6 +12,7 @@ from sqlmodel import select
 from engine import Engine, FieldError, RequestInvalid, Task, Template
 from engine.clock import utcnow
 from engine.states import holds
+from tasks.obclusters.registry import ObClusters
 from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
@@ -125,7 +126,7 @@ def resolve_links(engine: Engine, links: list[ObLink]) -> list[FieldError]:
     overrides them) and the password stays in the registry until the step that uses it."""
     found = []
     for i, link in enumerate(links):
-        cluster = engine.ob_clusters.find(link.obClusterId)
+        cluster = ObClusters(engine).find(link.obClusterId)
         if cluster is None:
             found.append(
                 FieldError(

@@ -17,6 +17,7 @@ import pymysql
 
 from engine import StepContext
 from tasks.hosts.steps import check_commands, reach, require_commands
+from tasks.obclusters.registry import proxy_password
 
 from .host_step import HostStep, proxysys, q, show
 from .packages import package_path, package_version
@@ -187,7 +188,7 @@ class SetObproxyUserPassword(HostStep):
             ctx.log.info("no obLink: nothing to connect to yet")
             return
         link = links[0]
-        password = ctx.ob_clusters.proxy_password(link["obClusterId"])
+        password = proxy_password(ctx, link["obClusterId"])
         if password is None:
             raise LookupError(
                 f"OceanBase cluster {link['obClusterId']} ({link['clusterName']}) is no longer "

@@ -1,5 +1,5 @@
-"""Who is calling: HTTP Basic against ``engine.users``, an AK/SK signature (ocp-http-api §4), or
-the web console's session cookie with its CSRF token (``session``).
+"""Who is calling: HTTP Basic against the API's users (``users``), an AK/SK signature
+(ocp-http-api §4), or the web console's session cookie with its CSRF token (``console_sessions``).
 
 Every ``/api`` route depends on ``authenticated``. A refusal is a 401 in OCP's envelope with
 OCP's message; the reason goes to the server log with the user name or access key id, never the
@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from engine import Engine, User
 from engine.db.secrets import SecretError
 
 from . import signature
-from .session import COOKIE, check_csrf, session_of
+from .console_sessions import COOKIE, check_csrf, session_of
 from .throttle import FailedLogins, Throttled
+from .users import User, Users
 
 log = logging.getLogger("ocptask.api.auth")
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -38,7 +38,7 @@ class Unauthenticated(Exception):
 
 async def authenticated(request: Request) -> User:
     header = request.headers.get("authorization", "")
-    engine: Engine = request.app.state.engine
+    users: Users = request.app.state.users
     client = request.client.host if request.client else "?"
     failures: FailedLogins = request.app.state.failed_logins
     try:
@@ -56,17 +56,17 @@ async def authenticated(request: Request) -> User:
         if scheme == "basic":
             name, password = _basic_credentials(header)
             # A password verified lately is known without scrypt: no thread needed for it.
-            user = engine.users.verified(name, password)
+            user = users.verified(name, password)
             if user is None:  # scrypt: only within the client's budget of failed logins
                 failures.check(client)
                 try:
-                    user = await run_in_threadpool(_basic, engine, name, password)
+                    user = await run_in_threadpool(_basic, users, name, password)
                 except Unauthenticated:
                     failures.failed(client)
                     raise
         elif scheme == signature.SCHEME.lower():
             body = await request.body()
-            user = await run_in_threadpool(_signed, engine, request, body)
+            user = await run_in_threadpool(_signed, users, request, body)
         else:  # the header may be a bare token: nothing of it goes to the log
             raise Unauthenticated("unsupported Authorization scheme")
     except Unauthenticated as exc:
@@ -90,14 +90,14 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return name, password
 
 
-def _basic(engine: Engine, name: str, password: str) -> User:
-    user = engine.users.authenticate(name, password)
+def _basic(users: Users, name: str, password: str) -> User:
+    user = users.authenticate(name, password)
     if user is None:
         raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")
     return user
 
 
-def _signed(engine: Engine, request: Request, body: bytes) -> User:
+def _signed(users: Users, request: Request, body: bytes) -> User:
     parsed = signature.parse_authorization(request.headers["authorization"])
     if parsed is None:
         raise Unauthenticated("malformed OCP-ACCESS-KEY-HMACSHA1 header")
@@ -114,7 +114,7 @@ def _signed(engine: Engine, request: Request, body: bytes) -> User:
             "or more than 15 minutes from the server's clock"
         )
     try:
-        found = engine.users.access_key(access_key_id)
+        found = users.access_key(access_key_id)
     except SecretError:  # the server's key changed: its operator's problem, not the caller's
         log.error("access key %s cannot be decrypted with this server's secret key", access_key_id)
         raise Unauthenticated(f"access key {access_key_id!r} unreadable here") from None

@@ -10,16 +10,18 @@ make a browser send the cookie, never read the token. Sessions live in the datab
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
+from fastapi import Request
 from sqlalchemy import delete
 from sqlmodel import Field, SQLModel, col, select
 
+from engine.clock import as_utc, utcnow
 from engine.db.records import timestamp
 from engine.db.store import Store
 
-from .clock import as_utc, utcnow
 from .users import User, UserRecord, user_of
 
 LIFETIME = timedelta(hours=12)
@@ -38,8 +40,8 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Sessions:
-    """``engine.sessions``: open, find and close console sessions."""
+class ConsoleSessions:
+    """Open, find and close console sessions (``app.state.sessions`` in the API)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -82,3 +84,31 @@ class Sessions:
         with self.store.write() as session:
             gone = delete(SessionRecord).where(col(SessionRecord.token_hash) == _digest(token))
             session.exec(gone)  # type: ignore[call-overload]
+
+
+COOKIE = "ocptask_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfRefused(Exception):
+    """A call that changes something came with the session's cookie but not its CSRF token."""
+
+
+def session_of(request: Request) -> tuple[User, str] | None:
+    """The logged-in user and the session's CSRF token, or None."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    sessions: ConsoleSessions = request.app.state.sessions
+    return sessions.find(token)
+
+
+def check_csrf(request: Request, csrf: str, given: str | None = None) -> None:
+    """Refuse a changing call whose token (``given``, else the header) is not the session's."""
+    if request.method in SAFE_METHODS:
+        return
+    offered = given if given is not None else request.headers.get(CSRF_HEADER, "")
+    if not offered or not hmac.compare_digest(offered.encode(), csrf.encode()):
+        raise CsrfRefused()

@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Field, SQLModel, col, select
 
+from engine.clock import as_utc, ocp_time, utcnow
 from engine.db.compiled import RowRead
 from engine.db.records import timestamp
 from engine.db.store import Store
+from engine.errors import FieldError, NotFound, RequestInvalid, found
 
-from .clock import as_utc, ocp_time, utcnow
-from .errors import AccessKeyNotFound, FieldError, RequestInvalid, UserNotFound, found
+from .user_ids import USER_IDS
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
@@ -38,6 +39,14 @@ _CACHE_SECONDS = 60.0
 _SCRYPT_SLOTS = threading.BoundedSemaphore(2)
 _IDS_SECONDS = 1.0
 _AK_ALPHABET = string.ascii_letters + string.digits
+
+
+class UserNotFound(NotFound):
+    what = "User"
+
+
+class AccessKeyNotFound(NotFound):
+    what = "Access key"
 
 
 class UserRecord(SQLModel, table=True):
@@ -108,7 +117,8 @@ def _check_name(name: object) -> list[FieldError]:
 
 
 class Users:
-    """``engine.users``: add, list and remove API users; their access keys; authentication."""
+    """Add, list and remove API users; their access keys; authentication. The API keeps one
+    (``app.state.users``): it remembers verified passwords and the users' ids."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -160,7 +170,7 @@ class Users:
         if cached is not None and cached[0] > now:
             return dict(cached[1])
         with self.store.engine.connect() as conn:
-            ids = {n: i for i, n in conn.execute(select(_USERS.c.id, _USERS.c.name))}
+            ids = {n: i for n, i in conn.exec_driver_sql(USER_IDS)}
         self._ids = (now + _IDS_SECONDS, ids)
         return dict(ids)
 
@@ -268,6 +278,12 @@ class Users:
             return None
         key, user = row
         return user_of(user), self.store.secrets.open(key.secret) or ""
+
+
+def with_creator_id(record: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
+    """A record naming its creator (``creatorName``), with OCP's ``creatorId`` beside it: task
+    packages record the name only; the users' ids are the API's."""
+    return {**record, "creatorId": ids.get(record["creatorName"])}
 
 
 def user_of(rec: Any) -> User:

@@ -12,7 +12,7 @@ from email.utils import formatdate
 
 import httpx
 
-from api.signature import SCHEME, sign, string_to_sign
+from api.auth.signature import SCHEME, sign, string_to_sign
 
 
 class OcpSigner(httpx.Auth):

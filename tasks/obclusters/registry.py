@@ -20,13 +20,18 @@ from urllib.parse import urlsplit
 from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel, col, func, select
 
+from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext
+from engine.clock import as_utc, ocp_time, utcnow
 from engine.db.records import timestamp
-from engine.db.store import Store
-
-from .clock import as_utc, ocp_time, utcnow
-from .errors import FieldError, ObClusterNotFound, RequestInvalid, found
+from engine.errors import found
 
 MAX_ID = 2**63 - 1
+
+
+class ObClusterNotFound(NotFound):
+    what = "OceanBase cluster"
+
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -127,11 +132,11 @@ def _check(
 
 
 class ObClusters:
-    """``engine.ob_clusters``: register, list, get and remove OceanBase clusters."""
+    """Register, list, get and remove the OceanBase clusters of an Engine's database."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        store.ensure_schema()
+    def __init__(self, engine: Engine) -> None:
+        self.store = engine.store
+        self.store.ensure_schema()
 
     def add(
         self,
@@ -186,11 +191,12 @@ class ObClusters:
             rec = found(session.get(ObClusterRecord, cluster_id), ObClusterNotFound, cluster_id)
             session.delete(rec)
 
-    def proxy_password(self, cluster_id: int) -> str | None:
-        """The proxyro password, for the step that gives it to obproxy. Not for display."""
-        with self.store.read() as session:
-            rec = session.get(ObClusterRecord, cluster_id)
-            return None if rec is None else self.store.secrets.open(rec.proxy_password)
+
+def proxy_password(ctx: StepContext, cluster_id: int) -> str | None:
+    """The proxyro password, for the step that gives it to obproxy. Not for display."""
+    with ctx.reading() as session:
+        rec = session.get(ObClusterRecord, cluster_id)
+        return None if rec is None else ctx.open_secret(rec.proxy_password)
 
 
 def _cluster(rec: ObClusterRecord) -> ObCluster:
