@@ -8,7 +8,7 @@ venv:
 
 test: venv
 	sh scripts/browser.sh
-	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
+	$(VENV_PY) -m ruff check engine tasks api cli fixtures tests bench
 	.venv/bin/lint-imports
 	$(VENV_PY) -m pytest -p no:cacheprovider -q -n 2 --dist loadgroup --durations=15
 
@@ -20,8 +20,8 @@ bench: venv
 	$(VENV_PY) bench/report.py
 
 lint: venv
-	$(VENV_PY) -m ruff check engine tasks api fixtures tests bench
-	$(VENV_PY) -m ruff format --check engine tasks api fixtures tests bench
+	$(VENV_PY) -m ruff check engine tasks api cli fixtures tests bench
+	$(VENV_PY) -m ruff format --check engine tasks api cli fixtures tests bench
 	.venv/bin/lint-imports
 
 clean:

@@ -27,7 +27,7 @@ USER, PASSWORD = "bench", "bench-Passw0rd"
 
 
 def timed(args: list[str], env: dict[str, str], runs: int) -> list[float]:
-    command = [sys.executable, "-m", "tasks.cli", *args]
+    command = [sys.executable, "-m", "cli", *args]
     warm = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     if warm.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {warm.stderr.strip()}")
@@ -45,17 +45,17 @@ def main(runs: int = 9) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         empty, one = f"{tmp}/empty.db", f"{tmp}/one.db"
         subprocess.run(  # an empty database: its schema, no task
-            [sys.executable, "-m", "tasks.cli", "task", "list", "--db", empty],
+            [sys.executable, "-m", "cli", "task", "list", "--db", empty],
             env=env, cwd=ROOT, capture_output=True, check=True,
         )  # fmt: skip
         created = subprocess.run(
-            [sys.executable, "-m", "tasks.cli", "obproxy", "create", "--db", one,
+            [sys.executable, "-m", "cli", "obproxy", "create", "--db", one,
              str(REQUESTS / "create-obproxy-cluster.json")],
             env=env, cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip
         task_id = str(json.loads(created.stdout)["id"])
         subprocess.run(
-            [sys.executable, "-m", "tasks.cli", "user", "add", USER, "--password-stdin",
+            [sys.executable, "-m", "cli", "user", "add", USER, "--password-stdin",
              "--db", one],
             input=PASSWORD, env=env, cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip

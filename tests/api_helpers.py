@@ -45,7 +45,7 @@ def error_of(response: httpx.Response, status: int, code: int) -> dict[str, Any]
 def run_cli(db: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """``ocptask ARGS --db DB`` in its own process, as an operator would type it."""
     return subprocess.run(
-        [sys.executable, "-m", "tasks.cli", *args, "--db", db],
+        [sys.executable, "-m", "cli", *args, "--db", db],
         input=stdin,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from cli import app
 from fixtures import REQUESTS
-from tasks.cli import app
 
 runner = CliRunner()
 
@@ -112,7 +112,7 @@ def test_log_follows_a_running_subtask(db_path: Path) -> None:
         wait_for(lambda: "before the gate" in engine.log(task.id, sub.id))
         follow = ["task", "log", str(task.id), str(sub.id), "-f", "--db", str(db_path)]
         follower = subprocess.Popen(
-            [sys.executable, "-m", "tasks.cli", *follow],
+            [sys.executable, "-m", "cli", *follow],
             stdout=subprocess.PIPE,
             text=True,
             cwd=Path(__file__).parent.parent,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from engine import Engine
 from fixtures import REQUESTS, install_request, register_ob_cluster
-from tasks.cli import app
 from tests.api_helpers import run_cli
 from tests.helpers import silent_listener
 

@@ -29,7 +29,7 @@ def ocptask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``ocptask ARGS`` in its own process (piped, as in a script), with these variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OCPTASK_")}
     return subprocess.run(
-        [sys.executable, "-m", "tasks.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

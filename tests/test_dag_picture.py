@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from engine import Engine, PictureError, render_dag
 from fixtures import install_request, register_ob_cluster
-from tasks.cli import app
 from tasks.obproxy import create_cluster
 
 PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from engine import Engine, NotFound, RequestInvalid
-from tasks.cli import app
 
 GOOD = {
     "name": "db1",

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from engine import Engine, RequestInvalid
 from fixtures import install_request, register_ob_cluster
-from tasks.cli import app
 from tasks.obproxy import plan_cluster
 from tests.api_helpers import data_of, error_of
 from tests.conftest import ApiEnv

@@ -44,7 +44,7 @@ def in_a_terminal(*args: str) -> tuple[int, str]:
     if pid == 0:  # the child: a terminal is its stdin, stdout and stderr
         fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
         os.chdir(ROOT)
-        argv = [sys.executable, "-m", "tasks.cli", *args]
+        argv = [sys.executable, "-m", "cli", *args]
         os.execve(sys.executable, argv, dict(os.environ, TERM="xterm-256color"))
     chunks = []
     while True:
@@ -90,7 +90,7 @@ def test_piped_watch_prints_a_plain_line_per_change(env: dict) -> None:
         task = create_cluster(engine, install_request(env["host_ids"]))
         engine.start(task.id)  # this process runs it; the watcher only reads
         watched = subprocess.run(
-            [sys.executable, "-m", "tasks.cli", "task", "watch", str(task.id), "--db", env["db"]],
+            [sys.executable, "-m", "cli", "task", "watch", str(task.id), "--db", env["db"]],
             capture_output=True,
             text=True,
             cwd=ROOT,

@@ -13,7 +13,7 @@ from engine import Engine
 from engine.db.write_lock import WriteLock
 from tests.api_helpers import ROOT
 
-CLI = [sys.executable, "-m", "tasks.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def test_a_write_in_another_process_waits_for_the_lock(db_path: Path) -> None:

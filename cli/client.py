@@ -19,9 +19,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from api.auth import signature
 from engine.errors import FieldError, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
-
-from .auth import signature
 
 IDLE_SECONDS = 2.0
 """A kept-alive connection idle longer than this is replaced before a call that changes

@@ -1,7 +1,7 @@
 """Watching a task run: on a terminal, a live table with a row per host chain (its current
 step, a mark per step, elapsed time, the last log line of a running step) under a progress
 bar; anywhere else, one plain line per change of a subtask's status. Either way it ends when
-nothing of the task runs any more, and the caller prints the recap (``tasks.recap``)."""
+nothing of the task runs any more, and the caller prints the recap (``recap``)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from rich.text import Text
 
 from engine.clock import seconds_between, utcnow
 
-from .cli_backend import ACTIVE, Backend, settled
+from .common import ACTIVE, settled
 
 if TYPE_CHECKING:
     from engine import Subtask, Task
+
+    from .backend import Backend
 
 MARKS = {
     "PENDING": ("·", "dim"),

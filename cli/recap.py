@@ -12,7 +12,7 @@ from engine.clock import seconds_between
 if TYPE_CHECKING:
     from engine import Subtask, Task
 
-    from .cli_backend import Backend
+    from .backend import Backend
 
 
 def recap(source: Backend, task: Task) -> tuple[Table, list[str]]:

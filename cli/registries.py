@@ -1,107 +1,142 @@
-"""``ocptask user|accesskey|obcluster|credential``: who may call the API, and the registries
-(OceanBase clusters, SSH credentials) that requests name by id. Secrets are read from a prompt
-or standard input, never from the command line, and never printed back (an access key's
-secret once, when created)."""
+"""``ocptask host|credential|obcluster|definition``: the registries requests name by id (hosts,
+the SSH credentials hosts are created with, OceanBase clusters) and scheduled task definitions.
+Secrets are read from a prompt or standard input, never from the command line, and never
+printed back."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from api.auth.users import Users
-    from engine import Engine
-    from tasks.obclusters.registry import ObClusters
+from engine.errors import OcpTaskError
 
-from .cli_common import (
+from .common import (
     EXIT_REFUSED,
     DbOption,
     PasswordStdin,
     console,
     fail,
     open_engine,
+    read_json,
     read_secret,
 )
 
-user_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Users of the HTTP API.")
-accesskey_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode=None, help="Access keys (AK/SK) of API users."
+if TYPE_CHECKING:
+    from engine import Engine
+    from tasks.obclusters.registry import ObClusters
+
+host_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Hosts tasks can run on.")
+credential_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="SSH credentials hosts are created with."
 )
 obcluster_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="OceanBase clusters obLinks name."
 )
-credential_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode=None, help="SSH credentials hosts are created with."
+definition_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Scheduled task definitions."
 )
 
 
-@user_app.command("add")
-def user_add(name: str, db: DbOption = None, password_stdin: PasswordStdin = False) -> None:
-    """Create an API user (or set the password of an existing one)."""
-    password = read_secret("password", password_stdin)
-    with open_engine(db) as engine:
-        user = _users(engine).add(name, password)
-    console.print(f"user {user.id}: {user.name}", highlight=False)
-
-
-@user_app.command("list")
-def user_list(db: DbOption = None) -> None:
-    from rich.table import Table
-
-    with open_engine(db) as engine:
-        table = Table("id", "name", "created", "access keys")
-        keys = _users(engine).access_keys()
-        for user in _users(engine).list():
-            count = sum(k.user == user.name for k in keys)
-            table.add_row(str(user.id), user.name, str(user.create_time), str(count))
-        console.print(table)
-
-
-@user_app.command("remove")
-def user_remove(name: str, db: DbOption = None) -> None:
-    """Remove a user and their access keys."""
-    with open_engine(db) as engine:
-        _users(engine).remove(name)
-    console.print(f"user {name} removed", highlight=False)
-
-
-@accesskey_app.command("create")
-def accesskey_create(
-    user: str,
+@host_app.command("import")
+def host_import(
+    inventory: Annotated[
+        Path, typer.Argument(help='JSON: {"hosts": [{name, innerIpAddress, ...}]}')
+    ],
     db: DbOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create an access key for USER; its secret is printed now and never again."""
+    """Register (or update, by name) every host of an inventory file."""
+    data = read_json(inventory)
+    entries = data.get("hosts") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        fail(EXIT_REFUSED, f'{inventory}: expected {{"hosts": [...]}}')
     with open_engine(db) as engine:
-        access_key_id, secret = _users(engine).create_access_key(user)
-    if as_json:
-        typer.echo(json.dumps({"accessKeyId": access_key_id, "accessKeySecret": secret}))
-    else:
-        typer.echo(f"AccessKeyId:     {access_key_id}\nAccessKeySecret: {secret}")
-        typer.echo("The secret is not shown again.", err=True)
+        for i, entry in enumerate(entries):
+            try:
+                host = engine.hosts.add(entry)
+            except OcpTaskError as exc:
+                fail(EXIT_REFUSED, f"hosts[{i}]: {exc}")
+            console.print(f"host {host.id}: {host.name} {host.inner_ip_address}:{host.ssh_port}")
 
 
-@accesskey_app.command("list")
-def accesskey_list(
-    user: Annotated[str | None, typer.Argument()] = None, db: DbOption = None
-) -> None:
-    """Access key ids (never their secrets)."""
+@host_app.command("list")
+def host_list(db: DbOption = None) -> None:
+    """Registered hosts (credentials are never shown)."""
     from rich.table import Table
 
     with open_engine(db) as engine:
-        table = Table("access key id", "user", "created")
-        for key in _users(engine).access_keys(user):
-            table.add_row(key.access_key_id, key.user, str(key.create_time))
+        table = Table("id", "name", "address", "user", "host key", "status")
+        for host in engine.hosts.list():
+            pinned = host.host_key.split()[1] if host.host_key else "not pinned"
+            table.add_row(
+                str(host.id),
+                host.name,
+                f"{host.inner_ip_address}:{host.ssh_port}",
+                host.username,
+                pinned,
+                host.status.value,
+            )
         console.print(table)
 
 
-@accesskey_app.command("remove")
-def accesskey_remove(access_key_id: str, db: DbOption = None) -> None:
+@definition_app.command("add")
+def definition_add(
+    name: str,
+    template: Annotated[
+        str, typer.Argument(help="module:attribute of a Template (or a callable returning one)")
+    ],
+    interval: Annotated[float | None, typer.Option(help="Fire every this many seconds.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Fire on a 5-field crontab line (UTC).")] = None,
+    args: Annotated[
+        str | None, typer.Option(help='The tasks\' context as JSON: {"stringMap": {...}}')
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Store a definition; running daemons create its SCHEDULED tasks."""
+    try:
+        context = json.loads(args) if args else None
+    except json.JSONDecodeError as exc:
+        fail(EXIT_REFUSED, f"--args: not JSON ({exc})")
     with open_engine(db) as engine:
-        _users(engine).remove_access_key(access_key_id)
-    console.print(f"access key {access_key_id} removed", highlight=False)
+        made = engine.definitions.add(name, template, interval=interval, cron=cron, args=context)
+        console.print(f"definition {made.id}: {made.name}, next fire {made.next_fire_time}")
+
+
+@definition_app.command("list")
+def definition_list(db: DbOption = None) -> None:
+    """Stored definitions, their triggers and next fire times."""
+    from rich.table import Table
+
+    with open_engine(db) as engine:
+        table = Table("id", "name", "template", "trigger", "enabled", "next fire", "last task")
+        for d in engine.definitions.list():
+            table.add_row(
+                str(d.id),
+                d.name,
+                d.template,
+                f"{d.trigger} {d.expression}",
+                "yes" if d.enabled else "no",
+                str(d.next_fire_time or "-"),
+                str(d.last_task_id or "-"),
+            )
+        console.print(table)
+
+
+@definition_app.command("enable")
+def definition_enable(definition_id: int, db: DbOption = None) -> None:
+    with open_engine(db) as engine:
+        made = engine.definitions.enable(definition_id)
+        console.print(f"definition {made.id} enabled, next fire {made.next_fire_time}")
+
+
+@definition_app.command("disable")
+def definition_disable(definition_id: int, db: DbOption = None) -> None:
+    """Stop creating tasks from it (tasks already created are not touched)."""
+    with open_engine(db) as engine:
+        engine.definitions.disable(definition_id)
+        console.print(f"definition {definition_id} disabled")
 
 
 @obcluster_app.command("add")
@@ -194,12 +229,6 @@ def credential_remove(credential_id: int, db: DbOption = None) -> None:
     with open_engine(db) as engine:
         engine.credentials.remove(credential_id)
     console.print(f"credential {credential_id} removed")
-
-
-def _users(engine: Engine) -> Users:
-    from api.auth.users import Users
-
-    return Users(engine.store)
 
 
 def _ob_clusters(engine: Engine) -> ObClusters:

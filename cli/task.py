@@ -14,19 +14,14 @@ import typer
 
 from engine.clock import seconds_between, utcnow
 
-from .cli_common import (
+from .backend import Backend, TaskReads, on_backend
+from .common import (
     EXIT_FAILED,
     EXIT_REFUSED,
-    AccessKeyOption,
-    DbOption,
-    ServerOption,
-    UserOption,
     console,
     fail,
-    finish,
-    open_backend,
-    print_recap,
 )
+from .follow import finish, print_recap
 
 task_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Inspect and operate on tasks."
@@ -36,11 +31,9 @@ _AGO = re.compile(r"^(\d+)([smhd])$")
 
 
 @task_app.command("list")
+@on_backend(reads=True)
 def task_list(
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
+    source: TaskReads,
     status: Annotated[str | None, typer.Option(help="RUNNING, FAILED or SUCCESSFUL.")] = None,
     name: Annotated[str | None, typer.Option(help="Part of the task's name.")] = None,
     type: Annotated[str | None, typer.Option("--type", help="MANUAL, SCHEDULED, ...")] = None,
@@ -55,8 +48,7 @@ def task_list(
 
     after = _since(since) if since else None
     statuses = status.split(",") if status else []
-    with open_backend(db, server, user, access_key, reads=True) as source:
-        tasks = source.tasks(statuses, name, type, after, limit)
+    tasks = source.tasks(statuses, name, type, after, limit)
     if as_json:
         typer.echo(json.dumps(tasks, indent=2))
         return
@@ -78,20 +70,17 @@ def task_list(
 
 
 @task_app.command("show")
+@on_backend(reads=True)
 def task_show(
+    source: TaskReads,
     task_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A task: its header and one line per subtask (``--json``: OCP's record)."""
     from rich.table import Table
 
-    with open_backend(db, server, user, access_key, reads=True) as source:
-        task = source.get(task_id)
-        hosts = source.host_labels(task)
+    task = source.get(task_id)
+    hosts = source.host_labels(task)
     if as_json:
         typer.echo(json.dumps(task.to_ocp(), indent=2))
         return
@@ -116,57 +105,53 @@ def task_show(
 
 
 @task_app.command("log")
+@on_backend()
 def task_log(
+    source: Backend,
     task_id: int,
     subtask_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing while the subtask runs.")
     ] = False,
 ) -> None:
     """A subtask's log (``-f`` follows it until the subtask stops running)."""
-    with open_backend(db, server, user, access_key) as source:
-        text = source.log(task_id, subtask_id)  # TaskNotFound (exit 3) for an unknown one
-        printed = 0
-        while True:
-            # The status first: what was logged before it changed is in the read that follows.
-            running = source.get(task_id).subtask(subtask_id).status.value in (
-                "READY",
-                "RUNNING",
-                "CANCELING",
-            )
-            text = source.log(task_id, subtask_id)
-            typer.echo(text[printed:], nl=False)
-            printed = len(text)
-            if not follow or not running:
-                break
-            time.sleep(0.5)
+    text = source.log(task_id, subtask_id)  # TaskNotFound (exit 3) for an unknown one
+    printed = 0
+    while True:
+        # The status first: what was logged before it changed is in the read that follows.
+        running = source.get(task_id).subtask(subtask_id).status.value in (
+            "READY",
+            "RUNNING",
+            "CANCELING",
+        )
+        text = source.log(task_id, subtask_id)
+        typer.echo(text[printed:], nl=False)
+        printed = len(text)
+        if not follow or not running:
+            break
+        time.sleep(0.5)
 
 
 @task_app.command("watch")
+@on_backend()
 def task_watch(
+    source: Backend,
     task_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """Follow a task until nothing of it runs: live on a terminal (a row per host chain),
     one line per change otherwise; then its recap. Exit 1 if it ended FAILED."""
     from .watch import watch
 
-    with open_backend(db, server, user, access_key) as source:
-        final = watch(source, task_id, console)
-        print_recap(source, final)
+    final = watch(source, task_id, console)
+    print_recap(source, final)
     if final.status.value == "FAILED":
         raise typer.Exit(EXIT_FAILED)
 
 
 @task_app.command("graph")
+@on_backend()
 def task_graph(
+    source: Backend,
     task_id: int,
     format: Annotated[
         str, typer.Option("--format", "-f", help="mermaid, dot, svg or png.")
@@ -174,16 +159,11 @@ def task_graph(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (png needs one).")
     ] = None,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """A picture of the task's DAG: nodes named and coloured by status, host chains in columns."""
     from engine import render_dag
 
-    with open_backend(db, server, user, access_key) as source:
-        picture = render_dag(source.get(task_id), format)
+    picture = render_dag(source.get(task_id), format)
     if output is not None:
         try:
             output.write_bytes(picture)
@@ -197,45 +177,36 @@ def task_graph(
 
 
 @task_app.command("run")
+@on_backend()
 def task_run(
+    source: Backend,
     task_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """Drive a task until nothing can progress (through a server: follow it while the server
     drives it)."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.get(task_id), wait=True)
+    finish(source, source.get(task_id), wait=True)
 
 
 @task_app.command("retry")
+@on_backend()
 def task_retry(
+    source: Backend,
     task_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     run: bool = True,
 ) -> None:
     """Retry every failed subtask of a failed task."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.retry(task_id), run)
+    finish(source, source.retry(task_id), run)
 
 
 @task_app.command("rollback")
+@on_backend()
 def task_rollback(
+    source: Backend,
     task_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     run: bool = True,
 ) -> None:
     """Undo a failed task in reverse order."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.rollback(task_id), run)
+    finish(source, source.rollback(task_id), run)
 
 
 def _when(moment: datetime | None) -> str:

@@ -14,16 +14,9 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import (
-    AccessKeyOption,
-    DbOption,
-    ServerOption,
-    UserOption,
-    console,
-    finish,
-    open_backend,
-    read_json,
-)
+from .backend import Backend, on_backend
+from .common import console, read_json
+from .follow import finish
 
 obproxy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OBProxy clusters.")
 WaitOption = Annotated[bool, typer.Option(help="Run the task and print its final record.")]
@@ -31,14 +24,12 @@ IdsArgument = Annotated[str, typer.Argument(help="OBProxy ids, comma-separated (
 
 
 @obproxy_app.command("create")
+@on_backend()
 def obproxy_create(
+    source: Backend,
     request_file: Annotated[
         Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
     ],
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
     plan: Annotated[
         bool,
@@ -50,11 +41,10 @@ def obproxy_create(
     from rich.table import Table
 
     request = read_json(request_file)
-    with open_backend(db, server, user, access_key) as source:
-        if not plan:
-            finish(source, source.obproxy("create_cluster", request), wait)
-            return
-        planned = source.obproxy("plan_cluster", request)
+    if not plan:
+        finish(source, source.create_cluster(request), wait)
+        return
+    planned = source.plan_cluster(request)
     if as_json:
         typer.echo(json.dumps(planned, indent=2))
         return
@@ -77,63 +67,52 @@ def obproxy_create(
 
 
 @obproxy_app.command("edit")
+@on_backend()
 def obproxy_edit(
+    source: Backend,
     cluster_id: int,
     address: Annotated[str | None, typer.Option(help="The cluster's address.")] = None,
     port: Annotated[int | None, typer.Option(help="The cluster's port.")] = None,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """Set an OBProxy cluster's address and/or port (no task: the record only)."""
     body = {k: v for k, v in {"address": address, "port": port}.items() if v is not None}
-    with open_backend(db, server, user, access_key) as source:
-        console.print_json(json.dumps(source.obproxy("edit_cluster", cluster_id, body)))
+    console.print_json(json.dumps(source.edit_cluster(cluster_id, body)))
 
 
 @obproxy_app.command("link-add")
+@on_backend()
 def obproxy_link_add(
+    source: Backend,
     cluster_id: int,
     links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """Link more OceanBase clusters to an OBProxy cluster."""
     links = read_json(links_file)
-    with open_backend(db, server, user, access_key) as source:
-        source.obproxy("add_links", cluster_id, links)
+    source.add_links(cluster_id, links)
     console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
 
 
 @obproxy_app.command("link-remove")
+@on_backend()
 def obproxy_link_remove(
+    source: Backend,
     cluster_id: int,
     ob_cluster_name: str,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
 ) -> None:
     """Unlink an OceanBase cluster (by its name) from an OBProxy cluster."""
-    with open_backend(db, server, user, access_key) as source:
-        source.obproxy("remove_link", cluster_id, ob_cluster_name)
+    source.remove_link(cluster_id, ob_cluster_name)
     console.print(f"unlinked {ob_cluster_name!r} from OBProxy cluster {cluster_id}")
 
 
 @obproxy_app.command("add")
+@on_backend()
 def obproxy_add(
+    source: Backend,
     cluster_id: int,
     host: Annotated[list[int], typer.Option("--host", help="Host id (repeat for several).")],
     version: Annotated[str, typer.Option(help="Package file name, as at create.")],
     sql_port: Annotated[int, typer.Option(help="SQL port.")] = 2883,
     exporter_port: Annotated[int, typer.Option(help="Prometheus exporter port.")] = 2884,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Add OBProxies on more hosts (OCP's batchAdd): the cluster's own links and parameters."""
@@ -143,101 +122,82 @@ def obproxy_add(
         "exporterPort": exporter_port,
         "version": version,
     }
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.obproxy("add_obproxies", cluster_id, body), wait)
+    finish(source, source.add_obproxies(cluster_id, body), wait)
 
 
 @obproxy_app.command("restart")
+@on_backend()
 def obproxy_restart(
+    source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Restart OBProxies one host at a time, with their recorded parameters."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.obproxy("restart_obproxies", cluster_id, obproxy_ids), wait)
+    finish(source, source.restart_obproxies(cluster_id, obproxy_ids), wait)
 
 
 @obproxy_app.command("upgrade")
+@on_backend()
 def obproxy_upgrade(
+    source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
     version: Annotated[str, typer.Option(help="Package file name to go to.")],
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Upgrade OBProxies one host at a time; a rollback of the task brings back the old version."""
-    with open_backend(db, server, user, access_key) as source:
-        task = source.obproxy("upgrade_obproxies", cluster_id, obproxy_ids, {"version": version})
-        finish(source, task, wait)
+    task = source.upgrade_obproxies(cluster_id, obproxy_ids, {"version": version})
+    finish(source, task, wait)
 
 
 @obproxy_app.command("stop")
+@on_backend()
 def obproxy_stop(
+    source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Stop OBProxies (their status becomes STOPPED)."""
-    with open_backend(db, server, user, access_key) as source:
-        body = {"obproxyServerIds": _ids(obproxy_ids)}
-        finish(source, source.obproxy("stop_obproxies", cluster_id, body), wait)
+    body = {"obproxyServerIds": _ids(obproxy_ids)}
+    finish(source, source.stop_obproxies(cluster_id, body), wait)
 
 
 @obproxy_app.command("start")
+@on_backend()
 def obproxy_start(
+    source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Start stopped OBProxies (RUNNING once each answers SQL and /metrics)."""
-    with open_backend(db, server, user, access_key) as source:
-        body = {"obproxyServerIds": _ids(obproxy_ids)}
-        finish(source, source.obproxy("start_obproxies", cluster_id, body), wait)
+    body = {"obproxyServerIds": _ids(obproxy_ids)}
+    finish(source, source.start_obproxies(cluster_id, body), wait)
 
 
 @obproxy_app.command("delete-obproxies")
+@on_backend()
 def obproxy_delete_obproxies(
+    source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Stop and uninstall OBProxies, and forget them."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.obproxy("delete_obproxies", cluster_id, obproxy_ids), wait)
+    finish(source, source.delete_obproxies(cluster_id, obproxy_ids), wait)
 
 
 @obproxy_app.command("delete")
+@on_backend()
 def obproxy_delete(
+    source: Backend,
     cluster_id: int,
-    db: DbOption = None,
-    server: ServerOption = None,
-    user: UserOption = None,
-    access_key: AccessKeyOption = None,
     wait: WaitOption = True,
 ) -> None:
     """Delete an OBProxy cluster: every OBProxy of it, then the cluster."""
-    with open_backend(db, server, user, access_key) as source:
-        finish(source, source.obproxy("delete_cluster", cluster_id), wait)
+    finish(source, source.delete_cluster(cluster_id), wait)
 
 
 def _ids(text: str) -> list[int | str]:

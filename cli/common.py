@@ -27,41 +27,13 @@ from rich.markup import escape
 
 from engine.errors import NotFound, OcpTaskError
 
-from .cli_backend import Backend, Local, Reads, Remote
-
 if TYPE_CHECKING:
-    from api.client import Client
     from engine import Engine, Task
-    from engine.reads.sqlite_reader import SqliteReader
 
 # On a terminal, its width; piped, wide enough that a table's rows stay whole lines.
 console = Console(width=None if sys.stdout.isatty() else 200)
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL or SQLite path (default: $OCPTASK_DB).")
-]
-ServerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        help="Work through this ocptask serve (or OCP) URL instead of a database "
-        "(default: $OCPTASK_SERVER, unless --db is given).",
-    ),
-]
-UserOption = Annotated[
-    str | None,
-    typer.Option(
-        "--user",
-        help="User for --server; the password from $OCPTASK_PASSWORD, else asked "
-        "(default: $OCPTASK_USER).",
-    ),
-]
-AccessKeyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--access-key",
-        help="Access key id for --server (OCP's AK/SK signature); the secret from "
-        "$OCPTASK_ACCESS_SECRET, else asked (default: $OCPTASK_ACCESS_KEY).",
-    ),
 ]
 ParallelismOption = Annotated[int, typer.Option(help="Subtasks run at once.", min=1)]
 NameOption = Annotated[str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")]
@@ -111,88 +83,13 @@ def open_engine(db: str | None) -> Iterator[Engine]:
         fail(EXIT_UNREACHABLE, f"cannot open {where}: {_reason(exc)}")
     with engine:
         try:
-            with _reported():
+            with reported():
                 yield engine
         except SQLAlchemyError as exc:
             fail(EXIT_UNREACHABLE, f"database {where}: {_reason(exc)}")
 
 
-@contextmanager
-def open_backend(
-    db: str | None,
-    server: str | None,
-    user: str | None,
-    access_key: str | None,
-    *,
-    reads: bool = False,
-) -> Iterator[Backend]:
-    """The database (``--db``, $OCPTASK_DB) or the server (``--server``, $OCPTASK_SERVER) a
-    task or obproxy command works on; an explicit ``--db`` wins over $OCPTASK_SERVER. With
-    ``reads`` the command only lists or shows tasks: a SQLite file is then read without an
-    Engine when it can be (``Reads``)."""
-    if db and server:
-        fail(EXIT_REFUSED, "give --db or --server, not both")
-    server = server or (None if db else os.environ.get("OCPTASK_SERVER"))
-    if not server:
-        reader = _sqlite_reader(db) if reads else None
-        if reader is None:
-            with open_engine(db) as engine:
-                yield Local(engine, db)
-            return
-        try:
-            with _reported():
-                yield Reads(reader, db)  # type: ignore[misc]
-        except Exception as exc:
-            if not _is_database_error(exc):
-                raise
-            where = db or os.environ.get("OCPTASK_DB") or "the default database"
-            fail(EXIT_UNREACHABLE, f"database {where}: {exc}")
-        finally:
-            reader.close()
-        return
-    from api.client import NotAuthenticated, ServerFault, ServerUnreachable
-
-    with _reported():
-        client = _client(server, user, access_key)
-    with client:
-        try:
-            with _reported():
-                yield Remote(client)
-        except NotAuthenticated as exc:
-            hint = "" if client.authenticates else " (give --user or --access-key)"
-            fail(EXIT_UNREACHABLE, f"{exc}{hint}")
-        except ServerUnreachable as exc:
-            fail(EXIT_UNREACHABLE, str(exc))
-        except ServerFault as exc:
-            fail(EXIT_FAILED, str(exc))
-
-
-def _sqlite_reader(db: str | None) -> SqliteReader | None:
-    from engine.reads.sqlite_reader import SqliteReader
-
-    return SqliteReader.open(db)
-
-
-def _client(server: str, user: str | None, access_key: str | None) -> Client:
-    """Credentials given as options win; the environment's are used when none is given."""
-    from api.client import Client
-
-    if user and access_key:
-        fail(EXIT_REFUSED, "give --user or --access-key, not both")
-    if not user and not access_key:
-        user = os.environ.get("OCPTASK_USER") or None
-        access_key = None if user else os.environ.get("OCPTASK_ACCESS_KEY") or None
-    where = Client(server).url  # the URL checked (and shown without anything secret) first
-    if user:
-        password = _secret("OCPTASK_PASSWORD", f"password of {user} at {where}", "--user")
-        return Client(server, user=user, password=password)
-    if access_key:
-        secret = _secret("OCPTASK_ACCESS_SECRET", f"secret of {access_key}", "--access-key")
-        return Client(server, access_key=access_key, secret=secret)
-    return Client(server)
-
-
-def _secret(variable: str, what: str, option: str) -> str:
+def read_secret_from(variable: str, what: str, option: str) -> str:
     """From the environment, else asked on a terminal; never an option (it would show in ps)."""
     found = os.environ.get(variable)
     if found is not None:
@@ -203,24 +100,24 @@ def _secret(variable: str, what: str, option: str) -> str:
 
 
 @contextmanager
-def _reported() -> Iterator[None]:
+def reported() -> Iterator[None]:
     """A refusal is exit 2 (3 if something is not found); anything unexpected is one line and
     exit 1, or its traceback under ``--debug``."""
     try:
         yield
     except OcpTaskError as exc:
-        if type(exc).__module__ == "api.client":  # the server's state, for open_backend
+        if type(exc).__module__ == "cli.client":  # the server's state, for open_backend
             raise
         refusal(exc)
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if DEBUG["on"] or _is_database_error(exc):
+        if DEBUG["on"] or is_database_error(exc):
             raise
         fail(EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (--debug shows where)")
 
 
-def _is_database_error(exc: Exception) -> bool:
+def is_database_error(exc: Exception) -> bool:
     """SQLAlchemy's or sqlite3's, for the caller to name the database (without importing
     SQLAlchemy)."""
     return type(exc).__module__.startswith(("sqlalchemy", "sqlite3"))
@@ -244,10 +141,6 @@ PasswordStdin = Annotated[
 ]
 
 
-def print_task(task: Task) -> None:
-    console.print_json(json.dumps(task.to_ocp()))
-
-
 def read_json(path: Path) -> Any:
     """A request file's JSON; exit 2 naming the file and what is wrong with it."""
     try:
@@ -262,28 +155,11 @@ def read_json(path: Path) -> Any:
         fail(EXIT_REFUSED, f"{path} is not JSON: {exc}")
 
 
-def finish(source: Backend, task: Task, wait: bool) -> None:
-    """Run the task to its end when ``wait`` (a server runs its own: then follow it): on a
-    terminal watched live, then its recap; elsewhere (a pipe, a script) its final record as
-    JSON. Exit 1 if it ended FAILED."""
-    if wait and console.is_terminal:
-        from .watch import watch
-
-        source.start(task.id)
-        watch(source, task.id, console)
-        final = source.wait(task.id)
-        print_recap(source, final)
-    else:
-        final = source.run(task.id) if wait else task
-        print_task(final)
-    if final.status.value == "FAILED":
-        raise typer.Exit(EXIT_FAILED)
+ACTIVE = ("READY", "RUNNING", "CANCELING")
 
 
-def print_recap(source: Backend, task: Task) -> None:
-    from .recap import recap
-
-    table, notes = recap(source, task)
-    console.print(table)
-    for note in notes:
-        console.print(note, highlight=False, markup=False)
+def settled(task: Task) -> bool:
+    """Nothing of the task runs or is about to: what a watch or a remote wait waits for."""
+    return task.status.value != "RUNNING" or not any(
+        s.status.value in ACTIVE for s in task.subtasks
+    )

@@ -1,0 +1,99 @@
+"""``ocptask``: the operator's command line, a thin layer over the embedded API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .access import accesskey_app, user_app
+from .common import DEBUG, DbOption, GraceOption, NameOption, ParallelismOption, log_to_stderr
+from .obproxy import obproxy_app
+from .registries import credential_app, definition_app, host_app, obcluster_app
+from .task import task_app
+
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich help costs 0.1 s of start-up (issue 11)
+    help="OCP tasks, for real: records, DAGs, operations.",
+    pretty_exceptions_enable=False,  # errors are one line (see common); --debug for more
+)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")
+    ] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
+app.add_typer(task_app, name="task")
+app.add_typer(obproxy_app, name="obproxy")
+app.add_typer(host_app, name="host")
+app.add_typer(definition_app, name="definition")
+app.add_typer(user_app, name="user")
+app.add_typer(accesskey_app, name="accesskey")
+app.add_typer(obcluster_app, name="obcluster")
+app.add_typer(credential_app, name="credential")
+
+
+@app.command("daemon")
+def daemon(
+    db: DbOption = None,
+    parallelism: ParallelismOption = 10,
+    name: NameOption = None,
+    grace: GraceOption = 30.0,
+    lease: Annotated[
+        float,
+        typer.Option(help="Seconds a claim holds unless renewed (every quarter of it).", min=2),
+    ] = 30.0,
+    sweep: Annotated[
+        float, typer.Option(help="Seconds between looks for subtasks of lost executors.", min=0.1)
+    ] = 5.0,
+) -> None:
+    """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
+    from engine import Engine
+    from engine.daemon import Daemon
+
+    log_to_stderr()
+    # Their tables and steps, for the tasks it will run:
+    import tasks.hosts
+    import tasks.obproxy  # noqa: F401
+
+    engine = Engine(db, parallelism, executor=name, lease_seconds=lease)
+    served = Daemon(engine, grace_seconds=grace, sweep_seconds=sweep)
+    raise typer.Exit(served.run())
+
+
+@app.command("serve")
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    parallelism: ParallelismOption = 10,
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Also run tasks, as 'ocptask daemon' does.")
+    ] = True,
+    name: NameOption = None,
+    grace: GraceOption = 30.0,
+    workers: Annotated[
+        int, typer.Option(help="Processes serving requests (the daemon stays one).", min=1)
+    ] = 1,
+) -> None:
+    """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
+    from api.server import serve as serve_api
+
+    log_to_stderr()
+    code = serve_api(
+        db,
+        host=host,
+        port=port,
+        parallelism=parallelism,
+        run=run,
+        name=name,
+        grace=grace,
+        workers=workers,
+    )
+    raise typer.Exit(code)
