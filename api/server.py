@@ -34,12 +34,6 @@ _UVICORN = {
 }
 
 
-def _load_tasks() -> None:
-    """The task packages' tables, and their steps for the tasks this process serves and runs."""
-    import tasks.hosts
-    import tasks.obproxy  # noqa: F401
-
-
 def serve(
     db: str | None,
     *,
@@ -51,7 +45,6 @@ def serve(
     grace: float = 30.0,
     workers: int = 1,
 ) -> int:
-    _load_tasks()
     daemon = None
     if run:
         daemon = Daemon(Engine(db, parallelism, executor=name), grace_seconds=grace)
@@ -90,7 +83,6 @@ def serve(
 def worker_app() -> FastAPI:
     """One worker process's app (``--workers N``): its own Engine on the parent's database; it
     runs no steps (the parent's daemon does)."""
-    _load_tasks()
     return create_app(Engine(os.environ["OCPTASK_SERVE_DB"]))
 
 

@@ -58,10 +58,6 @@ def daemon(
     from engine.daemon import Daemon
 
     log_to_stderr()
-    # Their tables and steps, for the tasks it will run:
-    import tasks.hosts
-    import tasks.obproxy  # noqa: F401
-
     engine = Engine(db, parallelism, executor=name, lease_seconds=lease)
     served = Daemon(engine, grace_seconds=grace, sweep_seconds=sweep)
     raise typer.Exit(served.run())

@@ -70,9 +70,6 @@ def open_engine(db: str | None) -> Iterator[Engine]:
     and anything unexpected each end the command with one line and its exit code."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    # Their tables, and their steps by their OCP class names:
-    import tasks.hosts
-    import tasks.obproxy  # noqa: F401
     from engine import Engine
 
     where = db or os.environ.get("OCPTASK_DB") or "the default database"

@@ -75,4 +75,4 @@ def filters(
 
 def basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any]]:
     """OCP's BasicTaskInstance of each, as the API's list shows them."""
-    return [t.tobasic(creator_ids.get(t.creator)) for t in tasks]
+    return [t.to_basic(creator_ids.get(t.creator)) for t in tasks]

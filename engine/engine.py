@@ -16,14 +16,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
 from engine.db.records import SubtaskLogRecord, TaskRecord
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
+from engine.packages import task_packages
 from engine.reads.snapshots import Snapshots
-from engine.reads.task_lists import task_ids
+from engine.reads.task_lists import in_chunks, matching, task_query
 from engine.remote.credentials import Credentials
 from engine.remote.hosts import HostRegistry
 from engine.run.runner import LEASE_SECONDS, Runner, running_here
@@ -40,7 +41,6 @@ from .task import Subtask, Task
 from .template import Template
 
 WAIT_POLL_SECONDS = 0.1
-_SCAN_CHUNK = 200
 WAIT_SWEEP_SECONDS = 1.0
 
 
@@ -69,9 +69,15 @@ class Engine:
     ) -> None:
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
+        self.packages = task_packages()
+        """What the installed task packages declared (their tables exist once the store opens)."""
         self.store = Store(db_url, pool_size=parallelism + 5)
         self.executor = executor or default_executor()
-        self.hosts = HostRegistry(self.store)
+        self.hosts = HostRegistry(
+            self.store,
+            guards=self.packages.host_guards,
+            commands=self.packages.host_commands,
+        )
         self.credentials = Credentials(self.store)
         self.definitions = Definitions(self.store)
         self.services = Services(self.store, self.hosts)
@@ -169,9 +175,10 @@ class Engine:
     ) -> list[Task]:
         """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
         statuses = [] if status is None else [status]
-        query = task_ids(statuses, name, task_type, "id", descending=True)
-        with self.store.read() as session:
-            ids = list(session.exec(query.offset(offset).limit(limit)).all())
+        query = task_query(statuses, name, task_type)
+        paged = {**query.params, "limit": limit, "offset": offset}
+        with self.store.engine.connect() as conn:
+            ids = list(conn.execute(text(query.page), paged).scalars())
         return self._load(ids)
 
     def page(
@@ -190,23 +197,16 @@ class Engine:
 
         ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
         applied to every candidate, so keep it for narrow lists."""
-        query = task_ids(statuses, name, task_type, order_by, descending=descending)
-        if match is None:
-            with self.store.read() as session:
-                total = session.exec(select(func.count()).select_from(query.subquery())).one()
-                ids = list(session.exec(query.offset(offset).limit(limit)).all())
-            return self._load(ids), int(total)
-        with self.store.read() as session:
-            candidates = list(session.exec(query).all())
-        kept: list[Task] = []
-        total = 0
-        for start in range(0, len(candidates), _SCAN_CHUNK):  # bounded memory and IN lists
-            for task in self._load(candidates[start : start + _SCAN_CHUNK]):
-                if match(task):
-                    if offset <= total < offset + limit:
-                        kept.append(task)
-                    total += 1
-        return kept, total
+        query = task_query(statuses, name, task_type, order_by, descending=descending)
+        with self.store.engine.connect() as conn:  # one snapshot for the count and the page
+            if match is None:
+                total = conn.execute(text(query.count), query.params).scalar_one()
+                paged = {**query.params, "limit": limit, "offset": offset}
+                ids = list(conn.execute(text(query.page), paged).scalars())
+                return self._load(ids), int(total)
+            candidates = list(conn.execute(text(query.ids), query.params).scalars())
+        kept, total = matching(in_chunks(candidates), self._load, match, offset=offset, limit=limit)
+        return kept, total or 0
 
     def _load(self, ids: list[int]) -> list[Task]:
         """Tasks by id, in the order given."""

@@ -2,7 +2,8 @@
 
 A step is a class with ``execute(ctx)`` and ``rollback(ctx)``; ``retry`` defaults to rollback then
 execute, as OCP's ``Subtask.retry()`` does. Steps are looked up by their dotted class path, which
-is what the record's ``className`` holds, so any process that can import the step can run it.
+is what the record's ``className`` holds, so any process that can import the step can run it;
+a path whose module has moved since is found where its task package says it went.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from sqlmodel import Session
 
 from engine.db.subtask_log import SubtaskLogger
+from engine.packages import task_packages
 
 from .context import Context
 from .errors import Cancelled, Interrupt, StepLoadError, TimeLimitExceeded
@@ -196,6 +198,18 @@ def load_step(class_name: str) -> type[Step]:
     cached = _class_cache.get(class_name)
     if cached is not None:
         return cached
+    try:
+        step = _import_step(class_name)
+    except StepLoadError:
+        moved = task_packages().current_path(class_name)
+        if moved is None:
+            raise
+        step = _import_step(moved)
+    _class_cache[class_name] = step
+    return step
+
+
+def _import_step(class_name: str) -> type[Step]:
     parts = class_name.split(".")
     obj: Any = None
     for cut in range(len(parts) - 1, 0, -1):
@@ -213,7 +227,6 @@ def load_step(class_name: str) -> type[Step]:
         raise StepLoadError(f"cannot load step class {class_name!r}: no importable module")
     if not (isinstance(obj, type) and issubclass(obj, Step)):
         raise StepLoadError(f"{class_name!r} is not a Step subclass")
-    _class_cache[class_name] = obj
     return obj
 
 

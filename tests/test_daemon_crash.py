@@ -27,8 +27,8 @@ from fixtures import sandbox as sandbox_hosts
 from fixtures.daemons import start as start_daemon
 from fixtures.daemons import stop_all
 from tasks.obproxy import create_cluster
-from tasks.obproxy.host_step import q
-from tasks.obproxy.host_steps import InstallRpmByPackageAndVersion
+from tasks.obproxy.install_steps import InstallRpmByPackageAndVersion
+from tasks.obproxy.obproxy_host import q
 from tasks.obproxy.templates import INSTALL_OBPROXY
 
 BACKENDS = ["postgres"]

@@ -169,7 +169,7 @@ def test_cluster_record_and_rollback(engine: Engine, db_path: Path) -> None:
 def test_rollback_removes_the_cluster_record(
     engine: Engine, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks.obproxy.steps import FinishObproxyInstall
+    from tasks.obproxy.cluster_steps import FinishObproxyInstall
 
     def broken(self: object, ctx: object) -> None:
         raise RuntimeError("finish failed on purpose")

@@ -116,7 +116,7 @@ def test_commands_of_a_dead_controller_are_found_by_tag_and_killed(sandbox: dict
     host = sandbox["inventory"][0]
     code = (
         "import sys; sys.path.insert(0, '.')\n"
-        "from engine.ssh import SshConnection, SshTarget\n"
+        "from engine.remote.ssh import SshConnection, SshTarget\n"
         f"t = SshTarget({host['name']!r}, {host['innerIpAddress']!r}, {host['sshPort']!r}, "
         f"{host['username']!r}, private_key_path={host['privateKeyPath']!r}, "
         f"host_key={host['hostKey']!r})\n"

@@ -1,3 +1,3 @@
 """The web console ``ocptask serve`` shows at ``/``: server-rendered pages (Jinja2) over the same
 engine and task-package calls the API makes, with small scripts of our own that call the API
-itself under the page's session (``api.session``). ``pages`` holds the routes."""
+itself under the page's session (``api.auth.console_sessions``). ``pages`` holds the routes."""

@@ -29,9 +29,9 @@ from . import login
 from .render import (
     HERE,
     POLL_HEADER,
+    LoggedIn,
     LoginRequired,
     PageMissing,
-    Session,
     engine_of,
     error_page,
     found,
@@ -61,7 +61,7 @@ def install(app: FastAPI) -> None:
 
 
 @router.get("/", response_class=RedirectResponse)
-def home(session: Session) -> Response:
+def home(session: LoggedIn) -> Response:
     return RedirectResponse("/tasks", status_code=303)
 
 
@@ -71,7 +71,7 @@ def home(session: Session) -> Response:
 @router.get("/tasks", response_class=HTMLResponse)
 def tasks_page(
     request: Request,
-    session: Session,
+    session: LoggedIn,
     status: Annotated[str | None, Query(max_length=32)] = None,
     size: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = 100,
     rows: bool = False,
@@ -90,7 +90,7 @@ def tasks_page(
 
 
 @router.get("/tasks/{taskId}", response_class=HTMLResponse)
-def task_page(request: Request, session: Session, taskId: Id) -> Response:
+def task_page(request: Request, session: LoggedIn, taskId: Id) -> Response:
     engine = engine_of(request)
     task = found(engine.get, taskId)
     state = task_state(engine, task)
@@ -102,14 +102,14 @@ def task_page(request: Request, session: Session, taskId: Id) -> Response:
 
 
 @router.get("/tasks/{taskId}/state")
-def task_state_json(request: Request, session: Session, taskId: Id) -> Response:
+def task_state_json(request: Request, session: LoggedIn, taskId: Id) -> Response:
     """What the task page redraws from: the record, each node's state and allowed actions."""
     engine = engine_of(request)
     return JSONResponse(task_state(engine, engine.get(taskId)))
 
 
 @router.get("/tasks/{taskId}/dag.svg")
-def task_dag(request: Request, session: Session, taskId: Id) -> Response:
+def task_dag(request: Request, session: LoggedIn, taskId: Id) -> Response:
     return Response(render_dag(engine_of(request).get(taskId), "svg"), media_type="image/svg+xml")
 
 
@@ -117,13 +117,13 @@ def task_dag(request: Request, session: Session, taskId: Id) -> Response:
 
 
 @router.get("/obproxy", response_class=HTMLResponse)
-def clusters_page(request: Request, session: Session) -> Response:
+def clusters_page(request: Request, session: LoggedIn) -> Response:
     clusters, total = list_clusters(engine_of(request), 0, 500)
     return page(request, "clusters.html", session, clusters=clusters, total=total)
 
 
 @router.get("/obproxy/new", response_class=HTMLResponse)
-def cluster_form(request: Request, session: Session) -> Response:
+def cluster_form(request: Request, session: LoggedIn) -> Response:
     engine = engine_of(request)
     packages = sorted(p.name for p in package_dir().glob("obproxy-*.rpm"))
     return page(
@@ -133,7 +133,7 @@ def cluster_form(request: Request, session: Session) -> Response:
 
 
 @router.get("/obproxy/{id}", response_class=HTMLResponse)
-def cluster_page(request: Request, session: Session, id: Id) -> Response:
+def cluster_page(request: Request, session: LoggedIn, id: Id) -> Response:
     engine = engine_of(request)
     cluster = found(get_cluster, engine, id)
     row = cluster_row(engine, id)
@@ -147,7 +147,7 @@ def cluster_page(request: Request, session: Session, id: Id) -> Response:
 
 
 @router.get("/hosts", response_class=HTMLResponse)
-def hosts_page(request: Request, session: Session) -> Response:
+def hosts_page(request: Request, session: LoggedIn) -> Response:
     engine = engine_of(request)
     return page(
         request, "hosts.html", session, hosts=engine.hosts.list(),
@@ -156,7 +156,7 @@ def hosts_page(request: Request, session: Session) -> Response:
 
 
 @router.get("/obclusters", response_class=HTMLResponse)
-def ob_clusters_page(request: Request, session: Session) -> Response:
+def ob_clusters_page(request: Request, session: LoggedIn) -> Response:
     found = ObClusters(engine_of(request)).list()
     return page(request, "obclusters.html", session, ob_clusters=found, error=None)
 
@@ -164,7 +164,7 @@ def ob_clusters_page(request: Request, session: Session) -> Response:
 @router.post("/obclusters")
 def ob_cluster_add(
     request: Request,
-    session: Session,
+    session: LoggedIn,
     cluster_id: Annotated[str, Form(alias="obClusterId")] = "",
     name: Annotated[str, Form(alias="clusterName")] = "",
     rs_list: Annotated[str, Form(alias="rsList")] = "",

@@ -32,7 +32,7 @@ class LoginRequired(Exception):
         self.after = after
 
 
-def page_session(request: Request) -> tuple[User, str]:
+def logged_in(request: Request) -> tuple[User, str]:
     session = session_of(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -40,7 +40,7 @@ def page_session(request: Request) -> tuple[User, str]:
     return session
 
 
-Session = Annotated[tuple[User, str], Depends(page_session)]
+LoggedIn = Annotated[tuple[User, str], Depends(logged_in)]
 
 
 def found(call: Callable[..., T], *args: Any) -> T:

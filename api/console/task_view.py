@@ -1,6 +1,6 @@
 """A task as its console page draws it: the DAG as inline SVG (``engine.render_dag``, the CLI's
 renderer) and the state the page redraws from while the task runs, each action offered exactly
-when OCP's state machine allows it (``engine.permitted``, the rule the operations apply)."""
+when OCP's state machine allows it (``engine.states.permitted``, the rule the operations apply)."""
 
 from __future__ import annotations
 

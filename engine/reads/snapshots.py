@@ -22,14 +22,14 @@ from engine.db.compiled import RowRead
 from engine.db.records import SUBTASKS, TASKS
 from engine.task import Task
 
+from .task_lists import SUBTASK_COLUMNS, TASK_COLUMNS
+
 _TASKS: Table = TASKS
 _SUBTASKS: Table = SUBTASKS
-# What a snapshot does not show: a running subtask's lease changes every few seconds. Revisions
-# come last, outside what is compared: they tell a change, they are not one.
-_TASK_COLUMNS = [c for c in _TASKS.c if c.name != "revision"]
-_SUBTASK_COLUMNS = [
-    c for c in _SUBTASKS.c if c.name not in ("acquired_until", "lost_executor", "revision")
-]
+# What a snapshot shows (``task_lists``): not a running subtask's lease, which changes every few
+# seconds. Revisions come last, outside what is compared: they tell a change, they are not one.
+_TASK_COLUMNS = [_TASKS.c[name] for name in TASK_COLUMNS]
+_SUBTASK_COLUMNS = [_SUBTASKS.c[name] for name in SUBTASK_COLUMNS]
 _TASK_ID = [c.name for c in _TASK_COLUMNS].index("id")
 _SUBTASK_TASK_ID = [c.name for c in _SUBTASK_COLUMNS].index("task_id")
 Revision = tuple[int, int, int]

@@ -3,7 +3,7 @@ page and exits (``ocptask task list``, ``task show``).
 
 Importing SQLAlchemy costs more than such a command's whole start-up budget (issue 11: 0.4 s),
 so these reads skip it. The rows become the very snapshots an Engine builds
-(``Task.from_records``), filters are checked by the same rules (``task_filters``), and a test
+(``Task.from_records``), lists are the same SQL on the same columns (``task_lists``), and a test
 holds this reader's answers equal to the Engine's on every status. A database this reader cannot
 vouch for (no file yet, tables or columns it does not know) gives None from ``open``, and the
 caller opens an Engine, which creates or completes the schema.
@@ -24,17 +24,9 @@ from engine.db.row_ids import is_row_id
 from engine.enums import TaskStatus, TaskType
 from engine.task import Task
 
-from .task_lists import statuses_named, type_named
+from .task_lists import SCAN_CHUNK, SUBTASK_COLUMNS, TASK_COLUMNS, matching, task_query
 
-_TASK = (
-    "id name type status operation creator executor task_definition_id context payload "
-    "create_time start_time finish_time"
-).split()
-_SUBTASK = (
-    "id task_id series_id name description class_name node_type timeout status operation "
-    "executor run_time parallel_idx prohibit_rollback context upstreams downstreams "
-    "create_time start_time finish_time"
-).split()
+_TASK, _SUBTASK = TASK_COLUMNS, SUBTASK_COLUMNS
 _JSON = {"context", "payload", "upstreams", "downstreams"}
 _TIMES = {"create_time", "start_time", "finish_time"}
 _QUERIES = {
@@ -83,34 +75,13 @@ class SqliteReader:
         limit: int = 10,
     ) -> list[Task]:
         """Newest first, as ``Engine.page`` with its default order."""
-        where, params = [], []
-        wanted = statuses_named(statuses)
-        if wanted:
-            where.append(f"status IN ({', '.join('?' * len(wanted))})")
-            params += wanted
-        kind = type_named(task_type)
-        if kind is not None:
-            where.append("type = ?")
-            params.append(kind)
-        if name:  # as SQLAlchemy's contains(autoescape=True): "/" escapes the wildcards
-            escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")
-            where.append("name LIKE '%' || ? || '%' ESCAPE '/'")
-            params.append(escaped)
-        sql = "SELECT id FROM task_instance"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
+        query = task_query(statuses, name, task_type)
         if match is None:
-            ids = [r[0] for r in self._conn.execute(sql + " LIMIT ?", (*params, limit))]
-            return self._load(ids)
-        kept: list[Task] = []
-        cursor = self._conn.execute(sql, params)
-        while len(kept) < limit:
-            ids = [r[0] for r in cursor.fetchmany(200)]
-            if not ids:
-                break
-            kept += [t for t in self._load(ids) if match(t)]
-        return kept[:limit]
+            rows = self._conn.execute(query.page, {**query.params, "limit": limit, "offset": 0})
+            return self._load([r[0] for r in rows])
+        cursor = self._conn.execute(query.ids, query.params)
+        chunks = iter(lambda: [r[0] for r in cursor.fetchmany(SCAN_CHUNK)], [])
+        return matching(chunks, self._load, match, limit=limit, count=False)[0]
 
     def get(self, task_id: int) -> Task | None:
         found = self._load([task_id]) if is_row_id(task_id) else []

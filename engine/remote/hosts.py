@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,7 @@ from engine.db.row_ids import is_row_id
 from engine.db.store import Store
 from engine.enums import TaskStatus
 from engine.errors import FieldError, HostNotFound, RequestInvalid, found
+from engine.packages import HostGuard
 
 from .ssh import SshTarget
 
@@ -163,17 +164,6 @@ def _check(entry: dict[str, Any]) -> list[FieldError]:
     return problems
 
 
-HostGuard = Callable[[Session, int], "str | None"]
-_GUARDS: list[HostGuard] = []
-
-
-def guard_removal(check: HostGuard) -> HostGuard:
-    """Register what keeps a host in use (a task package's own records): ``check(session,
-    host_id)`` returns why, or None. Used as a decorator."""
-    _GUARDS.append(check)
-    return check
-
-
 def _running_tasks(session: Session, host_id: int) -> str | None:
     """A RUNNING task split over the host (``listMap.host_ids``) still needs to reach it."""
     query = select(TaskRecord.id, TaskRecord.context).where(
@@ -190,11 +180,23 @@ def _name_taken(name: str) -> FieldError:
 
 
 class HostRegistry:
-    """``engine.hosts``: add, list, get and remove hosts; hand SSH targets to steps."""
+    """``engine.hosts``: add, list, get and remove hosts; hand SSH targets to steps.
 
-    def __init__(self, store: Store) -> None:
+    ``guards`` say what keeps a host in use besides a running task, and ``commands`` what the
+    task packages' steps run on hosts (both declared by the task packages, ``packages``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        guards: Sequence[HostGuard] = (),
+        commands: Iterable[str] = (),
+    ) -> None:
         self.store = store
         store.ensure_schema()
+        self._guards = (_running_tasks, *guards)
+        self.required_commands: tuple[str, ...] = tuple(sorted(set(commands)))
+        """Every command a step of an installed task package runs on a host."""
         # Every step of a host chain reads its host's target: one statement, not two ORM gets.
         self._target_row = RowRead(store.engine, _TARGET)
 
@@ -273,7 +275,7 @@ class HostRegistry:
                 HostNotFound,
                 host_id,
             )
-            reasons = [r for check in (_running_tasks, *_GUARDS) if (r := check(session, host_id))]
+            reasons = [r for check in self._guards if (r := check(session, host_id))]
             if reasons:
                 raise RequestInvalid(
                     [

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .batch_create import BatchCreateHostsRequest, HostBasicData, batch_create_hosts
 from .steps import PrepareHost
 from .templates import PREPARE_HOSTS
 
+if TYPE_CHECKING:
+    from engine.packages import Declarations
+
+
+def register(declare: Declarations) -> None:
+    """Nothing of its own: hosts are the engine's. "Prepare host" checks the commands the other
+    packages declare (``HostRegistry.required_commands``)."""
+
+
 __all__ = [
     "PREPARE_HOSTS",
+    "register",
     "BatchCreateHostsRequest",
     "HostBasicData",
     "PrepareHost",

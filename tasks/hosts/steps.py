@@ -2,8 +2,8 @@
 
 ``reach`` and ``check_commands`` are the shared helpers: any step that first contacts a host
 (the OBProxy install chain's first check, or "Prepare host") reaches it the same way. Task
-packages name the commands their steps run on hosts (``require_commands``); Prepare host checks
-them all. This package knows no task package above it.
+packages declare the commands their steps run on hosts (``engine.packages``); Prepare host
+checks them all. This package knows no task package above it.
 """
 
 from __future__ import annotations
@@ -47,19 +47,6 @@ def check_commands(run: Callable[[str], CommandResult], commands: Iterable[str])
         raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
 
 
-_REQUIRED: set[str] = set()
-
-
-def require_commands(*commands: str) -> None:
-    """Commands a task package's steps run on hosts: Prepare host checks that each is there."""
-    _REQUIRED.update(commands)
-
-
-def install_commands() -> tuple[str, ...]:
-    """Every command the task packages of this process need on a host."""
-    return tuple(sorted(_REQUIRED))
-
-
 class PrepareHost(Step):
     """One host of a batchCreate: reach it (pinning its key if trust on first use was asked),
     check the commands installs need, and mark it AVAILABLE, or OFFLINE if any of that fails.
@@ -87,7 +74,7 @@ class PrepareHost(Step):
                     on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
                 )
 
-            commands = install_commands()
+            commands = registry.required_commands
             check_commands(run, commands)
             ctx.log.info(f"found {', '.join(commands)}")
         except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .create import create_cluster
 from .edits import ClusterEdit, add_links, edit_cluster, remove_link
 from .lifecycle import (
@@ -17,7 +19,31 @@ from .plan import plan_cluster
 from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
 from .templates import INSTALL_OBPROXY
 
+if TYPE_CHECKING:
+    from engine.packages import Declarations
+
+
+def register(declare: Declarations) -> None:
+    """Its tables (clusters and their servers), the OBProxies that keep a host in use, and the
+    commands its install chain runs on hosts."""
+    from .install_steps import COMMANDS_TO_CHECK
+    from .records import ObproxyClusterRecord, ObproxyServerRecord, obproxy_on_host
+
+    declare.table(ObproxyClusterRecord, ObproxyServerRecord)
+    declare.host_guard(obproxy_on_host)
+    declare.host_commands_needed(*COMMANDS_TO_CHECK)
+    for old, new in _MOVED.items():  # tasks recorded before the modules were renamed
+        declare.module_moved(f"{__name__}.{old}", f"{__name__}.{new}")
+
+
+_MOVED = {
+    "host_steps": "install_steps",
+    "steps": "cluster_steps",
+    "server_steps": "lifecycle_steps",
+}
+
 __all__ = [
+    "register",
     "add_obproxies",
     "delete_cluster",
     "delete_obproxies",

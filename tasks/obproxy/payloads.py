@@ -1,6 +1,6 @@
 """What the tasks on an existing cluster carry in their payload, written at submit.
 
-Their steps read the cluster's settings and server rows from the database (``host_step``);
+Their steps read the cluster's settings and server rows from the database (``obproxy_host``);
 the payload keeps only what the operator asked that the records do not hold.
 """
 

@@ -9,7 +9,6 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine.db.records import timestamp
-from engine.remote.hosts import guard_removal
 
 
 class ObproxyClusterRecord(SQLModel, table=True):
@@ -49,8 +48,7 @@ class ObproxyServerRecord(SQLModel, table=True):
     update_time: datetime = timestamp(nullable=False)
 
 
-@guard_removal
-def _obproxy_on_host(session: Session, host_id: int) -> str | None:
+def obproxy_on_host(session: Session, host_id: int) -> str | None:
     query = select(ObproxyServerRecord).where(ObproxyServerRecord.host_id == host_id)
     server = session.exec(query).first()
     if server is None:

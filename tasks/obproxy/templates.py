@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from engine import Node, Split, Template
 
-from . import host_steps as h
-from . import server_steps as s
-from .steps import FinishObproxyInstall, PrepareObproxyInstall
+from . import install_steps as h
+from . import lifecycle_steps as s
+from .cluster_steps import FinishObproxyInstall, PrepareObproxyInstall
 
 PREPARE = "Prepare obproxy install"
 FINISH = "Finish node"

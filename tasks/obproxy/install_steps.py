@@ -1,7 +1,7 @@
 """The per-host install chain (OCP's batchAdd DAG, ocp-task-api.md §5), one copy per host.
 
 The create and the add of OBProxies run it alike: each step reads the cluster's recorded
-settings and its host's server row (``host_step.HostStep.spec``). Each step's rollback undoes
+settings and its host's server row (``obproxy_host.HostStep.spec``). Each step's rollback undoes
 exactly what its execute did and is safe to run twice. The install removes and reinstalls only
 what this task put there; start stops the obproxy this install runs and starts it again; the
 parameter step keeps the values it first replaced, on the host, so its rollback still puts the
@@ -16,15 +16,14 @@ import json
 import pymysql
 
 from engine import StepContext
-from tasks.hosts.steps import check_commands, reach, require_commands
+from tasks.hosts.steps import check_commands, reach
 from tasks.obclusters.registry import proxy_password
 
-from .host_step import HostStep, proxysys, q, show
+from .obproxy_host import HostStep, proxysys, q, show
 from .packages import package_path, package_version
 
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
-require_commands(*COMMANDS_TO_CHECK)
 
 
 class CheckProcessNotExist(HostStep):

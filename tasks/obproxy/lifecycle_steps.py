@@ -16,12 +16,12 @@ from engine import Step, StepContext
 from engine.states import holds
 
 from .checks import forget_hosts
+from .cluster_steps import PrepareObproxyInstall, record_servers
 from .clusters import hold
-from .host_step import HostStep, proxysys, q
-from .host_steps import InstallRpmByPackageAndVersion, StartObproxy, found_running, metrics_url
+from .install_steps import InstallRpmByPackageAndVersion, StartObproxy, found_running, metrics_url
+from .obproxy_host import HostStep, proxysys, q
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord
-from .steps import PrepareObproxyInstall, record_servers
 
 
 def _recorded(session: Session, cluster_id: int) -> ObproxyClusterRecord:

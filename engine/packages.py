@@ -1,0 +1,83 @@
+"""Task packages: what each declares to the engine it runs on — its tables, what keeps a host in
+use, the commands its steps run on hosts, and where its step modules moved.
+
+The list of task packages is the ``ocptask.task_packages`` entry-point group (``pyproject.toml``
+names ocptask's own); each entry is a ``register(declare)`` function. Every Engine loads the
+whole list when it opens, so which tables exist, which hosts may be removed and what "Prepare
+host" checks are the same in every process that opens an Engine, whatever else the process
+imported. The engine imports no task package by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import OcpTaskError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+GROUP = "ocptask.task_packages"
+
+HostGuard = Callable[["Session", int], "str | None"]
+"""``check(session, host_id)``: why the host is still in use (a task package's records), or
+None."""
+
+
+@dataclass
+class Declarations:
+    """What the task packages declared, in the order they were registered."""
+
+    packages: list[str] = field(default_factory=list)
+    tables: list[type[Any]] = field(default_factory=list)
+    host_guards: list[HostGuard] = field(default_factory=list)
+    host_commands: set[str] = field(default_factory=set)
+    moved: dict[str, str] = field(default_factory=dict)
+
+    def table(self, *models: type[Any]) -> None:
+        """SQLModel tables of the package: the store creates them when it opens."""
+        self.tables.extend(m for m in models if m not in self.tables)
+
+    def host_guard(self, check: HostGuard) -> None:
+        """What keeps a host in use: ``HostRegistry.remove`` refuses while it says why."""
+        if check not in self.host_guards:
+            self.host_guards.append(check)
+
+    def host_commands_needed(self, *commands: str) -> None:
+        """Commands the package's steps run on hosts: "Prepare host" checks each is there."""
+        self.host_commands.update(commands)
+
+    def module_moved(self, old: str, new: str) -> None:
+        """A module of step classes now at ``new``: records keep the dotted class paths they
+        were made with (``className``), and a task made before the move still runs."""
+        self.moved[old] = new
+
+    def current_path(self, class_path: str) -> str | None:
+        """Where a class recorded at ``class_path`` lives now, if its module moved."""
+        module, _, name = class_path.rpartition(".")
+        new = self.moved.get(module)
+        return None if new is None else f"{new}.{name}"
+
+
+class TaskPackageError(OcpTaskError):
+    """A task package listed in the entry points cannot be loaded or registered."""
+
+
+@cache
+def task_packages() -> Declarations:
+    """The declarations of every installed task package, loaded once per process."""
+    declared = Declarations()
+    for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        try:
+            register = entry.load()
+            register(declared)
+        except Exception as exc:
+            raise TaskPackageError(
+                f"task package {entry.name!r} ({entry.value}) cannot be registered: {exc}"
+            ) from exc
+        declared.packages.append(entry.name)
+    return declared
