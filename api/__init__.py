@@ -1,7 +1,8 @@
-"""OCP's HTTP API over ocptask's engine (``ocptask serve``), and a client of it (``client``).
+"""OCP's HTTP API over ocptask's engine and task packages (``ocptask serve``), its web console,
+and identity (``auth``: users, sessions, signatures).
 
 ``create_app`` is imported when first used: a client of the API (the CLI's ``--server``) needs
-the signature and the client, not FastAPI.
+the signature (``auth.signature``), not FastAPI.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where a task or obproxy command does its work, and the four options that choose it.
 
 A command works on a database (``--db``, $OCPTASK_DB: ``local.Local``, the embedded calls on an
-Engine; ``local.Reads``, a SQLite file read without one, for ``task list`` and ``task show``) or
+Engine; ``reads.Reads``, a SQLite file read without one, for ``task list`` and ``task show``) or
 on a server (``--server``, $OCPTASK_SERVER: ``remote.Remote``, the same calls through OCP's HTTP
 API, as ``--user`` or ``--access-key``). Each backend has one typed method per call and hands
 the commands the same things (``Task`` snapshots, OCP's BasicTaskInstance for lists, log text,
@@ -19,7 +19,6 @@ import os
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
@@ -29,6 +28,7 @@ from .common import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     DbOption,
+    TaskListing,
     fail,
     is_database_error,
     open_engine,
@@ -49,14 +49,7 @@ class TaskReads(Protocol):
     """The option that names it, for commands printed to the operator (``--db x``), or ''."""
 
     def get(self, task_id: int) -> Task: ...
-    def tasks(
-        self,
-        statuses: list[str],
-        name: str | None,
-        task_type: str | None,
-        after: datetime | None,
-        limit: int,
-    ) -> list[dict[str, Any]]: ...
+    def tasks(self, wanted: TaskListing) -> list[dict[str, Any]]: ...
     def host_labels(self, task: Task) -> dict[int, str]: ...
 
 
@@ -126,7 +119,13 @@ def on_backend(*, reads: bool = False) -> Callable[[Callable[..., None]], Callab
 
     def wrap(command: Callable[..., None]) -> Callable[..., None]:
         hints = typing.get_type_hints(command, include_extras=True)
-        own = list(inspect.signature(command).parameters.values())[1:]
+        first, *own = inspect.signature(command).parameters.values()
+        clash = _OPTIONS.keys() & {p.name for p in own}
+        if first.name != "source" or clash:
+            raise TypeError(
+                f"{command.__name__}: an on_backend command takes its backend as 'source' first "
+                f"and names no option of its own {sorted(clash) or ''} like the backend's"
+            )
         params = [p.replace(annotation=hints[p.name]) for p in own] + [
             inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a)
             for n, a in _OPTIONS.items()
@@ -158,7 +157,7 @@ def open_backend(
     """The database (``--db``, $OCPTASK_DB) or the server (``--server``, $OCPTASK_SERVER) a
     command works on; an explicit ``--db`` wins over $OCPTASK_SERVER. With ``reads`` the
     command only lists or shows tasks: a SQLite file is then read without an Engine when it can
-    be (``local.Reads``)."""
+    be (``reads.Reads``)."""
     if db and server:
         fail(EXIT_REFUSED, "give --db or --server, not both")
     server = server or (None if db else os.environ.get("OCPTASK_SERVER"))

@@ -1,9 +1,9 @@
 """A client of OCP's HTTP API (ours, or OCP's own): the CLI's ``--server``, standard library only.
 
 It speaks the contract of ``ocp-http-api.md``: JSON in OCP's envelope, HTTP Basic or the AK/SK
-signature (signed with :mod:`api.signature`, the code the server verifies with). A refusal comes
-back as the engine's own error classes with the server's message and code, so a caller treats a
-task refused over HTTP as one refused by an embedded call. Kept to ``http.client`` so that a CLI
+signature (signed with :mod:`api.auth.signature`, the code the server verifies with). A refusal
+comes back as the engine's own error classes with the server's message and code, so a caller treats
+a task refused over HTTP as one refused by an embedded call. Kept to ``http.client`` so that a CLI
 command talking to a server starts in a fraction of a second.
 """
 

@@ -18,6 +18,8 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -71,12 +73,13 @@ def open_engine(db: str | None) -> Iterator[Engine]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from engine import Engine
+    from engine.packages import TaskPackageError
 
     where = db or os.environ.get("OCPTASK_DB") or "the default database"
     try:
         engine = Engine(db)
         engine.store.ensure_schema()
-    except (SQLAlchemyError, OSError, ValueError) as exc:
+    except (SQLAlchemyError, OSError, ValueError, TaskPackageError) as exc:
         fail(EXIT_UNREACHABLE, f"cannot open {where}: {_reason(exc)}")
     with engine:
         try:
@@ -138,6 +141,12 @@ PasswordStdin = Annotated[
 ]
 
 
+def json_file(path: str) -> Any:
+    """A file argument read as JSON while the command line is parsed: a bad file is refused
+    before the command opens its database or asks for a password."""
+    return read_json(Path(path))
+
+
 def read_json(path: Path) -> Any:
     """A request file's JSON; exit 2 naming the file and what is wrong with it."""
     try:
@@ -160,3 +169,28 @@ def settled(task: Task) -> bool:
     return task.status.value != "RUNNING" or not any(
         s.status.value in ACTIVE for s in task.subtasks
     )
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    """What ``task list`` asks a backend for: newest first, at most ``limit``."""
+
+    statuses: list[str]
+    name: str | None
+    task_type: str | None
+    after: datetime | None
+    limit: int
+
+    def page_arguments(self) -> dict[str, Any]:
+        """As ``page`` (an Engine's, the SQLite reader's) takes them; "since" is a match on
+        each snapshot."""
+        return {
+            "statuses": self.statuses,
+            "name": self.name,
+            "task_type": self.task_type,
+            "match": self._recent if self.after else None,
+            "limit": self.limit,
+        }
+
+    def _recent(self, task: Task) -> bool:
+        return self.after is None or task.create_time >= self.after

@@ -3,14 +3,14 @@ process."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import tasks.obproxy as obproxy
 from api.auth.users import Users, with_creator_id
 from engine import Engine, Task
 
-from .reads import basic, filters
+from .common import TaskListing
+from .reads import basic
 
 CREATOR = "admin"
 """Who tasks made from the command line are recorded as (OCP's default user)."""
@@ -26,15 +26,8 @@ class Local:
     def get(self, task_id: int) -> Task:
         return self.engine.get(task_id)
 
-    def tasks(
-        self,
-        statuses: list[str],
-        name: str | None,
-        task_type: str | None,
-        after: datetime | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
-        found, _ = self.engine.page(**filters(statuses, name, task_type, after, limit))
+    def tasks(self, wanted: TaskListing) -> list[dict[str, Any]]:
+        found, _ = self.engine.page(**wanted.page_arguments())
         return basic(found, Users(self.engine.store).ids())
 
     def log(self, task_id: int, subtask_id: int) -> str:

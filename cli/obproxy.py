@@ -9,13 +9,12 @@ among them), as every ``ocptask`` command does.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .backend import Backend, on_backend
-from .common import console, read_json
+from .common import console, json_file
 from .follow import finish
 
 obproxy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OBProxy clusters.")
@@ -27,8 +26,13 @@ IdsArgument = Annotated[str, typer.Argument(help="OBProxy ids, comma-separated (
 @on_backend()
 def obproxy_create(
     source: Backend,
-    request_file: Annotated[
-        Path, typer.Argument(help="JSON body of POST /api/v2/obproxy/clusters")
+    request: Annotated[
+        Any,
+        typer.Argument(
+            parser=json_file,
+            metavar="request_file",
+            help="JSON body of POST /api/v2/obproxy/clusters",
+        ),
     ],
     wait: WaitOption = True,
     plan: Annotated[
@@ -40,7 +44,6 @@ def obproxy_create(
     """Create an OBProxy cluster from a request file."""
     from rich.table import Table
 
-    request = read_json(request_file)
     if not plan:
         finish(source, source.create_cluster(request), wait)
         return
@@ -84,10 +87,14 @@ def obproxy_edit(
 def obproxy_link_add(
     source: Backend,
     cluster_id: int,
-    links_file: Annotated[Path, typer.Argument(help="JSON array of obLinks, as OCP's batchAdd")],
+    links: Annotated[
+        Any,
+        typer.Argument(
+            parser=json_file, metavar="links_file", help="JSON array of obLinks, as OCP's batchAdd"
+        ),
+    ],
 ) -> None:
     """Link more OceanBase clusters to an OBProxy cluster."""
-    links = read_json(links_file)
     source.add_links(cluster_id, links)
     console.print(f"linked {len(links)} OceanBase cluster(s) to OBProxy cluster {cluster_id}")
 

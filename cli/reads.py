@@ -3,12 +3,13 @@ fraction of the time an Engine takes to import (no SQLAlchemy)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.reads.sqlite_reader import SqliteReader
     from engine.task import Task
+
+    from .common import TaskListing
 
 
 class Reads:
@@ -34,17 +35,10 @@ class Reads:
 
         return found(self.reader.get(task_id), TaskNotFound, task_id)
 
-    def tasks(
-        self,
-        statuses: list[str],
-        name: str | None,
-        task_type: str | None,
-        after: datetime | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
+    def tasks(self, wanted: TaskListing) -> list[dict[str, Any]]:
         from api.auth.user_ids import sqlite_user_ids
 
-        found = self.reader.page(**filters(statuses, name, task_type, after, limit))
+        found = self.reader.page(**wanted.page_arguments())
         return basic(found, sqlite_user_ids(self.reader.connection))
 
     def host_labels(self, task: Task) -> dict[int, str]:
@@ -53,24 +47,6 @@ class Reads:
             return f"host {host_id}" if host is None else f"{host[0]} ({host[1]})"
 
         return task.host_labels(label)
-
-
-def filters(
-    statuses: list[str], name: str | None, task_type: str | None, after: datetime | None, limit: int
-) -> dict[str, Any]:
-    """A list's filters as ``page`` takes them; "since" is a match on the snapshot."""
-
-    def recent(task: Task) -> bool:
-        return after is None or task.create_time >= after
-
-    match = recent if after else None
-    return {
-        "statuses": statuses,
-        "name": name,
-        "task_type": task_type,
-        "match": match,
-        "limit": limit,
-    }
 
 
 def basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any]]:

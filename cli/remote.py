@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from engine.task import Task
 
     from .client import Client
+    from .common import TaskListing
 
 POLL_SECONDS = 0.5
 
@@ -28,23 +29,17 @@ class Remote:
     def get(self, task_id: int) -> Task:
         return _task(self.client.get(f"/api/v2/tasks/instances/{_task_id(task_id)}"))
 
-    def tasks(
-        self,
-        statuses: list[str],
-        name: str | None,
-        task_type: str | None,
-        after: datetime | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
+    def tasks(self, wanted: TaskListing) -> list[dict[str, Any]]:
         """Newest first; with ``after``, pages are read until a task older than it."""
         found: list[dict[str, Any]] = []
         page = 1
+        after, limit = wanted.after, wanted.limit
         while len(found) < limit:
             data = self.client.get(
                 "/api/v2/tasks/instances",
-                status=",".join(statuses) or None,
-                name=name,
-                type=task_type,
+                status=",".join(wanted.statuses) or None,
+                name=wanted.name,
+                type=wanted.task_type,
                 page=page,
                 size=limit,
                 sort="id,desc",

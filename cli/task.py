@@ -18,6 +18,7 @@ from .backend import Backend, TaskReads, on_backend
 from .common import (
     EXIT_FAILED,
     EXIT_REFUSED,
+    TaskListing,
     console,
     fail,
 )
@@ -38,7 +39,13 @@ def task_list(
     name: Annotated[str | None, typer.Option(help="Part of the task's name.")] = None,
     type: Annotated[str | None, typer.Option("--type", help="MANUAL, SCHEDULED, ...")] = None,
     since: Annotated[
-        str | None, typer.Option(help="Created since: 30m, 2h, 1d, or an ISO time.")
+        datetime | None,
+        typer.Option(
+            # parsed (and refused) before the command opens its database
+            parser=lambda text: _since(text) if text.strip() else None,
+            metavar="WHEN",
+            help="Created since: 30m, 2h, 1d, or an ISO time.",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=2000)] = 20,
     as_json: JsonOption = False,
@@ -46,9 +53,8 @@ def task_list(
     """The newest tasks, one line each (``--json``: OCP's BasicTaskInstance, as the API lists)."""
     from rich.table import Table
 
-    after = _since(since) if since else None
     statuses = status.split(",") if status else []
-    tasks = source.tasks(statuses, name, type, after, limit)
+    tasks = source.tasks(TaskListing(statuses, name, type, since, limit))
     if as_json:
         typer.echo(json.dumps(tasks, indent=2))
         return

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         TimeLimitExceeded,
         WaitTimeout,
     )
+    from .packages import Declarations
     from .picture import FORMATS as DAG_FORMATS
     from .picture import PictureError
     from .picture import render as render_dag
@@ -55,6 +56,7 @@ _HOME = {
     "Definition": ("definitions", "Definition"),
     "Definitions": ("definitions", "Definitions"),
     "Engine": ("engine", "Engine"),
+    "Declarations": ("packages", "Declarations"),
     **{n: ("enums", n) for n in ("NodeType", "Operation", "SplitMethod", "SubtaskStatus")},
     **{n: ("enums", n) for n in ("TaskStatus", "TaskType")},
     **{
@@ -119,8 +121,9 @@ __all__ = [
     # Scheduled task definitions
     "Definition",
     "Definitions",
-    # Defining tasks
+    # Defining tasks, and the task packages that hold them
     "Context",
+    "Declarations",
     "Node",
     "Split",
     "Step",

@@ -143,8 +143,9 @@ class Engine:
             if also is not None:
                 also(conn, task_id)
             self.store.notify_work(conn)
+        submitted = self.get(task_id)  # the state the submit made, before a daemon here runs it
         self._work_made()
-        return self.get(task_id)
+        return submitted
 
     def fire_due(self, now: datetime | None = None) -> list[int]:
         """Create the SCHEDULED tasks of definitions due at ``now`` (default: now); their ids.
@@ -198,7 +199,7 @@ class Engine:
         ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
         applied to every candidate, so keep it for narrow lists."""
         query = task_query(statuses, name, task_type, order_by, descending=descending)
-        with self.store.engine.connect() as conn:  # one snapshot for the count and the page
+        with self.store.engine.connect() as conn:  # one transaction for the count and the page
             if match is None:
                 total = conn.execute(text(query.count), query.params).scalar_one()
                 paged = {**query.params, "limit": limit, "offset": offset}

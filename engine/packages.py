@@ -10,6 +10,7 @@ imported. The engine imports no task package by name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +18,8 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import OcpTaskError
+
+log = logging.getLogger("ocptask.packages")
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -39,7 +42,8 @@ class Declarations:
     moved: dict[str, str] = field(default_factory=dict)
 
     def table(self, *models: type[Any]) -> None:
-        """SQLModel tables of the package: the store creates them when it opens."""
+        """SQLModel tables of the package: the store creates them when it opens (defining the
+        model registers its table; this says whose it is)."""
         self.tables.extend(m for m in models if m not in self.tables)
 
     def host_guard(self, check: HostGuard) -> None:
@@ -71,7 +75,10 @@ class TaskPackageError(OcpTaskError):
 def task_packages() -> Declarations:
     """The declarations of every installed task package, loaded once per process."""
     declared = Declarations()
-    for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    entries = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    if not entries:  # ocptask's own are always there once it is installed (pip install -e .)
+        log.warning("no task packages installed (entry points %r): is ocptask installed?", GROUP)
+    for entry in entries:
         try:
             register = entry.load()
             register(declared)

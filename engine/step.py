@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from sqlmodel import Session
 
 from engine.db.subtask_log import SubtaskLogger
-from engine.packages import task_packages
+from engine.packages import TaskPackageError, task_packages
 
 from .context import Context
 from .errors import Cancelled, Interrupt, StepLoadError, TimeLimitExceeded
@@ -201,7 +201,10 @@ def load_step(class_name: str) -> type[Step]:
     try:
         step = _import_step(class_name)
     except StepLoadError:
-        moved = task_packages().current_path(class_name)
+        try:
+            moved = task_packages().current_path(class_name)
+        except TaskPackageError:
+            moved = None  # the path's own error says more about this class
         if moved is None:
             raise
         step = _import_step(moved)

@@ -2,7 +2,7 @@
 
 Snapshots are plain frozen dataclasses detached from any database session, so callers (the HTTP
 layer, the CLI, tests) can hold and compare them freely. An Engine hands out the same snapshot
-again while a task's rows are unchanged (``engine.snapshots``): treat them as read-only.
+again while a task's rows are unchanged (``engine.reads.snapshots``): treat them as read-only.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Implements section 4 of ``ocp-http-api.md`` exactly, including the choices of se
     signature = base64(HMAC-SHA1(SK, string))
 
 Everything here is a pure function of what is on the wire, so the server (verifying) and the
-clients (:class:`api.client_auth.OcpSigner` for httpx, :mod:`api.client` for the CLI) share
+clients (:class:`api.auth.signer.OcpSigner` for httpx, :mod:`cli.client` for the CLI) share
 one implementation and cannot drift.
 This module deliberately imports nothing outside the standard library: the server must not need
 the HTTP client library to check signatures.

@@ -1,8 +1,8 @@
 """httpx authentication that signs requests with OCP's AK/SK scheme.
 
-Kept apart from :mod:`api.signature` because httpx is a client/test dependency only; the server
-verifies with the stdlib-only module, and this class reuses the very same string-to-sign builder
-so client and server cannot disagree.
+Kept apart from :mod:`api.auth.signature` because httpx is a client/test dependency only; the server
+verifies with the stdlib-only module, and this class reuses the very same string-to-sign builder so
+client and server cannot disagree.
 """
 
 from __future__ import annotations

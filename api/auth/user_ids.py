@@ -1,7 +1,7 @@
 """Users' ids by name, in plain SQL: OCP shows a creator's id beside its name, task records keep
-the name only. Standard library only, so the CLI's quick reads of a SQLite file
-(``engine.reads.sqlite_reader``) can show ids without importing SQLAlchemy; ``Users.ids`` runs
-the same statement.
+the name only. Standard library only, so the CLI's quick reads of a SQLite file (``cli.reads``,
+over ``engine.reads.sqlite_reader``) can show ids without importing SQLAlchemy; ``Users.ids``
+runs the same statement.
 """
 
 from __future__ import annotations

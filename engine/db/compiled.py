@@ -99,7 +99,7 @@ class Result:
 
 
 class CompiledStatement:
-    """A Core statement run as ``hot.run(conn, params)`` in place of ``conn.execute``."""
+    """A Core statement run as ``statement.run(conn, params)`` in place of ``conn.execute``."""
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement

@@ -22,7 +22,7 @@ class ObproxyClusterNotFound(NotFound):
 
 
 def hold(cluster_id: int) -> tuple[str, str]:
-    """The resource a task changing this cluster holds (``engine.holds``), and its name."""
+    """The resource a task changing this cluster holds (``engine.states.holds``), and its name."""
     return f"obproxy_cluster:{cluster_id}", f"OBProxy cluster {cluster_id}"
 
 

@@ -6,7 +6,7 @@ are restarted. An added link must name a registered OceanBase cluster by id and 
 create; a cluster links each OceanBase cluster once; a cluster in RS_LIST mode has exactly one
 link (its OBProxies start from it), so it can neither gain a second nor lose its only one.
 Each edit reads and writes the row under its lock, so two edits at once never lose one, and is
-refused (ResourceBusy, HTTP 409) while a task holds the cluster (``engine.holds``).
+refused (ResourceBusy, HTTP 409) while a task holds the cluster (``engine.states.holds``).
 """
 
 from __future__ import annotations

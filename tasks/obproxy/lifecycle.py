@@ -1,11 +1,11 @@
 """The rest of an OBProxy cluster's life as embedded calls, one per OCP endpoint: add, delete,
-restart, stop, start and upgrade OBProxies, and delete the cluster. Each validates, then
-submits its task; it does not run it.
+restart, stop, start and upgrade OBProxies, and delete the cluster. Each validates, then submits
+its task; it does not run it.
 
-Each task holds its cluster (``engine.holds``) from the submit's own transaction: while another
-task of the cluster is RUNNING, or FAILED and not rolled back, the call is refused with
-ResourceBusy naming that task. Under the hold, the submit checks again that the OBProxies it
-was validated against are still as they were, so nothing validated is stale once it is held.
+Each task holds its cluster (``engine.states.holds``) from the submit's own transaction: while
+another task of the cluster is RUNNING, or FAILED and not rolled back, the call is refused with
+ResourceBusy naming that task. Under the hold, the submit checks again that the OBProxies it was
+validated against are still as they were, so nothing validated is stale once it is held.
 """
 
 from __future__ import annotations
