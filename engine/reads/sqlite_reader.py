@@ -21,7 +21,6 @@ from typing import Any
 from engine.clock import as_utc
 from engine.db.locations import sqlite_file
 from engine.db.row_ids import is_row_id
-from engine.enums import TaskStatus, TaskType
 from engine.task import Task
 
 from .task_lists import SCAN_CHUNK, SUBTASK_COLUMNS, TASK_COLUMNS, matching, task_query
@@ -66,16 +65,11 @@ class SqliteReader:
         self._conn.close()
 
     def page(
-        self,
-        *,
-        statuses: Sequence[TaskStatus | str] = (),
-        name: str | None = None,
-        task_type: TaskType | str | None = None,
-        match: Callable[[Task], bool] | None = None,
-        limit: int = 10,
+        self, *, match: Callable[[Task], bool] | None = None, limit: int = 10, **filters: Any
     ) -> list[Task]:
-        """Newest first, as ``Engine.page`` with its default order."""
-        query = task_query(statuses, name, task_type)
+        """Newest first, as ``Engine.page`` with its default order; ``filters`` are
+        ``task_query``'s (``statuses``, ``name``, ``task_type``)."""
+        query = task_query(**filters)
         if match is None:
             rows = self._conn.execute(query.page, {**query.params, "limit": limit, "offset": 0})
             return self._load([r[0] for r in rows])

@@ -85,9 +85,9 @@ class TaskQuery:
 
 
 def task_query(
-    statuses: Sequence[TaskStatus | str],
-    name: str | None,
-    task_type: TaskType | str | None,
+    statuses: Sequence[TaskStatus | str] = (),
+    name: str | None = None,
+    task_type: TaskType | str | None = None,
     order_by: str = "id",
     *,
     descending: bool = True,
