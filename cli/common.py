@@ -1,6 +1,6 @@
-"""What every ``ocptask`` command shares: the console, the ``--db`` and ``--server`` options,
-one Engine or server client per command whose errors become one line on stderr and an exit
-code, and secrets read safely.
+"""What every ``ocptask`` command shares: the console, the ``--db`` option, one Engine per
+command whose errors become one line on stderr and an exit code, request files and secrets
+read safely, and what "a task has settled" means (the server options are ``backend``'s).
 
 Exit codes: 0 done, 1 the task ended FAILED (or an unexpected error), 2 refused input or an
 operation illegal now, 3 not found, 4 the database or server cannot be reached or used (a

@@ -25,12 +25,11 @@ from engine.task import Task
 
 from .task_lists import SCAN_CHUNK, SUBTASK_COLUMNS, TASK_COLUMNS, matching, task_query
 
-_TASK, _SUBTASK = TASK_COLUMNS, SUBTASK_COLUMNS
 _JSON = {"context", "payload", "upstreams", "downstreams"}
 _TIMES = {"create_time", "start_time", "finish_time"}
 _QUERIES = {
-    "tasks": f"SELECT {', '.join(_TASK)} FROM task_instance",
-    "subtasks": f"SELECT {', '.join(_SUBTASK)} FROM subtask_instance",
+    "tasks": f"SELECT {', '.join(TASK_COLUMNS)} FROM task_instance",
+    "subtasks": f"SELECT {', '.join(SUBTASK_COLUMNS)} FROM subtask_instance",
     "hosts": "SELECT name, inner_ip_address FROM host",
 }
 
@@ -105,10 +104,10 @@ class SqliteReader:
             self._conn.execute("COMMIT")
         subs: dict[int, list[SimpleNamespace]] = {i: [] for i in ids}
         for row in sub_rows:
-            sub = _decoded(_SUBTASK, row)
+            sub = _decoded(SUBTASK_COLUMNS, row)
             sub.prohibit_rollback = bool(sub.prohibit_rollback)
             subs[sub.task_id].append(sub)
-        by_id = {r[0]: Task.from_records(_decoded(_TASK, r), subs[r[0]]) for r in task_rows}
+        by_id = {r[0]: Task.from_records(_decoded(TASK_COLUMNS, r), subs[r[0]]) for r in task_rows}
         return [by_id[i] for i in ids if i in by_id]
 
 
