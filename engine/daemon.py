@@ -156,7 +156,10 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.start()
-        self._stop.wait()
+        # Timed: the kernel may deliver SIGTERM to any thread, and then the main thread's Python
+        # handler runs only when it next runs bytecode; an untimed wait never would.
+        while not self._stop.wait(0.5):
+            pass
         return self.shutdown()
 
     def start(self) -> None:

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy
 
 from engine import Engine, Node, Operation, SubtaskStatus, TaskStatus, Template
+from fixtures.daemons import exit_code, stop_all
 from fixtures.daemons import start as start_daemon
-from fixtures.daemons import stop_all
 from tests.helpers import S
 
 ROOT = Path(__file__).parent.parent
@@ -93,7 +93,7 @@ def test_sigterm_exits_zero_and_hands_back_what_did_not_finish(
             time.sleep(0.1)
         started = time.monotonic()
         daemons[0].send_signal(signal.SIGTERM)
-        assert daemons[0].wait(15) == 0
+        assert exit_code(daemons[0], 15, tmp_path / "d.log") == 0
         assert time.monotonic() - started < 1 + 5
         failed = engine.get(slow.id).subtasks[0]
         assert failed.status is SubtaskStatus.FAILED
