@@ -163,33 +163,68 @@ class SubtaskLog(_Out):
 
 
 class ObLinkOut(_Out):
+    """OCP's ObLink (``800.obproxy-management/300``): ``status`` and ``clusterType`` are the
+    registered OceanBase cluster's (null when it is no longer registered); ``connections`` is
+    null, as ocptask does not monitor them."""
+
+    clusterId: int
     clusterName: str
-    obClusterId: int
     username: str
+    status: str | None = Field(
+        description="RUNNING, UNAVAILABLE, STOPPED, CREATING, TAKINGOVER, DELETING, MOVINGOUT, "
+        "RESTARTING, STARTING, STOPPING, SWITCHOVER, FAILOVER, UPGRADING, OPERATING, ABANDONED"
+    )
+    connections: float | None
+    obClusterId: int
+    clusterType: str | None = Field(description="PRIMARY or STANDBY")
+
+
+class VersionStatInfo(_Out):
+    version: str
+    count: int
+
+
+class IdcStatInfo(_Out):
+    idcName: str | None
+    count: int
 
 
 class ObproxyServer(_Out):
+    """OCP's ObproxyServer; ``idcName`` null (hosts have no IDC)."""
+
     id: int
     clusterId: int
     hostId: int
+    idcName: str | None
+    lastActiveTime: str | None
+    parameterVersion: int
     ip: str
     sqlPort: int
     exporterPort: int
-    version: str
-    status: str
-    operateStatus: str
+    version: str = Field(description="version-release, as OCP shows it (4.3.2.0-1)")
+    status: str = Field(
+        description="CREATING, RUNNING, RESTARTING, UPGRADING, REFRESHING, DELETING, "
+        "UNAVAILABLE (also a stopped OBProxy), TAKINGOVER"
+    )
+    operateStatus: str = Field(description="NORMAL, or OPERATING while a task holds the cluster")
+    architecture: str | None = Field(description="the host's uname -m, read at install")
 
 
 class ObproxyCluster(_Out):
     id: int
     name: str
-    workMode: str
-    address: str | None
-    port: int | None
-    configUrl: str | None
+    parameterVersion: int
+    creatorId: int | None
     creatorName: str
     createTime: str | None
+    updateTime: str | None
+    configUrl: str | None
+    address: str | None
+    port: int | None
+    workMode: str
     obLinks: list[ObLinkOut]
+    versions: list[VersionStatInfo]
+    topo: list[IdcStatInfo]
     obproxies: list[ObproxyServer]
 
 
@@ -214,10 +249,39 @@ class Host(_Out):
     status: str
 
 
+class RootServer(_Out):
+    address: str | None = Field(description="IP:RPC port; null when only the SQL port is known")
+    role: str | None = Field(description="LEADER or FOLLOWER; null: the registry does not know")
+    sql_port: int
+
+
 class ObCluster(_Out):
+    """OCP's ObCluster (``450.cluster-information/100``) as far as the registry knows it: what
+    it does not know is null or empty. ``rsList`` and ``configUrl`` are ocptask's."""
+
     id: int
-    obClusterId: int
     name: str
+    obClusterId: int
+    obVersion: str | None
+    status: str = Field(
+        description="RUNNING (ocptask runs no operation on OceanBase clusters); the filter "
+        "takes OCP's RUNNING, CREATING, DELETING, STARTING, RESTARTING, STOPPING, STOPPED, "
+        "TAKINGOVER, MOVINGOUT, SWITCHOVER, FAILOVER, OPERATING"
+    )
     type: str
+    primaryCluster: dict[str, Any] | None
+    standbyClusters: list[dict[str, Any]]
+    regionCount: int | None
+    rootServers: list[RootServer]
+    tenantCount: int | None
+    partitionCount: int | None
+    serverCount: int | None
+    delayTime: float | None
+    syncStatus: str | None
+    zones: list[dict[str, Any]]
+    createTime: str | None
+    updateTime: str | None
+    creator: str | None
+    failToQueryFromObReason: str | None
     rsList: str
     configUrl: str | None

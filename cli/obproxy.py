@@ -166,7 +166,7 @@ def obproxy_stop(
     obproxy_ids: IdsArgument,
     wait: WaitOption = True,
 ) -> None:
-    """Stop OBProxies (their status becomes STOPPED)."""
+    """Stop OBProxies (OCP shows a stopped one as UNAVAILABLE)."""
     body = {"obproxyServerIds": _ids(obproxy_ids)}
     finish(source, source.stop_obproxies(cluster_id, body), wait)
 

@@ -143,7 +143,13 @@ def definition_disable(definition_id: int, db: DbOption = None) -> None:
 def obcluster_add(
     ob_cluster_id: Annotated[int, typer.Argument(metavar="ID", help="The obClusterId.")],
     name: str,
-    rs_list: Annotated[str, typer.Option("--rs-list", help="Root servers: 'ip:port;ip:port'.")],
+    rs_list: Annotated[
+        str,
+        typer.Option(
+            "--rs-list",
+            help="Root servers: 'ip:sql_port;…' or 'ip:rpc_port:sql_port;…'.",
+        ),
+    ],
     config_url: Annotated[str | None, typer.Option("--config-url")] = None,
     db: DbOption = None,
     password_stdin: PasswordStdin = False,

@@ -7,6 +7,7 @@ again while a task's rows are unchanged (``engine.reads.snapshots``): treat them
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,7 +119,7 @@ class Subtask:
             "createTime": ocp_time(self.create_time),
             "description": self.description,
             "downstreams": list(self.downstreams),
-            "executor": self.executor,
+            "executor": shown_executor(self.executor),
             "finishTime": ocp_time(self.finish_time),
             "id": self.id,
             "name": self.name,
@@ -272,7 +273,7 @@ class Task:
             "context": self.context.to_ocp(),
             "createTime": ocp_time(self.create_time),
             "creator": self.creator,
-            "executor": self.executor,
+            "executor": shown_executor(self.executor),
             "finishTime": ocp_time(self.finish_time),
             "id": self.id,
             "name": self.name,
@@ -284,6 +285,24 @@ class Task:
             "taskDefinitionId": self.task_definition_id,
             "type": self.type.value,
         }
+
+
+def shown_executor(executor: str | None) -> str | None:
+    """The executor as OCP shows it: the IP of the node that runs the task or subtask.
+
+    The engine names an executor ``<ip>:<pid>`` (or a daemon's ``--name``): the pid tells two
+    processes of one machine apart, which leases and claims need, and records do not show. A
+    name that is no ``<ip>:<pid>`` (an operator's ``--name``) is shown as it is."""
+    if executor is None:
+        return None
+    address, sep, pid = executor.rpartition(":")
+    if sep and pid.isascii() and pid.isdigit():
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return executor
+        return address
+    return executor
 
 
 def _parsed(value: str | None) -> datetime | None:

@@ -224,7 +224,7 @@ def test_rs_list_create_on_three_hosts_as_ocp_documents_it(api_hosts: Any) -> No
         assert sorted(
             (p["ip"], p["sqlPort"], p["exporterPort"], p["version"], p["status"])
             for p in cluster["obproxies"]
-        ) == [(ip, 2883, 2884, "4.3.2.0", "RUNNING") for ip in sorted(addresses)]
+        ) == [(ip, 2883, 2884, "4.3.2.0-1", "RUNNING") for ip in sorted(addresses)]
 
         def values(name: str) -> list[dict[str, Any]]:
             params = client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters")

@@ -165,8 +165,8 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
     with pytest.raises(RequestInvalid, match=rf"OBProxy {one[0]} on host \d+ is RUNNING"):
         start_obproxies(engine, cid, {"obproxyServerIds": one})
     succeeded(engine, stop_obproxies(engine, cid, {"obproxyServerIds": one}))
-    assert server_of(engine, h1)["status"] == "STOPPED" and not obproxy_processes(h1)
-    with pytest.raises(RequestInvalid, match="is STOPPED"):
+    assert server_of(engine, h1)["status"] == "UNAVAILABLE" and not obproxy_processes(h1)
+    with pytest.raises(RequestInvalid, match=r"is UNAVAILABLE \(stopped\)"):
         stop_obproxies(engine, cid, {"obproxyServerIds": one})
     # A stale pid file naming another live process of the user: the start leaves it alone.
     stray = subprocess.Popen(["runuser", "-u", h1.username, "--", "sleep", "300"], cwd="/")
@@ -199,7 +199,7 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
     for host in env["hosts"]:
         assert running_version(host.address) == "4.3.3.0"
         assert proxyconfig(host.address, "slow_query_time_threshold") == "2s"
-    assert cluster(engine)["versions"] == [{"version": "4.3.3.0", "count": 3}]
+    assert cluster(engine)["versions"] == [{"version": "4.3.3.0-1", "count": 3}]
 
     # Delete the OBProxy on host 1: process, installs (both versions), package and row gone;
     # an install ocptask made for another server (another database's) stays.
@@ -257,7 +257,7 @@ def test_failed_upgrade_stops_at_its_host_and_rolls_back(env: dict, engine: Engi
         assert proxyconfig(host.address, "proxy_mem_limited") == "600M"
         assert not (Path(host.home) / "obproxy-4.3.3.0").exists()
     view = get_cluster(engine, cid)
-    assert [(p["version"], p["status"]) for p in view["obproxies"]] == [("4.3.2.0", "RUNNING")] * 3
+    assert [(p["version"], p["status"]) for p in view["obproxies"]] == [("4.3.2.0-1", "RUNNING")] * 3
     refuse.unlink()
     restart_obproxies(engine, cid, ids)  # the rollback released the hold
 

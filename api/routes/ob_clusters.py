@@ -1,16 +1,19 @@
-"""``/api/v2/ob/clusters``: the OceanBase clusters obLinks name (the registry)."""
+"""``/api/v2/ob/clusters``: the OceanBase clusters obLinks name (the registry), listed as OCP's
+"Query clusters" (``450.cluster-information/100``) lists them: ``name`` keyword, ``status``
+values, ``sort``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from tasks.obclusters.registry import ObClusters
+from tasks.obclusters.registry import SORTABLE, ObClusters
 
 from .. import models as m
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
+from ..query import Listed, listed
 from .ids import Id
 from .tasks import engine_of
 
@@ -18,10 +21,24 @@ router = APIRouter(prefix="/api/v2/ob/clusters", tags=["ob clusters"])
 
 
 @router.get("", response_model=m.Envelope[m.Page[m.ObCluster]], summary="List OceanBase clusters")
-def list_all(request: Request, pages: Annotated[Paging, Depends(paging)]) -> Envelope:
-    registry = ObClusters(engine_of(request))
-    found = registry.list(offset=pages.offset, limit=pages.size)
-    return paged([c.to_ocp() for c in found], registry.count(), pages.page, pages.size)
+def list_all(
+    request: Request,
+    pages: Annotated[Paging, Depends(paging)],
+    name: Annotated[
+        str | None, Query(max_length=128, description="a keyword of the name, any case")
+    ] = None,
+    status: Listed = None,
+) -> Envelope:
+    column, descending = pages.order(SORTABLE) if pages.sort else ("id", False)
+    found, total = ObClusters(engine_of(request)).page(
+        name=name,
+        statuses=listed(status),
+        order_by=column,
+        descending=descending,
+        offset=pages.offset,
+        limit=pages.size,
+    )
+    return paged([c.to_ocp() for c in found], total, pages.page, pages.size)
 
 
 @router.get("/{id}", response_model=m.Envelope[m.ObCluster], summary="OceanBase cluster detail")

@@ -29,7 +29,7 @@ from tasks.obproxy import (
     upgrade_obproxies,
 )
 from tasks.obproxy.bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
-from tasks.obproxy.clusters import get_cluster, list_clusters
+from tasks.obproxy.clusters import SORTABLE, get_cluster, list_clusters
 from tasks.obproxy.parameters import cluster_parameters
 
 from .. import models as m
@@ -65,7 +65,11 @@ async def create(
 
 @router.get("", response_model=m.Envelope[m.Page[m.ObproxyCluster]], summary="List clusters")
 def list_all(request: Request, pages: Annotated[Paging, Depends(paging)]) -> Envelope:
-    contents, total = list_clusters(engine_of(request), pages.offset, pages.size)
+    """OCP documents no filter for this list; ``sort`` takes its cluster's fields."""
+    field, descending = pages.order(SORTABLE) if pages.sort else ("id", False)
+    contents, total = list_clusters(
+        engine_of(request), pages.offset, pages.size, order_by=field, descending=descending
+    )
     ids = creator_ids(request)
     return paged([with_creator_id(c, ids) for c in contents], total, pages.page, pages.size)
 

@@ -13,6 +13,7 @@ takers of a released hold cannot both win either. Reads are never held up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -65,6 +66,22 @@ def take(conn: Connection, resource: str, task_id: int, what: str) -> None:
     if conn.execute(_TAKE_OVER, params).rowcount != 1:
         _busy_holder(conn, resource, what)  # another taker won meanwhile: name it
         raise ResourceBusy(f"{what} was just taken by another task; try again")
+
+
+def holders(conn: Connection, resources: Sequence[str]) -> dict[str, int]:
+    """The task holding each of ``resources`` now, by resource (for reads: nothing is locked).
+    A resource whose holder ended well, or that was never held, is absent."""
+    if not resources:
+        return {}
+    query = (
+        select(HOLDS.c.resource, HOLDS.c.task_id)
+        .join(TASKS, TASKS.c.id == HOLDS.c.task_id)
+        .where(
+            HOLDS.c.resource.in_(list(resources)),
+            TASKS.c.status != TaskStatus.SUCCESSFUL.value,
+        )
+    )
+    return {resource: task_id for resource, task_id in conn.execute(query)}
 
 
 def forget(conn: Connection, resource: str) -> None:

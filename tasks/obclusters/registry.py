@@ -5,6 +5,14 @@ servers (for ``--rs_list`` in RS_LIST mode) and the proxyro password obproxy log
 the operator registers them once (``ocptask obcluster add``); a create request then needs nothing
 beyond what OCP's documentation shows. The password is sealed at rest and never leaves this
 module except through ``proxy_password`` (for the step that hands it to obproxy).
+
+Root servers are registered as obproxy's ``--rs_list`` takes them (``ip:sql_port;…``) or as
+OceanBase's ``rootservice_list`` shows them (``ip:rpc_port:sql_port;…``); obproxy is given the
+first form either way. A cluster is shown as OCP's ObCluster (``450.cluster-information/100``,
+OCP 4.2.2) as far as the registry knows it: what it cannot know (version, counts, zones, the
+root servers' roles, a root server's RPC address when only its SQL port was registered) is
+null or empty. Its ``status`` is RUNNING: ocptask runs no operation on OceanBase clusters, so a
+registered one is never in any of OCP's transient states.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +57,69 @@ class ObClusterRecord(SQLModel, table=True):
     update_time: datetime = timestamp(nullable=False)
 
 
+STATUSES = (
+    "RUNNING",
+    "CREATING",
+    "DELETING",
+    "STARTING",
+    "RESTARTING",
+    "STOPPING",
+    "STOPPED",
+    "TAKINGOVER",
+    "MOVINGOUT",
+    "SWITCHOVER",
+    "FAILOVER",
+    "OPERATING",
+)
+"""OCP's ObCluster ``status`` values (the ``status`` filter of ``GET /api/v2/ob/clusters``)."""
+REGISTERED = "RUNNING"  # the status of every registered cluster (see the module's docstring)
+SORTABLE = {"id": "id", "obClusterId": "id", "name": "name"} | {
+    "createTime": "create_time",
+    "updateTime": "update_time",
+}
+"""For ``Paging.order``: the documented fields a list sorts by, and their columns."""
+
+
+@dataclass(frozen=True)
+class RootServer:
+    """One entry of a registered rsList: ``ip:sql_port`` or ``ip:rpc_port:sql_port``."""
+
+    host: str  # as written (an IPv6 address may be bracketed)
+    rpc_port: int | None
+    sql_port: int
+
+    @classmethod
+    def parse(cls, entry: str) -> RootServer:
+        """ValueError when the entry is neither form."""
+        rest, sep, sql = entry.rpartition(":")
+        host, sep2, rpc = rest.rpartition(":")
+        if sep and _is_port(sql):
+            if sep2 and _is_ip(host) and _is_port(rpc):
+                return cls(host, int(rpc), int(sql))
+            if _is_ip(rest):
+                return cls(rest, None, int(sql))
+        raise ValueError(f"{entry!r} is not ip:sql_port or ip:rpc_port:sql_port")
+
+    def to_ocp(self) -> dict[str, Any]:
+        """OCP's rootServers entry: ``address`` is the RPC address (IP:Port), null when only
+        the SQL port was registered; the role is OceanBase's to know, not the registry's."""
+        address = f"{self.host}:{self.rpc_port}" if self.rpc_port is not None else None
+        return {"address": address, "role": None, "sql_port": self.sql_port}
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_port(value: object) -> bool:
+    text = str(value)
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
+
+
 @dataclass(frozen=True)
 class ObCluster:
     id: int
@@ -56,26 +128,44 @@ class ObCluster:
     config_url: str | None
     create_time: datetime
     update_time: datetime
+    status: str = REGISTERED
+    type: str = "PRIMARY"  # ocptask knows no standby clusters
 
     @property
-    def root_servers(self) -> list[str]:
-        return self.rs_list.split(";")
+    def root_servers(self) -> list[RootServer]:
+        return [RootServer.parse(entry) for entry in self.rs_list.split(";")]
+
+    @property
+    def proxy_rs_list(self) -> str:
+        """The root servers as obproxy's ``--rs_list`` takes them: ``ip:sql_port;…``."""
+        return ";".join(f"{rs.host}:{rs.sql_port}" for rs in self.root_servers)
 
     def to_ocp(self) -> dict[str, Any]:
-        """OCP's cluster object as far as ocptask knows the cluster (no password field)."""
+        """OCP's ObCluster as far as ocptask knows the cluster (no password field); ``rsList``
+        and ``configUrl`` are ocptask's, as registered."""
         return {
             "id": self.id,
-            "obClusterId": self.id,
             "name": self.name,
-            "type": "PRIMARY",
-            "rsList": self.rs_list,
-            "rootServers": [
-                {"ip": rs.rsplit(":", 1)[0].strip("[]"), "sqlPort": int(rs.rsplit(":", 1)[1])}
-                for rs in self.root_servers
-            ],
-            "configUrl": self.config_url,
+            "obClusterId": self.id,
+            "obVersion": None,
+            "status": self.status,
+            "type": self.type,
+            "primaryCluster": None,
+            "standbyClusters": [],
+            "regionCount": None,
+            "rootServers": [rs.to_ocp() for rs in self.root_servers],
+            "tenantCount": None,
+            "partitionCount": None,
+            "serverCount": None,
+            "delayTime": None,
+            "syncStatus": None,
+            "zones": [],
             "createTime": ocp_time(self.create_time),
             "updateTime": ocp_time(self.update_time),
+            "creator": None,
+            "failToQueryFromObReason": None,
+            "rsList": self.rs_list,
+            "configUrl": self.config_url,
         }
 
 
@@ -83,13 +173,10 @@ def _rs_list_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value or len(value) > 4096:
         return "must be 'ip:port;ip:port…' (at most 4096 characters)"
     for entry in value.split(";"):
-        host, sep, port = entry.rpartition(":")
         try:
-            ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return f"{entry!r} is not ip:port"
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-            return f"{entry!r} is not ip:port"
+            RootServer.parse(entry)
+        except ValueError as exc:
+            return str(exc)
     return None
 
 
@@ -164,6 +251,48 @@ class ObClusters:
             session.add(rec)
             session.flush()
             return _cluster(rec)
+
+    def page(
+        self,
+        *,
+        name: str | None = None,
+        statuses: Sequence[str] = (),
+        order_by: str = "id",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[ObCluster], int]:
+        """OCP's list: ``name`` a case-insensitive keyword of the name, ``statuses`` any of
+        ``STATUSES`` (another is a field error), ordered by a ``SORTABLE`` column; the page and
+        the total."""
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            allowed = ", ".join(STATUSES)
+            raise RequestInvalid(
+                [FieldError("status", f"must be among {allowed}", s) for s in unknown]
+            )
+        if statuses and REGISTERED not in statuses:
+            return [], 0  # every registered cluster is RUNNING
+        where = []
+        if name:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", name.lower()) + "%"
+            where.append(func.lower(col(ObClusterRecord.name)).like(pattern, escape="\\"))
+        column = getattr(ObClusterRecord, order_by)
+        key = column.desc() if descending else column.asc()
+        query = select(ObClusterRecord).where(*where).order_by(key, col(ObClusterRecord.id))
+        query = query.offset(offset).limit(limit) if limit is not None else query.offset(offset)
+        count = select(func.count()).select_from(ObClusterRecord).where(*where)
+        with self.store.read() as session:
+            return [_cluster(r) for r in session.exec(query).all()], int(session.exec(count).one())
+
+    def found(self, cluster_ids: Iterable[int]) -> dict[int, ObCluster]:
+        """The registered ones of these clusters, by id."""
+        ids = [i for i in set(cluster_ids) if isinstance(i, int) and 1 <= i <= MAX_ID]
+        if not ids:
+            return {}
+        query = select(ObClusterRecord).where(col(ObClusterRecord.id).in_(ids))
+        with self.store.read() as session:
+            return {r.id: _cluster(r) for r in session.exec(query).all()}
 
     def list(self, *, offset: int = 0, limit: int | None = None) -> list[ObCluster]:
         query = select(ObClusterRecord).order_by(col(ObClusterRecord.id)).offset(offset)

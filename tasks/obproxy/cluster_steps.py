@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from engine import Step, StepContext
 
 from .checks import forget_hosts
-from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord, touch
 from .request import InstallPayload
 
 
@@ -63,6 +63,7 @@ class PrepareObproxyInstall(Step):
             gone = list(session.exec(servers).all())
             for server in gone:
                 session.delete(server)
+                touch(session, server.cluster_id)  # an add's cluster stays, with fewer
             session.flush()
             forget_hosts(session.connection(), [server.host_id for server in gone])
             query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.task_id == ctx.task_id)
@@ -83,6 +84,8 @@ def record_servers(
     """A CREATING server row per host, written by this task (once: a rerun adds none)."""
     mine = select(ObproxyServerRecord.host_id).where(ObproxyServerRecord.task_id == ctx.task_id)
     have = set(session.exec(mine).all())
+    if set(host_ids) - have:
+        touch(session, cluster_id)
     for host_id in host_ids:
         if host_id not in have:
             session.add(

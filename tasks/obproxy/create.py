@@ -16,8 +16,7 @@ from tasks.obclusters.registry import ObClusters
 from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
-from .clusters import hold
-from .records import ObproxyClusterRecord
+from .records import ObproxyClusterRecord, hold
 from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
 from .spec import new_mark
 from .templates import INSTALL_OBPROXY
@@ -94,6 +93,7 @@ _INSERT_CLUSTER = insert(CLUSTERS).returning(CLUSTERS.c.id)
 
 
 def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: int) -> dict:
+    now = utcnow()
     return {
         "name": request.name,
         "address": request.address,
@@ -104,7 +104,10 @@ def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: in
         "parameters": [p.model_dump() for p in request.parameters],
         "creator": creator,
         "task_id": task_id,
-        "create_time": utcnow(),
+        "create_time": now,
+        "update_time": now,
+        # The create's parameters are the cluster's first version of them; none, version 0.
+        "parameter_version": 1 if request.startupParameters or request.parameters else 0,
     }
 
 
@@ -146,7 +149,7 @@ def resolve_links(engine: Engine, links: list[ObLink]) -> list[FieldError]:
                 )
             )
         elif not link.rsList:
-            link.rsList = cluster.rs_list
+            link.rsList = cluster.proxy_rs_list
     return found
 
 

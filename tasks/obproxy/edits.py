@@ -17,14 +17,15 @@ from pydantic import Field
 from sqlmodel import Session
 
 from engine import Engine, FieldError, NotFound, RequestInvalid
+from engine.clock import utcnow
 from engine.db.row_ids import is_row_id
 from engine.errors import found
 from engine.states import holds
 from tasks.validation import parse
 
-from .clusters import ObproxyClusterNotFound, get_cluster, hold
+from .clusters import ObproxyClusterNotFound, get_cluster
 from .create import resolve_links
-from .records import ObproxyClusterRecord
+from .records import ObproxyClusterRecord, hold
 from .request import MAX_OB_LINKS, Address, ObLink, Port, _Model
 
 
@@ -46,6 +47,8 @@ def edit_cluster(engine: Engine, cluster_id: int, body: Any) -> dict[str, Any]:
         row = _locked(session, cluster_id)
         for field in edit.model_fields_set:
             setattr(row, field, getattr(edit, field))
+        if edit.model_fields_set:
+            row.update_time = utcnow()
         session.add(row)
     return get_cluster(engine, cluster_id)
 
@@ -80,6 +83,7 @@ def add_links(engine: Engine, cluster_id: int, body: Any) -> None:
         if problems:
             raise RequestInvalid(problems)
         row.ob_links = [*row.ob_links, *(link.model_dump() for link in links)]
+        row.update_time = utcnow()
         session.add(row)
 
 
@@ -102,6 +106,7 @@ def remove_link(engine: Engine, cluster_id: int, ob_cluster_name: str) -> None:
                 ]
             )
         row.ob_links = kept
+        row.update_time = utcnow()
         session.add(row)
 
 

@@ -21,6 +21,7 @@ from tasks.obclusters.registry import proxy_password
 
 from .obproxy_host import HostStep, proxysys, q, show
 from .packages import package_path, package_version
+from .records import ObproxyClusterRecord
 
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
@@ -93,6 +94,9 @@ class InstallRpmByPackageAndVersion(HostStep):
             'rm -rf "$tmp"',
             timeout=600,
         )
+        # OCP shows the host's hardware architecture beside each OBProxy.
+        architecture = self.sh(ctx, "uname -m").stdout.strip()
+        self.record_server(ctx, architecture=architecture or None)
 
     def rollback(self, ctx: StepContext) -> None:
         target = self.install_dir(ctx)
@@ -144,6 +148,7 @@ class SyncObproxyParameter(HostStep):
 
     def run(self, ctx: StepContext) -> None:
         params = self.spec(ctx).parameters
+        version, before = self._versions(ctx)
         with proxysys(ctx, self) as cursor:
             previous = {p["name"]: show(cursor, p["name"]) for p in params}
             # Kept on the host beside the install, for rollback; written before anything changes.
@@ -153,6 +158,22 @@ class SyncObproxyParameter(HostStep):
                 name, value = param["name"], param["value"]
                 cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (value,))
                 ctx.log.info(f"set {name} = {value!r} (was {previous[name]!r})")
+        # The OBProxy now runs the cluster's parameters of this version (its parameterVersion).
+        ctx.string_map.setdefault(self._version_key(ctx), str(before))
+        self.record_server(ctx, parameter_version=version)
+
+    def _version_key(self, ctx: StepContext) -> str:
+        return f"obproxy_parameter_version_before_{ctx.item('host_ids')}"
+
+    def _versions(self, ctx: StepContext) -> tuple[int, int]:
+        """The cluster's parameter version, and the one this host's OBProxy applied last."""
+        with ctx.reading() as session:
+            cluster = session.get(ObproxyClusterRecord, self.cluster_id(ctx))
+            server = self.server(ctx, session)
+            return (
+                (cluster.parameter_version if cluster else None) or 0,
+                (server.parameter_version if server else None) or 0,
+            )
 
     def saved_file(self, ctx: StepContext) -> str:
         return f"{self.install_dir(ctx)}/etc/ocptask-parameters-before-task-{ctx.task_id}.json"
@@ -173,6 +194,9 @@ class SyncObproxyParameter(HostStep):
         except pymysql.err.OperationalError as exc:
             ctx.log.info(f"obproxy is not running ({exc.args[-1]}): nothing to restore")
         self.sh(ctx, f"rm -f {q(saved)}")
+        before = ctx.string_map.get(self._version_key(ctx))
+        if before is not None:
+            self.record_server(ctx, parameter_version=int(before))
 
 
 class SetObproxyUserPassword(HostStep):

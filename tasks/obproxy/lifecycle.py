@@ -22,13 +22,14 @@ from engine.errors import found
 from engine.states import holds
 from tasks.validation import parse
 
+from .activity import described
 from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from .checks import claim_hosts, missing_package, unknown_hosts
-from .clusters import ObproxyClusterNotFound, cluster_row, hold
+from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import package_version, shown_version
+from .packages import package_version
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
-from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
 from .spec import new_mark
 from .templates import (
@@ -44,7 +45,8 @@ ServerIds = Sequence[int] | str
 """OBProxy server ids: a list, or the comma-separated text of OCP's ``{obproxyIds}`` path."""
 SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
-# What each call may act on: an OBProxy being created or deleted belongs to its task.
+# What each call may act on, by the rows' status (STOPPED: stopped by a stop, shown UNAVAILABLE):
+# an OBProxy being created or deleted belongs to its task.
 MAY_RESTART = {"RUNNING", "STOPPED", "UNAVAILABLE"}
 MAY_STOP = {"RUNNING", "UNAVAILABLE"}
 MAY_START = {"STOPPED", "UNAVAILABLE"}
@@ -107,7 +109,8 @@ def restart_obproxies(
 
 
 def stop_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
-    """``POST …/clusters/{id}/servers/stop {obproxyServerIds}`` (OCP 4.3): status STOPPED."""
+    """``POST …/clusters/{id}/servers/stop {obproxyServerIds}`` (OCP 4.3): the rows' status
+    STOPPED, which OCP's enum shows as UNAVAILABLE."""
     return _by_body(engine, STOP_OBPROXY, cluster_id, body, creator, MAY_STOP)
 
 
@@ -133,7 +136,7 @@ def upgrade_obproxies(
     same = [
         FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
         for s in servers
-        if shown_version(s.version) == new
+        if package_version(s.version) == new  # one install directory per version
     ]
     if same:
         raise RequestInvalid(same)
@@ -263,7 +266,7 @@ def _servers(
         if row is None:
             why = f"OBProxy cluster {cluster.name!r} has no OBProxy {server_id}"
         elif may is not None and row.status not in may:
-            why = f"OBProxy {server_id} on host {row.host_id} is {row.status}"
+            why = f"OBProxy {server_id} on host {row.host_id} is {described(row.status)}"
         else:
             continue
         problems.append(FieldError(f"{field}[{i}]", why, server_id))

@@ -3,9 +3,11 @@ offline (delete). They reuse the install chain's steps where the work is the sam
 
 Only steps OCP documents show a Java ``className``; ours show their Python path.
 
-Server status follows the process: STOPPED when a step stopped it, RUNNING when a chain ends
-with it answering, DELETING from the offline's first step until its row is removed, and
-UNAVAILABLE when a step failed on it.
+A server row's status follows the process: STOPPED when a step stopped it, RUNNING when a
+chain ends with it answering, DELETING from the offline's first step until its row is removed,
+and UNAVAILABLE when a step failed on it. What OCP shows is worked out from it and the running
+task (``activity``): RESTARTING or UPGRADING while a restart or upgrade works on it, and a
+stopped OBProxy as UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from engine.states import holds
 
 from .checks import forget_hosts
 from .cluster_steps import PrepareObproxyInstall, record_servers
-from .clusters import hold
 from .install_steps import InstallRpmByPackageAndVersion, StartObproxy, found_running, metrics_url
 from .obproxy_host import HostStep, proxysys, q
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
-from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord, hold, touch
 
 
 def _recorded(session: Session, cluster_id: int) -> ObproxyClusterRecord:
@@ -233,7 +234,7 @@ class StopAndUninstallObproxy(HostStep):
         packages = f"{home}/.ocptask/packages"
         for install in installs:
             version = install.rsplit("/obproxy-", 1)[1]
-            pattern = f"{q(packages)}/obproxy-{q(version)}-*.rpm{step.MARK}"
+            pattern = f"{q(packages)}/obproxy*-{q(version)}-*.rpm{step.MARK}"  # -ce too
             self.sh(
                 ctx,
                 f'[ -e {q(install)} ] || for m in {pattern}; do [ -f "$m" ] || continue; '
@@ -265,6 +266,7 @@ class DeleteObproxyInfo(HostStep):
                 )
             else:
                 session.delete(server)
+                touch(session, server.cluster_id)
                 forget_hosts(session.connection(), [server.host_id])
                 ctx.log.info(f"removed OBProxy server {server.id} on host {server.host_id}")
 

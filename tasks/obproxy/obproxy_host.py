@@ -20,13 +20,14 @@ from sqlalchemy import select as core_select
 from sqlmodel import select
 
 from engine import Step, StepContext
+from engine.clock import utcnow
 from engine.errors import CommandFailed, ConnectionLost
 from engine.remote.shell import stop_script
 from engine.remote.ssh import SshConnection, SshTarget
 
 from . import proxy_sql
 from .packages import package_version
-from .records import ObproxyClusterRecord, ObproxyServerRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord, touch
 from .spec import Marked, ServerSpec
 
 q = shlex.quote
@@ -166,15 +167,21 @@ class HostStep(Step):
         return session.exec(query).first()
 
     def mark_server(self, ctx: StepContext, status: str, **values: Any) -> None:
+        self.record_server(ctx, status=status, **values)
+
+    def record_server(self, ctx: StepContext, **values: Any) -> None:
+        """Set these columns of this host's server row; the row's and its cluster's update
+        times move with them."""
         if "obproxy_cluster_id" not in ctx.string_map:
             return  # a create whose Prepare never ran: no row to mark
         with ctx.session() as session:
             server = self.server(ctx, session)
             if server is not None:
-                server.status = status
                 for key, value in values.items():
                     setattr(server, key, value)
+                server.update_time = utcnow()
                 session.add(server)
+                touch(session, server.cluster_id, server.update_time)
 
     # -- the obproxy process of an install directory ---------------------------------------
 

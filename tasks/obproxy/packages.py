@@ -1,4 +1,11 @@
-"""Where OBProxy packages come from: the directory ``$OCPTASK_PACKAGE_DIR`` names."""
+"""Where OBProxy packages come from: the directory ``$OCPTASK_PACKAGE_DIR`` names.
+
+A package is named as OceanBase names its RPMs: ``obproxy-4.3.2.0-1.el7.x86_64.rpm`` (or
+``obproxy-ce-…`` for the community edition): version, release (with the distribution's tag),
+architecture. The version alone names the install directory (``~/obproxy-4.3.2.0``); OCP shows
+an OBProxy's version as version-release without the distribution tag (its sample package
+``obproxy-1.9.1.1-1919579.el7.x86_64.rpm`` is shown as ``1.9.1.1-1919579``).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,27 @@ import re
 from pathlib import Path
 
 PACKAGE_NAME = re.compile(
-    r"^obproxy-(?P<version>\d+(?:\.\d+)+)-(?P<release>[A-Za-z0-9_.]+)\.(?:x86_64|aarch64|noarch)\.rpm$"
+    r"^obproxy(?:-ce)?-(?P<version>\d+(?:\.\d+)+)-(?P<release>[A-Za-z0-9_.]+)"
+    r"\.(?P<arch>x86_64|aarch64|noarch)\.rpm$"
 )
+# The distribution tag closing a release: ``.el7``, ``.el8``, ``.al8``, ``.alios7``, ``.an8``.
+_DIST_TAG = re.compile(r"\.[A-Za-z]+\d+[A-Za-z0-9_]*$")
 
 
 def package_dir() -> Path:
     return Path(os.environ.get("OCPTASK_PACKAGE_DIR", "~/.ocptask/packages")).expanduser()
 
 
-def package_version(file_name: str) -> str:
-    """``obproxy-4.3.2.0-1.el7.x86_64.rpm`` -> ``4.3.2.0``."""
+def _parts(file_name: str) -> re.Match[str]:
     match = PACKAGE_NAME.match(file_name)
     if match is None:
         raise ValueError(f"{file_name!r} is not an obproxy RPM file name")
-    return match.group("version")
+    return match
+
+
+def package_version(file_name: str) -> str:
+    """``obproxy-4.3.2.0-1.el7.x86_64.rpm`` -> ``4.3.2.0``."""
+    return _parts(file_name).group("version")
 
 
 def package_path(file_name: str) -> Path:
@@ -29,8 +43,11 @@ def package_path(file_name: str) -> Path:
 
 
 def shown_version(file_name: str) -> str:
-    """The version a package file name carries, or the name itself when it carries none."""
+    """What OCP shows as an OBProxy's version: ``obproxy-4.3.2.0-1.el7.x86_64.rpm`` ->
+    ``4.3.2.0-1``; the name itself when it is no package name."""
     try:
-        return package_version(file_name)
+        match = _parts(file_name)
     except ValueError:
         return file_name
+    release = _DIST_TAG.sub("", match.group("release")) or match.group("release")
+    return f"{match.group('version')}-{release}"

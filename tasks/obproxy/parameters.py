@@ -18,7 +18,7 @@ import pymysql
 from engine import Engine
 
 from . import proxy_sql
-from .clusters import get_cluster
+from .clusters import cluster_row, servers
 
 log = logging.getLogger("ocptask.obproxy")
 CONNECT_TIMEOUT = 2
@@ -51,8 +51,9 @@ def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
 
 
 def cluster_parameters(engine: Engine, cluster_id: int) -> list[dict[str, Any]]:
-    cluster = get_cluster(engine, cluster_id)
-    targets = [(p["ip"], p["sqlPort"]) for p in cluster["obproxies"] if p["status"] == "RUNNING"]
+    cluster_row(engine, cluster_id)  # 404 for no such cluster
+    # Those whose row says running: one a restart has not reached yet is asked too.
+    targets = [(s.ip, s.sql_port) for s in servers(engine, cluster_id) if s.status == "RUNNING"]
     if not targets:
         return []
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:

@@ -1,14 +1,25 @@
-"""The OBProxy cluster table, written by the "Prepare obproxy install" step."""
+"""The OBProxy cluster and server tables: the cluster row is written at the create's submit, a
+server row per host by the task that installs it; the steps of every task keep them current.
+
+Columns added since the first release are nullable (``engine.db.store`` adds them to an older
+database): their NULL reads as the value a row of that time had (parameter version 0, updated
+when created, architecture unknown)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Integer, text
 from sqlmodel import Field, Session, SQLModel, select
 
+from engine.clock import utcnow
 from engine.db.records import timestamp
+
+
+def _version() -> Any:
+    """A parameter version: 0 until parameters are set (nullable: an older database gains it)."""
+    return Field(default=0, sa_column=Column(Integer, nullable=True, server_default=text("0")))
 
 
 class ObproxyClusterRecord(SQLModel, table=True):
@@ -26,10 +37,16 @@ class ObproxyClusterRecord(SQLModel, table=True):
     creator: str
     task_id: int = Field(index=True)
     create_time: datetime = timestamp(nullable=False)
+    # Bumped each time the recorded parameters change (the create's own are version 1).
+    parameter_version: int | None = _version()
+    # Moved by every change of the cluster, its links, its OBProxies (``touch``).
+    update_time: datetime | None = timestamp()
 
 
 class ObproxyServerRecord(SQLModel, table=True):
-    """One obproxy process of a cluster on one host. CREATING → RUNNING, or UNAVAILABLE."""
+    """One obproxy process of a cluster on one host. ``status`` is what its tasks' steps left it
+    in: CREATING → RUNNING, STOPPED, UNAVAILABLE (a step failed on it), DELETING; what OCP shows
+    is worked out from it and the task holding the cluster (``activity``)."""
 
     __tablename__ = "obproxy_server"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -46,6 +63,22 @@ class ObproxyServerRecord(SQLModel, table=True):
     task_id: int = Field(index=True)
     create_time: datetime = timestamp(nullable=False)
     update_time: datetime = timestamp(nullable=False)
+    # The cluster's parameter version this OBProxy last applied ("Sync obproxy parameter").
+    parameter_version: int | None = _version()
+    architecture: str | None = None  # the host's ``uname -m``, read at install
+
+
+def hold(cluster_id: int) -> tuple[str, str]:
+    """The resource a task changing this cluster holds (``engine.states.holds``), and its name."""
+    return f"obproxy_cluster:{cluster_id}", f"OBProxy cluster {cluster_id}"
+
+
+def touch(session: Session, cluster_id: int, now: datetime | None = None) -> None:
+    """The cluster changed (itself, a link, one of its OBProxies): its updateTime moves."""
+    cluster = session.get(ObproxyClusterRecord, cluster_id)
+    if cluster is not None:
+        cluster.update_time = now or utcnow()
+        session.add(cluster)
 
 
 def obproxy_on_host(session: Session, host_id: int) -> str | None:
