@@ -257,7 +257,9 @@ def test_failed_upgrade_stops_at_its_host_and_rolls_back(env: dict, engine: Engi
         assert proxyconfig(host.address, "proxy_mem_limited") == "600M"
         assert not (Path(host.home) / "obproxy-4.3.3.0").exists()
     view = get_cluster(engine, cid)
-    assert [(p["version"], p["status"]) for p in view["obproxies"]] == [("4.3.2.0-1", "RUNNING")] * 3
+    assert [(p["version"], p["status"]) for p in view["obproxies"]] == [
+        ("4.3.2.0-1", "RUNNING")
+    ] * 3
     refuse.unlink()
     restart_obproxies(engine, cid, ids)  # the rollback released the hold
 

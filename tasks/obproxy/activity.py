@@ -15,8 +15,10 @@ record shows what that task's rows say now.
   Otherwise it is the status the steps left on the server row. A stopped OBProxy (the row's
   STOPPED) shows UNAVAILABLE: OCP 4.2's enum has no stopped value, and no OCP 4.3 API page
   found documents one (4.3 documents the stop call, not a value for its result).
-  REFRESHING and TAKINGOVER never show: ocptask has no task that refreshes a running OBProxy's
-  parameters or takes one over.
+  REFRESHING (by its name and OCP's console, OCP pushing changed parameters or links to running
+  OBProxies without a restart) and TAKINGOVER never show: ocptask has no such task (parameters
+  are set at create, re-applied by a restart; link edits change the record only), and no
+  takeOver.
 """
 
 from __future__ import annotations
