@@ -245,9 +245,17 @@ def test_failed_upgrade_stops_at_its_host_and_rolls_back(env: dict, engine: Engi
         failed.id, at(failed, "Start obproxy process", 2).id
     )
     assert [running_version(h.address) for h in (h1, h2)] == ["4.3.3.0", "4.3.3.0"]
-    # The failed task holds the cluster: nothing else may change it meanwhile.
+    # The failed task holds the cluster: nothing else may change it meanwhile, and its records
+    # say so (OPERATING); no host shows UPGRADING once nothing runs.
     with pytest.raises(ResourceBusy, match=rf"held by task {failed.id} \(Upgrade obproxy\)"):
         restart_obproxies(engine, cid, ids)
+    held = get_cluster(engine, cid)["obproxies"]
+    assert [(p["version"], p["status"]) for p in held] == [
+        ("4.3.3.0-1", "RUNNING"),
+        ("4.3.3.0-1", "RUNNING"),
+        ("4.3.2.0-1", "UNAVAILABLE"),
+    ]
+    assert {p["operateStatus"] for p in held} == {"OPERATING"}
 
     final = engine.run(engine.rollback(failed.id).id, timeout=200)
     assert final.status is TaskStatus.SUCCESSFUL  # rolled back
@@ -260,6 +268,7 @@ def test_failed_upgrade_stops_at_its_host_and_rolls_back(env: dict, engine: Engi
     assert [(p["version"], p["status"]) for p in view["obproxies"]] == [
         ("4.3.2.0-1", "RUNNING")
     ] * 3
+    assert {p["operateStatus"] for p in view["obproxies"]} == {"NORMAL"}  # rolled back: released
     refuse.unlink()
     restart_obproxies(engine, cid, ids)  # the rollback released the hold
 
