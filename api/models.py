@@ -19,6 +19,7 @@ class _Out(BaseModel):
 
 
 class SubError(_Out):
+    object: str | None = Field(None, description='what holds the field: "body", "query" or "path"')
     field: str | None = None
     message: str
     rejectedValue: Any = None
@@ -26,7 +27,8 @@ class SubError(_Out):
 
 class ApiError(_Out):
     code: int = Field(
-        description="OCP's error code: 10001 bad argument, 10002 not found, "
+        description="OCP's error code: 10001 bad argument, 10002 not found, 10003 body not JSON, "
+        "10005 conflict, 10008 method not supported, 10011 field cannot be sorted on, "
         "20000 no such task, 20003 illegal in this state, 20004 rollback prohibited"
     )
     message: str
@@ -148,9 +150,18 @@ class BasicSubtask(_Out):
     status: str
 
 
+class TaskCluster(_Out):
+    id: int
+    name: str
+    obClusterId: int
+    type: str
+
+
 class BasicTaskInstance(_Out):
     id: int
     name: str
+    cluster: TaskCluster | None = Field(description="the OceanBase cluster the task is about")
+    tenant: None = Field(None, description="always null: ocptask has no tenants")
     status: str
     creator: Creator
     startTime: str | None

@@ -55,6 +55,9 @@ class TaskType(StrEnum):
 
     MANUAL = "MANUAL"
     """Submitted by an operator or an API call."""
+    SYS_ONECE = "SYS_ONECE"
+    """A one-time task the system starts by itself (OCP's spelling); ocptask starts none, so a
+    list filtered on it is empty, as OCP's would be without such tasks."""
     SCHEDULED = "SCHEDULED"
     """Created by a user's scheduled task definition (``taskDefinitionId`` names it)."""
     SYS_SCHEDULED = "SYS_SCHEDULED"

@@ -16,17 +16,15 @@ import threading
 from typing import Annotated, Any, Literal
 
 from paramiko.hostkeys import HostKeyEntry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, Task
-from tasks.validation import name_text, parse, value_text
+from tasks.validation import Flag, Id, OcpBody, Port, name_text, parse, value_text
 
 from .templates import PREPARE_HOSTS
 
 MAX_HOSTS = 100
-Port = Annotated[int, Field(ge=1, le=65535)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 def _ip(raw: str) -> str:
@@ -41,8 +39,7 @@ def _ip(raw: str) -> str:
 IpAddress = Annotated[str, Field(max_length=64), AfterValidator(_ip)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+_Model = OcpBody
 
 
 class HostBasicData(_Model):
@@ -68,7 +65,7 @@ class BatchCreateHostsRequest(_Model):
     publishPorts: Annotated[str, value_text(1024)] | None = None
     alias: Annotated[str, name_text(128)] | None = None
     description: Annotated[str, value_text(1024)] | None = None
-    trustOnFirstUse: bool = Field(
+    trustOnFirstUse: Flag = Field(
         default=False,
         description="ocptask's extension: pin the key each host presents on first contact "
         "(for hosts without hostKey).",
