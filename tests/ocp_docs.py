@@ -75,7 +75,14 @@ def key_diff(ours: Any, docs: Any) -> tuple[set[str], set[str]]:
 
     missing = {p for p in docs_found - ours_found if not under(p, ours_hollow)}
     extra = {p for p in ours_found - docs_found if not under(p, docs_hollow)}
-    return missing, extra
+    return _tops(missing), _tops(extra)
+
+
+def _tops(paths: set[str]) -> set[str]:
+    """Only the outermost of nested paths: a missing object's own fields are not news."""
+    return {
+        p for p in paths if not any(p.startswith(q + ".") or p.startswith(q + "[]") for q in paths)
+    }
 
 
 def compare(response: httpx.Response, key: str) -> tuple[set[str], set[str]]:
