@@ -217,12 +217,45 @@ class ObproxyParameter(_Out):
     values: list[ParameterValue]
 
 
+class ServiceSummary(_Out):
+    name: str
+    version: str | None
+    type: str = Field(description="OB_CLUSTER, OB_PROXY, OCP_AGENT, BACKUP_AGENT, ...")
+    softwarePackageId: int | None
+
+
 class Host(_Out):
+    """OCP's host record. ocptask keeps no IDC, region or host type and runs no OCP agent: those
+    keys are always null."""
+
     id: int
     name: str
+    alias: str | None
+    description: str | None
+    operatingSystem: str | None = Field(description="the kernel release, as OCP shows it")
+    operatingSystemRelease: str | None = Field(description="distribution and major version")
+    architecture: str | None
+    serialNumber: str | None
     innerIpAddress: str
     sshPort: int
-    status: str
+    kind: str = Field(description="DEDICATED_PHYSICAL_MACHINE or DEDICATED_CONTAINER")
+    publishPorts: str | None
+    services: list[ServiceSummary]
+    status: str = Field(description="NEW, AVAILABLE, ONLINE, OFFLINE or DELETING")
+    idcId: int | None
+    idcName: str | None
+    idcDescription: str | None
+    typeId: int | None
+    typeName: str | None
+    typeDescription: str | None
+    regionId: int | None
+    regionName: str | None
+    regionDescription: str | None
+    hostAgentId: int | None
+    hostAgentVersion: str | None
+    hostAgentStatus: str | None
+    createTime: str
+    updateTime: str
 
 
 class ObCluster(_Out):

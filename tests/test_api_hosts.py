@@ -269,15 +269,9 @@ def test_list_detail_and_delete(api_env: ApiEnv) -> None:
         assert [h["id"] for h in page["contents"]] == [made[0]]  # newest first
         everything = data_of(client.get("/api/v2/compute/hosts", params={"sort": "id,asc"}))
         assert [h["id"] for h in everything["contents"]] == made
-        assert set(everything["contents"][0]) == {
-            "createTime",
-            "id",
-            "innerIpAddress",
-            "name",
-            "sshPort",
-            "status",
-            "updateTime",
-        }
+        first = everything["contents"][0]
+        assert {"alias", "architecture", "services", "idcId", "hostAgentStatus"} <= set(first)
+        assert first["services"] == [] and first["kind"] == "DEDICATED_PHYSICAL_MACHINE"
         available = data_of(client.get("/api/v2/compute/hosts", params={"status": "AVAILABLE"}))
         assert sorted(h["id"] for h in available["contents"]) == [made[0], made[2]]
         several = data_of(client.get("/api/v2/compute/hosts", params={"status": "NEW,OFFLINE"}))
@@ -286,7 +280,10 @@ def test_list_detail_and_delete(api_env: ApiEnv) -> None:
         assert [h["name"] for h in found["contents"]] == ["web-2"]
         found = data_of(client.get("/api/v2/compute/hosts", params={"keyword": "web-1"}))
         assert [h["id"] for h in found["contents"]] == [made[1]]
-        error_of(client.get("/api/v2/compute/hosts", params={"status": "GONE"}))
+        err = error_of(client.get("/api/v2/compute/hosts", params={"status": "GONE"}))
+        assert err["subErrors"][0]["field"] == "status"
+        repeated = client.get("/api/v2/compute/hosts", params={"status": ["NEW", "OFFLINE"]})
+        assert sorted(h["id"] for h in data_of(repeated)["contents"]) == [made[1], made[3]]
         error_of(client.get("/api/v2/compute/hosts", params={"sort": "password,asc"}), code=10011)
         detail = data_of(client.get(f"/api/v2/compute/hosts/{made[1]}"))
         assert detail["name"] == "web-1" and detail["status"] == "OFFLINE"

@@ -1,8 +1,9 @@
 """``POST /api/v2/compute/hosts/batchCreate`` as an embedded call.
 
 The body is OCP's: ``hostBasicDataList`` (address, serial number, alias), ``sshPort``,
-``credentialId`` and the host's IDC, type, kind and published ports. ocptask keeps no IDC or
-host-type registry, so those are checked for shape and kept in the task's payload only. Two
+``credentialId`` and the host's IDC, type, kind and published ports. The alias, description,
+serial number, kind and published ports are the host record's; ocptask keeps no IDC or host-type
+registry, so those ids are checked for shape and kept in the task's payload only. Two
 optional extensions decide how the hosts' SSH keys are pinned: a ``hostKey`` per entry (a
 known_hosts line, or just "keytype base64"), or ``trustOnFirstUse: true`` to pin whatever key
 each host presents the first time. Without either the "Prepare host" task fails on that host
@@ -114,6 +115,11 @@ def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Tas
                         **login,
                         "hostKey": key,
                         "trustOnFirstUse": request.trustOnFirstUse,
+                        "alias": entry.alias or request.alias,
+                        "description": request.description,
+                        "serialNumber": entry.serialNumber,
+                        "kind": request.kind,
+                        "publishPorts": request.publishPorts,
                     },
                     new=True,  # never take over a host another request registered meanwhile
                 )
