@@ -10,9 +10,8 @@ error: nothing a client meant can be served from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Query
 
@@ -21,7 +20,6 @@ from engine import FieldError, RequestInvalid
 MAX_SIZE = 2000
 DEFAULT_SIZE = 10
 UNSORTABLE = 10011  # OCP's COM10011: "The {0} field cannot be used for sorting."
-T = TypeVar("T")
 
 
 class SortRefused(RequestInvalid):
@@ -53,17 +51,6 @@ class Paging:
         if field not in allowed or direction not in ("asc", "desc"):
             raise _refused(self.sort, allowed, f"the {field or '(empty)'} field cannot be used")
         return allowed[field], direction == "desc"
-
-    def sorted(
-        self, items: Sequence[T], allowed: dict[str, Callable[[T], Any]], default: str = "id"
-    ) -> list[T]:
-        """``items`` in the order ``sort`` asks for, by the keys ``allowed`` names (for lists
-        held in memory); ties keep the id order."""
-        name, descending = self.order({k: k for k in allowed}, default)
-        return sorted(items, key=allowed[name], reverse=descending)
-
-    def window(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.offset : self.offset + self.size])
 
 
 def _refused(sort: tuple[str, ...], allowed: dict[str, str], why: str) -> SortRefused:

@@ -181,7 +181,7 @@ def test_statuses_services_and_filters(prepared: tuple[ApiEnv, list[int]]) -> No
             assert [e["field"] for e in err["subErrors"]] == [field]
         by_status = data_of(client.get(HOSTS, params={"sort": "status,desc"}))["contents"]
         assert [h["status"] for h in by_status] == ["ONLINE", "AVAILABLE", "AVAILABLE"]
-        error_of(client.get(HOSTS, params={"sort": "idcName,asc"}), 400, 10001)
+        error_of(client.get(HOSTS, params={"sort": "idcName,asc"}), 400, 10011)
 
         # An ONLINE host is in use; an idle one may go.
         in_use = error_of(client.delete(f"{HOSTS}/{ids[0]}"), 400, 10001)

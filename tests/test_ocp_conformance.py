@@ -44,14 +44,16 @@ def page_key(link: str) -> str:
 
 
 def test_every_served_row_names_a_test_that_sends_the_docs_sample() -> None:
-    """A row marked same or differs names its test; the test exists and sends that page's
-    sample (it names the page). Removing the test, or the row's claim, fails here."""
+    """A row marked same or differs names its tests; they exist, and one of them sends that
+    page's sample (it names the page). Removing the test, or the row's claim, fails here."""
     served = [r for r in rows() if r["state"] in ("same", "differs")]
     assert len(served) >= 20, "the table lost its served rows"
     trees: dict[Path, dict[str, str]] = {}
     for row in served:
         named = TEST.findall(row["rest"])
         assert named, f"{row['endpoint']}: a served row names no test"
+        key = page_key(row["link"])
+        senders = []
         for file, function in named:
             path = ROOT / file
             if path not in trees:
@@ -62,8 +64,8 @@ def test_every_served_row_names_a_test_that_sends_the_docs_sample() -> None:
                     if isinstance(node, ast.FunctionDef)
                 }
             assert function in trees[path], f"{row['endpoint']}: {file}::{function} is gone"
-            key = page_key(row["link"])
-            assert key in trees[path][function], f"{function} does not send {key}'s sample"
+            senders += [function] if key in trees[path][function] else []
+        assert senders, f"{row['endpoint']}: none of its tests sends {key}'s sample"
 
 
 def test_the_table_has_no_unverified_claim() -> None:
