@@ -3,8 +3,10 @@ real server, and the key-for-key comparison of our answer with their sample resp
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,22 +25,25 @@ def page(key: str) -> dict[str, Any]:
     return json.loads((DOCS / f"{key}.json").read_text())  # type: ignore[no-any-return]
 
 
-def send_sample(client: httpx.Client, key: str, **ids: int | str) -> httpx.Response:
+def send_sample(
+    client: httpx.Client,
+    key: str,
+    body: Callable[[Any], Any] | None = None,
+    **ids: int | str,
+) -> httpx.Response:
     """The page's own sample request, its path's placeholders filled with ``ids`` (ours: the
-    docs' ids name their OCP's objects), its query and JSON body as the docs give them."""
+    docs' ids name their OCP's objects), its query and JSON body as the docs give them (``body``
+    may fill a body's placeholders the same way)."""
     sample = page(key)["sample_request"]
     path = page(key)["path"]
     for name, value in ids.items():
         path, found = re.subn(r"\{" + name + r"(:[^}]*)?\}", str(value), path)
         assert found, f"{key}: no {{{name}}} in {path}"
     assert "{" not in path, f"{key}: {path} still has a placeholder"
-    body = sample.get("body")
-    return client.request(
-        sample["method"],
-        path,
-        params=sample.get("query") or None,
-        json=body if body is not None else None,
-    )
+    sent = copy.deepcopy(sample.get("body"))
+    if body is not None:
+        sent = body(sent)
+    return client.request(sample["method"], path, params=sample.get("query") or None, json=sent)
 
 
 def _paths(value: Any, prefix: str, found: set[str], hollow: set[str]) -> None:

@@ -102,7 +102,11 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
 )
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
     task = await submitted(request, user.name, batch_create_hosts)
-    return ok({"contents": [task.to_instance()]})
+    host_ids = task.context.list_map.get("host_ids", [])
+    # OCP answers a task per host, each naming its hostId; ocptask's one task prepares them
+    # all (a chain per host), so it names its host when there is one.
+    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
+    return ok({"contents": [{**task.to_instance(), "hostId": host_id}]})
 
 
 @router.get("/{hostId}", response_model=m.Envelope[m.Host], summary="Host detail")
