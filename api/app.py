@@ -33,8 +33,9 @@ from .auth.users import Users
 from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
+from .query import known_parameters
 from .routes import hosts, ob_clusters, obproxy, tasks
-from .routes.bodies import extra_schemas
+from .routes.bodies import NotJson, extra_schemas
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope, "description": text}
@@ -79,7 +80,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.users = Users(engine.store)
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
-    secured = [Depends(authenticated)]
+    secured = [Depends(authenticated), Depends(known_parameters)]
     for module in (tasks, obproxy, hosts, ob_clusters):
         app.include_router(module.router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
@@ -109,7 +110,7 @@ def _errors(app: FastAPI) -> None:
         if exc.status_code == 404:
             return failure(404, 10002, "No such API path")
         if exc.status_code == 405:
-            return failure(405, 10001, "This method is not supported on this path")
+            return failure(405, 10008, "The method is not supported.")
         return failure(exc.status_code, 0, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -126,7 +127,7 @@ def _errors(app: FastAPI) -> None:
             message = err.get("msg", "invalid")
             if err.get("type") == "json_invalid":
                 field, message = "(body)", f"body is not valid JSON: {message}"
-            subs.append({"field": field, "message": message})
+            subs.append({"object": where, "field": field, "message": message})
         return _invalid(subs)
 
     @app.exception_handler(CsrfRefused)
@@ -152,14 +153,21 @@ def _errors(app: FastAPI) -> None:
         return failure(400, 10001, "A value in the request cannot be stored or searched")
 
     @app.exception_handler(OcpTaskError)
-    async def refused(_: Request, exc: OcpTaskError) -> Envelope:
+    async def refused(request: Request, exc: OcpTaskError) -> Envelope:
         if isinstance(exc, RequestInvalid):
-            return _invalid(
-                [
-                    {"field": e.field, "message": e.message, "rejectedValue": _safe(e)}
-                    for e in exc.errors
-                ]
-            )
+            where = "query" if request.method in ("GET", "HEAD", "DELETE") else "body"
+            subs = [
+                {
+                    "object": e.object or where,
+                    "field": e.field,
+                    "message": e.message,
+                    "rejectedValue": _safe(e),
+                }
+                for e in exc.errors
+            ]
+            return _invalid(subs, exc.code or 10001)
+        if isinstance(exc, NotJson):
+            return failure(415, exc.code, exc.message)
         if isinstance(exc, NotFound):
             return failure(404, exc.code or 10002, exc.message)
         if isinstance(exc, ResourceBusy):
@@ -195,12 +203,10 @@ def _safe(error: Any) -> Any:
     return None
 
 
-def _invalid(subs: list[dict[str, Any]]) -> Envelope:
+def _invalid(subs: list[dict[str, Any]], code: int = 10001) -> Envelope:
     first = subs[0] if subs else {"field": None, "message": "invalid request"}
     message = "; ".join(f"{s['field']}: {s['message']}" for s in subs[:10])
-    return failure(
-        400, 10001, f"Invalid request: {message}", target=first["field"], sub_errors=subs
-    )
+    return failure(400, code, f"Invalid request: {message}", target=first["field"], sub_errors=subs)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -19,6 +19,7 @@ class _Out(BaseModel):
 
 
 class SubError(_Out):
+    object: str | None = Field(None, description='what holds the field: "body", "query" or "path"')
     field: str | None = None
     message: str
     rejectedValue: Any = None
@@ -26,7 +27,8 @@ class SubError(_Out):
 
 class ApiError(_Out):
     code: int = Field(
-        description="OCP's error code: 10001 bad argument, 10002 not found, "
+        description="OCP's error code: 10001 bad argument, 10002 not found, 10003 body not JSON, "
+        "10005 conflict, 10008 method not supported, 10011 field cannot be sorted on, "
         "20000 no such task, 20003 illegal in this state, 20004 rollback prohibited"
     )
     message: str
@@ -148,9 +150,18 @@ class BasicSubtask(_Out):
     status: str
 
 
+class TaskCluster(_Out):
+    id: int
+    name: str
+    obClusterId: int
+    type: str
+
+
 class BasicTaskInstance(_Out):
     id: int
     name: str
+    cluster: TaskCluster | None = Field(description="the OceanBase cluster the task is about")
+    tenant: None = Field(None, description="always null: ocptask has no tenants")
     status: str
     creator: Creator
     startTime: str | None
@@ -241,12 +252,45 @@ class ObproxyParameter(_Out):
     values: list[ParameterValue]
 
 
+class ServiceSummary(_Out):
+    name: str
+    version: str | None
+    type: str = Field(description="OB_CLUSTER, OB_PROXY, OCP_AGENT, BACKUP_AGENT, ...")
+    softwarePackageId: int | None
+
+
 class Host(_Out):
+    """OCP's host record. ocptask keeps no IDC, region or host type and runs no OCP agent: those
+    keys are always null."""
+
     id: int
     name: str
+    alias: str | None
+    description: str | None
+    operatingSystem: str | None = Field(description="the kernel release, as OCP shows it")
+    operatingSystemRelease: str | None = Field(description="distribution and major version")
+    architecture: str | None
+    serialNumber: str | None
     innerIpAddress: str
     sshPort: int
-    status: str
+    kind: str = Field(description="DEDICATED_PHYSICAL_MACHINE or DEDICATED_CONTAINER")
+    publishPorts: str | None
+    services: list[ServiceSummary]
+    status: str = Field(description="NEW, AVAILABLE, ONLINE, OFFLINE or DELETING")
+    idcId: int | None
+    idcName: str | None
+    idcDescription: str | None
+    typeId: int | None
+    typeName: str | None
+    typeDescription: str | None
+    regionId: int | None
+    regionName: str | None
+    regionDescription: str | None
+    hostAgentId: int | None
+    hostAgentVersion: str | None
+    hostAgentStatus: str | None
+    createTime: str
+    updateTime: str
 
 
 class RootServer(_Out):

@@ -2,14 +2,19 @@
 
 Spring binds a list parameter from repeated keys and from comma-separated values alike
 (``status=RUNNING&status=FAILED`` is ``status=RUNNING,FAILED``), so a list filter is declared
-``Listed`` and read through ``listed``.
+``Listed`` and read through ``listed``. A parameter a call does not take is refused, never
+dropped (``known_parameters``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from engine import FieldError, RequestInvalid
 
 Listed = Annotated[
     list[str] | None,
@@ -20,3 +25,43 @@ Listed = Annotated[
 def listed(values: list[str] | None) -> list[str]:
     """Every value of a list parameter, whichever way it was sent; blanks dropped."""
     return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
+
+
+def _names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _names(sub)
+    return names
+
+
+async def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the call does not take: OCP ignores none of its documented ones,
+    and a misspelt one (``stauts=FAILED``) silently dropped would answer with everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    names = _KNOWN.get(id(route))  # routes live as long as the app
+    if names is None:
+        names = _KNOWN[id(route)] = frozenset(_names(route.dependant))
+    refuse_unknown(request, names)
+
+
+def refuse_unknown(request: Request, names: frozenset[str]) -> None:
+    """The refusal itself, for routes that are not FastAPI's (the lean task detail)."""
+    unknown = [key for key in request.query_params if key not in names]
+    if unknown:
+        accepted = ", ".join(sorted(names)) or "none"
+        raise RequestInvalid(
+            [
+                FieldError(
+                    key,
+                    f"is not a parameter of this call (it takes: {accepted})",
+                    request.query_params[key],
+                    "query",
+                )
+                for key in dict.fromkeys(unknown)
+            ]
+        )
+
+
+_KNOWN: dict[int, frozenset[str]] = {}

@@ -51,4 +51,6 @@ class Reads:
 
 def basic(tasks: list[Task], creator_ids: dict[str, int]) -> list[dict[str, Any]]:
     """OCP's BasicTaskInstance of each, as the API's list shows them."""
-    return [t.to_basic(creator_ids.get(t.creator)) for t in tasks]
+    from api.task_records import basic as record
+
+    return [record(t, creator_ids.get(t.creator)) for t in tasks]

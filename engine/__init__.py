@@ -12,12 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.remote.credentials import Credential, Credentials
-    from engine.remote.hosts import Host, HostRegistry, HostStatus
+    from engine.remote.host_facts import HostFacts
+    from engine.remote.host_record import Host, HostStatus
+    from engine.remote.hosts import HostRegistry
 
     from .context import Context
     from .definitions import Definition, Definitions
     from .engine import Engine
-    from .enums import NodeType, Operation, SplitMethod, SubtaskStatus, TaskStatus, TaskType
+    from .enums import (
+        NodeType,
+        Operation,
+        ServiceType,
+        SplitMethod,
+        SubtaskStatus,
+        TaskStatus,
+        TaskType,
+    )
     from .errors import (
         Cancelled,
         ContextConflict,
@@ -40,7 +50,7 @@ if TYPE_CHECKING:
         TimeLimitExceeded,
         WaitTimeout,
     )
-    from .packages import Declarations
+    from .packages import Declarations, ServiceSummary
     from .picture import FORMATS as DAG_FORMATS
     from .picture import PictureError
     from .picture import render as render_dag
@@ -57,8 +67,9 @@ _HOME = {
     "Definitions": ("definitions", "Definitions"),
     "Engine": ("engine", "Engine"),
     "Declarations": ("packages", "Declarations"),
+    "ServiceSummary": ("packages", "ServiceSummary"),
     **{n: ("enums", n) for n in ("NodeType", "Operation", "SplitMethod", "SubtaskStatus")},
-    **{n: ("enums", n) for n in ("TaskStatus", "TaskType")},
+    **{n: ("enums", n) for n in ("ServiceType", "TaskStatus", "TaskType")},
     **{
         n: ("errors", n)
         for n in (
@@ -84,7 +95,9 @@ _HOME = {
             "WaitTimeout",
         )
     },
-    **{n: ("remote.hosts", n) for n in ("Host", "HostRegistry", "HostStatus")},
+    **{n: ("remote.host_record", n) for n in ("Host", "HostStatus")},
+    "HostFacts": ("remote.host_facts", "HostFacts"),
+    "HostRegistry": ("remote.hosts", "HostRegistry"),
     "DAG_FORMATS": ("picture", "FORMATS"),
     "PictureError": ("picture", "PictureError"),
     "render_dag": ("picture", "render"),
@@ -116,8 +129,11 @@ __all__ = [
     "Credential",
     "Credentials",
     "Host",
+    "HostFacts",
     "HostRegistry",
     "HostStatus",
+    "ServiceSummary",
+    "ServiceType",
     # Scheduled task definitions
     "Definition",
     "Definitions",

@@ -21,12 +21,16 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 def ocp_time(value: datetime | None) -> str | None:
-    """``2021-09-03T15:05:01.101+08:00``. SQLite hands back naive datetimes: those are UTC."""
+    """``2021-09-03T15:05:01.1+08:00``: to the millisecond, with trailing zeros of the fraction
+    left out (``.1``, and no fraction at all on a whole second), as OCP's Jackson writes times.
+    SQLite hands back naive datetimes: those are UTC."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone().isoformat(timespec="milliseconds")
+    text = value.astimezone().isoformat(timespec="milliseconds")
+    whole, fraction, offset = text[:19], text[20:23].rstrip("0"), text[23:]
+    return f"{whole}.{fraction}{offset}" if fraction else whole + offset
 
 
 def seconds_between(start: datetime, end: datetime) -> float:

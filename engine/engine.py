@@ -76,6 +76,7 @@ class Engine:
         self.hosts = HostRegistry(
             self.store,
             guards=self.packages.host_guards,
+            services=self.packages.host_services,
             commands=self.packages.host_commands,
         )
         self.credentials = Credentials(self.store)

@@ -55,6 +55,9 @@ class TaskType(StrEnum):
 
     MANUAL = "MANUAL"
     """Submitted by an operator or an API call."""
+    SYS_ONECE = "SYS_ONECE"
+    """A one-time task the system starts by itself (OCP's spelling); ocptask starts none, so a
+    list filtered on it is empty, as OCP's would be without such tasks."""
     SCHEDULED = "SCHEDULED"
     """Created by a user's scheduled task definition (``taskDefinitionId`` names it)."""
     SYS_SCHEDULED = "SYS_SCHEDULED"
@@ -75,3 +78,24 @@ class SplitMethod(StrEnum):
     """Copies run concurrently; a downstream waits for all of them."""
     SERIAL = "SERIAL"
     """Copies run one after another, in element order."""
+
+
+class ServiceType(StrEnum):
+    """What a host runs, as OCP's ServiceSummary and host filters name it (the host module's
+    pages). ocptask's task packages declare the services they put on hosts
+    (``Declarations.services_on_hosts``); the others are accepted by filters and match nothing."""
+
+    OB_CLUSTER = "OB_CLUSTER"
+    """An OBServer of an OceanBase cluster."""
+    OB_PROXY = "OB_PROXY"
+    """An OBProxy (of an OBProxy cluster)."""
+    OCP_AGENT = "OCP_AGENT"
+    """OCP's agent; ocptask has none (it works over SSH)."""
+    BACKUP_AGENT = "BACKUP_AGENT"
+    """A backup agent."""
+    RESTORE_AGENT = "RESTORE_AGENT"
+    """A restore agent."""
+    BACKUP_RESTORE_AGENT = "BACKUP_RESTORE_AGENT"
+    """A combined backup and restore agent."""
+    OMS = "OMS"
+    """OceanBase Migration Service."""

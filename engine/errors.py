@@ -65,22 +65,23 @@ def found(value: T | None, error: type[NotFound], key: object) -> T:
 
 
 class ResourceBusy(OcpTaskError):
-    """Another task holds what this operation would change (``holds``): HTTP 409. The code is
-    ocptask's own; OCP's documented codes have none for it."""
+    """Another task holds what this operation would change (``holds``): HTTP 409, OCP's COM10005
+    ("A conflict occurred during request processing. Please try again.")."""
 
-    code = 10009
+    code = 10005
 
 
 class InvalidOperation(OcpTaskError):
-    """The operation is not legal in the current state (OCP 20003, TASK_STATE_INVALID)."""
+    """The operation is not legal in the current state (OCP 20003, TASK_STATE_INVALID; its error
+    table's TSK10007), in OCP's words, which name the task (or subtask) by its id."""
 
     code = 20003
 
-    def __init__(self, name: str, state: str) -> None:
+    def __init__(self, task_id: int, state: str) -> None:
         super().__init__(
-            f"This operation is not supported for the {name} task in the {state} state."
+            f"This operation is not supported for the {task_id} task in the {state} state."
         )
-        self.name = name
+        self.task_id = task_id
         self.state = state
 
 
@@ -121,6 +122,7 @@ class FieldError:
     field: str
     message: str
     rejected_value: Any = None
+    object: str | None = None  # what holds the field ("body", "query"); None: the request's own
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"

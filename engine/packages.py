@@ -1,5 +1,6 @@
 """Task packages: what each declares to the engine it runs on — its tables, what keeps a host in
-use, the commands its steps run on hosts, and where its step modules moved.
+use, the services it puts on hosts, the commands its steps run on hosts, and where its step
+modules moved.
 
 The list of task packages is the ``ocptask.task_packages`` entry-point group (``pyproject.toml``
 names ocptask's own); each entry is a ``register(declare)`` function. Every Engine loads the
@@ -11,12 +12,13 @@ imported. The engine imports no task package by name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from engine.enums import ServiceType
 from engine.errors import OcpTaskError
 
 log = logging.getLogger("ocptask.packages")
@@ -31,6 +33,29 @@ HostGuard = Callable[["Session", int], "str | None"]
 None."""
 
 
+@dataclass(frozen=True)
+class ServiceSummary:
+    """One service on a host, as OCP's host record lists it (``services``)."""
+
+    name: str
+    type: ServiceType
+    version: str | None = None
+    software_package_id: int | None = None
+
+    def to_ocp(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "softwarePackageId": self.software_package_id,
+            "type": self.type.value,
+            "version": self.version,
+        }
+
+
+HostServices = Callable[["Session", Collection[int]], Iterable[tuple[int, ServiceSummary]]]
+"""``services(session, host_ids)``: (host id, service) for each service the package keeps on one
+of those hosts."""
+
+
 @dataclass
 class Declarations:
     """What the task packages declared, in the order they were registered."""
@@ -38,6 +63,7 @@ class Declarations:
     packages: list[str] = field(default_factory=list)
     tables: list[type[Any]] = field(default_factory=list)
     host_guards: list[HostGuard] = field(default_factory=list)
+    host_services: list[HostServices] = field(default_factory=list)
     host_commands: set[str] = field(default_factory=set)
     moved: dict[str, str] = field(default_factory=dict)
 
@@ -50,6 +76,12 @@ class Declarations:
         """What keeps a host in use: ``HostRegistry.remove`` refuses while it says why."""
         if check not in self.host_guards:
             self.host_guards.append(check)
+
+    def services_on_hosts(self, services: HostServices) -> None:
+        """What the package runs on hosts: each host's record lists it (``services``), and a
+        reachable host with a service is ONLINE rather than AVAILABLE."""
+        if services not in self.host_services:
+            self.host_services.append(services)
 
     def host_commands_needed(self, *commands: str) -> None:
         """Commands the package's steps run on hosts: "Prepare host" checks each is there."""

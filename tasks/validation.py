@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from engine import FieldError, RequestInvalid
@@ -34,6 +34,38 @@ _NAME_FORBIDDEN = {
 _VALUE_FORBIDDEN = {k: v for k, v in _NAME_FORBIDDEN.items() if k in ("Cc", "Cs", "Zl", "Zp")}
 # Characters in visible categories that nevertheless render as nothing.
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def _no_boolean(value: Any) -> Any:
+    """Jackson reads ``"2883"`` as the number 2883 but never ``true`` as 1."""
+    if isinstance(value, bool):
+        raise _fail("int_type", "Input should be a valid integer, not a boolean")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    """``true``/``false``, also as strings, as Jackson reads them; nothing else."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise _fail("bool_type", "Input should be a valid boolean: true or false")
+    return value
+
+
+class OcpBody(BaseModel):
+    """A request body read as OCP's Jackson reads one: a numeric string is a number (``"port":
+    "2883"``), a number is a string where a string is wanted, and unknown fields are ignored (OCP's
+    own samples carry undocumented ones). A fraction is never a whole number and a boolean never a
+    number. A field that differs from a known one only by case is refused by ``parse``."""
+
+    model_config = ConfigDict(strict=False, coerce_numbers_to_str=True, extra="ignore")
+
+
+Whole = Annotated[int, BeforeValidator(_no_boolean)]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+Port = Annotated[Whole, Field(ge=1, le=65535)]
+# OCP keeps ids in BIGINT columns: a signed 64-bit integer.
+Id = Annotated[Whole, Field(ge=1, le=2**63 - 1)]
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:

@@ -94,6 +94,14 @@ class Noop(Step):
         pass
 
 
+class Failing(Step):
+    """Always fails its execute (another process runs it: no global can steer it there)."""
+
+    def execute(self, ctx: StepContext) -> None:
+        ctx.log.info("about to fail")
+        raise RuntimeError("this step always fails")
+
+
 class Sleeper(Step):
     """Blocks in a C call that no async exception can interrupt."""
 

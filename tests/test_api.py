@@ -89,7 +89,7 @@ def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
         error_of(client.get("/api/v2/tasks/instances/999"), 404, 20000)
         error_of(client.post("/api/v2/tasks/instances/999/retry"), 404, 20000)
         error_of(client.get("/api/v2/no/such/route"), 404, 10002)
-        error_of(client.delete("/api/v2/tasks/instances/1"), 405, 10001)
+        error_of(client.delete("/api/v2/tasks/instances/1"), 405, 10008)
         err = error_of(client.get("/api/v2/tasks/instances/abc"), 400, 10001)
         assert err["target"] == "taskId"
         error_of(client.get(f"/api/v2/tasks/instances/{2**64}"), 400, 10001)
@@ -104,7 +104,8 @@ def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
         )
         assert err["subErrors"][0]["field"] == "(body)"
         big = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
-        error_of(client.post("/api/v2/obproxy/clusters", content=big), 413, 0)
+        json_type = {"Content-Type": "application/json"}
+        error_of(client.post("/api/v2/obproxy/clusters", content=big, headers=json_type), 413, 0)
         err = error_of(
             client.post("/api/v2/obproxy/clusters", json={"workMode": "NOPE"}), 400, 10001
         )
@@ -118,8 +119,25 @@ def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
             10001,
         )
         assert "did you mean workMode?" in err["subErrors"][0]["message"]
-        error_of(client.get("/api/v2/tasks/instances", params={"sort": "secret,asc"}), 400, 10001)
-        error_of(client.get("/api/v2/tasks/instances", params={"size": 2001}), 400, 10001)
+        error_of(client.get("/api/v2/tasks/instances", params={"sort": "secret,asc"}), 400, 10011)
+        err = error_of(
+            client.get("/api/v2/tasks/instances", params={"stauts": "FAILED"}), 400, 10001
+        )
+        assert err["subErrors"][0] == {
+            "object": "query",
+            "field": "stauts",
+            "message": err["subErrors"][0]["message"],
+            "rejectedValue": "FAILED",
+        }
+        assert "not a parameter of this call" in err["subErrors"][0]["message"]
+        err = error_of(
+            client.post(
+                "/api/v2/obproxy/clusters", content=b"{}", headers={"Content-Type": "text/plain"}
+            ),
+            415,
+            10003,
+        )
+        assert "text/plain" in err["message"]
         error_of(client.get("/api/v2/ob/clusters/7"), 404, 10002)
     # No credential, a wrong one, an unknown scheme: 401 in the envelope, OCP's message.
     for auth in (None, (api_env.user, "wrong-password")):

@@ -464,6 +464,13 @@ def test_hand_written_refusals_answer_in_the_envelope(fuzz: Fuzz) -> None:
     # The connection was closed after the 413s; a fresh one still works.
     assert fuzz.http.send(request("GET", "/api/v2/tasks/instances")).status_code == 200
 
+    # A body that is not sent as JSON: 415, as OCP's Spring answers it.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        sent = request("POST", "/api/v2/obproxy/clusters", content=b"{}", headers=headers)
+        assert ("content-type" in sent.headers) == bool(content_type)
+        assert _check(fuzz, sent, 415)["error"]["code"] == 10003
+
     # Unknown routes: 404 (which /api paths exist is told to authenticated callers only).
     for path in ("/api/v2/nothing", "/api/v3/tasks/instances", "/api/v2/tasks/instances/1/x"):
         assert _check(fuzz, request("GET", path), 404)["error"]["code"] == 10002
@@ -500,7 +507,7 @@ def test_hand_written_refusals_answer_in_the_envelope(fuzz: Fuzz) -> None:
     _check(fuzz, request("GET", f"/api/v2/tasks/instances/{2**63 - 1}"), 404)
 
     # A JSON body of the wrong shape, and an unauthenticated create with a valid body.
-    for raw in ("[]", "1", '"x"', "null", '{"name": 5}', '{"name": "a", "port": "2883"}'):
+    for raw in ("[]", "1", '"x"', "null", '{"name": [5]}', '{"name": "a", "port": "2883.5"}'):
         body = _check(
             fuzz,
             request("POST", "/api/v2/obproxy/clusters", content=raw, headers=json_type),

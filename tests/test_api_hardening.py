@@ -23,7 +23,15 @@ BACKENDS = ["postgres"]
 def test_bodies_python_reads_but_json_does_not(api_env: ApiEnv) -> None:
     with api_env.client() as client:
         for body in (b"[" * 200_000, b'{"name": "x", "port": NaN}', b'{"port": -Infinity}'):
-            err = error_of(client.post("/api/v2/obproxy/clusters", content=body), 400, 10001)
+            err = error_of(
+                client.post(
+                    "/api/v2/obproxy/clusters",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                ),
+                400,
+                10001,
+            )
             assert err["subErrors"][0]["field"] == "(body)"
             assert "NaN" not in str(err["subErrors"][0].get("rejectedValue"))
 
@@ -34,7 +42,7 @@ def test_unknown_api_paths_need_a_login_first(api_env: ApiEnv) -> None:
         error_of(anonymous.delete("/api/v2/tasks/instances"), 401, 0)
     with api_env.client() as client:
         error_of(client.get("/api/v2/no/such/thing"), 404, 10002)
-        error_of(client.delete("/api/v2/tasks/instances"), 405, 10001)
+        error_of(client.delete("/api/v2/tasks/instances"), 405, 10008)
     with httpx.Client(base_url=api_env.url) as anonymous:  # outside /api: the console's 404 page
         missing = anonymous.get("/nothing-here")
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]

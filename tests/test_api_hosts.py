@@ -197,7 +197,7 @@ def test_refused_bodies_name_the_field_and_register_nothing(api_env: ApiEnv) -> 
         (body("192.0.2.10", "192.0.2.10"), "hostBasicDataList[1].innerIpAddress", "duplicate"),
         (body("192.0.2.10", "192.0.2.1"), "hostBasicDataList[1].innerIpAddress", "already has"),
         (body("192.0.2.10") | {"sshPort": 0}, "sshPort", "greater than or equal"),
-        (body("192.0.2.10") | {"sshPort": "22"}, "sshPort", "integer"),
+        (body("192.0.2.10") | {"sshPort": "ssh"}, "sshPort", "integer"),
         (body(), "hostBasicDataList", "at least 1"),
         (body(*(f"10.0.0.{i}" for i in range(1, 102))), "hostBasicDataList", "at most 100"),
         (body("192.0.2.10", "192.0.2.11", alias="db"), "alias", "its own"),
@@ -233,8 +233,9 @@ def test_refused_bodies_name_the_field_and_register_nothing(api_env: ApiEnv) -> 
             "not this host"
             in fields(error_of(client.post(BATCH, json=sent)))["hostBasicDataList[0].hostKey"]
         )
-        error_of(client.post(BATCH, content=b"[1, 2]"), 400, 10001)
-        error_of(client.post(BATCH, content=b""), 400, 10001)
+        as_json = {"Content-Type": "application/json"}
+        error_of(client.post(BATCH, content=b"[1, 2]", headers=as_json), 400, 10001)
+        error_of(client.post(BATCH, content=b"", headers=as_json), 400, 10001)
         # Nothing was registered by any of them, and no task was started.
         assert [h.id for h in engine.hosts.list()] == [known.id]
         assert data_of(client.get("/api/v2/tasks/instances"))["contents"] == []
@@ -268,15 +269,9 @@ def test_list_detail_and_delete(api_env: ApiEnv) -> None:
         assert [h["id"] for h in page["contents"]] == [made[0]]  # newest first
         everything = data_of(client.get("/api/v2/compute/hosts", params={"sort": "id,asc"}))
         assert [h["id"] for h in everything["contents"]] == made
-        assert set(everything["contents"][0]) == {
-            "createTime",
-            "id",
-            "innerIpAddress",
-            "name",
-            "sshPort",
-            "status",
-            "updateTime",
-        }
+        first = everything["contents"][0]
+        assert {"alias", "architecture", "services", "idcId", "hostAgentStatus"} <= set(first)
+        assert first["services"] == [] and first["kind"] == "DEDICATED_PHYSICAL_MACHINE"
         available = data_of(client.get("/api/v2/compute/hosts", params={"status": "AVAILABLE"}))
         assert sorted(h["id"] for h in available["contents"]) == [made[0], made[2]]
         several = data_of(client.get("/api/v2/compute/hosts", params={"status": "NEW,OFFLINE"}))
@@ -285,8 +280,11 @@ def test_list_detail_and_delete(api_env: ApiEnv) -> None:
         assert [h["name"] for h in found["contents"]] == ["web-2"]
         found = data_of(client.get("/api/v2/compute/hosts", params={"keyword": "web-1"}))
         assert [h["id"] for h in found["contents"]] == [made[1]]
-        error_of(client.get("/api/v2/compute/hosts", params={"status": "GONE"}))
-        error_of(client.get("/api/v2/compute/hosts", params={"sort": "password,asc"}))
+        err = error_of(client.get("/api/v2/compute/hosts", params={"status": "GONE"}))
+        assert err["subErrors"][0]["field"] == "status"
+        repeated = client.get("/api/v2/compute/hosts", params={"status": ["NEW", "OFFLINE"]})
+        assert sorted(h["id"] for h in data_of(repeated)["contents"]) == [made[1], made[3]]
+        error_of(client.get("/api/v2/compute/hosts", params={"sort": "password,asc"}), code=10011)
         detail = data_of(client.get(f"/api/v2/compute/hosts/{made[1]}"))
         assert detail["name"] == "web-1" and detail["status"] == "OFFLINE"
         assert PASSWORD not in client.get("/api/v2/compute/hosts").text

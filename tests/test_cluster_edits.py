@@ -115,7 +115,7 @@ def test_an_edit_is_refused_while_a_failed_create_holds_the_cluster(api_env: Api
         clusters = data_of(client.get("/api/v2/obproxy/clusters"))["contents"]
         cluster_id = next(c["id"] for c in clusters if c["name"] == "held")
         url = f"/api/v2/obproxy/clusters/{cluster_id}"
-        busy = error_of(client.patch(url, json={"port": 3000}), 409, 10009)
+        busy = error_of(client.patch(url, json={"port": 3000}), 409, 10005)
         assert f"held by task {task['id']}" in busy["message"] and "FAILED" in busy["message"]
         rolled = data_of(client.post(f"/api/v2/tasks/instances/{task['id']}/rollback"))
         assert wait_task(client, rolled["id"], timeout=60)["status"] == "SUCCESSFUL"

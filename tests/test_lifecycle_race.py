@@ -94,7 +94,7 @@ def test_restart_and_delete_race_twenty_times(engine: Engine, servers: list[str]
             assert codes == [200, 409], [a.text for a in answers]
             won = next(a.json()["data"] for a in answers if a.status_code == 200)
             lost = next(a.json()["error"] for a in answers if a.status_code == 409)
-            assert lost["code"] == 10009
+            assert lost["code"] == 10005
             assert f"held by task {won['id']} ({won['name']}), which is RUNNING" in lost["message"]
     finally:
         for client in clients:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import platform
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,4 +271,6 @@ def test_unpinned_host_needs_explicit_trust_on_first_use(env: dict, engine: Engi
     pinned = engine.hosts.get(host.id)
     assert pinned.host_key is not None
     assert pinned.host_key.split()[1:] == first["hostKey"].split()[1:]
-    assert pinned.status.value == "AVAILABLE"
+    assert pinned.status.value == "ONLINE"  # reached, and its OBProxy runs there
+    assert [(s.type.value, s.name) for s in pinned.services] == [("OB_PROXY", "tofu")]
+    assert pinned.architecture == platform.machine()  # read by the chain's first command

@@ -304,11 +304,24 @@ def test_case_variants_are_refused(case: str, edit: Edit, path: str, real: str) 
 
 
 def test_case_variants_are_reported_with_pydantic_errors() -> None:
-    body = sample_request() | {"workmode": "RS_LIST", "port": "2883"}
+    body = sample_request() | {"workmode": "RS_LIST", "port": "x2883"}
     del body["name"]
     with pytest.raises(RequestInvalid) as err:
         parse(CreateObproxyClusterRequest, body)
     assert set(err.value.fields) == {"workmode", "port", "name"}
+
+
+def test_values_are_read_as_jackson_reads_them() -> None:
+    """OCP's Jackson coerces numeric strings to numbers and numbers to strings; it never takes a
+    boolean or a fraction for a whole number."""
+    body = sample_request() | {"port": "2883", "name": 42}
+    body["obLinks"][0]["obClusterId"] = "1"
+    parsed = parse(CreateObproxyClusterRequest, body)
+    assert (parsed.port, parsed.name, parsed.obLinks[0].obClusterId) == (2883, "42", 1)
+    for bad in (True, 2883.5, "2883.5", "", None if False else "0x0b43"):
+        with pytest.raises(RequestInvalid) as err:
+            parse(CreateObproxyClusterRequest, sample_request() | {"port": bad})
+        assert err.value.fields == ["port"], bad
 
 
 def test_other_unknown_fields_are_ignored() -> None:

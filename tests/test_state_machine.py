@@ -219,7 +219,7 @@ def test_illegal_task_operations(engine: Engine) -> None:
         with pytest.raises(InvalidOperation) as err:
             op(running.id)
         assert err.value.code == 20003
-        assert str(err.value) == ILLEGAL.format("chain", "RUNNING")
+        assert str(err.value) == ILLEGAL.format(running.id, "RUNNING")
     done = engine.run(running.id, timeout=30)
     for op in (engine.retry, engine.rollback):
         with pytest.raises(InvalidOperation, match="in the SUCCESSFUL state"):
@@ -241,7 +241,7 @@ def test_illegal_subtask_operations(engine: Engine) -> None:
         with pytest.raises(InvalidOperation) as err:
             op(task.id, sub.id)
         assert err.value.code == 20003
-        assert str(err.value) == ILLEGAL.format(sub.name, state)
+        assert str(err.value) == ILLEGAL.format(sub.id, state)
     done = engine.run(task.id, timeout=30)
     for op in (engine.retry_subtask, engine.skip_subtask, engine.cancel_subtask):
         with pytest.raises(InvalidOperation, match="in the SUCCESSFUL state"):

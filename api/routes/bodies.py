@@ -14,7 +14,7 @@ from fastapi import Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from engine import Engine, FieldError, RequestInvalid, Task
+from engine import Engine, FieldError, OcpTaskError, RequestInvalid, Task
 
 _SCHEMAS: dict[str, Any] = {}
 
@@ -50,7 +50,28 @@ async def submitted(
     return await run_in_threadpool(submit, engine, body, creator)
 
 
+class NotJson(OcpTaskError):
+    """A body sent as anything but JSON: OCP's Spring answers 415 (its COM10003, an invalid
+    request), whatever the bytes are. A call without a body is never asked for one."""
+
+    code = 10003
+
+
+def _json_type(content_type: str) -> bool:
+    kind = content_type.partition(";")[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 async def json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if not _json_type(content_type):
+        sent = f"'{content_type}'" if content_type else "no Content-Type"
+        raise NotJson(
+            f"Invalid request. Cause: {sent} is not supported; send the body as JSON "
+            "(Content-Type: application/json)"
+        )
     raw = await request.body()
     if not raw.strip():
         raise RequestInvalid([FieldError("(body)", "a JSON body is required")])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from engine import FieldError, HostStatus, RequestInvalid
+from engine import FieldError, Host, HostStatus, RequestInvalid, ServiceType
 from tasks.hosts import BatchCreateHostsRequest, batch_create_hosts
 
 from .. import models as m
@@ -14,6 +15,7 @@ from ..auth.caller import authenticated
 from ..auth.users import User
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
+from ..query import Listed, listed
 from .bodies import documented, submitted
 from .ids import Id
 from .tasks import engine_of
@@ -25,26 +27,71 @@ router = APIRouter(prefix="/api/v2/compute/hosts", tags=["hosts"])
 def list_all(
     request: Request,
     pages: Annotated[Paging, Depends(paging)],
-    status: Annotated[str | None, Query(max_length=256, description="e.g. NEW,AVAILABLE")] = None,
-    keyword: Annotated[str | None, Query(max_length=256)] = None,
+    status: Listed = None,
+    keyword: Annotated[
+        str | None, Query(max_length=256, description="part of a name, address or service name")
+    ] = None,
+    includedServiceType: Listed = None,
+    excludedServiceType: Listed = None,
 ) -> Envelope:
-    wanted = {s.strip().upper() for s in (status or "").split(",") if s.strip()}
-    if wanted - set(HostStatus.__members__):
-        raise RequestInvalid(
-            [FieldError("status", f"must be among {', '.join(HostStatus.__members__)}", status)]
-        )
+    wanted = _members("status", status, HostStatus)
+    included = _members("includedServiceType", includedServiceType, ServiceType)
+    excluded = _members("excludedServiceType", excludedServiceType, ServiceType)
+    column, descending = pages.order(SORTS)
     hosts = [
         h
         for h in engine_of(request).hosts.list()
-        if (not wanted or h.status.value in wanted)
-        and (not keyword or keyword in h.name or keyword in h.inner_ip_address)
+        if (not wanted or h.status in wanted)
+        and (not included or any(s.type in included for s in h.services))
+        and not any(s.type in excluded for s in h.services)
+        and (not keyword or _matches(h, keyword))
     ]
-    column, descending = pages.order(
-        {"id": "id", "name": "name", "innerIpAddress": "inner_ip_address"}
-    )
-    hosts.sort(key=lambda h: getattr(h, column), reverse=descending)
+    hosts.sort(key=lambda h: _sort_key(getattr(h, column)), reverse=descending)
     chunk = hosts[pages.offset : pages.offset + pages.size]
     return paged([h.to_ocp() for h in chunk], len(hosts), pages.page, pages.size)
+
+
+SORTS = {
+    "id": "id",
+    "name": "name",
+    "alias": "alias",
+    "innerIpAddress": "inner_ip_address",
+    "sshPort": "ssh_port",
+    "status": "status",
+    "kind": "kind",
+    "architecture": "architecture",
+    "operatingSystem": "operating_system",
+    "operatingSystemRelease": "operating_system_release",
+    "serialNumber": "serial_number",
+    "createTime": "create_time",
+    "updateTime": "update_time",
+}
+"""``sort`` fields: the host record's own values (not IDC, region or type, which are null)."""
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _members(field: str, values: list[str] | None, enum: type[E]) -> set[E]:
+    """A StringArray filter's values as ``enum`` members (in any case, as the task list takes
+    its statuses); any other value is a field error."""
+    given = [v.upper() for v in listed(values)]
+    unknown = [v for v in given if v not in enum.__members__]
+    if unknown:
+        allowed = ", ".join(enum.__members__)
+        raise RequestInvalid([FieldError(field, f"must be among {allowed}", ",".join(unknown))])
+    return {enum(v) for v in given}
+
+
+def _matches(host: Host, keyword: str) -> bool:
+    """OCP's keyword: a fuzzy match on the host's name, its address, or a service on it."""
+    needle = keyword.casefold()
+    texts = (host.name, host.inner_ip_address, *(s.name for s in host.services))
+    return any(needle in text.casefold() for text in texts)
+
+
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    """None before any value (as OCP's database sorts NULL ascending)."""
+    return (value is not None, value)
 
 
 @router.post(
@@ -55,7 +102,11 @@ def list_all(
 )
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
     task = await submitted(request, user.name, batch_create_hosts)
-    return ok({"contents": [task.to_instance()]})
+    host_ids = task.context.list_map.get("host_ids", [])
+    # OCP answers a task per host, each naming its hostId; ocptask's one task prepares them
+    # all (a chain per host), so it names its host when there is one.
+    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
+    return ok({"contents": [{**task.to_instance(), "hostId": host_id}]})
 
 
 @router.get("/{hostId}", response_model=m.Envelope[m.Host], summary="Host detail")

@@ -16,6 +16,8 @@ from ..auth.caller import authenticated
 from ..auth.users import Users
 from ..envelope import Envelope, encode, ok, ok_encoded, paged
 from ..paging import Paging, paging
+from ..query import Listed, listed, refuse_unknown
+from ..task_records import basic, ob_links
 from .ids import MAX_ID, Id
 
 router = APIRouter(prefix="/api/v2/tasks/instances", tags=["tasks"])
@@ -39,19 +41,25 @@ def creator_ids(request: Request) -> dict[str, int]:
     return users.ids()
 
 
-def _concerns(host_id: int | None, cluster_id: int | None) -> Any:
+def _none(_: Task) -> bool:
+    return False
+
+
+def _concerns(host_id: int | None, cluster_id: int | None, cluster_name: str | None) -> Any:
     """Tasks about a host (its chain is split over the host) or an OceanBase cluster (an
-    obLink of its request names it)."""
-    if host_id is None and cluster_id is None:
+    obLink of its request names it; ``cluster_name`` is a fuzzy, case-blind match)."""
+    if host_id is None and cluster_id is None and not cluster_name:
         return None
+    wanted = (cluster_name or "").lower()
 
     def match(task: Task) -> bool:
         if host_id is not None and str(host_id) not in task.context.list_map.get("host_ids", []):
             return False
-        if cluster_id is not None:
-            links = (task.payload.get("request") or {}).get("obLinks") or []
-            if all(link.get("obClusterId") != cluster_id for link in links):
-                return False
+        links = ob_links(task)
+        if cluster_id is not None and all(link.get("obClusterId") != cluster_id for link in links):
+            return False
+        if wanted and all(wanted not in str(link.get("clusterName", "")).lower() for link in links):
+            return False
         return True
 
     return match
@@ -61,26 +69,36 @@ def _concerns(host_id: int | None, cluster_id: int | None) -> Any:
 def list_tasks(
     request: Request,
     pages: Annotated[Paging, Depends(paging)],
-    name: Annotated[str | None, Query(max_length=256)] = None,
-    status: Annotated[str | None, Query(max_length=256, description="e.g. RUNNING,FAILED")] = None,
-    type: Annotated[str | None, Query(max_length=32)] = None,
+    status: Listed = None,
+    name: Annotated[str | None, Query(max_length=256, description="fuzzy")] = None,
+    type: Annotated[
+        str | None, Query(max_length=32, description="MANUAL, SYS_ONECE, SCHEDULED, SYS_SCHEDULED")
+    ] = None,
+    cluterName: Annotated[
+        str | None, Query(max_length=256, description="OCP's spelling; fuzzy on the cluster name")
+    ] = None,
     clusterId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    tenantName: Annotated[str | None, Query(max_length=256)] = None,
+    tenantId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     hostId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Envelope:
     engine = engine_of(request)
     column, descending = pages.order(SORTABLE)
+    match = _concerns(hostId, clusterId, cluterName)
+    if tenantId is not None or tenantName:
+        match = _none  # ocptask has no tenants: no task is about one, as in an OCP without them
     tasks, total = engine.page(
-        statuses=status.split(",") if status else [],
+        statuses=listed(status),
         name=name,
         task_type=type,
-        match=_concerns(hostId, clusterId),
+        match=match,
         order_by=column,
         descending=descending,
         offset=pages.offset,
         limit=pages.size,
     )
     ids = creator_ids(request)
-    contents = [t.to_basic(ids.get(t.creator)) for t in tasks]
+    contents = [basic(t, ids.get(t.creator)) for t in tasks]
     return paged(contents, total, pages.page, pages.size)
 
 
@@ -92,7 +110,8 @@ async def get_task(request: Request, taskId: Id) -> Envelope:
 
 
 async def _get_task_lean(request: Request) -> Envelope:
-    await authenticated(request)  # what the router's dependency does for the FastAPI route
+    await authenticated(request)  # what the router's dependencies do for the FastAPI route
+    refuse_unknown(request, frozenset())
     return await get_task(request, request.path_params["taskId"])
 
 

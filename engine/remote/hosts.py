@@ -8,58 +8,30 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from paramiko.hostkeys import HostKeyEntry
-from sqlalchemy import Column, Text, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine.clock import as_utc, ocp_time, utcnow
+from engine.clock import utcnow
 from engine.db.compiled import RowRead
-from engine.db.records import TaskRecord, timestamp
+from engine.db.records import TaskRecord
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
 from engine.enums import TaskStatus
 from engine.errors import FieldError, HostNotFound, RequestInvalid, found
-from engine.packages import HostGuard
+from engine.packages import HostGuard, HostServices, ServiceSummary
 
+from .host_facts import HostFacts
+from .host_record import HOST_KINDS, Host, HostRecord, HostStatus
 from .ssh import SshTarget
 
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-
-
-class HostStatus(StrEnum):
-    """OCP's host statuses that matter before an agent exists."""
-
-    NEW = "NEW"
-    """Registered; not yet reached."""
-    AVAILABLE = "AVAILABLE"
-    """Reached over SSH with its pinned key."""
-    OFFLINE = "OFFLINE"
-    """Last attempt to reach it failed."""
-
-
-class HostRecord(SQLModel, table=True):
-    __tablename__ = "host"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True)
-    inner_ip_address: str
-    ssh_port: int
-    username: str
-    host_key: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    # Only with the operator's explicit consent: accept the first key seen, then pin it.
-    trust_on_first_use: bool = False
-    status: str = HostStatus.NEW.value
-    create_time: datetime = timestamp(nullable=False)
-    update_time: datetime = timestamp(nullable=False)
 
 
 class HostCredentialRecord(SQLModel, table=True):
@@ -87,46 +59,6 @@ _TARGET = (
     .join(_CREDENTIALS, _CREDENTIALS.c.host_id == _HOSTS.c.id)
     .where(_HOSTS.c.id == bindparam("id"))
 )
-
-
-@dataclass(frozen=True)
-class Host:
-    id: int
-    name: str
-    inner_ip_address: str
-    ssh_port: int
-    username: str
-    host_key: str | None
-    status: HostStatus
-    create_time: datetime
-    update_time: datetime
-
-    @classmethod
-    def from_record(cls, rec: HostRecord) -> Host:
-        assert rec.id is not None
-        return cls(
-            rec.id,
-            rec.name,
-            rec.inner_ip_address,
-            rec.ssh_port,
-            rec.username,
-            rec.host_key,
-            HostStatus(rec.status),
-            as_utc(rec.create_time),  # type: ignore[arg-type]
-            as_utc(rec.update_time),  # type: ignore[arg-type]
-        )
-
-    def to_ocp(self) -> dict[str, Any]:
-        """OCP's host object, as far as ocptask knows it (there is no credential field)."""
-        return {
-            "createTime": ocp_time(self.create_time),
-            "id": self.id,
-            "innerIpAddress": self.inner_ip_address,
-            "name": self.name,
-            "sshPort": self.ssh_port,
-            "status": self.status.value,
-            "updateTime": ocp_time(self.update_time),
-        }
 
 
 def _label(host: Host) -> str:
@@ -161,7 +93,18 @@ def _check(entry: dict[str, Any]) -> list[FieldError]:
     line = entry.get("hostKey")
     if line is not None and (not isinstance(line, str) or HostKeyEntry.from_line(line) is None):
         problems.append(FieldError("hostKey", "must be a known_hosts line", line))
+    for field, limit in _TEXTS.items():
+        value = entry.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            problems.append(FieldError(field, f"must be a string of at most {limit}", value))
+    kind = entry.get("kind")
+    if kind is not None and kind not in HOST_KINDS:
+        problems.append(FieldError("kind", f"must be one of {', '.join(HOST_KINDS)}", kind))
     return problems
+
+
+_TEXTS = {"alias": 128, "description": 1024, "serialNumber": 128, "publishPorts": 1024}
+"""OCP's optional host fields (batchCreate's): kept as given."""
 
 
 def _running_tasks(session: Session, host_id: int) -> str | None:
@@ -182,19 +125,22 @@ def _name_taken(name: str) -> FieldError:
 class HostRegistry:
     """``engine.hosts``: add, list, get and remove hosts; hand SSH targets to steps.
 
-    ``guards`` say what keeps a host in use besides a running task, and ``commands`` what the
-    task packages' steps run on hosts (both declared by the task packages, ``packages``)."""
+    ``guards`` say what keeps a host in use besides a running task, ``services`` what runs on
+    hosts, and ``commands`` what the task packages' steps run on hosts (all declared by the
+    task packages, ``packages``)."""
 
     def __init__(
         self,
         store: Store,
         *,
         guards: Sequence[HostGuard] = (),
+        services: Sequence[HostServices] = (),
         commands: Iterable[str] = (),
     ) -> None:
         self.store = store
         store.ensure_schema()
         self._guards = (_running_tasks, *guards)
+        self._services = tuple(services)
         self.required_commands: tuple[str, ...] = tuple(sorted(set(commands)))
         """Every command a step of an installed task package runs on a host."""
         # Every step of a host chain reads its host's target: one statement, not two ORM gets.
@@ -229,22 +175,41 @@ class HostRegistry:
             rec.username = entry["username"]
             rec.host_key = entry.get("hostKey")
             rec.trust_on_first_use = entry.get("trustOnFirstUse") is True
+            rec.alias = entry.get("alias")
+            rec.description = entry.get("description")
+            rec.serial_number = entry.get("serialNumber")
+            rec.kind = entry.get("kind")
+            rec.publish_ports = entry.get("publishPorts")
             rec.update_time = utcnow()
             session.add(rec)
             session.flush()
-            cred = session.get(HostCredentialRecord, rec.id) or HostCredentialRecord(
-                host_id=rec.id  # type: ignore[arg-type]
+            host_id = rec.id
+            assert host_id is not None
+            cred = session.get(HostCredentialRecord, host_id) or HostCredentialRecord(
+                host_id=host_id
             )
             cred.private_key_path = entry.get("privateKeyPath")
             cred.password = self.store.secrets.seal(entry.get("password"))
             session.add(cred)
             session.flush()
-            return Host.from_record(rec)
+            return Host.from_record(rec, self._on(session, [host_id])[host_id])
+
+    def _on(self, session: Session, host_ids: Collection[int]) -> dict[int, list[ServiceSummary]]:
+        """The services the task packages keep on each of ``host_ids``."""
+        on_hosts: dict[int, list[ServiceSummary]] = defaultdict(list)
+        if host_ids:
+            for services in self._services:
+                for host_id, service in services(session, host_ids):
+                    on_hosts[host_id].append(service)
+        return on_hosts
 
     def list(self) -> list[Host]:
+        """Every host, with its services, by id."""
         with self.store.read() as session:
             query = select(HostRecord).order_by(col(HostRecord.id))
-            return [Host.from_record(r) for r in session.exec(query).all()]
+            records = session.exec(query).all()
+            services = self._on(session, [r.id for r in records if r.id is not None])
+            return [Host.from_record(r, services[r.id or 0]) for r in records]
 
     def label(self, host_id: str) -> str:
         """How a task's record names the host its chain works on: "name (address)"."""
@@ -264,7 +229,7 @@ class HostRegistry:
                 HostNotFound,
                 host_id,
             )
-            return Host.from_record(rec)
+            return Host.from_record(rec, self._on(session, [host_id])[host_id])
 
     def remove(self, host_id: int) -> None:
         """Forget a host and its credential; refused while a running task or anything a task
@@ -299,12 +264,36 @@ class HostRegistry:
                 session.add(rec)
 
     def set_status(self, host_id: int, status: HostStatus) -> None:
+        """Record what the last contact found. ONLINE is not recorded but shown (an AVAILABLE
+        host with services, ``HostStatus.ONLINE``): asking for it is a programming error."""
+        self._update(host_id, status, None)
+
+    def reached(self, host_id: int, facts: HostFacts, status: HostStatus | None = None) -> None:
+        """What the host told about itself when reached, and (with ``status``) its status, in
+        one write; nothing is written when nothing changed."""
+        self._update(host_id, status, facts)
+
+    def _update(self, host_id: int, status: HostStatus | None, facts: HostFacts | None) -> None:
+        if status is HostStatus.ONLINE:
+            raise ValueError("ONLINE follows from a host's services: record AVAILABLE")
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status.value
+        if facts is not None:  # what the host did not tell this time stays as it was
+            told = {
+                "architecture": facts.architecture,
+                "operating_system": facts.operating_system,
+                "operating_system_release": facts.operating_system_release,
+            }
+            changes |= {k: v for k, v in told.items() if v is not None}
         with self.store.write() as session:
             rec = session.get(HostRecord, host_id)
-            if rec is not None and rec.status != status.value:
-                rec.status = status.value
-                rec.update_time = utcnow()
-                session.add(rec)
+            if rec is None or all(getattr(rec, k) == v for k, v in changes.items()):
+                return
+            for key, value in changes.items():
+                setattr(rec, key, value)
+            rec.update_time = utcnow()
+            session.add(rec)
 
     def target(self, host_id: int) -> SshTarget:
         """What the SSH layer needs, credential included. Not for display."""

@@ -75,7 +75,7 @@ def _remerge(session: Session, task_id: int, subs: list[SubtaskRecord]) -> None:
 def retry_task(session: Session, task: TaskRecord) -> None:
     """Retry every FAILED subtask (OCP: "retry all failed subtasks")."""
     if not permitted.task_retry(task.status, task.operation):
-        raise InvalidOperation(task.name, task.status)
+        raise InvalidOperation(task.id, task.status)
     _reopen(task, Operation.RETRY)
     failed = [s for s in subtasks_of(session, task.id) if s.status == S.FAILED]  # type: ignore[arg-type]
     _remerge(session, task.id, [s for s in failed if _mark_retry(s)])  # type: ignore[arg-type]
@@ -84,7 +84,7 @@ def retry_task(session: Session, task: TaskRecord) -> None:
 def rollback_task(session: Session, task: TaskRecord) -> None:
     """Undo everything that ran, in reverse dependency order; refused when prohibited."""
     if not permitted.task_rollback(task.status, prohibited=False):  # 20004 is told below
-        raise InvalidOperation(task.name, task.status)
+        raise InvalidOperation(task.id, task.status)
     subs = subtasks_of(session, task.id)  # type: ignore[arg-type]
     if rollback_prohibited(task, subs):
         raise RollbackProhibited(task.id)  # type: ignore[arg-type]
@@ -101,7 +101,7 @@ def rollback_task(session: Session, task: TaskRecord) -> None:
 
 def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
     if not permitted.subtask_retry(sub.status, sub.operation, task.operation):
-        raise InvalidOperation(sub.name, sub.status)
+        raise InvalidOperation(sub.id, sub.status)
     _reopen(task, Operation.RETRY)
     _remerge(session, task.id, [sub] if _mark_retry(sub) else [])  # type: ignore[arg-type]
 
@@ -109,7 +109,7 @@ def retry_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> Non
 def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
     """Skip a FAILED subtask: SUCCESSFUL without running, or (in a rollback) back to PENDING."""
     if not permitted.subtask_skip(sub.status):
-        raise InvalidOperation(sub.name, sub.status)
+        raise InvalidOperation(sub.id, sub.status)
     rolling_back = task.operation == Operation.ROLLBACK
     sub.operation = (Operation.ROLLBACK_SKIP if rolling_back else Operation.SKIP).value
     sub.status = S.READY.value
@@ -119,5 +119,5 @@ def skip_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None
 def cancel_subtask(session: Session, task: TaskRecord, sub: SubtaskRecord) -> None:
     """Ask the worker running it to stop; it ends FAILED with operation CANCEL."""
     if not permitted.subtask_cancel(sub.status):
-        raise InvalidOperation(sub.name, sub.status)
+        raise InvalidOperation(sub.id, sub.status)
     sub.status = S.CANCELING.value

@@ -1,8 +1,9 @@
 """``POST /api/v2/compute/hosts/batchCreate`` as an embedded call.
 
 The body is OCP's: ``hostBasicDataList`` (address, serial number, alias), ``sshPort``,
-``credentialId`` and the host's IDC, type, kind and published ports. ocptask keeps no IDC or
-host-type registry, so those are checked for shape and kept in the task's payload only. Two
+``credentialId`` and the host's IDC, type, kind and published ports. The alias, description,
+serial number, kind and published ports are the host record's; ocptask keeps no IDC or host-type
+registry, so those ids are checked for shape and kept in the task's payload only. Two
 optional extensions decide how the hosts' SSH keys are pinned: a ``hostKey`` per entry (a
 known_hosts line, or just "keytype base64"), or ``trustOnFirstUse: true`` to pin whatever key
 each host presents the first time. Without either the "Prepare host" task fails on that host
@@ -16,17 +17,15 @@ import threading
 from typing import Annotated, Any, Literal
 
 from paramiko.hostkeys import HostKeyEntry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, Task
-from tasks.validation import name_text, parse, value_text
+from tasks.validation import Flag, Id, OcpBody, Port, name_text, parse, value_text
 
 from .templates import PREPARE_HOSTS
 
 MAX_HOSTS = 100
-Port = Annotated[int, Field(ge=1, le=65535)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 def _ip(raw: str) -> str:
@@ -41,8 +40,7 @@ def _ip(raw: str) -> str:
 IpAddress = Annotated[str, Field(max_length=64), AfterValidator(_ip)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+_Model = OcpBody
 
 
 class HostBasicData(_Model):
@@ -68,7 +66,7 @@ class BatchCreateHostsRequest(_Model):
     publishPorts: Annotated[str, value_text(1024)] | None = None
     alias: Annotated[str, name_text(128)] | None = None
     description: Annotated[str, value_text(1024)] | None = None
-    trustOnFirstUse: bool = Field(
+    trustOnFirstUse: Flag = Field(
         default=False,
         description="ocptask's extension: pin the key each host presents on first contact "
         "(for hosts without hostKey).",
@@ -117,6 +115,11 @@ def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Tas
                         **login,
                         "hostKey": key,
                         "trustOnFirstUse": request.trustOnFirstUse,
+                        "alias": entry.alias or request.alias,
+                        "description": request.description,
+                        "serialNumber": entry.serialNumber,
+                        "kind": request.kind,
+                        "publishPorts": request.publishPorts,
                     },
                     new=True,  # never take over a host another request registered meanwhile
                 )

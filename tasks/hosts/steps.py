@@ -1,9 +1,12 @@
-"""Host preparation: reach a host over SSH, pin its key, check the commands installs need.
+"""Host preparation: reach a host over SSH, pin its key, learn what it is, check the commands
+installs need.
 
 ``reach`` and ``check_commands`` are the shared helpers: any step that first contacts a host
-(the OBProxy install chain's first check, or "Prepare host") reaches it the same way. Task
-packages declare the commands their steps run on hosts (``engine.packages``); Prepare host
-checks them all. This package knows no task package above it.
+(the OBProxy install chain's first check, or "Prepare host") reaches it the same way, and its
+first command is the one that reads the host's architecture and operating system
+(``engine.remote.host_facts``), so knowing them costs no extra round trip. Task packages declare
+the commands their steps run on hosts (``engine.packages``); Prepare host checks them all. This
+package knows no task package above it.
 """
 
 from __future__ import annotations
@@ -13,26 +16,30 @@ from collections.abc import Callable, Iterable
 
 from engine import Step, StepContext
 from engine.errors import AuthFailed, CommandResult, HostKeyMismatch, HostUnreachable
-from engine.remote.hosts import HostStatus
+from engine.remote.host_facts import FACTS_COMMAND, HostFacts
+from engine.remote.host_record import HostStatus
 from engine.remote.ssh import SshConnection
 
 q = shlex.quote
 
 
-def reach(ctx: StepContext, host_id: int, conn: SshConnection, *, available: bool = True) -> None:
-    """Connect; mark the host OFFLINE if that fails, pin a key accepted on first use, and (with
-    ``available``) mark it AVAILABLE."""
+def reach(
+    ctx: StepContext, host_id: int, conn: SshConnection, *, available: bool = True
+) -> HostFacts:
+    """Connect and read the host's facts; mark the host OFFLINE if that fails, pin a key
+    accepted on first use, record the facts and (with ``available``) mark it AVAILABLE."""
     registry = ctx.hosts
     try:
-        conn.run("true")
+        told = conn.run(FACTS_COMMAND, timeout=60)
     except (HostUnreachable, HostKeyMismatch, AuthFailed):
         registry.set_status(host_id, HostStatus.OFFLINE)
         raise
     if conn.learned_host_key:
         registry.pin(host_id, conn.learned_host_key)
         ctx.log.warning(f"trusted on first use and pinned: {conn.learned_host_key}")
-    if available:
-        registry.set_status(host_id, HostStatus.AVAILABLE)
+    facts = HostFacts.parse(told.stdout)
+    registry.reached(host_id, facts, HostStatus.AVAILABLE if available else None)
+    return facts
 
 
 def missing_commands(run: Callable[[str], CommandResult], commands: Iterable[str]) -> list[str]:
@@ -48,8 +55,10 @@ def check_commands(run: Callable[[str], CommandResult], commands: Iterable[str])
 
 
 class PrepareHost(Step):
-    """One host of a batchCreate: reach it (pinning its key if trust on first use was asked),
-    check the commands installs need, and mark it AVAILABLE, or OFFLINE if any of that fails.
+    """One host of a batchCreate: reach it (pinning its key if trust on first use was asked)
+    and learn its architecture and operating system, check the commands installs need, and mark
+    it AVAILABLE. A host that cannot be reached is OFFLINE; one reached but not ready (a command
+    missing, the step cancelled) is NEW, as OCP leaves a host it has not initialized.
 
     It only reads the host, so running it again after a lost run is safe.
     """
@@ -63,7 +72,12 @@ class PrepareHost(Step):
         try:
             conn = ctx.ssh(host_id)
             ctx.log.info(f"reaching {conn.target.label} as {conn.target.username}")
-            reach(ctx, host_id, conn, available=False)
+            facts = reach(ctx, host_id, conn, available=False)
+            ctx.log.info(
+                f"architecture {facts.architecture or 'unknown'}, operating system "
+                f"{facts.operating_system or 'unknown'} "
+                f"({facts.operating_system_release or 'release unknown'})"
+            )
 
             def run(command: str) -> CommandResult:
                 ctx.log.info(f"[{conn.target.label}] $ {command}")
@@ -77,8 +91,11 @@ class PrepareHost(Step):
             commands = registry.required_commands
             check_commands(run, commands)
             ctx.log.info(f"found {', '.join(commands)}")
-        except BaseException:
+        except (HostUnreachable, HostKeyMismatch, AuthFailed):
             registry.set_status(host_id, HostStatus.OFFLINE)
+            raise
+        except BaseException:
+            registry.set_status(host_id, HostStatus.NEW)
             raise
         registry.set_status(host_id, HostStatus.AVAILABLE)
         ctx.log.info(f"host {host_id} is AVAILABLE")

@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
 
 def register(declare: Declarations) -> None:
-    """Its tables (clusters and their servers), the OBProxies that keep a host in use, and the
-    commands its install chain runs on hosts."""
+    """Its tables (clusters and their servers), the OBProxies that keep a host in use and that
+    the host's record lists, and the commands its install chain runs on hosts."""
+    from .host_services import obproxy_services
     from .install_steps import COMMANDS_TO_CHECK
     from .records import ObproxyClusterRecord, ObproxyServerRecord, obproxy_on_host
 
     declare.table(ObproxyClusterRecord, ObproxyServerRecord)
     declare.host_guard(obproxy_on_host)
+    declare.services_on_hosts(obproxy_services)
     declare.host_commands_needed(*COMMANDS_TO_CHECK)
     for old, new in _MOVED.items():  # tasks recorded before the modules were renamed
         declare.module_moved(f"{__name__}.{old}", f"{__name__}.{new}")

@@ -1,6 +1,7 @@
 """Request bodies of the calls on an existing OBProxy cluster, field for field as OCP's.
 
-Types are strict, as for the create (``request.py``): JSON ``"2883"`` is not a port.
+Values are read as for the create (``request.py``, ``tasks.validation.OcpBody``): ``"2883"`` is
+a port.
 """
 
 from __future__ import annotations

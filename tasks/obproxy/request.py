@@ -1,8 +1,9 @@
 """The "Create an OBProxy cluster" request body, field for field as OCP documents it.
 
-Types are strict (JSON ``"2883"`` is not a port; ``true`` is not an id) and unknown fields are
-ignored, as OCP's own sample carries an undocumented ``obLinks[].clusterId`` (but a field that
-differs from a known one only by case, like ``workmode``, is refused by ``tasks.validation.parse``).
+Values are read as OCP's Jackson reads them (``tasks.validation.OcpBody``: JSON ``"2883"`` is a
+port, ``true`` is not an id) and unknown fields are ignored, as OCP's own sample carries an
+undocumented ``obLinks[].clusterId`` (but a field that differs from a known one only by case, like
+``workmode``, is refused by ``tasks.validation.parse``).
 
 Every string and list has a limit a real OBProxy accepts, and names refuse control, format and
 other invisible characters (see ``tasks.validation.name_text``).
@@ -13,17 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from engine import FieldError
-from tasks.validation import name_text, value_text
+from tasks.validation import Id, OcpBody, Port, name_text, value_text
 
 from .spec import Marked
 
 _OPTION_NAME = re.compile(r"[A-Za-z0-9_.]+")
-Port = Annotated[int, Field(ge=1, le=65535)]
-# OCP keeps ids in BIGINT columns: a signed 64-bit integer.
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 ClusterName = Annotated[str, name_text(64)]  # OBProxy cluster names and OceanBase cluster names
 Username = Annotated[str, name_text(64)]
 ParameterName = Annotated[str, name_text(128)]
@@ -36,8 +34,7 @@ MAX_HOSTS = 1000
 MAX_PARAMETERS = 1000
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+_Model = OcpBody
 
 
 class ObLink(_Model):

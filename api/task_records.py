@@ -1,0 +1,37 @@
+"""OCP's task list records: the engine's record with what OCP adds to it, for the API's list
+and the CLI's alike (stdlib only: the CLI reads without FastAPI or SQLAlchemy)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.task import Task
+
+
+def ob_links(task: Task) -> list[dict[str, Any]]:
+    """The OceanBase clusters a task's request links (its obLinks); [] for other tasks."""
+    request = task.payload.get("request")
+    links = request.get("obLinks") if isinstance(request, dict) else None
+    return [link for link in links or () if isinstance(link, dict)]
+
+
+def cluster_of(task: Task) -> dict[str, Any] | None:
+    """OCP's ``cluster`` of a task: the OceanBase cluster it is about (its request's first
+    obLink; ocptask registers a cluster under its obClusterId). None for a task about none."""
+    links = ob_links(task)
+    if not links:
+        return None
+    cluster_id = links[0].get("obClusterId")
+    return {
+        "id": cluster_id,
+        "name": links[0].get("clusterName"),
+        "obClusterId": cluster_id,
+        "type": "PRIMARY",
+    }
+
+
+def basic(task: Task, creator_id: int | None) -> dict[str, Any]:
+    """OCP's BasicTaskInstance: the engine's record with the cluster it is about and its
+    tenant (none: ocptask has no tenants)."""
+    return {**task.to_basic(creator_id), "cluster": cluster_of(task), "tenant": None}
