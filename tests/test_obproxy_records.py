@@ -24,6 +24,7 @@ from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.packages import shown_version
 from tests.api_helpers import data_of, error_of, wait_task
 from tests.conftest import ApiEnv
+from tests.ocp_docs import compare, send_sample
 
 CLUSTERS = "/api/v2/obproxy/clusters"
 OB_CLUSTERS = "/api/v2/ob/clusters"
@@ -59,6 +60,17 @@ OB_CLUSTER_KEYS = {
 OB_CLUSTER_STATUSES = {
     "RUNNING", "CREATING", "DELETING", "STARTING", "RESTARTING", "STOPPING", "STOPPED",
     "TAKINGOVER", "MOVINGOUT", "SWITCHOVER", "FAILOVER", "OPERATING",
+}  # fmt: skip
+
+
+# Beyond the docs' sample cluster: fields the page's table documents that the sample leaves out
+# (a primary cluster's), and ocptask's own (the registered rsList and configUrl).
+OB_CLUSTER_EXTRAS = {
+    f"data.contents[].{name}"
+    for name in (
+        "primaryCluster", "partitionCount", "delayTime", "syncStatus", "updateTime",
+        "failToQueryFromObReason", "rsList", "configUrl",
+    )
 }  # fmt: skip
 
 
@@ -134,8 +146,18 @@ def test_records_through_create_restart_and_stop(hosts_env: Any) -> None:
             }
         ]
         assert data_of(client.get(CLUSTERS))["contents"] == [after_create]
+        # The docs' own sample requests, answered key for key as their sample responses.
+        for key, ids in (
+            ("obproxy-management/queries-the-obproxy-cluster-list", {}),
+            ("obproxy-management/querying-details-about-an-obproxy-cluster", {"id": cid}),
+        ):
+            assert compare(send_sample(client, key, **ids), key) == (set(), set())
 
-        patched = data_of(client.patch(url, json={"address": "proxy.example"}))
+        edit = "obproxy-management/update-obproxy-cluster-configuration"
+        response = send_sample(client, edit, id=cid)  # {"address": "foo.bar", "port": 2883}
+        assert compare(response, edit) == (set(), set())
+        patched = response.json()["data"]
+        assert (patched["address"], patched["port"]) == ("foo.bar", 2883)
         assert when(patched["updateTime"]) > when(after_create["updateTime"])
         conforms(patched)
 
@@ -201,15 +223,15 @@ def test_obproxy_list_sorts_by_documented_fields_only(api_env: ApiEnv) -> None:
                 conforms(cluster)
             return [c["name"] for c in page["contents"]]
 
-        assert names("page=1") == ["b-cluster", "a-cluster"]  # by id
+        assert names("page=1") == ["a-cluster", "b-cluster"]  # newest first, as OCP's lists
         assert names("sort=name,asc") == ["a-cluster", "b-cluster"]
         assert names("sort=name,desc") == ["b-cluster", "a-cluster"]
         assert names("sort=createTime,desc") == ["a-cluster", "b-cluster"]
         for bad in ("bogus,asc", "name,up", "obproxies,asc"):
-            assert error_of(client.get(f"{CLUSTERS}?sort={bad}"), 400, 10001)["target"] == "sort"
+            assert error_of(client.get(f"{CLUSTERS}?sort={bad}"), 400, 10011)["target"] == "sort"
 
         # No parameters at create: version 0; every change of the record moves updateTime.
-        url = f"{CLUSTERS}/{data_of(client.get(CLUSTERS))['contents'][0]['id']}"
+        url = f"{CLUSTERS}/{data_of(client.get(CLUSTERS))['contents'][-1]['id']}"
         view = data_of(client.get(url))
         assert view["parameterVersion"] == 0 and view["obproxies"] == []
         ObClusters(api_env.engine).add(7, "ob7", rs_list="127.0.0.1:2881", password="pw")
@@ -241,7 +263,9 @@ def test_ob_clusters_as_ocp_lists_them(api_env: ApiEnv) -> None:
             assert page["page"]["totalElements"] == len(page["contents"])
             return [c["name"] for c in page["contents"]]
 
-        assert listed() == ["other", "hooray_2", "Hooray"]
+        assert listed() == ["Hooray", "hooray_2", "other"]  # newest (highest id) first
+        key = "cluster-information/query-clusters"
+        assert compare(send_sample(client, key), key) == (set(), OB_CLUSTER_EXTRAS)
         three = data_of(client.get(f"{OB_CLUSTERS}/3"))
         assert three["rootServers"] == [
             {"address": "10.0.0.1:2882", "role": None, "sql_port": 2881},
@@ -255,7 +279,7 @@ def test_ob_clusters_as_ocp_lists_them(api_env: ApiEnv) -> None:
         # obproxy is handed the SQL ports either way.
         assert registry.get(3).proxy_rs_list == "10.0.0.1:2881;10.0.0.2:2881"
 
-        assert listed("name=HOORAY") == ["hooray_2", "Hooray"]  # a keyword, any case
+        assert listed("name=HOORAY") == ["Hooray", "hooray_2"]  # a keyword, any case
         assert listed("name=_") == ["hooray_2"]  # taken literally, not as a LIKE wildcard
         assert listed("sort=name,asc") == ["Hooray", "hooray_2", "other"]
         assert listed("sort=obClusterId,desc") == ["Hooray", "hooray_2", "other"]
@@ -265,7 +289,7 @@ def test_ob_clusters_as_ocp_lists_them(api_env: ApiEnv) -> None:
         assert listed("status=STOPPED,RUNNING") == listed()
         err = error_of(client.get(f"{OB_CLUSTERS}?status=RUNNING,BOGUS"), 400, 10001)
         assert err["target"] == "status" and err["subErrors"][0]["rejectedValue"] == "BOGUS"
-        assert error_of(client.get(f"{OB_CLUSTERS}?sort=rsList,asc"), 400, 10001)["target"] == (
+        assert error_of(client.get(f"{OB_CLUSTERS}?sort=rsList,asc"), 400, 10011)["target"] == (
             "sort"
         )
 

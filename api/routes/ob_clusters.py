@@ -29,7 +29,7 @@ def list_all(
     ] = None,
     status: Listed = None,
 ) -> Envelope:
-    column, descending = pages.order(SORTABLE) if pages.sort else ("id", False)
+    column, descending = pages.order(SORTABLE)
     found, total = ObClusters(engine_of(request)).page(
         name=name,
         statuses=listed(status),

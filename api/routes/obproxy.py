@@ -66,7 +66,7 @@ async def create(
 @router.get("", response_model=m.Envelope[m.Page[m.ObproxyCluster]], summary="List clusters")
 def list_all(request: Request, pages: Annotated[Paging, Depends(paging)]) -> Envelope:
     """OCP documents no filter for this list; ``sort`` takes its cluster's fields."""
-    field, descending = pages.order(SORTABLE) if pages.sort else ("id", False)
+    field, descending = pages.order(SORTABLE)
     contents, total = list_clusters(
         engine_of(request), pages.offset, pages.size, order_by=field, descending=descending
     )
