@@ -63,7 +63,7 @@ def test_lifecycle_over_http(hosts_env: tuple[ApiEnv, list[int]]) -> None:
         restart = data_of(client.post(f"{url}/obproxies/{second}/restart"))
         assert restart["name"] == "Restart obproxy"
         busy = error_of(
-            client.post(f"{url}/servers/stop", json={"obproxyServerIds": [first]}), 409, 10009
+            client.post(f"{url}/servers/stop", json={"obproxyServerIds": [first]}), 409, 10005
         )
         assert f"held by task {restart['id']} (Restart obproxy)" in busy["message"]
         done(client, restart)
