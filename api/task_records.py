@@ -35,3 +35,12 @@ def basic(task: Task, creator_id: int | None) -> dict[str, Any]:
     """OCP's BasicTaskInstance: the engine's record with the cluster it is about and its
     tenant (none: ocptask has no tenants)."""
     return {**task.to_basic(creator_id), "cluster": cluster_of(task), "tenant": None}
+
+
+def per_host(task: Task) -> dict[str, Any]:
+    """A started task as OCP answers a per-host call (batchCreate, batchAdd): one task per host,
+    each naming its ``hostId``. ocptask's one task covers the batch (a chain per host), so it
+    names its host when there is one, else null."""
+    host_ids = task.context.list_map.get("host_ids", [])
+    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
+    return {**task.to_instance(), "hostId": host_id}

@@ -64,7 +64,11 @@ def _json_type(content_type: str) -> bool:
     )
 
 
-async def json_body(request: Request) -> Any:
+async def json_body(request: Request, *, required: bool = True) -> Any:
+    """The request's JSON body; ``None`` for an empty one where the body is optional (then no
+    Content-Type is asked for either)."""
+    if not required and not (await request.body()).strip():
+        return None
     content_type = request.headers.get("content-type", "")
     if not _json_type(content_type):
         sent = f"'{content_type}'" if content_type else "no Content-Type"

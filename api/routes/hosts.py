@@ -16,6 +16,7 @@ from ..auth.users import User
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
 from ..query import Listed, listed
+from ..task_records import per_host
 from .bodies import documented, submitted
 from .ids import Id
 from .tasks import engine_of
@@ -102,11 +103,7 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
 )
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
     task = await submitted(request, user.name, batch_create_hosts)
-    host_ids = task.context.list_map.get("host_ids", [])
-    # OCP answers a task per host, each naming its hostId; ocptask's one task prepares them
-    # all (a chain per host), so it names its host when there is one.
-    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
-    return ok({"contents": [{**task.to_instance(), "hostId": host_id}]})
+    return ok({"contents": [per_host(task)]})
 
 
 @router.get("/{hostId}", response_model=m.Envelope[m.Host], summary="Host detail")

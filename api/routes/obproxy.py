@@ -37,6 +37,7 @@ from ..auth.caller import authenticated
 from ..auth.users import User, with_creator_id
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
+from ..task_records import per_host
 from .bodies import documented, documented_array, json_body, submitted
 from .ids import Id
 from .tasks import creator_ids, engine_of
@@ -149,8 +150,8 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
 )
 async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    task = await _task(add_obproxies, engine_of(request), id, body, user.name)
-    return ok({"contents": [task]})
+    task = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
+    return ok({"contents": [per_host(task)]})
 
 
 @router.delete(
@@ -178,7 +179,7 @@ async def restart(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller
     openapi_extra=documented(UpgradeRequest),
 )
 async def upgrade(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller) -> Envelope:
-    body = await json_body(request)
+    body = await json_body(request, required=False)  # OCP 4.0 sends none
     engine = engine_of(request)
     return ok(await _task(upgrade_obproxies, engine, id, obproxyIds, body, user.name))
 

@@ -31,9 +31,13 @@ class AddObproxiesRequest(_Model):
 
 
 class UpgradeRequest(_Model):
-    """``POST …/obproxies/{ids}/upgrade``: the RPM file name to go to, as at create."""
+    """``POST …/obproxies/{ids}/upgrade``: the package to go to. OCP 4.2 names it by
+    ``shortRpmName`` (``obproxy-1.9.1.1-1919579``); OCP 4.0 sends no body and goes to the newest
+    package. ``version`` (the RPM file name, as at create) is ocptask's own, kept for its
+    clients."""
 
-    version: Version
+    shortRpmName: Version | None = None
+    version: Version | None = None
 
 
 class ServerIdsRequest(_Model):

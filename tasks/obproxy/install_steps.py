@@ -94,9 +94,10 @@ class InstallRpmByPackageAndVersion(HostStep):
             'rm -rf "$tmp"',
             timeout=600,
         )
-        # OCP shows the host's hardware architecture beside each OBProxy.
-        architecture = self.sh(ctx, "uname -m").stdout.strip()
-        self.record_server(ctx, architecture=architecture or None)
+        # OCP shows the host's hardware architecture beside each OBProxy: what the host told
+        # when the chain first reached it (its facts, recorded by ``reach``).
+        architecture = ctx.hosts.get(self.host_id(ctx)).architecture
+        self.record_server(ctx, architecture=architecture)
 
     def rollback(self, ctx: StepContext) -> None:
         target = self.install_dir(ctx)

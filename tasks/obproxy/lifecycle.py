@@ -27,7 +27,7 @@ from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import package_version
+from .packages import by_short_name, newest, package_version
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
@@ -120,19 +120,41 @@ def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "
     return _by_body(engine, START_OBPROXY, cluster_id, body, creator, MAY_START)
 
 
+def upgrade_package(request: UpgradeRequest) -> str:
+    """The package file an upgrade goes to: ``version`` (ours, a file name), else the one
+    ``shortRpmName`` names, else the newest; a field error when they disagree or name none."""
+    if request.shortRpmName is not None:
+        named = by_short_name(request.shortRpmName)
+        if len(named) != 1:
+            why = "names no package" if not named else f"names several: {', '.join(named)}"
+            raise RequestInvalid([FieldError("shortRpmName", why, request.shortRpmName)])
+        if request.version is not None and request.version != named[0]:
+            message = f"names {named[0]}, but version says {request.version}"
+            raise RequestInvalid([FieldError("shortRpmName", message, request.shortRpmName)])
+        return named[0]
+    if request.version is not None:
+        return request.version
+    latest = newest()
+    if latest is None:
+        raise RequestInvalid([FieldError("shortRpmName", "no OBProxy package to upgrade to")])
+    return latest
+
+
 def upgrade_obproxies(
     engine: Engine, cluster_id: int, server_ids: ServerIds, body: Any, creator: str = "admin"
 ) -> Task:
-    """``POST …/obproxies/{ids}/upgrade {version}``: host by host, stop, install the new
+    """``POST …/obproxies/{ids}/upgrade {shortRpmName}``: host by host, stop, install the new
     package beside the old, start it on the old one's configuration, check it; a rollback
-    brings every host it reached back to its old version."""
-    request = parse(UpgradeRequest, body)
-    missing = missing_package("version", request.version)
+    brings every host it reached back to its old version. No body (``None``): the newest
+    package, as OCP 4.0 does."""
+    request = UpgradeRequest() if body is None else parse(UpgradeRequest, body)
+    target = upgrade_package(request)
+    missing = missing_package("version", target)
     if missing:
         raise RequestInvalid([missing])
     cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
-    new = package_version(request.version)
+    new = package_version(target)
     same = [
         FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
         for s in servers
@@ -143,7 +165,7 @@ def upgrade_obproxies(
 
     def payload(**kw: Any) -> UpgradePayload:
         olds = {str(s.host_id): s.version for s in servers}
-        return UpgradePayload(version=request.version, from_versions=olds, **kw)
+        return UpgradePayload(version=target, from_versions=olds, **kw)
 
     return _on_servers(engine, UPGRADE_OBPROXY, cluster, servers, creator, payload)
 

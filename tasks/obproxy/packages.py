@@ -51,3 +51,31 @@ def shown_version(file_name: str) -> str:
         return file_name
     release = _DIST_TAG.sub("", match.group("release")) or match.group("release")
     return f"{match.group('version')}-{release}"
+
+
+def packages() -> list[str]:
+    """The OBProxy packages in the package directory, by file name."""
+    folder = package_dir()
+    found = folder.iterdir() if folder.is_dir() else iter(())
+    return sorted(p.name for p in found if p.is_file() and PACKAGE_NAME.match(p.name))
+
+
+def by_short_name(short: str) -> list[str]:
+    """The packages OCP 4.2's ``shortRpmName`` names: the file name without its distribution
+    tag, architecture and ``.rpm`` (``obproxy-1.9.1.1-1919579``), or the full name."""
+    return [
+        name
+        for name in packages()
+        if name == short or name.removesuffix(".rpm").rsplit(".", 2)[0] == short
+    ]
+
+
+def newest() -> str | None:
+    """The package of the highest version (OCP 4.0's upgrade names none: it goes to the newest
+    one it has)."""
+
+    def key(name: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in package_version(name).split("."))
+
+    found = packages()
+    return max(found, key=key) if found else None

@@ -65,7 +65,7 @@ class ObproxyServerRecord(SQLModel, table=True):
     update_time: datetime = timestamp(nullable=False)
     # The cluster's parameter version this OBProxy last applied ("Sync obproxy parameter").
     parameter_version: int | None = _version()
-    architecture: str | None = None  # the host's ``uname -m``, read at install
+    architecture: str | None = None  # the host's ``uname -m`` (its facts) when installed here
 
 
 def hold(cluster_id: int) -> tuple[str, str]:
