@@ -125,9 +125,18 @@ class Creator(_Out):
     name: str
 
 
+class TaskCluster(_Out):
+    id: int
+    name: str
+    obClusterId: int
+    type: str
+
+
 class WrappedTaskInstance(_Out):
     id: int
     name: str
+    cluster: TaskCluster | None = Field(description="the OceanBase cluster the task is about")
+    tenant: None = Field(None, description="always null: ocptask has no tenants")
     type: str
     status: str
     operation: str
@@ -148,13 +157,6 @@ class BasicSubtask(_Out):
     description: str
     operation: str
     status: str
-
-
-class TaskCluster(_Out):
-    id: int
-    name: str
-    obClusterId: int
-    type: str
 
 
 class BasicTaskInstance(_Out):

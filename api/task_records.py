@@ -37,6 +37,12 @@ def basic(task: Task, creator_id: int | None) -> dict[str, Any]:
     return {**task.to_basic(creator_id), "cluster": cluster_of(task), "tenant": None}
 
 
+def wrapped(task: Task, creator_id: int | None) -> dict[str, Any]:
+    """OCP's WrappedTaskInstance (detail, retry, rollback): the engine's record with the
+    ``cluster`` and ``tenant`` the pages' tables list (their samples leave them out)."""
+    return {**task.to_wrapped(creator_id), "cluster": cluster_of(task), "tenant": None}
+
+
 def per_host(task: Task) -> dict[str, Any]:
     """A started task as OCP answers a per-host call (batchCreate, batchAdd): one task per host,
     each naming its ``hostId``. ocptask's one task covers the batch (a chain per host), so it

@@ -89,7 +89,14 @@ def _failed(env: ApiEnv, client: httpx.Client) -> dict[str, Any]:
 
 # What a task's record has beyond a page's sample: fields OCP's task return structure documents
 # (400.task-return-structure.md: TaskInstance.context, SubtaskInstance.className and .context).
-TASK_STRUCTURE = {"data.context", "data.subtasks[].context", "data.subtasks[].className"}
+# The detail, retry and rollback pages' tables also list ``cluster`` and ``tenant``.
+TASK_STRUCTURE = {
+    "data.context",
+    "data.subtasks[].context",
+    "data.subtasks[].className",
+    "data.cluster",
+    "data.tenant",
+}
 SUBTASK_STRUCTURE = {"data.context", "data.className"}
 # ocptask's own, in its task lists (the CLI's --since reads createTime without a detail call).
 # A started task as OCP's own create page shows it (``context``, ``taskDefinitionId``,

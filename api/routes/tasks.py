@@ -18,6 +18,7 @@ from ..envelope import Envelope, encode, ok, ok_encoded, paged
 from ..paging import Paging, paging
 from ..query import Listed, listed, refuse_unknown
 from ..task_records import basic, ob_links
+from ..task_records import wrapped as wrapped_record
 from .ids import MAX_ID, Id
 
 router = APIRouter(prefix="/api/v2/tasks/instances", tags=["tasks"])
@@ -147,7 +148,7 @@ def _rendered(task: Task, creator_id: int | None) -> bytes:
         if known is not None and known[0] is task and known[1] == creator_id:
             _RENDERED.move_to_end(task.id)
             return known[2]
-    data = encode(task.to_wrapped(creator_id))
+    data = encode(wrapped_record(task, creator_id))
     with _RENDERED_LOCK:
         _RENDERED[task.id] = (task, creator_id, data)
         _RENDERED.move_to_end(task.id)
