@@ -18,7 +18,7 @@ from api.auth.users import Users
 from fixtures import OB_RS_LIST, REQUESTS, install_request, register_ob_cluster, sample_request
 from fixtures import sandbox as sandbox_hosts
 from tasks.obclusters.registry import ObClusters
-from tests.api_helpers import error_of, run_cli, wait_task
+from tests.api_helpers import data_of, error_of, run_cli, wait_task
 from tests.conftest import ApiEnv
 
 SAMPLE = json.loads((REQUESTS.parent / "responses" / "create-obproxy-cluster.json").read_text())
@@ -82,6 +82,19 @@ def test_sample_request_answers_as_ocp_sample(api_env: ApiEnv) -> None:
         # A second create of the same name is refused at once, with the field named.
         again = error_of(client.post("/api/v2/obproxy/clusters", json=sample_request()), 400, 10001)
         assert again["target"] == "name" and again["subErrors"][0]["field"] == "name"
+
+
+def test_numeric_strings_create_as_jackson_reads_them(api_env: ApiEnv) -> None:
+    """OCP's Jackson takes ``"port": "2883"`` for 2883 (and ``"obClusterId": "1"`` for 1)."""
+    body = sample_request() | {"name": "by-strings", "port": "2883"}
+    body["obLinks"][0]["obClusterId"] = "1"
+    with api_env.client() as client:
+        created = data_of(client.post("/api/v2/obproxy/clusters", json=body))
+        final = wait_task(client, created["id"], timeout=30)
+        assert final["status"] == "SUCCESSFUL"
+        cid = int(final["subtasks"][0]["context"]["stringMap"]["obproxy_cluster_id"])
+        cluster = data_of(client.get(f"/api/v2/obproxy/clusters/{cid}"))
+    assert (cluster["port"], cluster["obLinks"][0]["obClusterId"]) == (2883, 1)
 
 
 def test_envelope_on_every_kind_of_error(api_env: ApiEnv) -> None:
