@@ -127,7 +127,8 @@ def _errors(app: FastAPI) -> None:
             message = err.get("msg", "invalid")
             if err.get("type") == "json_invalid":
                 field, message = "(body)", f"body is not valid JSON: {message}"
-            subs.append({"object": where, "field": field, "message": message})
+            sub = {"object": where, "field": field, "message": message}
+            subs.append(sub | {"rejectedValue": _plain(err.get("input"), field)})
         return _invalid(subs)
 
     @app.exception_handler(CsrfRefused)
@@ -193,8 +194,11 @@ def _unauthenticated() -> Envelope:
 def _safe(error: Any) -> Any:
     """The rejected value, if it is small and plain: an echo must not become a big response
     (a 1 MB parameter value) nor carry a password."""
-    value = error.rejected_value
-    if "password" in error.field.lower():
+    return _plain(error.rejected_value, error.field)
+
+
+def _plain(value: Any, field: str) -> Any:
+    if "password" in field.lower():
         return None
     if isinstance(value, str) and len(value) > 256:
         return value[:256] + "…"

@@ -44,7 +44,7 @@ class Paging:
         list. Without ``sort`` a list is newest first, as OCP's are."""
         if not self.sort:
             return allowed[default], True
-        if len(self.sort) > 1:
+        if len(self.sort) > 1 or self.sort[0].count(",") > 1:
             raise _refused(self.sort, allowed, "one sort field at a time")
         field, _, direction = self.sort[0].partition(",")
         field, direction = field.strip(), direction.strip().lower() or "asc"

@@ -40,9 +40,10 @@ async def known_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    names = _KNOWN.get(id(route))  # routes live as long as the app
-    if names is None:
-        names = _KNOWN[id(route)] = frozenset(_names(route.dependant))
+    names: frozenset[str] | None = getattr(route, "_ocptask_parameters", None)
+    if names is None:  # worked out once per route, kept on it
+        names = frozenset(_names(route.dependant))
+        route._ocptask_parameters = names  # type: ignore[attr-defined]
     refuse_unknown(request, names)
 
 
@@ -62,6 +63,3 @@ def refuse_unknown(request: Request, names: frozenset[str]) -> None:
                 for key in dict.fromkeys(unknown)
             ]
         )
-
-
-_KNOWN: dict[int, frozenset[str]] = {}

@@ -150,11 +150,20 @@ def obproxy_upgrade(
     source: Backend,
     cluster_id: int,
     obproxy_ids: IdsArgument,
-    version: Annotated[str, typer.Option(help="Package file name to go to.")],
+    version: Annotated[
+        str | None, typer.Option(help="Package file name to go to (default: the newest).")
+    ] = None,
+    short_rpm_name: Annotated[
+        str | None,
+        typer.Option("--short-rpm-name", help="OCP's name of it: obproxy-4.3.3.0-1."),
+    ] = None,
     wait: WaitOption = True,
 ) -> None:
-    """Upgrade OBProxies one host at a time; a rollback of the task brings back the old version."""
-    task = source.upgrade_obproxies(cluster_id, obproxy_ids, {"version": version})
+    """Upgrade OBProxies one host at a time; a rollback of the task brings back the old version.
+    Without --version or --short-rpm-name: the newest package for the hosts."""
+    body = {"version": version, "shortRpmName": short_rpm_name}
+    sent = {k: v for k, v in body.items() if v is not None}
+    task = source.upgrade_obproxies(cluster_id, obproxy_ids, sent or None)
     finish(source, task, wait)
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         TemplateError,
         TimeLimitExceeded,
         WaitTimeout,
+        members,
     )
     from .packages import Declarations, ServiceSummary
     from .picture import FORMATS as DAG_FORMATS
@@ -82,6 +83,7 @@ _HOME = {
             "HostNotFound",
             "Interrupt",
             "InvalidOperation",
+            "members",
             "NotFound",
             "OcpTaskError",
             "RequestInvalid",
@@ -160,6 +162,7 @@ __all__ = [
     "DefinitionError",
     "FieldError",
     "InvalidOperation",
+    "members",
     "NotFound",
     "HostNotFound",
     "DefinitionNotFound",

@@ -7,7 +7,7 @@ a lookup table of its own. The interrupts are deliberately *not* part of the tre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -126,6 +126,20 @@ class FieldError:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+
+def members(field: str, values: Iterable[object], allowed: Iterable[str]) -> list[str]:
+    """The values of an enum filter (OCP's StringArray), in any case, as the names they are
+    among ``allowed``; any other value is one field error naming ``field`` and them all. The
+    one rule every list's enum filters follow."""
+    names = list(allowed)
+    given = [str(v).strip().upper() for v in values]
+    given = [v for v in given if v]
+    bad = [v for v in given if v not in names]
+    if bad:
+        message = f"must be among {', '.join(names)}"
+        raise RequestInvalid([FieldError(field, message, ",".join(bad))])
+    return given
 
 
 class RequestInvalid(OcpTaskError, ValueError):

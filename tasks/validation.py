@@ -37,9 +37,12 @@ _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 def _no_boolean(value: Any) -> Any:
-    """Jackson reads ``"2883"`` as the number 2883 but never ``true`` as 1."""
+    """Jackson reads ``"2883"`` as the number 2883 but never ``true`` as 1, nor ``"1_000"``
+    (Python's digit separator) as anything."""
     if isinstance(value, bool):
         raise _fail("int_type", "Input should be a valid integer, not a boolean")
+    if isinstance(value, str) and "_" in value:
+        raise _fail("int_parsing", "Input should be a valid integer, written in digits")
     return value
 
 
@@ -55,8 +58,10 @@ def _boolean(value: Any) -> Any:
 class OcpBody(BaseModel):
     """A request body read as OCP's Jackson reads one: a numeric string is a number (``"port":
     "2883"``), a number is a string where a string is wanted, and unknown fields are ignored (OCP's
-    own samples carry undocumented ones). A fraction is never a whole number and a boolean never a
-    number. A field that differs from a known one only by case is refused by ``parse``."""
+    own samples carry undocumented ones). A boolean is never a number. Stricter than Jackson,
+    which truncates 2883.5 to 2883: a fraction is refused for a whole number (ours: a port or an
+    id that was cut would be the wrong one). A field that differs from a known one only by case
+    is refused by ``parse``."""
 
     model_config = ConfigDict(strict=False, coerce_numbers_to_str=True, extra="ignore")
 

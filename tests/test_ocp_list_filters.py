@@ -70,9 +70,10 @@ def test_each_task_filter_gives_its_subset(api_env: ApiEnv) -> None:
         assert [t["id"] for t in ordered["contents"]] == sorted(everything)
         # Refusals name the parameter: a misspelt one, a value outside OCP's enum, a sort field.
         err = error_of(
-            client.get("/api/v2/tasks/instances", params={"clusterName": "x"}), 400, 10001
+            client.get("/api/v2/tasks/instances", params={"clustername": "x"}), 400, 10001
         )
-        assert err["subErrors"][0]["field"] == "clusterName"
+        assert err["subErrors"][0]["field"] == "clustername"
+        assert _ids(client, clusterName="alpha") == {a.id}  # the right spelling is taken too
         err = error_of(client.get("/api/v2/tasks/instances", params={"status": "DONE"}), 400, 10001)
         assert err["subErrors"][0]["field"] == "status"
         error_of(client.get("/api/v2/tasks/instances", params={"sort": "tenant,asc"}), 400, 10011)

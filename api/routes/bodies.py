@@ -71,7 +71,7 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
         return None
     content_type = request.headers.get("content-type", "")
     if not _json_type(content_type):
-        sent = f"'{content_type}'" if content_type else "no Content-Type"
+        sent = f"Content-Type {content_type!r}" if content_type else "a body with no Content-Type"
         raise NotJson(
             f"Invalid request. Cause: {sent} is not supported; send the body as JSON "
             "(Content-Type: application/json)"

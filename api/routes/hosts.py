@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from engine import FieldError, Host, HostStatus, RequestInvalid, ServiceType
+from engine import Host, HostStatus, ServiceType, members
 from tasks.hosts import BatchCreateHostsRequest, batch_create_hosts
 
 from .. import models as m
@@ -73,14 +73,8 @@ E = TypeVar("E", bound=StrEnum)
 
 
 def _members(field: str, values: list[str] | None, enum: type[E]) -> set[E]:
-    """A StringArray filter's values as ``enum`` members (in any case, as the task list takes
-    its statuses); any other value is a field error."""
-    given = [v.upper() for v in listed(values)]
-    unknown = [v for v in given if v not in enum.__members__]
-    if unknown:
-        allowed = ", ".join(enum.__members__)
-        raise RequestInvalid([FieldError(field, f"must be among {allowed}", ",".join(unknown))])
-    return {enum(v) for v in given}
+    """A StringArray filter's values as ``enum`` members (``engine.members``' rule)."""
+    return {enum(v) for v in members(field, listed(values), enum.__members__)}
 
 
 def _matches(host: Host, keyword: str) -> bool:

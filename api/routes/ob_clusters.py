@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tasks.obclusters.registry import SORTABLE, ObClusters
+from tasks.obclusters.cluster import SORTABLE
+from tasks.obclusters.registry import ObClusters
 
 from .. import models as m
 from ..envelope import Envelope, ok, paged
@@ -28,7 +29,13 @@ def list_all(
         str | None, Query(max_length=128, description="a keyword of the name, any case")
     ] = None,
     status: Listed = None,
+    withStandby: Annotated[
+        bool | None,
+        Query(description="OCP 4.0's (deprecated in 4.2): the registry holds no standby cluster"),
+    ] = None,
 ) -> Envelope:
+    # withStandby is honoured, not dropped: with or without standby clusters the list is the
+    # same, since ocptask registers primary clusters only.
     column, descending = pages.order(SORTABLE)
     found, total = ObClusters(engine_of(request)).page(
         name=name,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.routing import Route
 
-from engine import Engine, Task
+from engine import Engine, FieldError, RequestInvalid, Task, TaskStatus, TaskType, members
 
 from .. import models as m
 from ..auth.caller import authenticated
@@ -40,10 +40,6 @@ def creator_ids(request: Request) -> dict[str, int]:
     """Each user's id by name: records name their creator, OCP shows both."""
     users: Users = request.app.state.users
     return users.ids()
-
-
-def _none(_: Task) -> bool:
-    return False
 
 
 def _concerns(host_id: int | None, cluster_id: int | None, cluster_name: str | None) -> Any:
@@ -78,6 +74,9 @@ def list_tasks(
     cluterName: Annotated[
         str | None, Query(max_length=256, description="OCP's spelling; fuzzy on the cluster name")
     ] = None,
+    clusterName: Annotated[
+        str | None, Query(max_length=256, description="the same as cluterName, spelt right")
+    ] = None,
     clusterId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     tenantName: Annotated[str | None, Query(max_length=256)] = None,
     tenantId: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -85,14 +84,19 @@ def list_tasks(
 ) -> Envelope:
     engine = engine_of(request)
     column, descending = pages.order(SORTABLE)
-    match = _concerns(hostId, clusterId, cluterName)
+    if cluterName and clusterName and cluterName != clusterName:
+        message = f"says {clusterName!r} where cluterName says {cluterName!r}"
+        raise RequestInvalid([FieldError("clusterName", message, clusterName, "query")])
+    statuses = members("status", listed(status), TaskStatus.__members__)
     if tenantId is not None or tenantName:
-        match = _none  # ocptask has no tenants: no task is about one, as in an OCP without them
+        members("type", [type] if type else [], TaskType.__members__)  # refused as any list
+        # ocptask has no tenants: no task is about one, as in an OCP without them.
+        return paged([], 0, pages.page, pages.size)
     tasks, total = engine.page(
-        statuses=listed(status),
+        statuses=statuses,
         name=name,
         task_type=type,
-        match=match,
+        match=_concerns(hostId, clusterId, cluterName or clusterName),
         order_by=column,
         descending=descending,
         offset=pages.offset,

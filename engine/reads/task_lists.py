@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.enums import TaskStatus, TaskType
-from engine.errors import FieldError, RequestInvalid
+from engine.errors import members
 
 if TYPE_CHECKING:
     from engine.task import Task
@@ -41,25 +41,15 @@ SCAN_CHUNK = 200
 
 def statuses_named(values: Sequence[TaskStatus | str]) -> list[str]:
     """Status names, any case; refused naming ``status`` and what it may be."""
-    found = [v.value if isinstance(v, TaskStatus) else str(v).strip().upper() for v in values]
-    found = [v for v in found if v]
-    bad = [v for v in found if v not in TaskStatus.__members__]
-    if bad:
-        allowed = ", ".join(TaskStatus.__members__)
-        raise RequestInvalid([FieldError("status", f"must be among {allowed}", ",".join(bad))])
-    return found
+    names = [v.value if isinstance(v, TaskStatus) else v for v in values]
+    return members("status", names, TaskStatus.__members__)
 
 
 def type_named(value: TaskType | str | None) -> str | None:
     if value is None or isinstance(value, TaskType):
         return value.value if value else None
-    name = value.strip().upper()
-    if not name:
-        return None
-    if name not in TaskType.__members__:
-        allowed = ", ".join(TaskType.__members__)
-        raise RequestInvalid([FieldError("type", f"must be one of {allowed}", value)])
-    return name
+    found = members("type", [value], TaskType.__members__)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)

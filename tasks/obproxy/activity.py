@@ -39,18 +39,6 @@ from .templates import (
     UPGRADE_OBPROXY,
 )
 
-STATUSES = (
-    "CREATING",
-    "RUNNING",
-    "RESTARTING",
-    "UPGRADING",
-    "REFRESHING",
-    "DELETING",
-    "UNAVAILABLE",
-    "TAKINGOVER",
-)
-"""OCP 4.2's ObproxyServer ``status`` values (``800.obproxy-management/300``, ``400``)."""
-OPERATE_STATUSES = ("NORMAL", "OPERATING")
 # What a running task does to the OBProxies it names.
 _TRANSIENT = {
     INSTALL_OBPROXY.name: "CREATING",

@@ -19,7 +19,8 @@ from engine import Engine, NotFound
 from engine.clock import ocp_time
 from engine.db.row_ids import is_row_id
 from engine.errors import found
-from tasks.obclusters.registry import ObCluster, ObClusters
+from tasks.obclusters.cluster import ObCluster
+from tasks.obclusters.registry import ObClusters
 
 from .activity import IDLE, Activity, activities
 from .packages import shown_version

@@ -17,7 +17,6 @@ from pydantic import Field
 from sqlmodel import Session
 
 from engine import Engine, FieldError, NotFound, RequestInvalid
-from engine.clock import utcnow
 from engine.db.row_ids import is_row_id
 from engine.errors import found
 from engine.states import holds
@@ -25,7 +24,7 @@ from tasks.validation import parse
 
 from .clusters import ObproxyClusterNotFound, get_cluster
 from .create import resolve_links
-from .records import ObproxyClusterRecord, hold
+from .records import ObproxyClusterRecord, hold, touch
 from .request import MAX_OB_LINKS, Address, ObLink, Port, _Model
 
 
@@ -48,7 +47,7 @@ def edit_cluster(engine: Engine, cluster_id: int, body: Any) -> dict[str, Any]:
         for field in edit.model_fields_set:
             setattr(row, field, getattr(edit, field))
         if edit.model_fields_set:
-            row.update_time = utcnow()
+            touch(session, cluster_id)
         session.add(row)
     return get_cluster(engine, cluster_id)
 
@@ -83,7 +82,7 @@ def add_links(engine: Engine, cluster_id: int, body: Any) -> None:
         if problems:
             raise RequestInvalid(problems)
         row.ob_links = [*row.ob_links, *(link.model_dump() for link in links)]
-        row.update_time = utcnow()
+        touch(session, cluster_id)
         session.add(row)
 
 
@@ -102,11 +101,12 @@ def remove_link(engine: Engine, cluster_id: int, ob_cluster_name: str) -> None:
                         f"{ob_cluster_name!r} is the only link of cluster {row.name!r} (RS_LIST "
                         "mode): its OBProxies start from it",
                         ob_cluster_name,
+                        "path",
                     )
                 ]
             )
         row.ob_links = kept
-        row.update_time = utcnow()
+        touch(session, cluster_id)
         session.add(row)
 
 

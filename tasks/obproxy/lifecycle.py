@@ -120,11 +120,12 @@ def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "
     return _by_body(engine, START_OBPROXY, cluster_id, body, creator, MAY_START)
 
 
-def upgrade_package(request: UpgradeRequest) -> str:
+def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
     """The package file an upgrade goes to: ``version`` (ours, a file name), else the one
-    ``shortRpmName`` names, else the newest; a field error when they disagree or name none."""
+    ``shortRpmName`` names, else the newest, for the hosts' architecture ``arch`` when it is
+    known; a field error when they disagree or name none."""
     if request.shortRpmName is not None:
-        named = by_short_name(request.shortRpmName)
+        named = by_short_name(request.shortRpmName, arch)
         if len(named) != 1:
             why = "names no package" if not named else f"names several: {', '.join(named)}"
             raise RequestInvalid([FieldError("shortRpmName", why, request.shortRpmName)])
@@ -134,7 +135,7 @@ def upgrade_package(request: UpgradeRequest) -> str:
         return named[0]
     if request.version is not None:
         return request.version
-    latest = newest()
+    latest = newest(arch)
     if latest is None:
         raise RequestInvalid([FieldError("shortRpmName", "no OBProxy package to upgrade to")])
     return latest
@@ -148,12 +149,13 @@ def upgrade_obproxies(
     brings every host it reached back to its old version. No body (``None``): the newest
     package, as OCP 4.0 does."""
     request = UpgradeRequest() if body is None else parse(UpgradeRequest, body)
-    target = upgrade_package(request)
+    cluster = cluster_row(engine, cluster_id)
+    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
+    arches = {s.architecture for s in servers}
+    target = upgrade_package(request, arches.pop() if len(arches) == 1 else None)
     missing = missing_package("version", target)
     if missing:
         raise RequestInvalid([missing])
-    cluster = cluster_row(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
     new = package_version(target)
     same = [
         FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
@@ -243,27 +245,34 @@ def _submit(
 
 def _ids(server_ids: ServerIds, field: str) -> list[int]:
     """Ids from a list or from OCP's comma-separated path segment, each a row id, no repeats."""
+    where = "path" if isinstance(server_ids, str) else "body"
     if isinstance(server_ids, str):
         items: list[Any] = server_ids.split(",")
     elif isinstance(server_ids, (list, tuple)):
         items = list(server_ids)
     else:
-        raise RequestInvalid([FieldError(field, "must be a list of OBProxy ids", None)])
+        raise RequestInvalid(
+            [FieldError(field, "must be a list of OBProxy ids", None, object=where)]
+        )
     if len(items) > MAX_HOSTS:
-        raise RequestInvalid([FieldError(field, f"at most {MAX_HOSTS} OBProxies", len(items))])
+        raise RequestInvalid(
+            [FieldError(field, f"at most {MAX_HOSTS} OBProxies", len(items), object=where)]
+        )
     ids, problems = [], []
     for i, item in enumerate(items):
         text = item.strip() if isinstance(item, str) else item
         if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 19:
             text = int(text)
         if isinstance(text, bool) or not isinstance(text, int) or not is_row_id(text):
-            problems.append(FieldError(f"{field}[{i}]", "must be an OBProxy id", item))
+            problems.append(
+                FieldError(f"{field}[{i}]", "must be an OBProxy id", item, object=where)
+            )
         elif text in ids:
-            problems.append(FieldError(f"{field}[{i}]", f"duplicate id {text}", text))
+            problems.append(FieldError(f"{field}[{i}]", f"duplicate id {text}", text, object=where))
         else:
             ids.append(text)
     if not items:
-        problems.append(FieldError(field, "name at least one OBProxy"))
+        problems.append(FieldError(field, "name at least one OBProxy", object=where))
     if problems:
         raise RequestInvalid(problems)
     return ids

@@ -60,22 +60,32 @@ def packages() -> list[str]:
     return sorted(p.name for p in found if p.is_file() and PACKAGE_NAME.match(p.name))
 
 
-def by_short_name(short: str) -> list[str]:
-    """The packages OCP 4.2's ``shortRpmName`` names: the file name without its distribution
-    tag, architecture and ``.rpm`` (``obproxy-1.9.1.1-1919579``), or the full name."""
-    return [
-        name
-        for name in packages()
-        if name == short or name.removesuffix(".rpm").rsplit(".", 2)[0] == short
-    ]
+def short_name(file_name: str) -> str:
+    """OCP 4.2's ``shortRpmName`` of a package: its name without distribution tag, architecture
+    and ``.rpm`` (``obproxy-1.9.1.1-1919579.el7.x86_64.rpm`` -> ``obproxy-1.9.1.1-1919579``)."""
+    match = _parts(file_name)
+    prefix = file_name[: match.start("version")]
+    return f"{prefix}{match.group('version')}-{shown_version(file_name).split('-', 1)[1]}"
 
 
-def newest() -> str | None:
-    """The package of the highest version (OCP 4.0's upgrade names none: it goes to the newest
-    one it has)."""
+def _fits(file_name: str, arch: str | None) -> bool:
+    return arch is None or _parts(file_name).group("arch") in (arch, "noarch")
 
-    def key(name: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in package_version(name).split("."))
 
-    found = packages()
+def by_short_name(short: str, arch: str | None = None) -> list[str]:
+    """The packages ``shortRpmName`` names (or the full file name), for ``arch`` if known."""
+    return [n for n in packages() if (n == short or short_name(n) == short) and _fits(n, arch)]
+
+
+def newest(arch: str | None = None) -> str | None:
+    """The package of the highest version and release for ``arch`` (OCP 4.0's upgrade names
+    none: it goes to the newest one it has)."""
+
+    def key(name: str) -> tuple[tuple[int, ...], tuple[int | str, ...]]:
+        match = _parts(name)
+        release = re.split(r"[._]", _DIST_TAG.sub("", match.group("release")))
+        numbers = tuple(int(p) if p.isdigit() else p for p in release)
+        return tuple(int(p) for p in match.group("version").split(".")), numbers  # type: ignore[return-value]
+
+    found = [n for n in packages() if _fits(n, arch)]
     return max(found, key=key) if found else None
