@@ -149,6 +149,9 @@ def upgrade_obproxies(
     brings every host it reached back to its old version. No body (``None``): the newest
     package, as OCP 4.0 does."""
     request = UpgradeRequest() if body is None else parse(UpgradeRequest, body)
+    named = missing_package("version", request.version) if request.version else None
+    if named and request.shortRpmName is None:  # the body's own fault is told first
+        raise RequestInvalid([named])
     cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
     arches = {s.architecture for s in servers}
