@@ -211,6 +211,15 @@ class HostRegistry:
             services = self._on(session, [r.id for r in records if r.id is not None])
             return [Host.from_record(r, services[r.id or 0]) for r in records]
 
+    def existing(self, host_ids: Collection[int]) -> set[int]:
+        """Which of ``host_ids`` are registered hosts (one indexed query, no records built)."""
+        wanted = [i for i in set(host_ids) if is_row_id(i)]
+        if not wanted:
+            return set()
+        with self.store.read() as session:
+            query = select(HostRecord.id).where(col(HostRecord.id).in_(wanted))
+            return {int(i) for i in session.exec(query).all() if i is not None}
+
     def label(self, host_id: str) -> str:
         """How a task's record names the host its chain works on: "name (address)"."""
         try:

@@ -15,7 +15,7 @@ SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 
 def unknown_hosts(engine: Engine, host_ids: list[int], field: str) -> list[FieldError]:
     """One error per host id that names no registered host (``field[i]``)."""
-    known = {h.id for h in engine.hosts.list()}
+    known = engine.hosts.existing(host_ids)
     return [
         FieldError(f"{field}[{i}]", f"host {host_id} does not exist", host_id)
         for i, host_id in enumerate(host_ids)
