@@ -14,7 +14,7 @@ import httpx
 
 from engine import Node, Template
 from fixtures import PACKAGE, register_ob_cluster
-from tests.api_helpers import wait_task
+from tests.api_helpers import error_of, wait_task
 from tests.conftest import ApiEnv
 from tests.helpers import S
 from tests.ocp_docs import compare, page, send_sample
@@ -317,3 +317,43 @@ def test_every_documented_query_parameter_is_taken(tmp_path: Path) -> None:
         assert names <= route, f"{row['endpoint']}: {sorted(names - route)} not taken"
         checked += len(names)
     assert checked >= 20
+
+
+def test_hosts_batch_delete(api_env: ApiEnv) -> None:
+    """The docs' sample (``{"hostIdList": [...]}``) removes every host it names, answering
+    without data; a list naming a host a running task needs, or an unknown one, removes none and
+    names each at its place in the list."""
+    engine = api_env.engine
+    made = [
+        engine.hosts.add(
+            {
+                "name": f"idle-{i}",
+                "innerIpAddress": f"127.0.0.{60 + i}",
+                "username": "admin",
+                "password": "pw-1",
+            }
+        ).id
+        for i in range(4)
+    ]
+    busy = engine.submit(WAITS, {"host_ids": [str(made[3])]})
+
+    def ids(names: list[int]) -> Any:
+        return lambda body: body | {"hostIdList": names}
+
+    with api_env.client() as client:
+        refused = send_sample(
+            client, "host-module/delete-multiple-hosts", body=ids([made[2], made[3], 424242])
+        )
+        err = error_of(refused, 400, 10001)
+        assert {e["field"]: e["rejectedValue"] for e in err["subErrors"]} == {
+            "hostIdList[1]": made[3],
+            "hostIdList[2]": 424242,
+        }
+        assert f"task {busy.id} is running on it" in err["subErrors"][0]["message"]
+        assert {h.id for h in engine.hosts.list()} >= set(made)  # none removed
+        _same(
+            send_sample(client, "host-module/delete-multiple-hosts", body=ids(made[:2])),
+            "host-module/delete-multiple-hosts",
+        )
+        assert {h.id for h in engine.hosts.list()} == set(made[2:])
+        client.post(f"/api/v2/tasks/instances/{busy.id}/subtasks/{busy.subtasks[0].id}/cancel")

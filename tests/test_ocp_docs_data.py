@@ -107,6 +107,7 @@ SERVED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v2/obproxy/clusters/{id}/servers/start"): None,
     ("GET", "/api/v2/compute/hosts"): "host-module/query-host-lists",
     ("POST", "/api/v2/compute/hosts/batchCreate"): "host-module/add-hosts-in-batches",
+    ("POST", "/api/v2/compute/hosts/batchDelete"): "host-module/delete-multiple-hosts",
     ("GET", "/api/v2/compute/hosts/{hostId}"): "host-module/query-host-details",
     ("DELETE", "/api/v2/compute/hosts/{hostId}"): "host-module/delete-host",
     ("GET", "/api/v2/ob/clusters"): "cluster-information/query-clusters",

@@ -1,4 +1,5 @@
-"""``/api/v2/compute/hosts``: the host registry tasks run on, and batchCreate to add to it."""
+"""``/api/v2/compute/hosts``: the host registry tasks run on, batchCreate to add to it and
+batchDelete to remove several at once."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from engine import Host, HostStatus, ServiceType, members
-from tasks.hosts import BatchCreateHostsRequest, batch_create_hosts
+from tasks.hosts import (
+    BatchCreateHostsRequest,
+    BatchDeleteHostsRequest,
+    batch_create_hosts,
+    batch_delete_hosts,
+)
 
 from .. import models as m
 from ..auth.caller import authenticated
@@ -17,7 +24,7 @@ from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
 from ..query import Listed, listed
 from ..task_records import per_host
-from .bodies import documented, submitted
+from .bodies import documented, json_body, submitted
 from .ids import Id
 from .tasks import engine_of
 
@@ -98,6 +105,18 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
     task = await submitted(request, user.name, batch_create_hosts)
     return ok({"contents": [per_host(task)]})
+
+
+@router.post(
+    "/batchDelete",
+    response_model=m.NoData,
+    summary="Remove several hosts: every one or, if any is unknown or in use, none",
+    openapi_extra=documented(BatchDeleteHostsRequest),
+)
+async def batch_delete(request: Request) -> Envelope:
+    body = await json_body(request)
+    await run_in_threadpool(batch_delete_hosts, engine_of(request), body)
+    return ok(has_data=False)
 
 
 @router.get("/{hostId}", response_model=m.Envelope[m.Host], summary="Host detail")

@@ -249,19 +249,45 @@ class HostRegistry:
                 HostNotFound,
                 host_id,
             )
-            reasons = [r for check in self._guards if (r := check(session, host_id))]
-            if reasons:
-                raise RequestInvalid(
-                    [
-                        FieldError("hostId", f"host {host_id} is in use: {r}", host_id)
-                        for r in reasons
-                    ]
-                )
-            cred = session.get(HostCredentialRecord, host_id)
-            if cred is not None:
-                session.delete(cred)
-                session.flush()
-            session.delete(rec)
+            problems = self._in_use(session, host_id, "hostId")
+            if problems:
+                raise RequestInvalid(problems)
+            self._forget(session, rec)
+
+    def remove_all(self, host_ids: Sequence[int], field: str = "hostIdList") -> None:
+        """OCP's batchDelete: every host or none. Each unknown, repeated or busy host is a field
+        error (``field[i]``) and then nothing is removed."""
+        with self.store.write() as session:
+            problems: list[FieldError] = []
+            records: list[HostRecord] = []
+            for i, host_id in enumerate(host_ids):
+                where = f"{field}[{i}]"
+                rec = session.get(HostRecord, host_id) if is_row_id(host_id) else None
+                if rec is None:
+                    problems.append(FieldError(where, f"host {host_id} does not exist", host_id))
+                elif rec in records:
+                    problems.append(FieldError(where, f"host {host_id} is named twice", host_id))
+                else:
+                    problems += self._in_use(session, host_id, where)
+                    records.append(rec)
+            if not host_ids:
+                problems.append(FieldError(field, "name at least one host", []))
+            if problems:
+                raise RequestInvalid(problems)
+            for rec in records:
+                self._forget(session, rec)
+
+    def _in_use(self, session: Session, host_id: int, field: str) -> list[FieldError]:
+        reasons = [r for check in self._guards if (r := check(session, host_id))]
+        return [FieldError(field, f"host {host_id} is in use: {r}", host_id) for r in reasons]
+
+    @staticmethod
+    def _forget(session: Session, rec: HostRecord) -> None:
+        cred = session.get(HostCredentialRecord, rec.id)
+        if cred is not None:
+            session.delete(cred)
+            session.flush()
+        session.delete(rec)
 
     def pin(self, host_id: int, host_key: str) -> None:
         """Pin the key learned on first use; from then on only that key is accepted."""

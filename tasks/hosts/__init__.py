@@ -1,10 +1,11 @@
-"""Host tasks: OCP's ``POST /api/v2/compute/hosts/batchCreate`` and the "Prepare host" task."""
+"""Host calls: OCP's ``batchCreate`` with its "Prepare host" task, and ``batchDelete``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from .batch_create import BatchCreateHostsRequest, HostBasicData, batch_create_hosts
+from .batch_delete import BatchDeleteHostsRequest, batch_delete_hosts
 from .steps import PrepareHost
 from .templates import PREPARE_HOSTS
 
@@ -21,7 +22,9 @@ __all__ = [
     "PREPARE_HOSTS",
     "register",
     "BatchCreateHostsRequest",
+    "BatchDeleteHostsRequest",
     "HostBasicData",
     "PrepareHost",
     "batch_create_hosts",
+    "batch_delete_hosts",
 ]

@@ -27,7 +27,7 @@ from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import by_short_name, newest, package_version
+from .packages import by_short_name, newest, package_version, packages, short_name
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
@@ -127,7 +127,12 @@ def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
     if request.shortRpmName is not None:
         named = by_short_name(request.shortRpmName, arch)
         if len(named) != 1:
-            why = "names no package" if not named else f"names several: {', '.join(named)}"
+            known = ", ".join(short_name(p) for p in packages()) or "none"
+            why = (
+                f"names no package (there are: {known})"
+                if not named
+                else (f"names several: {', '.join(named)}")
+            )
             raise RequestInvalid([FieldError("shortRpmName", why, request.shortRpmName)])
         if request.version is not None and request.version != named[0]:
             message = f"names {named[0]}, but version says {request.version}"
