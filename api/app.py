@@ -81,8 +81,9 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
     secured = [Depends(authenticated), Depends(known_parameters)]
-    for module in (tasks, obproxy, hosts, ob_clusters):
-        app.include_router(module.router, dependencies=secured, responses=ERRORS)
+    routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
+    for router in routers:
+        app.include_router(router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
     pages.install(app)
     app.add_middleware(EnvelopeMiddleware)

@@ -246,6 +246,21 @@ class ParameterValue(_Out):
     obproxies: list[str]
 
 
+class ParameterInfo(_Out):
+    id: int
+    name: str
+    version: str
+    type: str
+    allowedStringValues: str | None
+    maxValue: str | None
+    minValue: str | None
+    defaultValue: str | None
+    needRestart: bool
+    readonly: bool
+    description: str | None
+    explanation: str | None
+
+
 class ObproxyParameter(_Out):
     name: str
     description: str | None

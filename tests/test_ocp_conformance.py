@@ -357,3 +357,22 @@ def test_hosts_batch_delete(api_env: ApiEnv) -> None:
         )
         assert {h.id for h in engine.hosts.list()} == set(made[2:])
         client.post(f"/api/v2/tasks/instances/{busy.id}/subtasks/{busy.subtasks[0].id}/cancel")
+
+
+def test_obproxy_parameter_info(api_env: ApiEnv) -> None:
+    """The docs' sample request answers the table from obproxy's source key for key; ``name``
+    gives one parameter's metadata; a ``version`` of another release line finds none."""
+    key = "obproxy-management/query-the-metadata-of-an-obproxy-parameter"
+    with api_env.client() as client:
+        _same(send_sample(client, key), key)
+        one = client.get("/api/v2/obproxy/parameterInfo", params={"name": "proxy_mem_limited"})
+        (entry,) = one.json()["data"]["contents"]
+        assert (entry["type"], entry["defaultValue"], entry["needRestart"]) == (
+            "CAPACITY",
+            "2G",
+            False,
+        )
+        line = client.get("/api/v2/obproxy/parameterInfo", params={"version": "4.3.2.0"})
+        assert len(line.json()["data"]["contents"]) > 200
+        other = client.get("/api/v2/obproxy/parameterInfo", params={"version": "1.9.1"})
+        assert other.json()["data"]["contents"] == []

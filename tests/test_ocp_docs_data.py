@@ -80,6 +80,10 @@ SERVED: dict[tuple[str, str], str | None] = {
         "/api/v2/obproxy/clusters/{id}/parameters",
     ): "obproxy-management/queries-the-obproxy-cluster-parameters",
     (
+        "GET",
+        "/api/v2/obproxy/parameterInfo",
+    ): "obproxy-management/query-the-metadata-of-an-obproxy-parameter",
+    (
         "POST",
         "/api/v2/obproxy/clusters/{id}/obLinks/batchAdd",
     ): "obproxy-management/obproxy-cluster",

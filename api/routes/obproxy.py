@@ -30,6 +30,7 @@ from tasks.obproxy import (
 )
 from tasks.obproxy.bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
 from tasks.obproxy.clusters import SORTABLE, get_cluster, list_clusters
+from tasks.obproxy.parameter_info import parameter_info
 from tasks.obproxy.parameters import cluster_parameters
 
 from .. import models as m
@@ -43,6 +44,21 @@ from .ids import Id
 from .tasks import creator_ids, engine_of
 
 router = APIRouter(prefix="/api/v2/obproxy/clusters", tags=["obproxy"])
+info_router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
+
+
+@info_router.get(
+    "/parameterInfo",
+    response_model=m.Envelope[m.Contents[m.ParameterInfo]],
+    summary="OBProxy parameter metadata (from obproxy's source)",
+)
+def parameter_metadata(
+    name: Annotated[str | None, Query(max_length=128, description="one parameter's name")] = None,
+    version: Annotated[
+        str | None, Query(max_length=64, description="an OBProxy version, e.g. 4.3.2.0")
+    ] = None,
+) -> Envelope:
+    return ok({"contents": parameter_info(name, version)})
 
 
 @router.post(
