@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import ast
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from engine import Node, Template
-from fixtures import PACKAGE, register_ob_cluster
+from fixtures import PACKAGE, install_request, register_ob_cluster
 from tests.api_helpers import error_of, wait_task
 from tests.conftest import ApiEnv
 from tests.helpers import S
@@ -376,3 +378,36 @@ def test_obproxy_parameter_info(api_env: ApiEnv) -> None:
         assert len(line.json()["data"]["contents"]) > 200
         other = client.get("/api/v2/obproxy/parameterInfo", params={"version": "1.9.1"})
         assert other.json()["data"]["contents"] == []
+
+
+def test_servers_delete_leaves_skipped_hosts_alone(api_hosts: Any) -> None:
+    """OCP 4.3's ``servers/delete``: every named OBProxy leaves the cluster; the host of one in
+    ``skipHostOperationServerIds`` is not touched (its obproxy still answers), the other's is
+    stopped and removed."""
+    env, host_ids, sandbox = api_hosts
+    register_ob_cluster(env.engine, "proxyro-Secret-4711")
+    addresses = {h["innerIpAddress"] for h in sandbox["inventory"]}
+    with env.client() as client:
+        created = client.post("/api/v2/obproxy/clusters", json=install_request(host_ids[:2]))
+        made = wait_task(client, created.json()["data"]["id"])
+        assert made["status"] == "SUCCESSFUL", made
+        cid = int(made["subtasks"][0]["context"]["stringMap"]["obproxy_cluster_id"])
+        url = f"/api/v2/obproxy/clusters/{cid}"
+        servers = client.get(url).json()["data"]["obproxies"]
+        (kept, gone) = sorted(servers, key=lambda s: s["id"])
+        stray = {"obproxyServerIds": [gone["id"]], "skipHostOperationServerIds": [kept["id"]]}
+        err = error_of(client.post(f"{url}/servers/delete", json=stray), 400, 10001)
+        assert err["target"] == "skipHostOperationServerIds[0]"
+        body = {
+            "obproxyServerIds": [kept["id"], gone["id"]],
+            "skipHostOperationServerIds": [kept["id"]],
+        }
+        task = client.post(f"{url}/servers/delete", json=body).json()["data"]
+        final = wait_task(client, task["id"])
+        assert final["status"] == "SUCCESSFUL", final
+        assert client.get(url).json()["data"]["obproxies"] == []
+    assert kept["ip"] in addresses
+    with socket.create_connection((kept["ip"], 2883), timeout=5):
+        pass  # left alone: still serving
+    with pytest.raises(OSError):
+        socket.create_connection((gone["ip"], 2883), timeout=5).close()

@@ -108,6 +108,7 @@ SERVED: dict[tuple[str, str], str | None] = {
         "/api/v2/obproxy/clusters/{id}/obproxies/{obproxyIds}/upgrade",
     ): "obproxy-management/upgrade-obproxy-1",
     ("POST", "/api/v2/obproxy/clusters/{id}/servers/stop"): None,
+    ("POST", "/api/v2/obproxy/clusters/{id}/servers/delete"): None,
     ("POST", "/api/v2/obproxy/clusters/{id}/servers/start"): None,
     ("GET", "/api/v2/compute/hosts"): "host-module/query-host-lists",
     ("POST", "/api/v2/compute/hosts/batchCreate"): "host-module/add-hosts-in-batches",

@@ -20,6 +20,7 @@ from tasks.obproxy import (
     create_cluster,
     delete_cluster,
     delete_obproxies,
+    delete_servers,
     edit_cluster,
     plan_cluster,
     remove_link,
@@ -28,7 +29,12 @@ from tasks.obproxy import (
     stop_obproxies,
     upgrade_obproxies,
 )
-from tasks.obproxy.bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
+from tasks.obproxy.bodies import (
+    AddObproxiesRequest,
+    DeleteServersRequest,
+    ServerIdsRequest,
+    UpgradeRequest,
+)
 from tasks.obproxy.clusters import SORTABLE, get_cluster, list_clusters
 from tasks.obproxy.parameter_info import parameter_info
 from tasks.obproxy.parameters import cluster_parameters
@@ -198,6 +204,17 @@ async def upgrade(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller
     body = await json_body(request, required=False)  # OCP 4.0 sends none
     engine = engine_of(request)
     return ok(await _task(upgrade_obproxies, engine, id, obproxyIds, body, user.name))
+
+
+@router.post(
+    "/{id}/servers/delete",
+    response_model=m.Envelope[m.TaskInstance],
+    summary="Delete OBProxies, leaving the hosts of skipHostOperationServerIds alone (OCP 4.3)",
+    openapi_extra=documented(DeleteServersRequest),
+)
+async def delete_listed(request: Request, id: Id, user: Caller) -> Envelope:
+    body = await json_body(request)
+    return ok(await _task(delete_servers, engine_of(request), id, body, user.name))
 
 
 @router.post(

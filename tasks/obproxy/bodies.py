@@ -40,6 +40,14 @@ class UpgradeRequest(_Model):
     version: Version | None = None
 
 
+class DeleteServersRequest(_Model):
+    """OCP 4.3's ``POST …/servers/delete``: the OBProxies to delete, and those of them whose
+    hosts are not to be touched (gone or unreachable: their records are removed all the same)."""
+
+    obproxyServerIds: Annotated[list[Id], Field(max_length=MAX_HOSTS)]
+    skipHostOperationServerIds: Annotated[list[Id], Field(max_length=MAX_HOSTS)] = []
+
+
 class ServerIdsRequest(_Model):
     """``POST …/servers/stop`` (OCP 4.3) and ``…/servers/start`` (ocptask's)."""
 

@@ -23,7 +23,7 @@ from engine.states import holds
 from tasks.validation import parse
 
 from .activity import described
-from .bodies import AddObproxiesRequest, ServerIdsRequest, UpgradeRequest
+from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest, UpgradeRequest
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
@@ -85,6 +85,29 @@ def delete_obproxies(
     cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
     return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, OfflinePayload)
+
+
+def delete_servers(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
+    """OCP 4.3's ``POST …/servers/delete {obproxyServerIds, skipHostOperationServerIds}``: the
+    delete above, except that the hosts of the skipped ones are not touched."""
+    request = parse(DeleteServersRequest, body)
+    stray = [
+        FieldError(f"skipHostOperationServerIds[{i}]", "is not among obproxyServerIds", sid)
+        for i, sid in enumerate(request.skipHostOperationServerIds)
+        if sid not in request.obproxyServerIds
+    ]
+    if stray:
+        raise RequestInvalid(stray)
+    cluster = cluster_row(engine, cluster_id)
+    ids = _ids(request.obproxyServerIds, "obproxyServerIds")
+    servers = _servers(engine, cluster, ids, "obproxyServerIds")
+    skipped = set(request.skipHostOperationServerIds)
+    skip_hosts = [s.host_id for s in servers if s.id in skipped]
+
+    def payload(**kw: Any) -> OfflinePayload:
+        return OfflinePayload(skip_host_ids=skip_hosts, **kw)
+
+    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload)
 
 
 def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> Task:

@@ -210,6 +210,13 @@ class StopAndUninstallObproxy(HostStep):
     irreversible = True  # the template prohibits rolling back past it
 
     def run(self, ctx: StepContext) -> None:
+        if self.host_id(ctx) in ctx.payload_as(OfflinePayload).skip_host_ids:
+            ctx.log.warning(
+                f"host {self.host_id(ctx)}: nothing stopped or removed there, as the call asked "
+                "(skipHostOperationServerIds); its obproxy, if any, is left as it is"
+            )
+            ctx.string_map[_uninstalled(ctx)] = "not asked"  # the record goes all the same
+            return
         home = self.home(ctx)
         step = InstallRpmByPackageAndVersion
         owner = q(f"{self.cluster_id(ctx)}/{self.spec(ctx).server_id}")
@@ -259,7 +266,7 @@ class DeleteObproxyInfo(HostStep):
             server = self.server(ctx, session)
             if server is None:
                 ctx.log.info("the server row is already gone")
-            elif ctx.string_map.get(_uninstalled(ctx)) != "true":
+            elif ctx.string_map.get(_uninstalled(ctx)) not in ("true", "not asked"):
                 ctx.log.warning(
                     f"the uninstall on host {self.host_id(ctx)} was skipped: OBProxy server "
                     f"{server.id} stays recorded as DELETING (delete it again to clear the host)"

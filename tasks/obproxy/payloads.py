@@ -37,3 +37,6 @@ class OfflinePayload(ServersPayload):
     """Delete OBProxies; with ``delete_cluster``, then the cluster's own row."""
 
     delete_cluster: bool = False
+    # OCP 4.3's skipHostOperationServerIds, as their hosts: forgotten without touching the host
+    # (one that is gone or unreachable), as the caller asked.
+    skip_host_ids: list[int] = []
