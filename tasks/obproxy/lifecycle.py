@@ -27,7 +27,7 @@ from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest,
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import by_short_name, newest, package_version, packages, short_name
+from .packages import package_version, upgrade_package
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
@@ -141,32 +141,6 @@ def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "
     """``POST …/clusters/{id}/servers/start {obproxyServerIds}`` (ocptask's counterpart of
     stop): status RUNNING once each answers SQL and /metrics."""
     return _by_body(engine, START_OBPROXY, cluster_id, body, creator, MAY_START)
-
-
-def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
-    """The package file an upgrade goes to: ``version`` (ours, a file name), else the one
-    ``shortRpmName`` names, else the newest, for the hosts' architecture ``arch`` when it is
-    known; a field error when they disagree or name none."""
-    if request.shortRpmName is not None:
-        named = by_short_name(request.shortRpmName, arch)
-        if len(named) != 1:
-            known = ", ".join(short_name(p) for p in packages()) or "none"
-            why = (
-                f"names no package (there are: {known})"
-                if not named
-                else (f"names several: {', '.join(named)}")
-            )
-            raise RequestInvalid([FieldError("shortRpmName", why, request.shortRpmName)])
-        if request.version is not None and request.version != named[0]:
-            message = f"names {named[0]}, but version says {request.version}"
-            raise RequestInvalid([FieldError("shortRpmName", message, request.shortRpmName)])
-        return named[0]
-    if request.version is not None:
-        return request.version
-    latest = newest(arch)
-    if latest is None:
-        raise RequestInvalid([FieldError("shortRpmName", "no OBProxy package to upgrade to")])
-    return latest
 
 
 def upgrade_obproxies(

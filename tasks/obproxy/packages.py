@@ -12,6 +12,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine import FieldError, RequestInvalid
+
+if TYPE_CHECKING:
+    from .bodies import UpgradeRequest
 
 PACKAGE_NAME = re.compile(
     r"^obproxy(?:-ce)?-(?P<version>\d+(?:\.\d+)+)-(?P<release>[A-Za-z0-9_.]+)"
@@ -89,3 +95,29 @@ def newest(arch: str | None = None) -> str | None:
 
     found = [n for n in packages() if _fits(n, arch)]
     return max(found, key=key) if found else None
+
+
+def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
+    """The package file an upgrade goes to: ``version`` (ours, a file name), else the one
+    ``shortRpmName`` names, else the newest, for the hosts' architecture ``arch`` when it is
+    known; a field error when they disagree or name none."""
+    if request.shortRpmName is not None:
+        named = by_short_name(request.shortRpmName, arch)
+        if len(named) != 1:
+            known = ", ".join(short_name(p) for p in packages()) or "none"
+            why = (
+                f"names no package (there are: {known})"
+                if not named
+                else (f"names several: {', '.join(named)}")
+            )
+            raise RequestInvalid([FieldError("shortRpmName", why, request.shortRpmName)])
+        if request.version is not None and request.version != named[0]:
+            message = f"names {named[0]}, but version says {request.version}"
+            raise RequestInvalid([FieldError("shortRpmName", message, request.shortRpmName)])
+        return named[0]
+    if request.version is not None:
+        return request.version
+    latest = newest(arch)
+    if latest is None:
+        raise RequestInvalid([FieldError("shortRpmName", "no OBProxy package to upgrade to")])
+    return latest
