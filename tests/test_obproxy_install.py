@@ -74,6 +74,17 @@ def test_three_host_create_succeeds(
         assert proxyconfig(host["innerIpAddress"], "proxy_mem_limited") == "600M"
         assert proxyconfig(host["innerIpAddress"], "slow_query_time_threshold") == "2s"
         assert proxyconfig(host["innerIpAddress"], "rs_list").count(":2881") == 3
+    # Each obproxy runs with its install's lib/ first on its library path, as the real RPM needs.
+    for index in range(1, 4):
+        install = (Path(env["state"]) / f"home{index}" / "obproxy-4.3.2.0").resolve()
+        environs = [
+            (proc / "environ").read_bytes().split(b"\0")
+            for proc in Path("/proc").iterdir()
+            if proc.name.isdigit() and _cwd(proc) == install
+        ]
+        assert environs, f"no process runs from {install}"
+        wanted = f"LD_LIBRARY_PATH={install}/lib".encode()
+        assert all(any(v.startswith(wanted) for v in env_) for env_ in environs), install
     # No credential anywhere in the records or logs.
     record = json.dumps(final.to_ocp())
     logs = "".join(engine.log(task.id, s.id) for s in final.subtasks)
@@ -82,6 +93,13 @@ def test_three_host_create_succeeds(
     db = Path(engine.store.url.removeprefix("sqlite:///"))
     for path in db.parent.glob(db.name + "*"):
         assert PROXYRO_PASSWORD.encode() not in path.read_bytes(), path
+
+
+def _cwd(proc: Path) -> Path | None:
+    try:
+        return (proc / "cwd").resolve(strict=True)
+    except OSError:  # gone meanwhile, or not ours to look at
+        return None
 
 
 def servers(engine: Engine) -> list[str]:

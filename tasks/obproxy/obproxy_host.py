@@ -195,12 +195,16 @@ class HostStep(Step):
         one was already running.
 
         One remote script does it all (look, start, wait until the port is owned): one round
-        trip instead of one per check, and the wait polls on the host every 0.1 s."""
+        trip instead of one per check, and the wait polls on the host every 0.1 s. The install's
+        ``lib/`` comes first on the library path: the real RPM bundles its libstdc++ there."""
         spec = self.spec(ctx)
         args = " ".join(q(a) for a in spec.start_args())
         script = (
             f"if {_live(install)}; then echo {FOUND_RUNNING}; "
-            f"else cd {q(install)} && {args} || exit $?; fi; "
+            # The real package bundles its libstdc++ in <home>/lib, as obd starts it.
+            f"else cd {q(install)} && LD_LIBRARY_PATH={q(install + '/lib')}"
+            "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "
+            f"{args} || exit $?; fi; "
             f"end=$(($(date +%s) + {START_WAIT_SECONDS})); "
             f'while [ "$(date +%s)" -lt "$end" ]; do '
             f"if {_live(install)} && {_owns_port(spec.sql_port)}; then "
