@@ -254,7 +254,8 @@ def test_obproxy_management_pages(api_hosts: Any) -> None:
         _same(added, "obproxy-management/add-obproxy-1")
         for task in added.json()["data"]["contents"]:
             assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
-        servers = client.get(f"/api/v2/obproxy/clusters/{cid}").json()["data"]["obproxies"]
+        url = f"/api/v2/obproxy/clusters/{cid}"
+        servers = client.get(url).json()["data"]["obproxies"]
         first = servers[0]["id"]
         _same(
             send_sample(
@@ -268,6 +269,14 @@ def test_obproxy_management_pages(api_hosts: Any) -> None:
             assert wait_task(client, started.json()["data"]["id"])["status"] == "SUCCESSFUL"
         shown = client.get(f"/api/v2/obproxy/clusters/{cid}").json()["data"]["obproxies"]
         assert {s["id"]: s["version"] for s in shown}[first] == "4.3.3.0-1"  # the newest
+        # OCP 4.2's body names the package by its short name; an unknown one lists those there are.
+        second = servers[1]["id"]
+        unknown = {"shortRpmName": "obproxy-9.9.9.9-1"}
+        err = error_of(client.post(f"{url}/obproxies/{second}/upgrade", json=unknown), 400, 10001)
+        assert "obproxy-4.3.2.0-1" in err["message"] and "obproxy-4.3.3.0-1" in err["message"]
+        by_name = {"shortRpmName": "obproxy-4.3.3.0-1"}
+        started = client.post(f"{url}/obproxies/{second}/upgrade", json=by_name).json()["data"]
+        assert wait_task(client, started["id"])["status"] == "SUCCESSFUL"
         removed = send_sample(client, "obproxy-management/delete-obproxy", id=cid, obproxyIds=first)
         _same(removed, "obproxy-management/delete-obproxy")
         wait_task(client, removed.json()["data"]["id"])
