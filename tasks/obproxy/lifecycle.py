@@ -27,7 +27,7 @@ from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest,
 from .checks import claim_hosts, missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import package_version, upgrade_package
+from .packages import PACKAGE_NAME, edition, package_version, upgrade_package
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
@@ -157,7 +157,12 @@ def upgrade_obproxies(
     cluster = cluster_row(engine, cluster_id)
     servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
     arches = {s.architecture for s in servers}
-    target = upgrade_package(request, arches.pop() if len(arches) == 1 else None)
+    products = {edition(s.version) for s in servers if PACKAGE_NAME.match(s.version)}
+    target = upgrade_package(
+        request,
+        arches.pop() if len(arches) == 1 else None,
+        products.pop() if len(products) == 1 else None,
+    )
     missing = missing_package("version", target)
     if missing:
         raise RequestInvalid([missing])

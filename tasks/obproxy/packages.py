@@ -83,24 +83,29 @@ def by_short_name(short: str, arch: str | None = None) -> list[str]:
     return [n for n in packages() if (n == short or short_name(n) == short) and _fits(n, arch)]
 
 
-def newest(arch: str | None = None) -> str | None:
-    """The package of the highest version and release for ``arch`` (OCP 4.0's upgrade names
-    none: it goes to the newest one it has)."""
+def edition(file_name: str) -> str:
+    """``obproxy`` or ``obproxy-ce``: the product a package is, which an upgrade keeps."""
+    return file_name[: _parts(file_name).start("version") - 1]
 
-    def key(name: str) -> tuple[tuple[int, ...], tuple[int | str, ...]]:
+
+def newest(arch: str | None = None, product: str | None = None) -> str | None:
+    """The package of the highest version and release for ``arch`` and of ``product`` (an
+    ``edition``) when they are known (OCP 4.0's upgrade names none: it goes to the newest)."""
+
+    def key(name: str) -> tuple[tuple[int, ...], tuple[tuple[int, int | str], ...]]:
         match = _parts(name)
         release = re.split(r"[._]", _DIST_TAG.sub("", match.group("release")))
-        numbers = tuple(int(p) if p.isdigit() else p for p in release)
-        return tuple(int(p) for p in match.group("version").split(".")), numbers  # type: ignore[return-value]
+        parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in release)
+        return tuple(int(p) for p in match.group("version").split(".")), parts
 
-    found = [n for n in packages() if _fits(n, arch)]
+    found = [n for n in packages() if _fits(n, arch) and (product is None or edition(n) == product)]
     return max(found, key=key) if found else None
 
 
-def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
+def upgrade_package(request: UpgradeRequest, arch: str | None, product: str | None) -> str:
     """The package file an upgrade goes to: ``version`` (ours, a file name), else the one
-    ``shortRpmName`` names, else the newest, for the hosts' architecture ``arch`` when it is
-    known; a field error when they disagree or name none."""
+    ``shortRpmName`` names, else the newest of the running ``product`` for the hosts'
+    architecture ``arch`` (each when known); a field error when they disagree or name none."""
     if request.shortRpmName is not None:
         named = by_short_name(request.shortRpmName, arch)
         if len(named) != 1:
@@ -117,7 +122,7 @@ def upgrade_package(request: UpgradeRequest, arch: str | None) -> str:
         return named[0]
     if request.version is not None:
         return request.version
-    latest = newest(arch)
+    latest = newest(arch, product)
     if latest is None:
         raise RequestInvalid([FieldError("shortRpmName", "no OBProxy package to upgrade to")])
     return latest
