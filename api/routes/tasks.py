@@ -87,13 +87,14 @@ def list_tasks(
     if cluterName and clusterName and cluterName != clusterName:
         message = f"says {clusterName!r} where cluterName says {cluterName!r}"
         raise RequestInvalid([FieldError("clusterName", message, clusterName, "query")])
-    statuses = members("status", listed(status), TaskStatus.__members__)
     if tenantId is not None or tenantName:
-        members("type", [type] if type else [], TaskType.__members__)  # refused as any list
-        # ocptask has no tenants: no task is about one, as in an OCP without them.
+        # ocptask has no tenants: no task is about one, as in an OCP without them. The other
+        # filters are still refused as on any list (engine.page checks them otherwise).
+        members("status", listed(status), TaskStatus.__members__)
+        members("type", [type] if type else [], TaskType.__members__)
         return paged([], 0, pages.page, pages.size)
     tasks, total = engine.page(
-        statuses=statuses,
+        statuses=listed(status),
         name=name,
         task_type=type,
         match=_concerns(hostId, clusterId, cluterName or clusterName),

@@ -22,7 +22,7 @@ from engine.db.row_ids import is_row_id
 from engine.db.store import Store
 from engine.errors import CredentialNotFound, FieldError, RequestInvalid, found
 
-from .hosts import _USERNAME
+from .host_entries import USERNAME
 
 MAX_NAME = 64
 MAX_PATH = 4096
@@ -88,7 +88,7 @@ def _check(
                 name,
             )
         )
-    if not isinstance(username, str) or not _USERNAME.match(username):
+    if not isinstance(username, str) or not USERNAME.match(username):
         problems.append(FieldError("username", "must be a valid login name", username))
     if (private_key_path is None) == (password is None):
         problems.append(

@@ -6,13 +6,10 @@ only ``HostRegistry.target()`` hands them to the SSH layer.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from paramiko.hostkeys import HostKeyEntry
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
@@ -27,11 +24,10 @@ from engine.enums import TaskStatus
 from engine.errors import FieldError, HostNotFound, RequestInvalid, found
 from engine.packages import HostGuard, HostServices, ServiceSummary
 
+from .host_entries import check_entry
 from .host_facts import HostFacts
-from .host_record import HOST_KINDS, Host, HostRecord, HostStatus
+from .host_record import Host, HostRecord, HostStatus
 from .ssh import SshTarget
-
-_USERNAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 
 class HostCredentialRecord(SQLModel, table=True):
@@ -61,50 +57,9 @@ _TARGET = (
 )
 
 
-def _label(host: Host) -> str:
-    return f"{host.name} ({host.inner_ip_address})"
-
-
-def _check(entry: dict[str, Any]) -> list[FieldError]:
-    if not isinstance(entry, dict):
-        return [FieldError("(host)", "must be a JSON object of host fields", None)]
-    problems: list[FieldError] = []
-    name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(FieldError("name", "must be a non-empty string", name))
-    address = entry.get("innerIpAddress")
-    try:
-        ipaddress.ip_address(address)  # type: ignore[arg-type]
-    except ValueError:
-        problems.append(FieldError("innerIpAddress", "must be an IP address", address))
-    port = entry.get("sshPort", 22)
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        problems.append(FieldError("sshPort", "must be a port number 1-65535", port))
-    user = entry.get("username")
-    if not isinstance(user, str) or not _USERNAME.match(user):
-        problems.append(FieldError("username", "must be a valid login name", user))
-    key, password = entry.get("privateKeyPath"), entry.get("password")
-    if bool(key) == bool(password):
-        problems.append(
-            FieldError("privateKeyPath", "give exactly one of privateKeyPath and password")
-        )
-    if not isinstance(entry.get("trustOnFirstUse", False), bool):
-        problems.append(FieldError("trustOnFirstUse", "must be true or false"))
-    line = entry.get("hostKey")
-    if line is not None and (not isinstance(line, str) or HostKeyEntry.from_line(line) is None):
-        problems.append(FieldError("hostKey", "must be a known_hosts line", line))
-    for field, limit in _TEXTS.items():
-        value = entry.get(field)
-        if value is not None and (not isinstance(value, str) or len(value) > limit):
-            problems.append(FieldError(field, f"must be a string of at most {limit}", value))
-    kind = entry.get("kind")
-    if kind is not None and kind not in HOST_KINDS:
-        problems.append(FieldError("kind", f"must be one of {', '.join(HOST_KINDS)}", kind))
-    return problems
-
-
-_TEXTS = {"alias": 128, "description": 1024, "serialNumber": 128, "publishPorts": 1024}
-"""OCP's optional host fields (batchCreate's): kept as given."""
+def _label(name: str, address: str) -> str:
+    """How a task's record names a host: "name (address)"."""
+    return f"{name} ({address})"
 
 
 def _running_tasks(session: Session, host_id: int) -> str | None:
@@ -150,7 +105,7 @@ class HostRegistry:
         """Register a host (OCP-style field names), or update the one with the same name;
         with ``new``, a host of that name already there (even one another process is adding
         right now) is a field error instead."""
-        problems = _check(entry)
+        problems = check_entry(entry)
         if problems:
             raise RequestInvalid(problems)
         try:
@@ -223,13 +178,17 @@ class HostRegistry:
     def label(self, host_id: str) -> str:
         """How a task's record names the host its chain works on: "name (address)"."""
         try:
-            return _label(self.get(int(host_id)))
+            host = self.get(int(host_id))
+            return _label(host.name, host.inner_ip_address)
         except (HostNotFound, ValueError):
             return f"host {host_id}"
 
     def labels(self) -> dict[str, str]:
-        """``label`` of every host, by id as text (as ``listMap.host_ids`` holds them)."""
-        return {str(h.id): _label(h) for h in self.list()}
+        """``label`` of every host, by id as text (as ``listMap.host_ids`` holds them): names
+        and addresses only, without building records or asking for their services."""
+        query = select(HostRecord.id, HostRecord.name, HostRecord.inner_ip_address)
+        with self.store.read() as session:
+            return {str(i): _label(name, address) for i, name, address in session.exec(query)}
 
     def get(self, host_id: int) -> Host:
         with self.store.read() as session:
