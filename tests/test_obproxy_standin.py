@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -64,7 +65,7 @@ def test_rs_list_start_sql_and_metrics(root: Path) -> None:
         "--cluster_name",
         "obc",
         "-o",
-        "obproxy_sys_password=pw,proxy_mem_limited=500M",
+        f"obproxy_sys_password={sha1('pw')},proxy_mem_limited=500M",  # obd passes the hash
     )
     assert result.returncode == 0, result.stderr
     pid = int((root / "run" / "obproxy.pid").read_text())
@@ -77,7 +78,7 @@ def test_rs_list_start_sql_and_metrics(root: Path) -> None:
         assert cur.fetchall()[0][:2] == ("proxy_mem_limited", "500M")
         cur.execute("ALTER PROXYCONFIG SET slow_query_time_threshold = '1s'")
         cur.execute("SHOW PROXYCONFIG LIKE 'obproxy_sys_password'")
-        assert cur.fetchall()[0][1] == "******"
+        assert cur.fetchall()[0][1] == sha1("pw")
     conn.close()
     with pytest.raises(pymysql.err.OperationalError):
         pymysql.connect(host=ADDRESS, port=2883, user="root@proxysys", password="nope")
@@ -92,6 +93,39 @@ def test_rs_list_start_sql_and_metrics(root: Path) -> None:
         cur.execute("SHOW PROXYCONFIG LIKE 'slow_query_time_threshold'")
         assert cur.fetchall()[0][1] == "1s"
     conn.close()
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def test_passwords_are_kept_hashed_as_obproxy_keeps_them(root: Path) -> None:
+    """ALTER hashes a password (obproxy's stage 1, the SHA1 in hex); SHOW shows that hash;
+    root@proxysys then logs in with the password itself, and with no other."""
+    assert start(root, "-p", "2892", "-l", "2893", "-r", "x:1").returncode == 0
+
+    def login(password: str) -> pymysql.connections.Connection:
+        return pymysql.connect(host=ADDRESS, port=2892, user="root@proxysys", password=password)
+
+    conn = login("")  # none is set: the empty one
+    with conn.cursor() as cur:
+        cur.execute("ALTER PROXYCONFIG SET observer_sys_password = 'proxyro-pw'")
+        cur.execute("ALTER PROXYCONFIG SET obproxy_sys_password = 'S3cret-xyz'")
+        cur.execute("SHOW PROXYCONFIG LIKE '%sys_password'")
+        shown = dict(row[:2] for row in cur.fetchall())
+    conn.close()
+    assert shown == {
+        "obproxy_sys_password": sha1("S3cret-xyz"),
+        "observer_sys_password": sha1("proxyro-pw"),
+    }
+    login("S3cret-xyz").close()
+    for wrong in ("", sha1("S3cret-xyz"), "nope"):
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            login(wrong)
+        assert refused.value.args[0] == 1045
+    log = (root / "log" / "obproxy.log").read_text()
+    assert "alter proxyconfig set obproxy_sys_password" in log
+    assert "S3cret-xyz" not in log and sha1("S3cret-xyz") not in log
 
 
 def test_config_url_mode_and_busy_port(
