@@ -270,6 +270,10 @@ def test_rs_list_create_on_three_hosts_as_ocp_documents_it(api_hosts: Any) -> No
         assert [v["value"] for v in values("rs_list")] == [
             "10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881"
         ]
+        # The proxyro password obproxy was given is listed masked (obproxy shows its SHA1).
+        assert [(v["value"], sorted(v["obproxies"])) for v in values("observer_sys_password")] == [
+            ("******", sorted(addresses))
+        ]
         # A host an OBProxy runs on cannot be removed from under it.
         err = error_of(client.delete(f"/api/v2/compute/hosts/{ids[0]}"), 400, 10001)
         assert err["target"] == "hostId" and "OBProxy server" in err["subErrors"][0]["message"]

@@ -215,7 +215,10 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
         # With the token, the same cookie may; HTML in a parameter value goes in as text.
         evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
         body["name"] = "html-cluster"
-        body["parameters"] = [{"name": "xss_probe", "value": evil}]
+        body["parameters"] = [
+            {"name": "xss_probe", "value": evil},
+            {"name": "obproxy_sys_password", "value": "S3cret-xyz"},  # shown masked
+        ]
         made = session.post("/api/v2/obproxy/clusters", json=body, headers={"X-CSRF-Token": csrf})
         assert made.status_code == 200, made.text
         assert session.post("/logout", data={"csrf": csrf}).status_code == 303
@@ -225,6 +228,11 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
     log_in(browser, api_env, f"/obproxy/{clusters[0]['id']}")
     cells = browser.find_elements(By.CSS_SELECTOR, "#parameters td")
     assert evil in [c.text for c in cells]
+    assert ["obproxy_sys_password", "******", "runtime"] in [
+        [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        for row in browser.find_elements(By.CSS_SELECTOR, "#parameters tr")
+    ]
+    assert "S3cret-xyz" not in browser.page_source
     assert browser.execute_script("return window.pwned") is None
     assert not browser.find_elements(By.CSS_SELECTOR, "#parameters img, #parameters script")
 

@@ -90,14 +90,15 @@ BAD: list[tuple[str, Edit, str]] = [
     ),
     ("address as list", _set("address", ["foo"]), "address"),
     (
-        "password in a request",
-        _set("startupParameters", [{"name": "obproxy_sys_password", "value": "s3cret"}]),
-        "startupParameters[0].name",
+        "a startup value -o cannot carry",
+        _set("startupParameters", [{"name": "proxy_mem_limited", "value": "1G,2G"}]),
+        "startupParameters[0].value",
     ),
     (
-        "password parameter",
-        _set("parameters", [{"name": "observer_sys_password", "value": "x"}]),
-        "parameters[0].name",
+        # It needs a restart (obproxy's metadata), so it goes at start, in -o, too.
+        "a value -o cannot carry, of a parameter that needs a restart",
+        _set("parameters", [{"name": "net_accept_threads", "value": "2,3"}]),
+        "parameters[0].value",
     ),
 ]
 

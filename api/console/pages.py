@@ -22,6 +22,7 @@ from engine.reads.task_lists import statuses_named
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
 from tasks.obproxy.packages import package_dir
+from tasks.obproxy.secret_parameters import masked
 
 from ..auth.console_sessions import check_csrf
 from ..routes.ids import Id
@@ -139,7 +140,7 @@ def cluster_page(request: Request, session: LoggedIn, id: Id) -> Response:
     row = cluster_row(engine, id)
     return page(
         request, "cluster.html", session, cluster=cluster,
-        startup_parameters=row.startup_parameters, parameters=row.parameters,
+        startup_parameters=masked(row.startup_parameters), parameters=masked(row.parameters),
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -17,7 +18,8 @@ from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
 from .records import ObproxyClusterRecord, hold
-from .request import CreateObproxyClusterRequest, InstallPayload, ObLink
+from .request import CreateObproxyClusterRequest, InstallPayload, ObLink, ObproxyParameter
+from .secret_parameters import PARAMETER_LISTS, masked, masked_errors, sealed
 from .spec import new_mark
 from .templates import INSTALL_OBPROXY
 
@@ -35,10 +37,11 @@ def create_cluster(
     """
     parsed = validated(engine, request)
     payload = InstallPayload(
-        request=parsed,
+        request=_masked(parsed),
         creator=creator,
         mark=new_mark(),
     ).model_dump(mode="json")
+    seal = engine.store.secrets.seal  # the key is read (or made) before the submit's transaction
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
 
@@ -48,7 +51,7 @@ def create_cluster(
         not failed later at Prepare."""
         try:
             with conn.begin_nested():
-                row = _cluster_row(parsed, creator, task_id)
+                row = _cluster_row(parsed, creator, task_id, seal)
                 cluster_id = conn.execute(_INSERT_CLUSTER, row).scalar_one()
         except IntegrityError:
             # Asked on this connection: another from the pool could wait on a busy pool.
@@ -68,10 +71,13 @@ def validated(engine: Engine, request: Any, *, busy: bool = False) -> CreateObpr
     filled in); with ``busy``, also no host running an OBProxy already (a plan's check: a
     submit checks that under the hosts' holds, and names the task holding one first).
     RequestInvalid names each field at fault."""
-    parsed = parse(CreateObproxyClusterRequest, request)
+    try:
+        parsed = parse(CreateObproxyClusterRequest, request)
+    except RequestInvalid as exc:
+        raise RequestInvalid(masked_errors(request, exc.errors)) from None
     problems = parsed.problems()
     if problems:
-        raise RequestInvalid(problems)
+        raise RequestInvalid(masked_errors(request, problems))
     engine.store.ensure_schema()
     existing = _cluster_named(engine, parsed.name)
     if existing is not None:
@@ -92,7 +98,22 @@ CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
 _INSERT_CLUSTER = insert(CLUSTERS).returning(CLUSTERS.c.id)
 
 
-def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: int) -> dict:
+def _masked(request: CreateObproxyClusterRequest) -> CreateObproxyClusterRequest:
+    """The request as its task's payload keeps it: secret values masked."""
+    update = {}
+    for field in PARAMETER_LISTS:
+        shown = masked(p.model_dump() for p in getattr(request, field))
+        update[field] = [ObproxyParameter(**p) for p in shown]
+    return request.model_copy(update=update)
+
+
+def _cluster_row(
+    request: CreateObproxyClusterRequest,
+    creator: str,
+    task_id: int,
+    seal: Callable[[str], str | None],
+) -> dict:
+    """The cluster's record, its secret parameters sealed."""
     now = utcnow()
     return {
         "name": request.name,
@@ -100,8 +121,8 @@ def _cluster_row(request: CreateObproxyClusterRequest, creator: str, task_id: in
         "port": request.port,
         "work_mode": request.workMode,
         "ob_links": [link.model_dump() for link in request.obLinks],
-        "startup_parameters": [p.model_dump() for p in request.startupParameters],
-        "parameters": [p.model_dump() for p in request.parameters],
+        "startup_parameters": sealed([p.model_dump() for p in request.startupParameters], seal),
+        "parameters": sealed([p.model_dump() for p in request.parameters], seal),
         "creator": creator,
         "task_id": task_id,
         "create_time": now,

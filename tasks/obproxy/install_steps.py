@@ -22,6 +22,7 @@ from tasks.obclusters.registry import proxy_password
 from .obproxy_host import HostStep, proxysys, q, show
 from .packages import package_path, package_version
 from .records import ObproxyClusterRecord
+from .secret_parameters import is_secret, opened, restorable, shown_value
 
 PROCESS_KEYWORDS = ("bin/obproxy", "obproxyd.sh")
 COMMANDS_TO_CHECK = ("rpm2cpio", "cpio", "python3")
@@ -114,13 +115,14 @@ class InstallRpmByPackageAndVersion(HostStep):
 
 
 class StartObproxy(HostStep):
-    """Start obproxy with the startup parameters; done when the started pid owns the port.
+    """Start obproxy with the parameters that go at start (``delivery``: never a password);
+    done when the started pid owns the port.
 
     Its rollback stops only what it started: an obproxy that already ran (a start of a server
     that was running) is left running."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.StartObproxyTask"
-    plan = "starts obproxy on the SQL and exporter ports with the startup parameters"
+    plan = "starts obproxy on the SQL and exporter ports with the parameters that go at start"
 
     def run(self, ctx: StepContext) -> None:
         if self.start_process(ctx, self.install_dir(ctx)):
@@ -142,23 +144,42 @@ def found_running(ctx: StepContext, step: str) -> str:
 
 
 class SyncObproxyParameter(HostStep):
-    """Apply the non-startup parameters by ALTER PROXYCONFIG SET; values are bound, not spliced."""
+    """Set the parameters that go live by ALTER PROXYCONFIG SET, values bound, not spliced; the
+    log says of every parameter which way it went and why (``delivery``: one needing a restart
+    went at start, in ``-o``). A secret is opened here only, masked in the log, and its value
+    before is kept for the rollback only when it was unset: obproxy shows a password as its
+    hash, which ALTER would take for a new password and hash again."""
 
     ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.SyncObproxyParameterTask"
-    plan = "sets the parameters by ALTER PROXYCONFIG (the values before are kept for a rollback)"
+    plan = (
+        "sets the live parameters by ALTER PROXYCONFIG, passwords included (the values before "
+        "are kept for a rollback); says which went at start"
+    )
 
     def run(self, ctx: StepContext) -> None:
-        params = self.spec(ctx).parameters
+        ways = self.spec(ctx).deliveries()
         version, before = self._versions(ctx)
+        for way in ways:
+            if way.at_start:
+                ctx.log.info(f"{way.name} = {way.value!r}: {way.way}, {way.why}")
+        live = {w.name: w for w in ways if not w.at_start}
+        values = {name: opened(name, w.value, ctx.open_secret) for name, w in live.items()}
+        for name, value in values.items():
+            if is_secret(name):
+                ctx.log.add_secret(value)
         with proxysys(ctx, self) as cursor:
-            previous = {p["name"]: show(cursor, p["name"]) for p in params}
+            shown = {name: show(cursor, name) for name in live}
+            previous = {name: restorable(name, value) for name, value in shown.items()}
             # Kept on the host beside the install, for rollback; written before anything changes.
             saved = q(self.saved_file(ctx))
             self.sh(ctx, f"[ -f {saved} ] || printf '%s' {q(json.dumps(previous))} > {saved}")
-            for param in params:
-                name, value = param["name"], param["value"]
-                cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (value,))
-                ctx.log.info(f"set {name} = {value!r} (was {previous[name]!r})")
+            for name, way in live.items():
+                cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (values[name],))
+                was = shown_value(name, shown[name])
+                ctx.log.info(
+                    f"{name} = {shown_value(name, values[name])!r}: {way.way}, {way.why} "
+                    f"(was {was!r})"
+                )
         # The OBProxy now runs the cluster's parameters of this version (its parameterVersion).
         ctx.string_map.setdefault(self._version_key(ctx), str(before))
         self.record_server(ctx, parameter_version=version)
@@ -192,6 +213,8 @@ class SyncObproxyParameter(HostStep):
                     if value is not None:
                         cursor.execute(f"ALTER PROXYCONFIG SET {name} = %s", (value,))
                         ctx.log.info(f"restored {name} = {value!r}")
+                    elif is_secret(name):
+                        ctx.log.info(f"{name} not restored: obproxy shows only its hash")
         except pymysql.err.OperationalError as exc:
             ctx.log.info(f"obproxy is not running ({exc.args[-1]}): nothing to restore")
         self.sh(ctx, f"rm -f {q(saved)}")

@@ -276,9 +276,16 @@ def _live(install: str) -> str:
 
 @contextmanager
 def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
-    """A PyMySQL cursor on this host's obproxy as root@proxysys."""
+    """A PyMySQL cursor on this host's obproxy as root@proxysys (with the password the cluster's
+    parameters give it, if any: masked in the step's log)."""
+    password = step.spec(ctx).admin_password(ctx.open_secret)
+    ctx.log.add_secret(password or "")
     conn = proxy_sql.connect(
-        step.target(ctx).address, step.spec(ctx).sql_port, connect_timeout=10, read_timeout=30
+        step.target(ctx).address,
+        step.spec(ctx).sql_port,
+        connect_timeout=10,
+        read_timeout=30,
+        password=password,
     )
     try:
         with conn.cursor() as cursor:

@@ -3,7 +3,9 @@
 Each OBProxy is asked ``SHOW PROXYCONFIG`` as root@proxysys, all at once and with short
 timeouts, so one that is down or hung costs the call two seconds, not the answer: its IP is
 simply absent from every value. Values are grouped per parameter by value, each with the IPs
-that hold it. Password-like parameters are never listed.
+that hold it. A password-like parameter is listed with its value masked (``secret_parameters``;
+obproxy itself shows a password's SHA1, which is enough to log in with): an OBProxy that has one
+shows ``******``, one that has none an empty value.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ from engine import Engine
 
 from . import proxy_sql
 from .clusters import cluster_row, servers
+from .secret_parameters import admin_password, shown_value
 
 log = logging.getLogger("ocptask.obproxy")
 CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 3
 
 
-def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
+def _read(ip: str, port: int, password: str | None) -> list[tuple[str, str, str, bool]] | None:
     """(name, value, info, need_reboot) of one OBProxy, or None when it cannot be read."""
     try:
         conn = proxy_sql.connect(
-            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, password=password
         )
     except pymysql.err.MySQLError as exc:
         log.info("OBProxy %s:%s not read: %s", ip, port, exc)
@@ -51,20 +54,20 @@ def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
 
 
 def cluster_parameters(engine: Engine, cluster_id: int) -> list[dict[str, Any]]:
-    cluster_row(engine, cluster_id)  # 404 for no such cluster
+    row = cluster_row(engine, cluster_id)  # 404 for no such cluster
     # Those whose row says running: one a restart has not reached yet is asked too.
     targets = [(s.ip, s.sql_port) for s in servers(engine, cluster_id) if s.status == "RUNNING"]
     if not targets:
         return []
+    recorded = [*(row.startup_parameters or ()), *(row.parameters or ())]
+    password = admin_password(recorded, engine.store.secrets.open)  # to log in, never shown
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        answers = list(pool.map(lambda t: _read(*t), targets))
+        answers = list(pool.map(lambda t: _read(*t, password), targets))
     values: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     about: dict[str, tuple[str, bool]] = {}
     for (ip, _), rows in zip(targets, answers, strict=True):
         for name, value, info, reboot in rows or []:
-            if "password" in name.lower():
-                continue
-            values[name][value].append(ip)
+            values[name][shown_value(name, value) or ""].append(ip)
             about.setdefault(name, (info, reboot))
     return [
         {

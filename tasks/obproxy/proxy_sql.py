@@ -17,6 +17,7 @@ import pymysql
 import pymysql.connections
 
 ADMIN_USER = "root@proxysys"
+ACCESS_DENIED = 1045  # MySQL's ER_ACCESS_DENIED_ERROR, as obproxy answers a wrong password
 
 
 @lru_cache(maxsize=1)
@@ -36,14 +37,36 @@ class _Connection(pymysql.connections.Connection):
         return super()._create_ssl_ctx(sslp)
 
 
-def connect(address: str, port: int, *, connect_timeout: float, read_timeout: float) -> Any:
-    """A PyMySQL connection as root@proxysys (obproxy's default: no password; passwords never
-    come in requests)."""
+def connect(
+    address: str,
+    port: int,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    password: str | None = None,
+) -> Any:
+    """A PyMySQL connection as root@proxysys. obproxy's default has no password; ``password``
+    is the ``obproxy_sys_password`` the cluster's parameters give it, tried first and then none:
+    an obproxy not given it yet (a fresh install before its "Sync obproxy parameter", or one whose
+    rollback took it back) still has the empty one."""
+    timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
+    if password:
+        try:
+            return _login(address, port, password, **timeouts)
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != ACCESS_DENIED:
+                raise
+    return _login(address, port, "", **timeouts)
+
+
+def _login(
+    address: str, port: int, password: str, *, connect_timeout: float, read_timeout: float
+) -> Any:
     return _Connection(
         host=address,
         port=port,
         user=ADMIN_USER,
-        password="",
+        password=password,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         write_timeout=read_timeout,

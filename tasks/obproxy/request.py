@@ -19,6 +19,8 @@ from pydantic import Field
 from engine import FieldError
 from tasks.validation import Id, OcpBody, Port, name_text, value_text
 
+from .delivery import delivery
+from .secret_parameters import PARAMETER_LISTS
 from .spec import Marked
 
 _OPTION_NAME = re.compile(r"[A-Za-z0-9_.]+")
@@ -90,7 +92,7 @@ class CreateObproxyClusterRequest(_Model):
                 )
             )
         seen: dict[str, str] = {}
-        for field in ("startupParameters", "parameters"):
+        for field in PARAMETER_LISTS:
             for i, param in enumerate(getattr(self, field)):
                 where = f"{field}[{i}].name"
                 if param.name in seen:
@@ -134,47 +136,31 @@ class CreateObproxyClusterRequest(_Model):
                         install.exportPort,
                     )
                 )
-        for field in ("startupParameters", "parameters"):
+        for field in PARAMETER_LISTS:
             for i, param in enumerate(getattr(self, field)):
-                if "password" in param.name.lower():
+                if not _OPTION_NAME.fullmatch(param.name):
+                    found.append(
+                        FieldError(f"{field}[{i}].name", "must match [A-Za-z0-9_.]+", param.name)
+                    )
+                # One given at start travels inside obproxy's "-o k=v,k2=v2" (``delivery``): a
+                # ',' or '=' would split it. A secret never goes there, so it may hold them.
+                way = delivery(param.name, param.value, startup=field == "startupParameters")
+                if way.at_start and ("," in param.value or "=" in param.value):
                     found.append(
                         FieldError(
-                            f"{field}[{i}].name",
-                            "passwords are not taken in a request: it would keep them in the "
-                            "task record. Register the cluster's proxyro password with "
-                            "'ocptask obcluster add'",
-                            param.name,
+                            f"{field}[{i}].value",
+                            f"cannot contain ',' or '=': {param.name} is given at start, in "
+                            "obproxy's -o, which cannot carry them",
+                            param.value,
                         )
                     )
-        for i, param in enumerate(self.startupParameters):
-            # These travel inside obproxy's "-o k=v,k2=v2": a ',' or '=' would split them.
-            if not _OPTION_NAME.fullmatch(param.name):
-                found.append(
-                    FieldError(
-                        f"startupParameters[{i}].name",
-                        "must match [A-Za-z0-9_.]+ to be passed with -o",
-                        param.name,
-                    )
-                )
-            if "," in param.value or "=" in param.value:
-                found.append(
-                    FieldError(
-                        f"startupParameters[{i}].value",
-                        "cannot contain ',' or '=' (obproxy -o cannot carry them)",
-                        param.value,
-                    )
-                )
-        for i, param in enumerate(self.parameters):
-            if not _OPTION_NAME.fullmatch(param.name):
-                found.append(
-                    FieldError(f"parameters[{i}].name", "must match [A-Za-z0-9_.]+", param.name)
-                )
         return found
 
 
 class InstallPayload(Marked):
     """What a create task's steps read (its payload): the request and who made it (and the
-    mark naming the task's remote commands on hosts)."""
+    mark naming the task's remote commands on hosts). Its secret parameters are masked: the
+    cluster's record keeps them, sealed (``secret_parameters``)."""
 
     request: CreateObproxyClusterRequest
     creator: str

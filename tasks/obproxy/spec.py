@@ -11,6 +11,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from .delivery import Delivery, deliveries
+from .secret_parameters import Opener, admin_password
+
 
 class Marked(BaseModel):
     """The part of every OBProxy task's payload host steps read: the task's random mark,
@@ -39,8 +42,17 @@ class ServerSpec:
     exporter_port: int
     version_file: str
 
+    def deliveries(self) -> list[Delivery]:
+        """The recorded parameters, each with how it reaches obproxy (``delivery``)."""
+        return deliveries(self.startup_parameters, self.parameters)
+
+    def admin_password(self, open_secret: Opener) -> str | None:
+        """The root@proxysys password the recorded parameters give obproxy (None: none)."""
+        return admin_password([*self.startup_parameters, *self.parameters], open_secret)
+
     def start_args(self) -> list[str]:
-        """obproxy's command line for this server (run from its install directory)."""
+        """obproxy's command line for this server (run from its install directory): the
+        parameters that go at start in ``-o``, never a secret (``delivery``)."""
         args = [
             "./bin/obproxy",
             "--listen_port",
@@ -48,7 +60,7 @@ class ServerSpec:
             "--prometheus_listen_port",
             str(self.exporter_port),
         ]
-        options = [f"{p['name']}={p['value']}" for p in self.startup_parameters]
+        options = [f"{d.name}={d.value}" for d in self.deliveries() if d.at_start]
         if self.work_mode == "RS_LIST":
             link = self.ob_links[0]
             args += ["--rs_list", link.get("rsList") or "", "--cluster_name", link["clusterName"]]
