@@ -167,13 +167,13 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
 @router.post(
     "/{id}/obproxies/batchAdd",
     response_model=m.Envelope[m.Contents[m.TaskInstance]],
-    summary="Add OBProxies on more hosts (one task)",
+    summary="Add OBProxies on more hosts (a task per host)",
     openapi_extra=documented(AddObproxiesRequest),
 )
 async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    task = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
-    return ok({"contents": [per_host(task)]})
+    tasks = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
+    return ok({"contents": [per_host(task) for task in tasks]})
 
 
 @router.delete(
