@@ -207,7 +207,12 @@ class PrepareOfflineObproxy(HostStep):
             if server.status != "DELETING":
                 ctx.string_map[f"obproxy_status_before_{self.host_id(ctx)}"] = server.status
             ctx.string_map[exporter_key(server.host_id)] = f"{server.ip}:{server.exporter_port}"
+            before = server.status
         self.mark_server(ctx, "DELETING")
+        ctx.log.info(
+            f"OBProxy server {server.id} on host {server.host_id}: {before} -> DELETING "
+            "(nothing is stopped before every host is prepared)"
+        )
 
     def rollback(self, ctx: StepContext) -> None:
         before = ctx.string_map.get(f"obproxy_status_before_{self.host_id(ctx)}")
@@ -301,6 +306,7 @@ class FinishOfflineObproxy(Step):
     def execute(self, ctx: StepContext) -> None:
         payload = ctx.payload_as(OfflinePayload)
         if not payload.delete_cluster:
+            ctx.log.info(f"OBProxies {payload.server_ids} are offline; the cluster stays")
             return
         with ctx.session() as session:
             cluster = session.get(ObproxyClusterRecord, payload.cluster_id)
