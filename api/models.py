@@ -127,6 +127,18 @@ class TaskInstance(_Out):
     subtasks: list[SubtaskInstance]
 
 
+class SubtaskInstance43(SubtaskInstance):
+    prohibitSkip: bool
+    taskId: int
+
+
+class TaskInstance43(TaskInstance):
+    """OCP 4.3's started task (servers/stop, servers/delete): 4.2's keys and these."""
+
+    prohibitRollback: bool
+    subtasks: list[SubtaskInstance43]  # type: ignore[assignment]
+
+
 class Creator(_Out):
     id: int | None
     name: str
