@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures import PACKAGE, install_request, register_ob_cluster, sample_request
+from fixtures import (
+    CE_PACKAGE,
+    PACKAGE,
+    PACKAGE_DIR,
+    install_request,
+    register_ob_cluster,
+    sample_request,
+)
 from fixtures import sandbox as sandbox_hosts
 from tasks.obclusters.registry import ObClusters
 
@@ -99,7 +106,13 @@ def test_create_from_the_form_and_watch_the_dag_turn_green(
     browser.find_element(By.ID, "name").send_keys("console-cluster")
     for box in browser.find_elements(By.CSS_SELECTOR, 'input[name="hostIds"]'):
         box.click()
-    browser.find_element(By.ID, "version").send_keys(PACKAGE)
+    # Every package of the directory is offered, both products; the community one is taken.
+    offered = browser.execute_script(
+        "return [...document.querySelectorAll('#packages option')].map(o => o.value)"
+    )
+    assert offered == sorted(p.name for p in PACKAGE_DIR.glob("*.rpm"))
+    assert {PACKAGE, CE_PACKAGE} <= set(offered) and len(offered) == 4
+    browser.find_element(By.ID, "version").send_keys(CE_PACKAGE)
     browser.find_element(By.ID, "startupParameters").send_keys("proxy_mem_limited=600M")
     browser.find_element(By.ID, "parameters").send_keys("slow_query_time_threshold=2s")
     browser.find_element(By.CSS_SELECTOR, "#create-cluster button[type=submit]").click()
