@@ -127,6 +127,12 @@ class TaskInstance(_Out):
     subtasks: list[SubtaskInstance]
 
 
+class PerHostTaskInstance(TaskInstance):
+    """A task of a call that starts one per host (batchCreate), as OCP answers it."""
+
+    hostId: int | None = Field(description="the host the task works on")
+
+
 class Creator(_Out):
     id: int | None
     name: str
