@@ -139,6 +139,12 @@ class TaskInstance43(TaskInstance):
     subtasks: list[SubtaskInstance43]  # type: ignore[assignment]
 
 
+class PerHostTaskInstance(TaskInstance):
+    """A task of a call that starts one per host (batchCreate), as OCP answers it."""
+
+    hostId: int | None = Field(description="the host the task works on")
+
+
 class Creator(_Out):
     id: int | None
     name: str

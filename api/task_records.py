@@ -45,11 +45,10 @@ def wrapped(task: Task, creator_id: int | None) -> dict[str, Any]:
 
 def per_host(task: Task) -> dict[str, Any]:
     """A started task as OCP answers a per-host call (batchCreate, batchAdd): one task per host,
-    each naming its ``hostId`` (its context's ``host_id``; a task recorded when one task
-    covered the batch names its host when it had one, else null)."""
-    own = task.context.string_map.get("host_id")
-    host_ids = task.context.list_map.get("host_ids", [])
-    host_id = int(own) if own else int(host_ids[0]) if len(host_ids) == 1 else None
+    each naming its ``hostId`` (its ``stringMap.host_id``). A task that covers a batch (a chain
+    per host) names its host when it has one, else null."""
+    host_ids = task.host_ids
+    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
     return {**task.to_instance(), "hostId": host_id}
 
 

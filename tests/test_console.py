@@ -279,6 +279,14 @@ def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:
     until(lambda: re.search(r"/tasks/\d+$", browser.current_url), 15)
     assert "Prepare host" in browser.find_element(By.ID, "task-title").text
     assert [h.name for h in api_env.engine.hosts.list()] == ["spare-host"]
+    # Several hosts: a "Prepare host" task each, shown in the task list.
+    browser.get(api_env.url + "/hosts")
+    browser.find_element(By.ID, "addresses").send_keys("127.0.0.97\n127.0.0.98")
+    browser.find_element(By.CSS_SELECTOR, "#add-hosts button").click()
+    until(lambda: browser.current_url.endswith("/tasks"), 15)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
+    assert [r.text.count("Prepare host") for r in rows] == [1, 1, 1]
+    assert len(api_env.engine.hosts.list()) == 3
 
 
 def test_a_page_of_200_tasks(browser: Any, api_env: ApiEnv) -> None:

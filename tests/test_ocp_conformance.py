@@ -19,7 +19,7 @@ from fixtures import PACKAGE, install_request, register_ob_cluster
 from tests.api_helpers import error_of, wait_task
 from tests.conftest import ApiEnv
 from tests.helpers import S
-from tests.ocp_docs import compare, page, send_sample
+from tests.ocp_docs import chain, compare, page, prepare_host_nodes, send_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "ocp-conformance.md"
@@ -219,9 +219,14 @@ def test_host_module_pages(api_env: ApiEnv) -> None:
 
         created = send_sample(client, "host-module/add-hosts-in-batches", body=ours)
         _same(created, "host-module/add-hosts-in-batches", extra=STARTED_TASKS)
-        task = created.json()["data"]["contents"][0]
-        wait_task(client, task["id"])
+        (task,) = created.json()["data"]["contents"]  # a task per host, as the sample's one
+        # OCP's "Prepare host": the sample's nodes, names, descriptions and timeouts, in order.
+        ours = [(s["name"], s["description"], s["timeout"]) for s in chain(task["subtasks"])]
+        assert ours == prepare_host_nodes()
+        failed = wait_task(client, task["id"])
+        assert failed["status"] == "FAILED"  # no sshd at that address
         host_id = task["hostId"]
+        assert isinstance(host_id, int) and task["context"]["stringMap"]["host_id"] == str(host_id)
         _same(send_sample(client, "host-module/query-host-lists"), "host-module/query-host-lists")
         _same(
             send_sample(client, "host-module/query-host-details", hostId=host_id),

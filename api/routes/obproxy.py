@@ -171,7 +171,7 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
 
 @router.post(
     "/{id}/obproxies/batchAdd",
-    response_model=m.Envelope[m.Contents[m.TaskInstance]],
+    response_model=m.Envelope[m.Contents[m.PerHostTaskInstance]],
     summary="Add OBProxies on more hosts (a task per host)",
     openapi_extra=documented(AddObproxiesRequest),
 )
