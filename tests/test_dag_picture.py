@@ -1,4 +1,5 @@
-"""Pictures of a 3-host create's DAG (26 subtasks, 27 edges) as Mermaid, DOT, SVG and PNG,
+"""Pictures of a 3-host create's DAG (32 subtasks, 33 edges: Prepare obproxy install → OCP's
+10-node chain per host → Finish node) as Mermaid, DOT, SVG and PNG,
 made by ``ocptask task graph`` from a submitted task (the hosts are registered, never reached:
 the picture reads records only)."""
 
@@ -58,7 +59,7 @@ def test_mermaid_has_every_subtask_and_edge_in_host_columns(db_path: Path, submi
         if m
     }
     edges = [m.groups() for m in map(re.compile(r"^\s+(s\d+) --> (s\d+)$").match, lines) if m]
-    assert len(nodes) == 26 and len(edges) == 27
+    assert len(nodes) == 32 and len(edges) == 33
     assert all(a in nodes and b in nodes for a, b in edges)
     assert sum(line.strip().startswith("subgraph copy") for line in lines) == 3
     assert lines.count("  end") == 3
@@ -69,10 +70,12 @@ def test_mermaid_has_every_subtask_and_edge_in_host_columns(db_path: Path, submi
 def test_svg_and_png_through_graphviz(db_path: Path, submitted: int, tmp_path: Path) -> None:
     svg = ET.fromstring(graph(db_path, submitted, "--format", "svg"))
     groups = [g.get("class") for g in svg.iter(f"{SVG}g")]
-    assert groups.count("node") == 26 and groups.count("edge") == 27
+    assert groups.count("node") == 32 and groups.count("edge") == 33
     assert groups.count("cluster") == 3
     texts = [t.text or "" for t in svg.iter(f"{SVG}text")]
     assert texts.count("Start obproxy process") == 3
+    assert texts.count("Prepare create obproxy") == 3
+    assert texts.count("Refresh ocp agent config") == 3
     png = tmp_path / "dag.png"
     result = runner.invoke(
         app, ["task", "graph", str(submitted), "-f", "png", "-o", str(png), "--db", str(db_path)]
@@ -86,7 +89,7 @@ def test_svg_and_png_through_graphviz(db_path: Path, submitted: int, tmp_path: P
 
 def test_dot_and_refusals(db_path: Path, submitted: int) -> None:
     dot = graph(db_path, submitted, "--format", "dot")
-    assert dot.startswith(f"digraph task_{submitted} {{") and dot.count(" -> ") == 27
+    assert dot.startswith(f"digraph task_{submitted} {{") and dot.count(" -> ") == 33
     with Engine(str(db_path)) as engine:
         with pytest.raises(PictureError, match="format must be one of"):
             render_dag(engine.get(submitted), "gif")
