@@ -99,3 +99,31 @@ def test_dot_and_refusals(db_path: Path, submitted: int) -> None:
     assert result.exit_code == 2 and "needs --output" in result.stderr
     missing = runner.invoke(app, ["task", "graph", "4242", "--db", str(db_path)])
     assert missing.exit_code == 3
+
+
+def test_offline_picture_has_host_columns_around_the_joins(db_path: Path) -> None:
+    """OCP's 8-node "Offline obproxy" over 3 hosts: its three per-host nodes in each host's
+    column, Wait node, Delete obproxy info and Unreserve host once, between them."""
+    from tasks.obproxy.templates import OFFLINE_OBPROXY
+
+    with Engine(str(db_path)) as engine:
+        hosts = {"listMap": {"host_ids": ["1", "2", "3"]}}
+        task = engine.submit(OFFLINE_OBPROXY, hosts, payload={"cluster_id": 1, "server_ids": []})
+    lines = graph(db_path, task.id).splitlines()
+    name = re.compile(r'^\s+s\d+\["(.*?)<br/>')
+    nodes = [m.group(1) for m in map(name.match, lines) if m]
+    edges = [line for line in lines if re.match(r"^\s+s\d+ --> s\d+$", line)]
+    assert len(nodes) == 14 and len(edges) == 19
+    once = ["Start node", "Wait node", "Delete obproxy info", "Unreserve host", "Finish node"]
+    assert all(nodes.count(name) == 1 for name in once)
+    starts = [i for i, line in enumerate(lines) if line.startswith("  subgraph copy")]
+    assert [lines[i] for i in starts] == [
+        f'  subgraph copy{i}["#{i + 1} · host {i + 1}"]' for i in range(3)
+    ]
+    for start in starts:
+        column = lines[start + 1 : lines.index("  end", start)]
+        assert [m.group(1) for m in map(name.match, column) if m] == [
+            "Prepare offline obproxy",
+            "Stop and uninstall obproxy",
+            "Offline obproxy exporter",
+        ]

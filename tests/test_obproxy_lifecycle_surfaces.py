@@ -82,7 +82,11 @@ def test_lifecycle_over_http(hosts_env: tuple[ApiEnv, list[int]]) -> None:
 
         one = {"obproxyServerIds": [first]}
         stop = data_of(client.post(f"{url}/servers/stop", json=one))
-        assert [s["name"] for s in stop["subtasks"]] == ["Start node", "Stop obproxy", "Finish node"]
+        assert [s["name"] for s in stop["subtasks"]] == [
+            "Start node",
+            "Stop obproxy",
+            "Finish node",
+        ]
         done(client, stop)
         assert servers()[0]["status"] == "UNAVAILABLE"  # OCP 4.2 has no stopped value
         done(client, data_of(client.post(f"{url}/servers/start", json=one)))
