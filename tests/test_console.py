@@ -118,8 +118,9 @@ def test_create_from_the_form_and_watch_the_dag_turn_green(
     browser.find_element(By.CSS_SELECTOR, "#create-cluster button[type=submit]").click()
     until(lambda: re.search(r"/tasks/\d+$", browser.current_url), 30)
     browser.execute_script("window.sameLoad = 'yes'")  # gone if the page were reloaded
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag svg g.node")) == 26
-    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 26)
+    # Prepare obproxy install → OCP's 10-node chain on each of 3 hosts → Finish node.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag svg g.node")) == 32
+    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 32)
     assert browser.execute_script("return window.sameLoad") == "yes"
     assert browser.find_element(By.ID, "task-status").text == "SUCCESSFUL"
     fills = browser.execute_script(
@@ -170,7 +171,8 @@ def test_a_dead_host_turns_red_and_retry_brings_it_back(
         ".map(c => [c.querySelector('title').textContent, c.dataset.status])"
     )
     assert chains == [["cluster_0", ""], ["cluster_1", "FAILED"], ["cluster_2", ""]]
-    assert "sandbox-2 (127.0.0.112)" in failed[0].get_attribute("aria-label")
+    label = failed[0].get_attribute("aria-label")
+    assert label.startswith("Prepare create obproxy, FAILED") and "sandbox-2 (127.0.0.112)" in label
     failed[0].click()
     log = until(lambda: browser.find_element(By.ID, "detail-log").text, 15)
     assert "127.0.0.112" in log and "cannot connect" in log
@@ -179,7 +181,7 @@ def test_a_dead_host_turns_red_and_retry_brings_it_back(
     assert browser.find_element(By.ID, "sub-skip").is_displayed()
     browser.find_element(By.ID, "task-retry").click()
     until(lambda: browser.find_element(By.ID, "task-status").text == "SUCCESSFUL")
-    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 26, 30)
+    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 32, 30)
     assert not browser.find_element(By.ID, "task-rollback").is_displayed()
     assert not browser.find_element(By.ID, "task-retry").is_displayed()
 

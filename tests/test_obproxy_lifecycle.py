@@ -148,7 +148,8 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
     body = {"hostIds": [env["host_ids"][2]], "sqlPort": 2883, "exporterPort": 2884, "version": OLD}
     (one_task,) = add_obproxies(engine, cid, body)  # a task per host, as OCP's batchAdd
     added = succeeded(engine, one_task)
-    assert added.name == "Install obproxy" and added.context.string_map["host_id"] == str(env["host_ids"][2])
+    host = str(env["host_ids"][2])
+    assert added.name == "Install obproxy" and added.context.string_map["host_id"] == host
     assert [p["status"] for p in cluster(engine)["obproxies"]] == ["RUNNING"] * 3
     assert proxyconfig(h3.address, "proxy_mem_limited") == "600M"  # startup parameter
     assert proxyconfig(h3.address, "slow_query_time_threshold") == "2s"  # parameter

@@ -257,7 +257,15 @@ def test_obproxy_management_pages(api_hosts: Any) -> None:
 
         added = send_sample(client, "obproxy-management/add-obproxy-1", body=hosts, id=cid)
         _same(added, "obproxy-management/add-obproxy-1")
-        for task in added.json()["data"]["contents"]:
+        # As the sample: an "Install obproxy" task per host, naming it (hostId, host_id).
+        contents = added.json()["data"]["contents"]
+        assert [(t["name"], t["hostId"]) for t in contents] == [
+            ("Install obproxy", h) for h in host_ids[:2]
+        ]
+        assert [t["context"]["stringMap"]["host_id"] for t in contents] == [
+            str(h) for h in host_ids[:2]
+        ]
+        for task in contents:
             assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
         url = f"/api/v2/obproxy/clusters/{cid}"
         servers = client.get(url).json()["data"]["obproxies"]
@@ -417,6 +425,7 @@ def test_servers_delete_leaves_skipped_hosts_alone(api_hosts: Any) -> None:
             "skipHostOperationServerIds": [kept["id"]],
         }
         task = client.post(f"{url}/servers/delete", json=body).json()["data"]
+        assert task["name"] == "Delete obproxy server"  # OCP 4.3's name for this call's task
         final = wait_task(client, task["id"])
         assert final["status"] == "SUCCESSFUL", final
         assert client.get(url).json()["data"]["obproxies"] == []
