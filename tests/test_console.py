@@ -286,8 +286,17 @@ def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:
     browser.find_element(By.ID, "addresses").send_keys("127.0.0.97\n127.0.0.98")
     browser.find_element(By.CSS_SELECTOR, "#add-hosts button").click()
     until(lambda: browser.current_url.endswith("/tasks"), 15)
-    rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
-    assert [r.text.count("Prepare host") for r in rows] == [1, 1, 1]
+
+    def counts() -> list[int] | None:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:  # the list re-renders as the tasks move: read it whole, again if it moved
+            rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
+            return [r.text.count("Prepare host") for r in rows]
+        except StaleElementReferenceException:
+            return None
+
+    assert until(lambda: counts() == [1, 1, 1], 15)
     assert len(api_env.engine.hosts.list()) == 3
 
 
