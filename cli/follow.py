@@ -45,3 +45,23 @@ def print_recap(source: Backend, task: Task) -> None:
     console.print(table)
     for note in notes:
         console.print(note, highlight=False, markup=False)
+
+
+def finish_all(source: Backend, tasks: list[Task], wait: bool) -> None:
+    """``finish`` for the tasks of one per-host call (batchAdd: a task per host), which run side
+    by side: all are started, then each is waited for; on a terminal each one's recap, elsewhere
+    their final records as one JSON list. Exit 1 if any ended FAILED."""
+    if len(tasks) == 1:
+        finish(source, tasks[0], wait)
+        return
+    if wait:
+        for task in tasks:
+            source.start(task.id)
+        tasks = [source.wait(task.id) for task in tasks]
+    if wait and console.is_terminal:
+        for task in tasks:
+            print_recap(source, task)
+    else:
+        console.print_json(json.dumps([task.to_ocp() for task in tasks]))
+    if any(task.status.value == "FAILED" for task in tasks):
+        raise typer.Exit(EXIT_FAILED)

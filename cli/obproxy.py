@@ -15,7 +15,7 @@ import typer
 
 from .backend import Backend, on_backend
 from .common import console, json_file
-from .follow import finish
+from .follow import finish, finish_all
 
 obproxy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OBProxy clusters.")
 WaitOption = Annotated[bool, typer.Option(help="Run the task and print its final record.")]
@@ -129,7 +129,7 @@ def obproxy_add(
         "exporterPort": exporter_port,
         "version": version,
     }
-    finish(source, source.add_obproxies(cluster_id, body), wait)
+    finish_all(source, source.add_obproxies(cluster_id, body), wait)
 
 
 @obproxy_app.command("restart")

@@ -115,10 +115,73 @@ class Engine:
         writes the task's own records (an OBProxy cluster row) in the same transaction: if it
         raises, nothing of the task is written either.
         """
+
+        def then(conn: Connection, ids: list[int]) -> None:
+            if also is not None:
+                also(conn, ids[0])
+
+        (task,) = self.submit_batch(
+            template,
+            [(args, payload)],
+            creator,
+            task_type=task_type,
+            task_definition_id=task_definition_id,
+            also=then,
+        )
+        return task
+
+    def submit_batch(
+        self,
+        template: Template,
+        each: Sequence[tuple[Context | Mapping[str, Any] | None, Mapping[str, Any] | None]],
+        creator: str = "admin",
+        *,
+        task_type: TaskType = TaskType.MANUAL,
+        task_definition_id: int = -1,
+        also: Callable[[Connection, list[int]], Mapping[int, dict[str, str]] | None] | None = None,
+    ) -> list[Task]:
+        """Persist one task of ``template`` per (arguments, payload) of ``each``, all or none,
+        as ``submit`` does one: OCP's per-host calls (batchAdd, batchCreate) answer a task per
+        host. ``also(conn, task_ids)`` runs once, in the same transaction; it may answer
+        ``stringMap`` entries to add to some of the tasks (ids of rows it wrote for them)."""
         if not isinstance(template, Template):
             raise TypeError(f"template must be a Template, not {type(template).__name__}")
         if not isinstance(creator, str) or not creator.strip():
             raise ValueError("creator must be a non-empty string")
+        if not each:
+            raise ValueError("a batch needs at least one task")
+        checked = [self._checked(template, args, payload) for args, payload in each]
+        with self.store.begin_write() as conn:
+            task_ids = [
+                transitions.insert_task(
+                    conn,
+                    name=template.name,
+                    plan=plan,
+                    context=context,
+                    payload=data,
+                    creator=creator,
+                    executor=self.executor,
+                    task_type=TaskType(task_type),
+                    task_definition_id=task_definition_id,
+                )
+                for context, plan, data in checked
+            ]
+            added = also(conn, task_ids) if also is not None else None
+            for task_id, values in (added or {}).items():
+                transitions.add_strings(conn, task_id, values)
+            self.store.notify_work(conn)
+        # The state the submit made, before a daemon here runs them.
+        submitted = [self.get(task_id) for task_id in task_ids]
+        self._work_made()
+        return submitted
+
+    @staticmethod
+    def _checked(
+        template: Template,
+        args: Context | Mapping[str, Any] | None,
+        payload: Mapping[str, Any] | None,
+    ) -> tuple[Context, list[Any], dict[str, Any]]:
+        """A task's context, plan and payload, with everything that can be refused checked."""
         context = Context.of(args)
         flag = context.string_map.get("prohibit_rollback", "false")
         context.string_map["prohibit_rollback"] = (
@@ -127,26 +190,9 @@ class Engine:
         plan = template.expand(context)
         for planned in plan:
             load_step(planned.node.class_name)
-        payload = dict(payload or {})
-        json.dumps(payload)  # TypeError now rather than a half-written task later
-        with self.store.begin_write() as conn:
-            task_id = transitions.insert_task(
-                conn,
-                name=template.name,
-                plan=plan,
-                context=context,
-                payload=payload,
-                creator=creator,
-                executor=self.executor,
-                task_type=TaskType(task_type),
-                task_definition_id=task_definition_id,
-            )
-            if also is not None:
-                also(conn, task_id)
-            self.store.notify_work(conn)
-        submitted = self.get(task_id)  # the state the submit made, before a daemon here runs it
-        self._work_made()
-        return submitted
+        data = dict(payload or {})
+        json.dumps(data)  # TypeError now rather than a half-written task later
+        return context, plan, data
 
     def fire_due(self, now: datetime | None = None) -> list[int]:
         """Create the SCHEDULED tasks of definitions due at ``now`` (default: now); their ids.

@@ -32,7 +32,8 @@ from engine.states import holds
 
 from .records import hold
 from .templates import (
-    ADD_OBPROXY,
+    ADD_OBPROXY_NAME,
+    DELETE_OBPROXY_SERVER,
     INSTALL_OBPROXY,
     OFFLINE_OBPROXY,
     RESTART_OBPROXY,
@@ -42,10 +43,11 @@ from .templates import (
 # What a running task does to the OBProxies it names.
 _TRANSIENT = {
     INSTALL_OBPROXY.name: "CREATING",
-    ADD_OBPROXY.name: "CREATING",
+    ADD_OBPROXY_NAME: "CREATING",  # recorded before batchAdd made a task per host
     RESTART_OBPROXY.name: "RESTARTING",
     UPGRADE_OBPROXY.name: "UPGRADING",
     OFFLINE_OBPROXY.name: "DELETING",
+    DELETE_OBPROXY_SERVER.name: "DELETING",
 }
 # A row's status OCP's enum lacks, and what stands for it.
 _SHOWN = {"STOPPED": "UNAVAILABLE"}
@@ -64,7 +66,8 @@ def described(stored: str) -> str:
 
 @dataclass(frozen=True)
 class Activity:
-    """The task holding a cluster, and the transient status of each host it works on now."""
+    """The task holding a cluster (the first of its batch still holding it), and the transient
+    status of each host its tasks work on now."""
 
     holder: int | None = None
     doing: dict[int, str] = field(default_factory=dict)  # host id -> OCP's transient status
@@ -85,25 +88,29 @@ def activities(engine: Engine, cluster_ids: Iterable[int]) -> dict[int, Activity
     resources = {hold(cluster_id)[0]: cluster_id for cluster_id in cluster_ids}
     with engine.store.read() as session:
         held = holds.holders(session.connection(), list(resources))
-    return {resources[r]: Activity(task_id, _doing(engine, task_id)) for r, task_id in held.items()}
+    return {resources[r]: Activity(ids[0], _doing(engine, ids)) for r, ids in held.items()}
 
 
-def _doing(engine: Engine, task_id: int) -> dict[int, str]:
-    try:
-        task = engine.get(task_id)
-    except NotFound:
-        return {}
-    status = _TRANSIENT.get(task.name)
-    if task.status is not TaskStatus.RUNNING or status is None:
-        return {}
-    return {host_id: status for host_id in _unfinished_hosts(task)}
+def _doing(engine: Engine, task_ids: list[int]) -> dict[int, str]:
+    doing: dict[int, str] = {}
+    for task_id in task_ids:
+        try:
+            task = engine.get(task_id)
+        except NotFound:
+            continue
+        status = _TRANSIENT.get(task.name)
+        if task.status is TaskStatus.RUNNING and status is not None:
+            doing.update((host_id, status) for host_id in _unfinished_hosts(task))
+    return doing
 
 
 def _unfinished_hosts(task: Task) -> list[int]:
-    """Hosts whose chain (the copies split over ``host_ids``) neither failed nor finished."""
+    """Hosts whose chain (the copies split over ``host_ids``, or the whole task of a per-host
+    task, whose context names its ``host_id``) neither failed nor finished."""
     chains: dict[str, list[SubtaskStatus]] = defaultdict(list)
+    own = task.context.string_map.get("host_id")
     for sub in task.subtasks:
-        host = sub.item("host_ids")
+        host = sub.item("host_ids") or own
         if host is not None:
             chains[host].append(sub.status)
     return [

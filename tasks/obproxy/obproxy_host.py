@@ -1,6 +1,8 @@
 """The base of every step that works on one OBProxy host, and what those steps share.
 
-A host step finds its host through ``ctx.item("host_ids")`` and its OBProxy through the cluster
+A host step finds its host through ``ctx.item("host_ids")`` (a copy of a chain split per host)
+or ``stringMap.host_id`` (a task of its own per host, as OCP's batchAdd makes), and its OBProxy
+through the cluster
 in ``stringMap.obproxy_cluster_id``: the cluster's recorded startup parameters, parameters and
 links, and the server row of that host (ports, version). Every task on a cluster (create, add,
 restart, stop, start, upgrade, delete) reads them the same way, so a restart starts an OBProxy
@@ -87,6 +89,8 @@ class HostStep(Step):
 
     @staticmethod
     def host_id(ctx: StepContext) -> int:
+        if ctx.parallel_idx < 0 and "host_id" in ctx.string_map:
+            return int(ctx.string_map["host_id"])  # a per-host task
         return int(ctx.item("host_ids"))
 
     @staticmethod
