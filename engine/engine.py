@@ -115,7 +115,11 @@ class Engine:
         writes the task's own records (an OBProxy cluster row) in the same transaction: if it
         raises, nothing of the task is written either.
         """
-        then = None if also is None else (lambda conn, ids: also(conn, ids[0]))
+
+        def then(conn: Connection, ids: list[int]) -> None:
+            if also is not None:
+                also(conn, ids[0])
+
         (task,) = self.submit_batch(
             template,
             [(args, payload)],
@@ -134,11 +138,12 @@ class Engine:
         *,
         task_type: TaskType = TaskType.MANUAL,
         task_definition_id: int = -1,
-        also: Callable[[Connection, list[int]], None] | None = None,
+        also: Callable[[Connection, list[int]], Mapping[int, dict[str, str]] | None] | None = None,
     ) -> list[Task]:
         """Persist one task of ``template`` per (arguments, payload) of ``each``, all or none,
         as ``submit`` does one: OCP's per-host calls (batchAdd, batchCreate) answer a task per
-        host. ``also(conn, task_ids)`` runs once, in the same transaction."""
+        host. ``also(conn, task_ids)`` runs once, in the same transaction; it may answer
+        ``stringMap`` entries to add to some of the tasks (ids of rows it wrote for them)."""
         if not isinstance(template, Template):
             raise TypeError(f"template must be a Template, not {type(template).__name__}")
         if not isinstance(creator, str) or not creator.strip():
@@ -161,8 +166,9 @@ class Engine:
                 )
                 for context, plan, data in checked
             ]
-            if also is not None:
-                also(conn, task_ids)
+            added = also(conn, task_ids) if also is not None else None
+            for task_id, values in (added or {}).items():
+                transitions.add_strings(conn, task_id, values)
             self.store.notify_work(conn)
         # The state the submit made, before a daemon here runs them.
         submitted = [self.get(task_id) for task_id in task_ids]

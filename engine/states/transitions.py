@@ -390,3 +390,30 @@ def insert_task(
         conn.execute(_LINK_SUBTASKS, links)
     settle(conn, task_id)
     return task_id
+
+
+def add_strings(conn: Connection, task_id: int, values: dict[str, str]) -> None:
+    """Add ``stringMap`` entries to a task just inserted (its context and every subtask's):
+    ids its package wrote in the submit's transaction, after the task row, that OCP shows in
+    the context from the start (a batchAdd task's ``obproxy_server_id``)."""
+    row = conn.execute(select(TASKS.c.context).where(TASKS.c.id == task_id)).first()
+    if row is None:
+        return
+    task_context = Context.from_json(row.context)
+    task_context.string_map.update(values)
+    conn.execute(
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
+        .values(context=task_context.to_json(), **revisions.bumped(TASKS))
+    )
+    subs = conn.execute(
+        select(SUBTASKS.c.id, SUBTASKS.c.context).where(SUBTASKS.c.task_id == task_id)
+    ).all()
+    for sub in subs:
+        context = Context.from_json(sub.context)
+        context.string_map.update(values)
+        conn.execute(
+            update(SUBTASKS)
+            .where(SUBTASKS.c.id == sub.id)
+            .values(context=context.to_json(), **revisions.bumped(SUBTASKS))
+        )
