@@ -25,11 +25,11 @@ CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 3
 
 
-def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
+def _read(ip: str, port: int, password: str) -> list[tuple[str, str, str, bool]] | None:
     """(name, value, info, need_reboot) of one OBProxy, or None when it cannot be read."""
     try:
         conn = proxy_sql.connect(
-            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
+            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, password=password
         )
     except pymysql.err.MySQLError as exc:
         log.info("OBProxy %s:%s not read: %s", ip, port, exc)
@@ -53,14 +53,20 @@ def _read(ip: str, port: int) -> list[tuple[str, str, str, bool]] | None:
 def cluster_parameters(engine: Engine, cluster_id: int) -> list[dict[str, Any]]:
     cluster_row(engine, cluster_id)  # 404 for no such cluster
     # Those whose row says running: one a restart has not reached yet is asked too.
-    targets = [(s.ip, s.sql_port) for s in servers(engine, cluster_id) if s.status == "RUNNING"]
+    # One taken over logs in with the root@proxysys password it was given, if any.
+    opened = engine.store.secrets.open
+    targets = [
+        (s.ip, s.sql_port, opened(s.proxysys_password) or "")
+        for s in servers(engine, cluster_id)
+        if s.status == "RUNNING"
+    ]
     if not targets:
         return []
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
         answers = list(pool.map(lambda t: _read(*t), targets))
     values: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     about: dict[str, tuple[str, bool]] = {}
-    for (ip, _), rows in zip(targets, answers, strict=True):
+    for (ip, _, _), rows in zip(targets, answers, strict=True):
         for name, value, info, reboot in rows or []:
             if "password" in name.lower():
                 continue

@@ -36,14 +36,16 @@ class _Connection(pymysql.connections.Connection):
         return super()._create_ssl_ctx(sslp)
 
 
-def connect(address: str, port: int, *, connect_timeout: float, read_timeout: float) -> Any:
-    """A PyMySQL connection as root@proxysys (obproxy's default: no password; passwords never
-    come in requests)."""
+def connect(
+    address: str, port: int, *, connect_timeout: float, read_timeout: float, password: str = ""
+) -> Any:
+    """A PyMySQL connection as root@proxysys (obproxy's default: no password; an OBProxy taken
+    over may have one, given with the take-over)."""
     return _Connection(
         host=address,
         port=port,
         user=ADMIN_USER,
-        password="",
+        password=password,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         write_timeout=read_timeout,

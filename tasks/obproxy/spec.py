@@ -38,9 +38,17 @@ class ServerSpec:
     sql_port: int
     exporter_port: int
     version_file: str
+    # One taken over (``takeover``): its own install directory, its own command line (after
+    # the binary) and its root@proxysys password, sealed; None for ocptask's installs.
+    install_dir: str | None = None
+    startup_options: list[str] | None = None
+    proxysys_password: str | None = None
 
     def start_args(self) -> list[str]:
-        """obproxy's command line for this server (run from its install directory)."""
+        """obproxy's command line for this server (run from its install directory): one taken
+        over starts again as it was started before, ocptask's own with the cluster's settings."""
+        if self.startup_options is not None:
+            return ["./bin/obproxy", *self.startup_options]
         args = [
             "./bin/obproxy",
             "--listen_port",
