@@ -44,9 +44,10 @@ def wrapped(task: Task, creator_id: int | None) -> dict[str, Any]:
 
 
 def per_host(task: Task) -> dict[str, Any]:
-    """A started task as OCP answers a per-host call (batchCreate, batchAdd): one task per host,
-    each naming its ``hostId``. ocptask's one task covers the batch (a chain per host), so it
-    names its host when there is one, else null."""
+    """A started task as OCP answers a per-host call (batchCreate, batchAdd, takeOver): one task
+    per host, each naming its ``hostId``: a task of one host (its ``stringMap.host_id``), or of
+    a batch split per host (a chain per host) when the batch has one host, else null."""
+    own = task.context.string_map.get("host_id")
     host_ids = task.context.list_map.get("host_ids", [])
-    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
+    host_id = int(own) if own else int(host_ids[0]) if len(host_ids) == 1 else None
     return {**task.to_instance(), "hostId": host_id}

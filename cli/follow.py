@@ -38,6 +38,23 @@ def finish(source: Backend, task: Task, wait: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def finish_all(source: Backend, tasks: list[Task], wait: bool) -> None:
+    """``finish`` for the tasks of one per-host call (takeOver), run side by side: with
+    ``wait`` each to its end, then on a terminal a recap of each, elsewhere their final records
+    as a JSON array. Exit 1 if one ended FAILED."""
+    if wait:
+        for task in tasks:
+            source.start(task.id)
+        tasks = [source.wait(task.id) for task in tasks]
+    if wait and console.is_terminal:
+        for task in tasks:
+            print_recap(source, task)
+    else:
+        console.print_json(json.dumps([task.to_ocp() for task in tasks]))
+    if any(task.status.value == "FAILED" for task in tasks):
+        raise typer.Exit(EXIT_FAILED)
+
+
 def print_recap(source: Backend, task: Task) -> None:
     from .recap import recap
 
