@@ -216,16 +216,22 @@ def test_take_over_then_restart_and_delete_it(by_hand: Any) -> None:
 def test_take_over_where_nothing_listens_fails_naming_host_and_port(
     by_hand: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two hosts in one call, through the CLI: the one started by hand is taken over, the one
+    where nothing listens fails; the two tasks hold the cluster together until the failed one
+    is rolled back, which forgets its record only."""
     env, ids, host, install, pids = by_hand
     start_by_hand(host, install, pids)
     monkeypatch.setenv("OCPTASK_PACKAGE_DIR", str(PACKAGES))
     with env.client() as client:
         cid = _cluster(env, client, "nothing-there")
-    # Through the CLI, on the same database: a task per host, their records as a JSON array.
-    result = run_cli(env.db, "obproxy", "take-over", str(cid), "--host", f"{ids[1]}:2899")
+    # On the same database: a task per host, their final records as a JSON array.
+    hosts = ("--host", f"{ids[0]}:{SQL_PORT}", "--host", f"{ids[1]}:2899")
+    result = run_cli(env.db, "obproxy", "take-over", str(cid), *hosts)
     assert result.returncode == 1, result.stdout + result.stderr
-    (task,) = json.loads(result.stdout)
-    assert task["status"] == "FAILED" and task["name"] == "Install obproxy"
+    taken, task = json.loads(result.stdout)
+    assert (taken["status"], task["status"]) == ("SUCCESSFUL", "FAILED")
+    assert task["name"] == "Install obproxy"
+    assert task["context"]["stringMap"]["host_id"] == str(ids[1])
     failed = [s for s in task["subtasks"] if s["status"] == "FAILED"]
     assert [s["name"] for s in failed] == ["Prepare create obproxy"]
     with env.client() as client:
@@ -233,16 +239,20 @@ def test_take_over_where_nothing_listens_fails_naming_host_and_port(
             f"/api/v2/tasks/instances/{task['id']}/subtasks/{failed[0]['id']}/log"
         ).json()["data"]["log"]
         assert f"host {ids[1]}: nothing listens on port 2899" in log
-        # Held: the cluster is busy until the take-over is retried or rolled back; its rollback
-        # forgets the server row and touches nothing on the host.
+        shown = {s["hostId"]: s for s in data_of(client.get(f"{CLUSTERS}/{cid}"))["obproxies"]}
+        assert shown[ids[0]]["status"] == "RUNNING" and shown[ids[1]]["status"] == "UNAVAILABLE"
+        assert {s["operateStatus"] for s in shown.values()} == {"OPERATING"}
+        # Held by the batch while one of its tasks has not ended well.
         other = {"hosts": [{"hostId": ids[2], "sqlPort": 2899}]}
         err = error_of(client.post(f"{CLUSTERS}/{cid}/takeOver", json=other), 409, 10005)
         assert f"held by task {task['id']} (Install obproxy)" in err["message"]
         rolled = client.post(f"/api/v2/tasks/instances/{task['id']}/rollback")
         assert rolled.status_code == 200, rolled.text
         assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
-        assert data_of(client.get(f"{CLUSTERS}/{cid}"))["obproxies"] == []
-        assert all(alive(pid) for pid in pids)  # the one started by hand elsewhere is untouched
+        (kept,) = data_of(client.get(f"{CLUSTERS}/{cid}"))["obproxies"]
+        assert kept["hostId"] == ids[0]
+        assert (kept["status"], kept["operateStatus"]) == ("RUNNING", "NORMAL")
+        assert all(alive(pid) for pid in pids)  # nothing stopped
 
 
 def test_refusals_name_the_field_and_never_echo_a_password(by_hand: Any) -> None:

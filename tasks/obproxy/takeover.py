@@ -46,7 +46,12 @@ class TakeOverHost(OcpBody):
 
     hostId: Id
     sqlPort: Port
-    proxysysPasswd: Annotated[str, value_text(128)] | None = None  # online OCP 4.3
+    proxysysPasswd: Annotated[str, value_text(128)] | None = Field(
+        default=None,
+        repr=False,
+        description="OCP 4.3 (online docs): root@proxysys's password of that obproxy, if it has "
+        "one; sealed at rest, never shown",
+    )
 
 
 class TakeOverRequest(OcpBody):
@@ -99,18 +104,7 @@ def take_over_obproxies(
     records, in the order of ``hosts``."""
     request = _parsed(body)
     host_ids = [h.hostId for h in request.hosts]
-    known, seen = engine.hosts.existing(host_ids), set()
-    problems = []
-    for i, host_id in enumerate(host_ids):
-        if host_id not in known:
-            problems.append(
-                FieldError(f"hosts[{i}].hostId", f"host {host_id} does not exist", host_id)
-            )
-        elif host_id in seen:
-            problems.append(
-                FieldError(f"hosts[{i}].hostId", f"host {host_id} is given twice", host_id)
-            )
-        seen.add(host_id)
+    problems = _host_problems(engine, host_ids)
     if problems:
         raise RequestInvalid(problems)
     cluster = cluster_row(engine, cluster_id)
@@ -173,6 +167,23 @@ def take_over_obproxies(
 
 
 _INSERT_SERVER = insert(SERVERS).returning(SERVERS.c.id)
+
+
+def _host_problems(engine: Engine, host_ids: list[int]) -> list[FieldError]:
+    """Each unknown host, and each given a second time, at its place in ``hosts``."""
+    known, seen = engine.hosts.existing(host_ids), set()
+    problems = []
+    for i, host_id in enumerate(host_ids):
+        if host_id not in known:
+            why = "does not exist"
+        elif host_id in seen:
+            why = "is given twice"
+        else:
+            why = ""
+        if why:
+            problems.append(FieldError(f"hosts[{i}].hostId", f"host {host_id} {why}", host_id))
+        seen.add(host_id)
+    return problems
 
 
 def _context(cluster: ObproxyClusterRecord, host_id: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from .obproxy_host import HostStep, proxysys, q, show
 
 _BUSINESS = "com.alipay.ocp.service.task.business"
 DEFAULT_EXPORTER_PORT = 2884  # obproxy's prometheus_listen_port when none is given
+ACCESS_DENIED = 1045  # MySQL's ER_ACCESS_DENIED_ERROR, as obproxy answers a wrong password
 
 
 class TakeOverStep(HostStep):
@@ -154,6 +155,10 @@ class PrepareCreateTakenObproxy(TakeOverStep):
                     cursor.execute("SHOW PROXYINFO BINARY")
                     binary = "\n".join(str(row[1]) for row in cursor.fetchall() if len(row) > 1)
         except pymysql.err.OperationalError as exc:
+            if exc.args[0] != ACCESS_DENIED:
+                raise RuntimeError(
+                    f"host {host}: obproxy on port {port} does not answer SQL ({exc.args[-1]})"
+                ) from None
             given = (
                 "the proxysysPasswd given" if self.spec(ctx).proxysys_password else "no password"
             )
