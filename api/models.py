@@ -127,6 +127,24 @@ class TaskInstance(_Out):
     subtasks: list[SubtaskInstance]
 
 
+class SubtaskInstance43(SubtaskInstance):
+    prohibitSkip: bool
+    taskId: int
+
+
+class TaskInstance43(TaskInstance):
+    """OCP 4.3's started task (servers/stop, servers/delete): 4.2's keys and these."""
+
+    prohibitRollback: bool
+    subtasks: list[SubtaskInstance43]  # type: ignore[assignment]
+
+
+class PerHostTaskInstance(TaskInstance):
+    """A task of a call that starts one per host (batchCreate), as OCP answers it."""
+
+    hostId: int | None = Field(description="the host the task works on")
+
+
 class Creator(_Out):
     id: int | None
     name: str

@@ -45,9 +45,20 @@ def wrapped(task: Task, creator_id: int | None) -> dict[str, Any]:
 
 def per_host(task: Task) -> dict[str, Any]:
     """A started task as OCP answers a per-host call (batchCreate, batchAdd, takeOver): one task
-    per host, each naming its ``hostId``: a task of one host (its ``stringMap.host_id``), or of
-    a batch split per host (a chain per host) when the batch has one host, else null."""
-    own = task.context.string_map.get("host_id")
-    host_ids = task.context.list_map.get("host_ids", [])
-    host_id = int(own) if own else int(host_ids[0]) if len(host_ids) == 1 else None
+    per host, each naming its ``hostId`` (its ``stringMap.host_id``). A task that covers a batch
+    (a chain per host) names its host when it has one, else null."""
+    host_ids = task.host_ids
+    host_id = int(host_ids[0]) if len(host_ids) == 1 else None
     return {**task.to_instance(), "hostId": host_id}
+
+
+def in_43_shape(task: Task) -> dict[str, Any]:
+    """A started task as OCP 4.3's online pages answer their calls (servers/stop,
+    servers/delete): the task's ``prohibitRollback`` and each subtask's ``prohibitSkip`` and
+    ``taskId`` beside 4.2's keys (every subtask may be skipped in ocptask: false)."""
+    data = task.to_instance()
+    data["prohibitRollback"] = task.context.string_map.get("prohibit_rollback") == "true"
+    for sub in data["subtasks"]:
+        sub["prohibitSkip"] = False
+        sub["taskId"] = task.id
+    return data

@@ -1,11 +1,11 @@
 """HTTP API under load: one ``ocptask serve --no-run`` on SQLite, many concurrent clients.
 
-Sets up a 26-subtask "Install obproxy" task record (3 hosts that nothing listens on: --no-run
+Sets up a 32-subtask "Install obproxy" task record (3 hosts that nothing listens on: --no-run
 never runs them) and 49 more like it, then per scenario runs ``--clients`` keep-alive clients
 for ``--seconds`` with HTTP Basic (the server caches a verified password: scrypt is a one-off):
-- get: GET /api/v2/tasks/instances/{id} (the 26-subtask task). Target: >= 1,000 requests/s
+- get: GET /api/v2/tasks/instances/{id} (the 32-subtask task). Target: >= 1,000 requests/s
   with p99 <= 50 ms on a 2-core machine.
-- list: GET /api/v2/tasks/instances (default page: 10 tasks of 26 subtasks each).
+- list: GET /api/v2/tasks/instances (default page: 10 tasks of 32 subtasks each).
 - create: POST /api/v2/obproxy/clusters, OCP's sample request (no hosts), a unique name each.
 Prints requests/s, p50 and p99 latency (ms) per scenario, errors (a non-200 answer or an
 envelope that is not successful; must be 0), and the CPU the server and the clients used, per
@@ -73,8 +73,8 @@ def prepare(engine: Engine, tasks_total: int) -> int:
         ]
 
     first = tasks.obproxy.create_cluster(engine, install_request(three_hosts(0)), USER)
-    if len(first.subtasks) != 26:
-        raise SystemExit(f"the install task has {len(first.subtasks)} subtasks, not 26")
+    if len(first.subtasks) != 32:
+        raise SystemExit(f"the install task has {len(first.subtasks)} subtasks, not 32")
     for i in range(1, tasks_total):
         request = install_request(three_hosts(i), name=f"bench{i}")
         tasks.obproxy.create_cluster(engine, request, USER)
@@ -196,7 +196,7 @@ async def load(
 def successful(body: bytes, *, parse: bool) -> bool:
     """Whether an answer is a successful envelope. The server writes the envelope's frame
     (successful, timestamp, …, server) after ``data``, so its last few hundred bytes tell;
-    decoding a 26-subtask record on every answer would cost the clients more CPU than the server
+    decoding a 32-subtask record on every answer would cost the clients more CPU than the server
     spends making it. One answer in a hundred is decoded in full."""
     if parse:
         return json.loads(body).get("successful") is True

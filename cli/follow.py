@@ -38,10 +38,22 @@ def finish(source: Backend, task: Task, wait: bool) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def print_recap(source: Backend, task: Task) -> None:
+    from .recap import recap
+
+    table, notes = recap(source, task)
+    console.print(table)
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
+
+
 def finish_all(source: Backend, tasks: list[Task], wait: bool) -> None:
-    """``finish`` for the tasks of one per-host call (takeOver), run side by side: with
-    ``wait`` each to its end, then on a terminal a recap of each, elsewhere their final records
-    as a JSON array. Exit 1 if one ended FAILED."""
+    """``finish`` for the tasks of one per-host call (batchAdd, takeOver: a task per host), which
+    run side by side: all are started, then each is waited for; on a terminal each one's recap,
+    elsewhere their final records as one JSON list. Exit 1 if any ended FAILED."""
+    if len(tasks) == 1:
+        finish(source, tasks[0], wait)
+        return
     if wait:
         for task in tasks:
             source.start(task.id)
@@ -53,12 +65,3 @@ def finish_all(source: Backend, tasks: list[Task], wait: bool) -> None:
         console.print_json(json.dumps([task.to_ocp() for task in tasks]))
     if any(task.status.value == "FAILED" for task in tasks):
         raise typer.Exit(EXIT_FAILED)
-
-
-def print_recap(source: Backend, task: Task) -> None:
-    from .recap import recap
-
-    table, notes = recap(source, task)
-    console.print(table)
-    for note in notes:
-        console.print(note, highlight=False, markup=False)

@@ -69,7 +69,7 @@ class Local:
     def remove_link(self, cluster_id: int, ob_cluster_name: str) -> None:
         obproxy.remove_link(self.engine, cluster_id, ob_cluster_name)
 
-    def add_obproxies(self, cluster_id: int, body: Any) -> Task:
+    def add_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
         return obproxy.add_obproxies(self.engine, cluster_id, body, CREATOR)
 
     def take_over_obproxies(self, cluster_id: int, body: Any) -> list[Task]:

@@ -129,7 +129,7 @@ def obproxy_add(
         "exporterPort": exporter_port,
         "version": version,
     }
-    finish(source, source.add_obproxies(cluster_id, body), wait)
+    finish_all(source, source.add_obproxies(cluster_id, body), wait)
 
 
 @obproxy_app.command("take-over")

@@ -109,9 +109,9 @@ class Remote:
     def remove_link(self, cluster_id: int, ob_cluster_name: str) -> None:
         self._cluster("DELETE", f"/{cluster_id}/obLinks/{ob_cluster_name}")
 
-    def add_obproxies(self, cluster_id: int, body: Any) -> Task:
+    def add_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
         added = self._cluster("POST", f"/{cluster_id}/obproxies/batchAdd", body)
-        return self._started(added["contents"][0])
+        return [self._started(task) for task in added["contents"]]
 
     def take_over_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
         taken = self._cluster("POST", f"/{cluster_id}/takeOver", body)

@@ -202,13 +202,23 @@ class Task:
             subtasks=tuple(Subtask.from_ocp(s, task_id) for s in data.get("subtasks") or ()),
         )
 
+    @property
+    def host_ids(self) -> list[str]:
+        """The hosts the task works on: the one of a task per host (``stringMap.host_id``, as
+        OCP's per-host calls make them), else those its chains are split over
+        (``listMap.host_ids``)."""
+        own = self.context.string_map.get("host_id")
+        return [own] if own is not None else list(self.context.list_map.get("host_ids", []))
+
     def host_labels(self, label: Callable[[str], str]) -> dict[int, str]:
-        """Subtask id -> ``label(host id)`` of the host its copy works on, for the copies of a
-        split over ``listMap.host_ids`` (the per-host chains); ``label`` asked once per host."""
+        """Subtask id -> ``label(host id)`` of the host it works on: every subtask of a task per
+        host (``stringMap.host_id``), the copies of a split over ``listMap.host_ids`` (the
+        per-host chains) otherwise; ``label`` asked once per host."""
         names: dict[str, str] = {}
         labels = {}
+        own = self.context.string_map.get("host_id")
         for sub in self.subtasks:
-            host_id = sub.item("host_ids")
+            host_id = sub.item("host_ids") or own
             if host_id is None:
                 continue
             if host_id not in names:

@@ -95,3 +95,23 @@ def compare(response: httpx.Response, key: str) -> tuple[set[str], set[str]]:
     body = response.json()
     assert response.status_code == 200 and body["successful"], body
     return key_diff(body, page(key)["sample_response"])
+
+
+def chain(subtasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A chain's subtasks from its first to its last (each one's only downstream next): OCP's
+    samples list them in no particular order."""
+    by_id = {s["id"]: s for s in subtasks}
+    (first,) = [s for s in subtasks if not s["upstreams"]]
+    ordered = [first]
+    while ordered[-1]["downstreams"]:
+        (after,) = ordered[-1]["downstreams"]
+        ordered.append(by_id[after])
+    assert len(ordered) == len(subtasks), "not one chain"
+    return ordered
+
+
+def prepare_host_nodes() -> list[tuple[str, str, int]]:
+    """(name, description, timeout) of each node of OCP's "Prepare host" task, in order, as its
+    "Add hosts in batches" page shows them."""
+    task = page("host-module/add-hosts-in-batches")["sample_response"]["data"]["contents"][0]
+    return [(s["name"], s["description"], s["timeout"]) for s in chain(task["subtasks"])]

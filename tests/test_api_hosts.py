@@ -1,9 +1,11 @@
-"""Hosts over OCP's HTTP API: batchCreate with an SSH credential (a "Prepare host" task that
-reaches each sandbox host and pins its key), field errors, list, detail and delete; and the SSH
-credential registry behind ``credentialId``."""
+"""Hosts over OCP's HTTP API: batchCreate with an SSH credential (a "Prepare host" task per
+host, as OCP's, that reaches the host and pins its key), field errors, list, detail and delete;
+and the SSH credential registry behind ``credentialId``."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,15 @@ from fixtures import sandbox as sandbox_hosts
 from tests.api_helpers import ENVELOPE_KEYS, data_of, wait_task
 from tests.api_helpers import error_of as envelope_error
 from tests.conftest import ApiEnv
+from tests.ocp_docs import chain, prepare_host_nodes
 
 BATCH = "/api/v2/compute/hosts/batchCreate"
-PREPARE_CLASS = "com.alipay.ocp.service.task.business.host.PrepareHostTask"
+OCP_HOST_TASKS = "com.alipay.ocp.service.task.business.host."
 PASSWORD = "ssh-Secret-9321"
+# OCP's "Prepare host" nodes, read from its page (fixtures/ocp_docs), not copied here.
+PREPARE_NODES = [name for name, _, _ in prepare_host_nodes()]
+SECOND_DOOR = "127.0.0.114"  # sandbox host 1's login once more (clear of 111-113 and 11-14)
+NO_SSHD = "127.0.0.119"  # nothing listens there
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -31,13 +38,29 @@ def fields(error: dict[str, Any]) -> dict[str, str]:
     return {e["field"]: e["message"] for e in error["subErrors"]}
 
 
-def log_of(client: httpx.Client, task: dict[str, Any], subtask: dict[str, Any]) -> str:
+def log_of(client: httpx.Client, task: dict[str, Any], subtask: dict[str, Any] | str) -> str:
+    """The log of one of the task's subtasks (or of the one of that name)."""
+    if isinstance(subtask, str):
+        (subtask,) = [s for s in task["subtasks"] if s["name"] == subtask]
     path = f"/api/v2/tasks/instances/{task['id']}/subtasks/{subtask['id']}/log"
     return data_of(client.get(path))["log"]
 
 
-def host_id_of(task: dict[str, Any], idx: int = 0) -> int:
-    return int(task["context"]["listMap"]["host_ids"][idx])
+def host_id_of(task: dict[str, Any]) -> int:
+    """The host of a "Prepare host" task, as OCP's answer names it; its context says the same."""
+    assert task["context"]["stringMap"]["host_id"] == str(task["hostId"])
+    return int(task["hostId"])
+
+
+def assert_prepare_host(task: dict[str, Any]) -> None:
+    """OCP's "Prepare host": its nodes (names, descriptions, timeouts) in one chain, in OCP's
+    order, none split; each step with a className in the style of OCP's host tasks."""
+    ours = chain(task["subtasks"])
+    assert [(s["name"], s["description"], s["timeout"]) for s in ours] == prepare_host_nodes()
+    assert {s["parallelIdx"] for s in ours} == {-1} and task["context"]["listMap"] == {}
+    classes = [s["className"] for s in ours]
+    assert len(set(classes)) == len(classes)
+    assert all(c.startswith(OCP_HOST_TASKS) and c.endswith("Task") for c in classes), classes
 
 
 @pytest.fixture
@@ -68,6 +91,75 @@ def body_for(entry: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def legacy_ocp_agent(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process named as OCP's agent's (``ocp_mgragent``: a copy of sleep) on this machine,
+    which every sandbox host shares: what an earlier OCP left running on a host."""
+    program = tmp_path / "ocp_mgragent"
+    shutil.copy("/bin/sleep", program)
+    agent = subprocess.Popen([str(program), "600"])
+    try:
+        yield agent
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_batch_create_starts_a_prepare_host_task_per_host(
+    api_env: ApiEnv,
+    hosts: list,
+    sandbox: dict,
+    legacy_ocp_agent: subprocess.Popen[bytes],
+) -> None:
+    """Three hosts, one credential: two reachable (sandbox host 1 at its own address and at a
+    second one), one where no sshd listens. OCP's answer: a "Prepare host" task per host, each
+    naming its hostId, with OCP's five nodes. The unreachable host's task fails in its pre check,
+    naming the host; the other two succeed, their hosts AVAILABLE. The OCP agent found running
+    is reported and left running."""
+    with sandbox_hosts.second_address(1, SECOND_DOOR, sandbox["state"]) as door:
+        addresses = [hosts[0]["innerIpAddress"], door["innerIpAddress"], NO_SSHD]
+        body = body_for(hosts[0], trustOnFirstUse=True)
+        body["hostBasicDataList"] = [{"innerIpAddress": a} for a in addresses]
+        with api_env.client() as client:
+            started = data_of(client.post(BATCH, json=body))["contents"]
+            assert len(started) == 3
+            host_ids = [host_id_of(task) for task in started]
+            registered = [api_env.engine.hosts.get(i).inner_ip_address for i in host_ids]
+            assert registered == addresses  # one task per host, in the request's order
+            for task in started:
+                assert task["name"] == "Prepare host" and task["creator"] == api_env.user
+                assert_prepare_host(task)
+            final = [wait_task(client, task["id"]) for task in started]
+            assert [t["status"] for t in final] == ["SUCCESSFUL", "SUCCESSFUL", "FAILED"]
+
+            # The unreachable host: its pre check failed naming it, nothing after it ran.
+            failed = chain(final[2]["subtasks"])
+            assert [s["status"] for s in failed] == ["FAILED"] + ["PENDING"] * 4
+            log = log_of(client, final[2], failed[0])
+            assert f"{NO_SSHD}:2222" in log and "cannot connect" in log
+            assert "HostUnreachable" in log
+            shown = data_of(client.get(f"/api/v2/compute/hosts/{host_ids[2]}"))
+            assert shown["status"] == "OFFLINE"
+
+            for task, host_id, address in zip(final[:2], host_ids[:2], addresses[:2], strict=True):
+                assert {s["status"] for s in task["subtasks"]} == {"SUCCESSFUL"}
+                assert "trusted on first use and pinned" in log_of(client, task, PREPARE_NODES[0])
+                assert "no OBAgent runs" in log_of(client, task, PREPARE_NODES[1])
+                ocp_agent = log_of(client, task, PREPARE_NODES[2])
+                assert f"{legacy_ocp_agent.pid} " in ocp_agent and "left alone" in ocp_agent
+                assert "ocptask has no OCP agent" in log_of(client, task, PREPARE_NODES[3])
+                assert "AVAILABLE" in log_of(client, task, PREPARE_NODES[4])
+                host = data_of(client.get(f"/api/v2/compute/hosts/{host_id}"))
+                assert host["status"] == "AVAILABLE" and host["innerIpAddress"] == address
+            # The key pinned at the second address is host 1's: one sshd host key behind both.
+            assert api_env.engine.hosts.get(host_ids[1]).host_key == door["hostKey"]
+            # The tasks list finds each task by the host it works on.
+            for task, host_id in zip(started, host_ids, strict=True):
+                listed = client.get("/api/v2/tasks/instances", params={"hostId": host_id})
+                assert [t["id"] for t in data_of(listed)["contents"]] == [task["id"]]
+    assert legacy_ocp_agent.poll() is None  # found, never stopped
+
+
 def test_batch_create_trusting_first_use_pins_each_key(api_env: ApiEnv, hosts: list) -> None:
     with api_env.client() as client:
         started = []
@@ -76,13 +168,13 @@ def test_batch_create_trusting_first_use_pins_each_key(api_env: ApiEnv, hosts: l
             assert list(data) == ["contents"] and len(data["contents"]) == 1
             task = data["contents"][0]
             assert task["name"] == "Prepare host" and task["creator"] == api_env.user
-            assert [s["className"] for s in task["subtasks"]] == [PREPARE_CLASS]
+            assert_prepare_host(task)
             started.append(task)
         for entry, task in zip(hosts, started, strict=True):
             final = wait_task(client, task["id"])
             assert final["status"] == "SUCCESSFUL", final
-            log = log_of(client, final, final["subtasks"][0])
-            assert "trusted on first use and pinned" in log and "AVAILABLE" in log
+            assert "trusted on first use and pinned" in log_of(client, final, PREPARE_NODES[0])
+            assert "AVAILABLE" in log_of(client, final, PREPARE_NODES[-1])
             host_id = host_id_of(task)
             host = data_of(client.get(f"/api/v2/compute/hosts/{host_id}"))
             assert host["status"] == "AVAILABLE" and host["name"] == entry["name"]
@@ -97,24 +189,20 @@ def test_batch_create_trusting_first_use_pins_each_key(api_env: ApiEnv, hosts: l
         assert target.host_key == hosts[0]["hostKey"] and not target.trust_on_first_use
 
 
-def test_one_credential_many_hosts_runs_in_parallel_copies(api_env: ApiEnv, hosts: list) -> None:
-    """One batch of three hosts with host 1's credential: one task, a copy per host; host 1 is
-    AVAILABLE, the others refuse that login and go OFFLINE."""
+def test_a_host_that_refuses_the_login_fails_its_own_task_only(
+    api_env: ApiEnv, hosts: list
+) -> None:
+    """One batch of three hosts with host 1's credential: a task per host; host 1's succeeds and
+    it is AVAILABLE, the others refuse that login: their tasks fail, their hosts OFFLINE."""
     body = body_for(hosts[0], trustOnFirstUse=True)
     body["hostBasicDataList"] = [{"innerIpAddress": h["innerIpAddress"]} for h in hosts]
     with api_env.client() as client:
-        task = data_of(client.post(BATCH, json=body))["contents"][0]
-        assert sorted(s["parallelIdx"] for s in task["subtasks"]) == [0, 1, 2]
-        final = wait_task(client, task["id"])
-        assert final["status"] == "FAILED"
-        by_idx = {s["parallelIdx"]: s for s in final["subtasks"]}
-        assert by_idx[0]["status"] == "SUCCESSFUL"
-        for idx in (1, 2):
-            assert by_idx[idx]["status"] == "FAILED"
-            assert "refused with its private key" in log_of(client, final, by_idx[idx])
-        statuses = [
-            data_of(client.get(f"/api/v2/compute/hosts/{host_id_of(task, i)}")) for i in range(3)
-        ]
+        started = data_of(client.post(BATCH, json=body))["contents"]
+        final = [wait_task(client, task["id"]) for task in started]
+        assert [t["status"] for t in final] == ["SUCCESSFUL", "FAILED", "FAILED"]
+        for task in final[1:]:
+            assert "refused with its private key" in log_of(client, task, PREPARE_NODES[0])
+        statuses = [data_of(client.get(f"/api/v2/compute/hosts/{host_id_of(t)}")) for t in started]
         assert [h["status"] for h in statuses] == ["AVAILABLE", "OFFLINE", "OFFLINE"]
         # Named by address when no alias is given.
         assert [h["name"] for h in statuses] == [h["innerIpAddress"] for h in hosts]
@@ -122,11 +210,12 @@ def test_one_credential_many_hosts_runs_in_parallel_copies(api_env: ApiEnv, host
 
 def test_unknown_key_fails_unless_pinned(api_env: ApiEnv, hosts: list) -> None:
     entry = hosts[1]
+    check = PREPARE_NODES[0]
     with api_env.client() as client:
         task = data_of(client.post(BATCH, json=body_for(entry)))["contents"][0]
         final = wait_task(client, task["id"])
         assert final["status"] == "FAILED"
-        log = log_of(client, final, final["subtasks"][0])
+        log = log_of(client, final, check)
         assert "HostKeyMismatch" in log and "no host key is pinned" in log
         host_id = host_id_of(task)
         assert data_of(client.get(f"/api/v2/compute/hosts/{host_id}"))["status"] == "OFFLINE"
@@ -141,7 +230,7 @@ def test_unknown_key_fails_unless_pinned(api_env: ApiEnv, hosts: list) -> None:
         again = data_of(client.post(BATCH, json=body_for(entry, item={"hostKey": short_key})))
         task = again["contents"][0]
         final = wait_task(client, task["id"])
-        assert final["status"] == "SUCCESSFUL", log_of(client, final, final["subtasks"][0])
+        assert final["status"] == "SUCCESSFUL", log_of(client, final, check)
         assert api_env.engine.hosts.get(host_id_of(task)).host_key == entry["hostKey"]
         # A wrong key (another sandbox host's) is refused by the host, and nothing runs.
         client.delete(f"/api/v2/compute/hosts/{host_id_of(task)}")
@@ -149,7 +238,7 @@ def test_unknown_key_fails_unless_pinned(api_env: ApiEnv, hosts: list) -> None:
         task = data_of(client.post(BATCH, json=body_for(entry, item={"hostKey": wrong})))
         final = wait_task(client, task["contents"][0]["id"])
         assert final["status"] == "FAILED"
-        assert "host key changed" in log_of(client, final, final["subtasks"][0])
+        assert "host key changed" in log_of(client, final, check)
 
 
 def test_password_credential_stays_secret(api_env: ApiEnv, hosts: list) -> None:
@@ -162,7 +251,7 @@ def test_password_credential_stays_secret(api_env: ApiEnv, hosts: list) -> None:
         task = data_of(response)["contents"][0]
         final = wait_task(client, task["id"])
         assert final["status"] == "FAILED"
-        log = log_of(client, final, final["subtasks"][0])
+        log = log_of(client, final, PREPARE_NODES[0])
         assert "refused with its password" in log
         host = client.get(f"/api/v2/compute/hosts/{host_id_of(task)}")
         for text in (response.text, host.text, log, str(final), api_env.server.log()):
@@ -350,8 +439,8 @@ def test_embedded_call_registers_nothing_when_the_task_cannot_be_written(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``batch_create_hosts`` (what the route calls) undoes its registrations if the submit
-    fails after them. Failure injection: ``engine.submit`` is replaced by one that raises, as a
-    database dying at exactly that instant cannot be arranged reliably."""
+    fails after them. Failure injection: ``engine.submit_batch`` is replaced by one that raises,
+    as a database dying at exactly that instant cannot be arranged reliably."""
     from tasks.hosts import batch_create_hosts
 
     cred = engine.credentials.add("ops", "admin", private_key_path="/nonexistent/id_ed25519")
@@ -364,15 +453,26 @@ def test_embedded_call_registers_nothing_when_the_task_cannot_be_written(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(engine, "submit", broken)
+    monkeypatch.setattr(engine, "submit_batch", broken)
     with pytest.raises(RuntimeError):
         batch_create_hosts(engine, body, "ops-user")
     assert engine.hosts.list() == []
     monkeypatch.undo()
-    task = batch_create_hosts(engine, body, "ops-user")
-    assert task.name == "Prepare host" and task.creator == "ops-user"
-    assert task.payload["request"]["credentialId"] == cred.id
+    tasks = batch_create_hosts(engine, body, "ops-user")
     hosts = engine.hosts.list()
     assert [h.name for h in hosts] == ["192.0.2.20", "192.0.2.21"]
-    assert task.context.list_map["host_ids"] == [str(h.id) for h in hosts]
+    # A task per host, in the request's order, each naming its host.
+    assert [t.context.string_map["host_id"] for t in tasks] == [str(h.id) for h in hosts]
+    for task in tasks:
+        assert task.name == "Prepare host" and task.creator == "ops-user"
+        assert task.payload["request"]["credentialId"] == cred.id
+        assert task.context.list_map == {}
+        assert [s.name for s in task.subtasks] == PREPARE_NODES
     assert all(h.status is HostStatus.NEW and h.host_key is None for h in hosts)
+    # Every step of a host's task is shown with its host (the CLI's and console's views).
+    labels = tasks[0].host_labels(engine.hosts.label)
+    assert labels == {sub.id: "192.0.2.20 (192.0.2.20)" for sub in tasks[0].subtasks}
+    # A host whose own task runs (not run here: RUNNING since its submit) stays registered.
+    with pytest.raises(RequestInvalid) as caught:
+        engine.hosts.remove(hosts[1].id)
+    assert f"task {tasks[1].id} is running on it" in str(caught.value)

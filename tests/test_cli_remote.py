@@ -67,7 +67,7 @@ def test_the_same_commands_print_the_same_through_a_server(
         sandbox_hosts.start_host(2, sandbox["state"])
     assert created.returncode == 1, created.stderr
     record = json.loads(created.stdout)
-    assert record["status"] == "FAILED" and len(record["subtasks"]) == 26
+    assert record["status"] == "FAILED" and len(record["subtasks"]) == 32
     task_id = str(record["id"])
     failed = next(s for s in record["subtasks"] if s["status"] == "FAILED")
 

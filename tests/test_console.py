@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures import PACKAGE, install_request, register_ob_cluster, sample_request
+from fixtures import (
+    CE_PACKAGE,
+    PACKAGE,
+    PACKAGE_DIR,
+    install_request,
+    register_ob_cluster,
+    sample_request,
+)
 from fixtures import sandbox as sandbox_hosts
 from tasks.obclusters.registry import ObClusters
 
@@ -99,14 +106,21 @@ def test_create_from_the_form_and_watch_the_dag_turn_green(
     browser.find_element(By.ID, "name").send_keys("console-cluster")
     for box in browser.find_elements(By.CSS_SELECTOR, 'input[name="hostIds"]'):
         box.click()
-    browser.find_element(By.ID, "version").send_keys(PACKAGE)
+    # Every package of the directory is offered, both products; the community one is taken.
+    offered = browser.execute_script(
+        "return [...document.querySelectorAll('#packages option')].map(o => o.value)"
+    )
+    assert offered == sorted(p.name for p in PACKAGE_DIR.glob("*.rpm"))
+    assert {PACKAGE, CE_PACKAGE} <= set(offered) and len(offered) == 4
+    browser.find_element(By.ID, "version").send_keys(CE_PACKAGE)
     browser.find_element(By.ID, "startupParameters").send_keys("proxy_mem_limited=600M")
     browser.find_element(By.ID, "parameters").send_keys("slow_query_time_threshold=2s")
     browser.find_element(By.CSS_SELECTOR, "#create-cluster button[type=submit]").click()
     until(lambda: re.search(r"/tasks/\d+$", browser.current_url), 30)
     browser.execute_script("window.sameLoad = 'yes'")  # gone if the page were reloaded
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag svg g.node")) == 26
-    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 26)
+    # Prepare obproxy install → OCP's 10-node chain on each of 3 hosts → Finish node.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#dag svg g.node")) == 32
+    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 32)
     assert browser.execute_script("return window.sameLoad") == "yes"
     assert browser.find_element(By.ID, "task-status").text == "SUCCESSFUL"
     fills = browser.execute_script(
@@ -157,7 +171,8 @@ def test_a_dead_host_turns_red_and_retry_brings_it_back(
         ".map(c => [c.querySelector('title').textContent, c.dataset.status])"
     )
     assert chains == [["cluster_0", ""], ["cluster_1", "FAILED"], ["cluster_2", ""]]
-    assert "sandbox-2 (127.0.0.112)" in failed[0].get_attribute("aria-label")
+    label = failed[0].get_attribute("aria-label")
+    assert label.startswith("Prepare create obproxy, FAILED") and "sandbox-2 (127.0.0.112)" in label
     failed[0].click()
     log = until(lambda: browser.find_element(By.ID, "detail-log").text, 15)
     assert "127.0.0.112" in log and "cannot connect" in log
@@ -166,7 +181,7 @@ def test_a_dead_host_turns_red_and_retry_brings_it_back(
     assert browser.find_element(By.ID, "sub-skip").is_displayed()
     browser.find_element(By.ID, "task-retry").click()
     until(lambda: browser.find_element(By.ID, "task-status").text == "SUCCESSFUL")
-    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 26, 30)
+    until(lambda: statuses(browser) == ["SUCCESSFUL"] * 32, 30)
     assert not browser.find_element(By.ID, "task-rollback").is_displayed()
     assert not browser.find_element(By.ID, "task-retry").is_displayed()
 
@@ -266,6 +281,23 @@ def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:
     until(lambda: re.search(r"/tasks/\d+$", browser.current_url), 15)
     assert "Prepare host" in browser.find_element(By.ID, "task-title").text
     assert [h.name for h in api_env.engine.hosts.list()] == ["spare-host"]
+    # Several hosts: a "Prepare host" task each, shown in the task list.
+    browser.get(api_env.url + "/hosts")
+    browser.find_element(By.ID, "addresses").send_keys("127.0.0.97\n127.0.0.98")
+    browser.find_element(By.CSS_SELECTOR, "#add-hosts button").click()
+    until(lambda: browser.current_url.endswith("/tasks"), 15)
+
+    def counts() -> list[int] | None:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:  # the list re-renders as the tasks move: read it whole, again if it moved
+            rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
+            return [r.text.count("Prepare host") for r in rows]
+        except StaleElementReferenceException:
+            return None
+
+    assert until(lambda: counts() == [1, 1, 1], 15)
+    assert len(api_env.engine.hosts.list()) == 3
 
 
 def test_a_page_of_200_tasks(browser: Any, api_env: ApiEnv) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine import Engine, HostFacts, HostStatus, TaskStatus
+from engine import Engine, HostFacts, HostStatus, SubtaskStatus, TaskStatus
 from engine.remote.host_facts import FACTS_COMMAND
 from fixtures import install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
@@ -108,7 +108,7 @@ def prepared(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int]
             }
             task = data_of(client.post(f"{HOSTS}/batchCreate", json=body))["contents"][0]
             assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
-            ids.append(int(task["context"]["listMap"]["host_ids"][0]))
+            ids.append(task["hostId"])
     yield api_env, ids
     sandbox_hosts.reset(sandbox["state"])
 
@@ -213,9 +213,12 @@ def test_prepare_host_reached_but_not_ready_leaves_it_new(engine: Engine, sandbo
             "credentialId": cred.id,
             "trustOnFirstUse": True,
         }
-        task = engine.run(batch_create_hosts(engine, body).id, timeout=120)
+        (started,) = batch_create_hosts(engine, body)
+        task = engine.run(started.id, timeout=120)
         assert task.status is TaskStatus.FAILED
-        assert "ocptask-no-such-cmd" in engine.log(task.id, task.subtasks[0].id)
+        check = task.subtask("Pre check for create host")
+        assert check.status is SubtaskStatus.FAILED
+        assert "ocptask-no-such-cmd" in engine.log(task.id, check.id)
         host = engine.hosts.list()[0]
         assert host.status is HostStatus.NEW
         record = host.to_ocp()
@@ -223,10 +226,33 @@ def test_prepare_host_reached_but_not_ready_leaves_it_new(engine: Engine, sandbo
 
         other = sandbox["inventory"][1]  # this credential's user is refused there
         body["hostBasicDataList"] = [{"innerIpAddress": other["innerIpAddress"]}]
-        task = engine.run(batch_create_hosts(engine, body).id, timeout=120)
-        assert task.status is TaskStatus.FAILED
+        (started,) = batch_create_hosts(engine, body)
+        assert engine.run(started.id, timeout=120).status is TaskStatus.FAILED
         refused = [h for h in engine.hosts.list() if h.inner_ip_address == other["innerIpAddress"]]
         assert refused[0].status is HostStatus.OFFLINE and refused[0].architecture is None
+    finally:
+        sandbox_hosts.reset(sandbox["state"])
+
+
+def test_a_prepare_host_task_of_the_single_step_kind_still_runs(
+    engine: Engine, sandbox: dict
+) -> None:
+    """Before a task per host, "Prepare host" was one step split over ``listMap.host_ids``
+    (``tasks.hosts.steps.PrepareHost``): such a task, as recorded then, still loads and runs,
+    and leaves its host AVAILABLE."""
+    from engine import Node, Split, Template
+
+    entry = sandbox["inventory"][0]
+    host = engine.hosts.add(entry)
+    old = Template(
+        "Prepare host",
+        [Node("tasks.hosts.steps.PrepareHost", "Prepare host", split=Split("host_ids"))],
+    )
+    try:
+        task = engine.submit(old, {"host_ids": [str(host.id)]})
+        assert task.subtasks[0].to_ocp()["className"].endswith(".PrepareHostTask")
+        assert engine.run(task.id, timeout=120).status is TaskStatus.SUCCESSFUL
+        assert engine.hosts.get(host.id).status is HostStatus.AVAILABLE
     finally:
         sandbox_hosts.reset(sandbox["state"])
 

@@ -81,7 +81,7 @@ def test_every_engine_loads_the_task_packages_whatever_the_process_imported(
     seen = json.loads(ran.stdout)
     assert seen["packages"] == ["hosts", "obclusters", "obproxy"]
     assert {"ob_cluster", "obproxy_cluster", "obproxy_server"} <= set(seen["tables"])
-    assert seen["commands"] == ["cpio", "python3", "rpm2cpio"]
+    assert seen["commands"] == ["cpio", "pgrep", "python3", "rpm2cpio"]
     assert seen["guards"] == ["obproxy_on_host"]
 
 

@@ -146,8 +146,10 @@ def test_add_restart_upgrade_delete(env: dict, engine: Engine) -> None:
         add_obproxies(engine, cid, taken)
     # Add host 3: the create's chain with the cluster's own parameters.
     body = {"hostIds": [env["host_ids"][2]], "sqlPort": 2883, "exporterPort": 2884, "version": OLD}
-    added = succeeded(engine, add_obproxies(engine, cid, body))
-    assert added.name == "Add obproxy"
+    (one_task,) = add_obproxies(engine, cid, body)  # a task per host, as OCP's batchAdd
+    added = succeeded(engine, one_task)
+    host = str(env["host_ids"][2])
+    assert added.name == "Install obproxy" and added.context.string_map["host_id"] == host
     assert [p["status"] for p in cluster(engine)["obproxies"]] == ["RUNNING"] * 3
     assert proxyconfig(h3.address, "proxy_mem_limited") == "600M"  # startup parameter
     assert proxyconfig(h3.address, "slow_query_time_threshold") == "2s"  # parameter

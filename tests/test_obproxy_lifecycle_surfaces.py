@@ -18,6 +18,17 @@ PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"
 OLD, NEW = "obproxy-4.3.2.0-1.el7.x86_64.rpm", "obproxy-4.3.3.0-1.el7.x86_64.rpm"
 CLUSTERS = "/api/v2/obproxy/clusters"
 pytestmark = pytest.mark.timeout(300)
+# OCP's "Offline obproxy" of one OBProxy, in seriesId order.
+OFFLINE_NODES = [
+    "Start node",
+    "Prepare offline obproxy",
+    "Wait node",
+    "Stop and uninstall obproxy",
+    "Delete obproxy info",
+    "Offline obproxy exporter",
+    "Unreserve host",
+    "Finish node",
+]
 
 
 @pytest.fixture
@@ -53,8 +64,9 @@ def test_lifecycle_over_http(hosts_env: tuple[ApiEnv, list[int]]) -> None:
 
         add = {"hostIds": [hosts[2]], "sqlPort": 2883, "exporterPort": 2884, "version": OLD}
         added = data_of(client.post(f"{url}/obproxies/batchAdd", json=add))["contents"]
-        assert len(added) == 1 and added[0]["name"] == "Add obproxy"
-        assert added[0]["creator"] == env.user
+        # As OCP's batchAdd: an "Install obproxy" task per host, naming its host.
+        assert len(added) == 1 and added[0]["name"] == "Install obproxy"
+        assert added[0]["hostId"] == hosts[2] and added[0]["creator"] == env.user
         done(client, added[0])
         assert [s["status"] for s in servers()] == ["RUNNING"] * 3
         first, second, third = (s["id"] for s in servers())
@@ -69,7 +81,13 @@ def test_lifecycle_over_http(hosts_env: tuple[ApiEnv, list[int]]) -> None:
         done(client, restart)
 
         one = {"obproxyServerIds": [first]}
-        done(client, data_of(client.post(f"{url}/servers/stop", json=one)))
+        stop = data_of(client.post(f"{url}/servers/stop", json=one))
+        assert [s["name"] for s in stop["subtasks"]] == [
+            "Start node",
+            "Stop obproxy",
+            "Finish node",
+        ]
+        done(client, stop)
         assert servers()[0]["status"] == "UNAVAILABLE"  # OCP 4.2 has no stopped value
         done(client, data_of(client.post(f"{url}/servers/start", json=one)))
         assert servers()[0]["status"] == "RUNNING"
@@ -80,7 +98,10 @@ def test_lifecycle_over_http(hosts_env: tuple[ApiEnv, list[int]]) -> None:
         done(client, upgrade)
         assert data_of(client.get(url))["versions"] == [{"version": "4.3.3.0-1", "count": 3}]
 
-        done(client, data_of(client.delete(f"{url}/obproxies/{first}")))
+        offline = data_of(client.delete(f"{url}/obproxies/{first}"))
+        assert offline["name"] == "Offline obproxy"
+        assert [s["name"] for s in offline["subtasks"]] == OFFLINE_NODES
+        done(client, offline)
         assert [s["id"] for s in servers()] == [second, third]
         deleted = data_of(client.delete(url))
         assert deleted["name"] == "Offline obproxy"
@@ -131,7 +152,8 @@ def test_lifecycle_through_the_cli(hosts_env: tuple[ApiEnv, list[int]], tmp_path
             return data_of(client.get(f"{CLUSTERS}/{cid}"))["obproxies"]
 
         added = cli("add", str(cid), "--host", str(hosts[2]), "--version", OLD)
-        assert added["name"] == "Add obproxy" and added["status"] == "SUCCESSFUL"
+        assert added["name"] == "Install obproxy" and added["status"] == "SUCCESSFUL"
+        assert added["context"]["stringMap"]["host_id"] == str(hosts[2])
         first, second, third = (str(s["id"]) for s in servers())
         assert cli("restart", str(cid), second)["status"] == "SUCCESSFUL"
         assert cli("stop", str(cid), first)["status"] == "SUCCESSFUL"

@@ -19,7 +19,7 @@ from fixtures import PACKAGE, install_request, register_ob_cluster
 from tests.api_helpers import error_of, wait_task
 from tests.conftest import ApiEnv
 from tests.helpers import S
-from tests.ocp_docs import compare, page, send_sample
+from tests.ocp_docs import chain, compare, page, prepare_host_nodes, send_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "ocp-conformance.md"
@@ -219,9 +219,14 @@ def test_host_module_pages(api_env: ApiEnv) -> None:
 
         created = send_sample(client, "host-module/add-hosts-in-batches", body=ours)
         _same(created, "host-module/add-hosts-in-batches", extra=STARTED_TASKS)
-        task = created.json()["data"]["contents"][0]
-        wait_task(client, task["id"])
+        (task,) = created.json()["data"]["contents"]  # a task per host, as the sample's one
+        # OCP's "Prepare host": the sample's nodes, names, descriptions and timeouts, in order.
+        ours = [(s["name"], s["description"], s["timeout"]) for s in chain(task["subtasks"])]
+        assert ours == prepare_host_nodes()
+        failed = wait_task(client, task["id"])
+        assert failed["status"] == "FAILED"  # no sshd at that address
         host_id = task["hostId"]
+        assert isinstance(host_id, int) and task["context"]["stringMap"]["host_id"] == str(host_id)
         _same(send_sample(client, "host-module/query-host-lists"), "host-module/query-host-lists")
         _same(
             send_sample(client, "host-module/query-host-details", hostId=host_id),
@@ -252,7 +257,15 @@ def test_obproxy_management_pages(api_hosts: Any) -> None:
 
         added = send_sample(client, "obproxy-management/add-obproxy-1", body=hosts, id=cid)
         _same(added, "obproxy-management/add-obproxy-1")
-        for task in added.json()["data"]["contents"]:
+        # As the sample: an "Install obproxy" task per host, naming it (hostId, host_id).
+        contents = added.json()["data"]["contents"]
+        assert [(t["name"], t["hostId"]) for t in contents] == [
+            ("Install obproxy", h) for h in host_ids[:2]
+        ]
+        assert [t["context"]["stringMap"]["host_id"] for t in contents] == [
+            str(h) for h in host_ids[:2]
+        ]
+        for task in contents:
             assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
         url = f"/api/v2/obproxy/clusters/{cid}"
         servers = client.get(url).json()["data"]["obproxies"]
@@ -412,6 +425,7 @@ def test_servers_delete_leaves_skipped_hosts_alone(api_hosts: Any) -> None:
             "skipHostOperationServerIds": [kept["id"]],
         }
         task = client.post(f"{url}/servers/delete", json=body).json()["data"]
+        assert task["name"] == "Delete obproxy server"  # OCP 4.3's name for this call's task
         final = wait_task(client, task["id"])
         assert final["status"] == "SUCCESSFUL", final
         assert client.get(url).json()["data"]["obproxies"] == []

@@ -49,17 +49,23 @@ def row_counts(db: str) -> dict[str, int]:
 
 def check_plan(plan: dict[str, Any], host_ids: list[int]) -> None:
     subs = plan["subtasks"]
-    assert plan["name"] == "Install obproxy" and len(subs) == 26
-    assert [s["seriesId"] for s in subs] == list(range(26))
+    assert plan["name"] == "Install obproxy" and len(subs) == 32
+    assert [s["seriesId"] for s in subs] == list(range(32))
     assert subs[0]["name"] == "Prepare obproxy install" and subs[0]["host"] is None
     assert subs[-1]["name"] == "Finish node" and subs[-1]["timeout"] == 0
     on_hosts = [s for s in subs if s["host"]]
-    assert len(on_hosts) == 24
+    assert len(on_hosts) == 30
+    # OCP's per-host chain opens with the first SSH contact (which the plan does not make).
+    prepare = [s for s in on_hosts if s["name"] == "Prepare create obproxy"]
+    assert len(prepare) == 3 and {s["timeout"] for s in prepare} == {1800}
+    assert all(s["upstreams"] == [0] for s in prepare)
+    refresh = [s for s in on_hosts if s["name"] == "Refresh ocp agent config"]
+    assert len(refresh) == 3 and {s["timeout"] for s in refresh} == {3600}
     assert {s["host"]["id"] for s in on_hosts} == set(host_ids)
     assert {s["host"]["address"] for s in on_hosts} == {"127.0.0.70", "127.0.0.71", "127.0.0.72"}
     install = next(s for s in on_hosts if s["name"] == "Install rpm by package and version")
     assert install["timeout"] == 3600 and "unpacks it" in install["changes"]
-    assert sum(len(s["upstreams"]) for s in subs) == 27
+    assert sum(len(s["upstreams"]) for s in subs) == 33
 
 
 def test_plan_writes_nothing_and_contacts_no_host(
@@ -82,8 +88,8 @@ def test_plan_writes_nothing_and_contacts_no_host(
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0].startswith("would submit Install obproxy for OBProxy cluster 'OBProxy001'")
-    assert "26 subtasks, 3 hosts" in lines[0]
-    assert sum("quiet1 (127.0.0.71:22)" in line for line in lines) == 8
+    assert "32 subtasks, 3 hosts" in lines[0]
+    assert sum("quiet1 (127.0.0.71:22)" in line for line in lines) == 10
     assert row_counts(str(db_path)) == before
 
 

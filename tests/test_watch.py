@@ -76,11 +76,11 @@ def test_live_view_in_a_terminal_and_its_recap(env: dict, tmp_path: Path) -> Non
     steps = {m.group(1).strip() for m in row.finditer(screen)}
     assert len(steps) >= 2, screen[-3000:]
     # The dead host's row shows its failed step; the recap names it and the log command.
-    assert re.search(r"sandbox-2 \(127\.0\.0\.112\)\s+Check if process not exist FAILED", screen)
+    assert re.search(r"sandbox-2 \(127\.0\.0\.112\)\s+Prepare create obproxy FAILED", screen)
     recap = screen[screen.rindex("recap") :]
     assert re.search(r"sandbox-2 \(127\.0\.0\.112\)\s*│\s*0\s*│\s*1\s*│", recap), recap
-    assert re.search(r"sandbox-1 \(127\.0\.0\.111\)\s*│\s*8\s*│\s*0\s*│", recap), recap
-    assert "Check if process not exist" in recap and "cannot connect" in recap
+    assert re.search(r"sandbox-1 \(127\.0\.0\.111\)\s*│\s*10\s*│\s*0\s*│", recap), recap
+    assert "Prepare create obproxy" in recap and "cannot connect" in recap
     assert re.search(r"see: ocptask task log \d+ \d+ --db ", recap)
     assert "Traceback" not in screen
 
@@ -103,6 +103,6 @@ def test_piped_watch_prints_a_plain_line_per_change(env: dict) -> None:
     changes = [line for line in out.splitlines() if re.match(r"^\d\d:\d\d:\d\d ", line)]
     seen = [tuple(line.split()[1:3]) for line in changes]  # (status, #id)
     assert len(seen) == len(set(seen))  # a line per change, never the same one twice
-    assert sum(status == "SUCCESSFUL" for status, _ in seen) == 26
+    assert sum(status == "SUCCESSFUL" for status, _ in seen) == 32
     assert f"task {task.id} Install obproxy: SUCCESSFUL" in out
     assert "recap" in out and "sandbox-3 (127.0.0.113)" in out

@@ -21,7 +21,7 @@ from engine import OcpTaskError, PictureError, render_dag
 from engine.reads.task_lists import statuses_named
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
-from tasks.obproxy.packages import package_dir
+from tasks.obproxy.packages import packages
 
 from ..auth.console_sessions import check_csrf
 from ..routes.ids import Id
@@ -125,10 +125,9 @@ def clusters_page(request: Request, session: LoggedIn) -> Response:
 @router.get("/obproxy/new", response_class=HTMLResponse)
 def cluster_form(request: Request, session: LoggedIn) -> Response:
     engine = engine_of(request)
-    packages = sorted(p.name for p in package_dir().glob("obproxy-*.rpm"))
     return page(
         request, "cluster_new.html", session, hosts=engine.hosts.list(),
-        ob_clusters=ObClusters(engine).list(), packages=packages,
+        ob_clusters=ObClusters(engine).list(), packages=packages(),
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from engine import Engine, FieldError, OcpTaskError, RequestInvalid, Task
 
 _SCHEMAS: dict[str, Any] = {}
+Submitted = TypeVar("Submitted", Task, list[Task])
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:
@@ -41,10 +42,11 @@ def extra_schemas() -> dict[str, Any]:
 
 
 async def submitted(
-    request: Request, creator: str, submit: Callable[[Engine, Any, str], Task]
-) -> Task:
+    request: Request, creator: str, submit: Callable[[Engine, Any, str], Submitted]
+) -> Submitted:
     """A create route's whole work: the body read as JSON and handed, with the caller's name,
-    to the embedded call that validates it and submits its task (off the event loop)."""
+    to the embedded call that validates it and submits its task or tasks (off the event
+    loop)."""
     body = await json_body(request)
     engine = request.app.state.engine
     return await run_in_threadpool(submit, engine, body, creator)

@@ -98,13 +98,13 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
 
 @router.post(
     "/batchCreate",
-    response_model=m.Envelope[m.Contents[m.TaskInstance]],
-    summary='Register hosts with an SSH credential (returns their "Prepare host" task)',
+    response_model=m.Envelope[m.Contents[m.PerHostTaskInstance]],
+    summary='Register hosts with an SSH credential (returns a "Prepare host" task per host)',
     openapi_extra=documented(BatchCreateHostsRequest),
 )
 async def batch_create(request: Request, user: Annotated[User, Depends(authenticated)]) -> Envelope:
-    task = await submitted(request, user.name, batch_create_hosts)
-    return ok({"contents": [per_host(task)]})
+    tasks = await submitted(request, user.name, batch_create_hosts)
+    return ok({"contents": [per_host(task) for task in tasks]})
 
 
 @router.post(

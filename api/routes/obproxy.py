@@ -46,7 +46,7 @@ from ..auth.caller import authenticated
 from ..auth.users import User, with_creator_id
 from ..envelope import Envelope, ok, paged
 from ..paging import Paging, paging
-from ..task_records import per_host
+from ..task_records import in_43_shape, per_host
 from .bodies import documented, documented_array, json_body, submitted
 from .ids import Id
 from .tasks import creator_ids, engine_of
@@ -159,6 +159,11 @@ async def _task(call: Callable[..., Task], *args: Any) -> dict[str, Any]:
     return task.to_instance()
 
 
+async def _task_43(call: Callable[..., Task], *args: Any) -> dict[str, Any]:
+    """``_task`` for OCP 4.3's calls: the task in 4.3's shape."""
+    return in_43_shape(await run_in_threadpool(call, *args))
+
+
 @router.delete(
     "/{id}", response_model=m.Envelope[m.TaskInstance], summary="Delete a cluster (a task)"
 )
@@ -168,14 +173,14 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
 
 @router.post(
     "/{id}/obproxies/batchAdd",
-    response_model=m.Envelope[m.Contents[m.TaskInstance]],
-    summary="Add OBProxies on more hosts (one task)",
+    response_model=m.Envelope[m.Contents[m.PerHostTaskInstance]],
+    summary="Add OBProxies on more hosts (a task per host)",
     openapi_extra=documented(AddObproxiesRequest),
 )
 async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    task = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
-    return ok({"contents": [per_host(task)]})
+    tasks = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
+    return ok({"contents": [per_host(task) for task in tasks]})
 
 
 @router.post(
@@ -222,32 +227,32 @@ async def upgrade(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller
 
 @router.post(
     "/{id}/servers/delete",
-    response_model=m.Envelope[m.TaskInstance],
+    response_model=m.Envelope[m.TaskInstance43],
     summary="Delete OBProxies, leaving the hosts of skipHostOperationServerIds alone (OCP 4.3)",
     openapi_extra=documented(DeleteServersRequest),
 )
 async def delete_listed(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    return ok(await _task(delete_servers, engine_of(request), id, body, user.name))
+    return ok(await _task_43(delete_servers, engine_of(request), id, body, user.name))
 
 
 @router.post(
     "/{id}/servers/stop",
-    response_model=m.Envelope[m.TaskInstance],
+    response_model=m.Envelope[m.TaskInstance43],
     summary="Stop OBProxies (a task; OCP 4.3)",
     openapi_extra=documented(ServerIdsRequest),
 )
 async def stop(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    return ok(await _task(stop_obproxies, engine_of(request), id, body, user.name))
+    return ok(await _task_43(stop_obproxies, engine_of(request), id, body, user.name))
 
 
 @router.post(
     "/{id}/servers/start",
-    response_model=m.Envelope[m.TaskInstance],
+    response_model=m.Envelope[m.TaskInstance43],
     summary="Start stopped OBProxies (a task; ocptask's counterpart of stop)",
     openapi_extra=documented(ServerIdsRequest),
 )
 async def start(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
-    return ok(await _task(start_obproxies, engine_of(request), id, body, user.name))
+    return ok(await _task_43(start_obproxies, engine_of(request), id, body, user.name))

@@ -43,14 +43,14 @@ def creator_ids(request: Request) -> dict[str, int]:
 
 
 def _concerns(host_id: int | None, cluster_id: int | None, cluster_name: str | None) -> Any:
-    """Tasks about a host (its chain is split over the host) or an OceanBase cluster (an
+    """Tasks about a host (a task of its own, or one split over it) or an OceanBase cluster (an
     obLink of its request names it; ``cluster_name`` is a fuzzy, case-blind match)."""
     if host_id is None and cluster_id is None and not cluster_name:
         return None
     wanted = (cluster_name or "").lower()
 
     def match(task: Task) -> bool:
-        if host_id is not None and str(host_id) not in task.context.list_map.get("host_ids", []):
+        if host_id is not None and str(host_id) not in task.host_ids:
             return False
         links = ob_links(task)
         if cluster_id is not None and all(link.get("obClusterId") != cluster_id for link in links):

@@ -63,12 +63,16 @@ def _label(name: str, address: str) -> str:
 
 
 def _running_tasks(session: Session, host_id: int) -> str | None:
-    """A RUNNING task split over the host (``listMap.host_ids``) still needs to reach it."""
+    """A RUNNING task on the host (a task of its own, ``stringMap.host_id``, or one split over
+    it, ``listMap.host_ids``) still needs to reach it."""
     query = select(TaskRecord.id, TaskRecord.context).where(
         TaskRecord.status == TaskStatus.RUNNING.value
     )
+    wanted = str(host_id)
     for task_id, context in session.exec(query).all():
-        if str(host_id) in ((context or {}).get("listMap") or {}).get("host_ids", []):
+        context = context or {}
+        own = (context.get("stringMap") or {}).get("host_id")
+        if own == wanted or wanted in (context.get("listMap") or {}).get("host_ids", []):
             return f"task {task_id} is running on it"
     return None
 

@@ -7,18 +7,21 @@ from typing import TYPE_CHECKING
 from .batch_create import BatchCreateHostsRequest, HostBasicData, batch_create_hosts
 from .batch_delete import BatchDeleteHostsRequest, batch_delete_hosts
 from .steps import PrepareHost
-from .templates import PREPARE_HOSTS
+from .templates import PREPARE_HOST, PREPARE_HOSTS
 
 if TYPE_CHECKING:
     from engine.packages import Declarations
 
 
 def register(declare: Declarations) -> None:
-    """Nothing of its own: hosts are the engine's. "Prepare host" checks the commands the other
-    packages declare (``HostRegistry.required_commands``)."""
+    """No table of its own: hosts are the engine's. "Prepare host" checks the commands every
+    package declares (``HostRegistry.required_commands``), its own pgrep (the legacy agents'
+    look) among them."""
+    declare.host_commands_needed("pgrep")
 
 
 __all__ = [
+    "PREPARE_HOST",
     "PREPARE_HOSTS",
     "register",
     "BatchCreateHostsRequest",

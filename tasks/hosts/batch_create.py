@@ -6,8 +6,12 @@ serial number, kind and published ports are the host record's; ocptask keeps no 
 registry, so those ids are checked for shape and kept in the task's payload only. Two
 optional extensions decide how the hosts' SSH keys are pinned: a ``hostKey`` per entry (a
 known_hosts line, or just "keytype base64"), or ``trustOnFirstUse: true`` to pin whatever key
-each host presents the first time. Without either the "Prepare host" task fails on that host
+each host presents the first time. Without either that host's "Prepare host" task fails
 (HostKeyMismatch): nothing is ever run on a host whose key is unknown.
+
+As OCP does, each host gets a "Prepare host" task of its own (``stringMap.host_id``), so one
+host that cannot be prepared fails its own task only. The hosts and their tasks are all made
+or none: if the tasks cannot be written, the hosts registered for them are removed.
 """
 
 from __future__ import annotations
@@ -79,14 +83,16 @@ _LOCK = threading.Lock()
 
 
 class PrepareHostsPayload(BaseModel):
-    """What a batchCreate task keeps (its payload): the request as given, and who made it."""
+    """What each task of a batchCreate keeps (its payload): the request as given, and who
+    made it."""
 
     request: BatchCreateHostsRequest
     creator: str
 
 
-def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Task:
-    """Register every host of ``body`` and return the "Prepare host" task (not run here).
+def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> list[Task]:
+    """Register every host of ``body`` and return their "Prepare host" tasks, one per host in
+    the order of ``hostBasicDataList`` (not run here).
 
     All or nothing: a refused request raises RequestInvalid naming each field at fault and
     registers no host.
@@ -125,8 +131,8 @@ def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> Tas
                 )
                 added.append(host.id)
             payload = PrepareHostsPayload(request=request, creator=creator).model_dump(mode="json")
-            args = {"host_ids": [str(h) for h in added]}
-            return engine.submit(PREPARE_HOSTS, args, creator, payload=payload)
+            each = [({"host_id": str(host_id)}, payload) for host_id in added]
+            return engine.submit_batch(PREPARE_HOSTS, each, creator)
         except BaseException:
             for host_id in added:
                 engine.hosts.remove(host_id)

@@ -2,11 +2,11 @@
 installs need.
 
 ``reach`` and ``check_commands`` are the shared helpers: any step that first contacts a host
-(the OBProxy install chain's first check, or "Prepare host") reaches it the same way, and its
-first command is the one that reads the host's architecture and operating system
-(``engine.remote.host_facts``), so knowing them costs no extra round trip. Task packages declare
-the commands their steps run on hosts (``engine.packages``); Prepare host checks them all. This
-package knows no task package above it.
+(the OBProxy install chain's first check, or "Prepare host"'s ``pre_check``) reaches it the
+same way, and its first command is the one that reads the host's architecture and operating
+system (``engine.remote.host_facts``), so knowing them costs no extra round trip. Task packages
+declare the commands their steps run on hosts (``engine.packages``); Prepare host checks them
+all. This package knows no task package above it.
 """
 
 from __future__ import annotations
@@ -54,13 +54,46 @@ def check_commands(run: Callable[[str], CommandResult], commands: Iterable[str])
         raise RuntimeError(f"commands missing on the host: {', '.join(missing)}")
 
 
-class PrepareHost(Step):
-    """One host of a batchCreate: reach it (pinning its key if trust on first use was asked)
-    and learn its architecture and operating system, check the commands installs need, and mark
-    it AVAILABLE. A host that cannot be reached is OFFLINE; one reached but not ready (a command
-    missing, the step cancelled) is NEW, as OCP leaves a host it has not initialized.
+def pre_check(ctx: StepContext, host_id: int) -> None:
+    """Reach the host (pinning its key if trust on first use was asked), learn its architecture
+    and operating system, and check the commands installs need. A host that cannot be reached is
+    OFFLINE; one reached but not ready (a command missing, the step cancelled) is NEW, as OCP
+    leaves a host it has not initialized. It only reads the host: running it again is safe."""
+    registry = ctx.hosts
+    try:
+        conn = ctx.ssh(host_id)
+        ctx.log.info(f"reaching {conn.target.label} as {conn.target.username}")
+        facts = reach(ctx, host_id, conn, available=False)
+        ctx.log.info(
+            f"architecture {facts.architecture or 'unknown'}, operating system "
+            f"{facts.operating_system or 'unknown'} "
+            f"({facts.operating_system_release or 'release unknown'})"
+        )
 
-    It only reads the host, so running it again after a lost run is safe.
+        def run(command: str) -> CommandResult:
+            ctx.log.info(f"[{conn.target.label}] $ {command}")
+            return conn.run(
+                command,
+                timeout=60,
+                stop=ctx.stop_requested,
+                on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
+            )
+
+        commands = registry.required_commands
+        check_commands(run, commands)
+        ctx.log.info(f"found {', '.join(commands)}")
+    except (HostUnreachable, HostKeyMismatch, AuthFailed):
+        registry.set_status(host_id, HostStatus.OFFLINE)
+        raise
+    except BaseException:
+        registry.set_status(host_id, HostStatus.NEW)
+        raise
+
+
+class PrepareHost(Step):
+    """The one step of the "Prepare host" tasks made before a batchCreate made a task per host
+    (one copy per host, split over ``listMap.host_ids``): the pre check, then the host is
+    AVAILABLE. Kept so that those records load, show and retry; no template uses it now.
     """
 
     ocp_class_name = "com.alipay.ocp.service.task.business.host.PrepareHostTask"
@@ -68,34 +101,6 @@ class PrepareHost(Step):
 
     def execute(self, ctx: StepContext) -> None:
         host_id = int(ctx.item("host_ids"))
-        registry = ctx.hosts
-        try:
-            conn = ctx.ssh(host_id)
-            ctx.log.info(f"reaching {conn.target.label} as {conn.target.username}")
-            facts = reach(ctx, host_id, conn, available=False)
-            ctx.log.info(
-                f"architecture {facts.architecture or 'unknown'}, operating system "
-                f"{facts.operating_system or 'unknown'} "
-                f"({facts.operating_system_release or 'release unknown'})"
-            )
-
-            def run(command: str) -> CommandResult:
-                ctx.log.info(f"[{conn.target.label}] $ {command}")
-                return conn.run(
-                    command,
-                    timeout=60,
-                    stop=ctx.stop_requested,
-                    on_output=lambda stream, text: ctx.log.info(f"[{stream}] {text}"),
-                )
-
-            commands = registry.required_commands
-            check_commands(run, commands)
-            ctx.log.info(f"found {', '.join(commands)}")
-        except (HostUnreachable, HostKeyMismatch, AuthFailed):
-            registry.set_status(host_id, HostStatus.OFFLINE)
-            raise
-        except BaseException:
-            registry.set_status(host_id, HostStatus.NEW)
-            raise
-        registry.set_status(host_id, HostStatus.AVAILABLE)
+        pre_check(ctx, host_id)
+        ctx.hosts.set_status(host_id, HostStatus.AVAILABLE)
         ctx.log.info(f"host {host_id} is AVAILABLE")

@@ -32,7 +32,8 @@ from engine.states import holds
 
 from .records import hold
 from .templates import (
-    ADD_OBPROXY,
+    ADD_OBPROXY_NAME,
+    DELETE_OBPROXY_SERVER,
     INSTALL_OBPROXY,
     OFFLINE_OBPROXY,
     RESTART_OBPROXY,
@@ -42,10 +43,11 @@ from .templates import (
 # What a running task does to the OBProxies it names.
 _TRANSIENT = {
     INSTALL_OBPROXY.name: "CREATING",
-    ADD_OBPROXY.name: "CREATING",
+    ADD_OBPROXY_NAME: "CREATING",  # recorded before batchAdd made a task per host
     RESTART_OBPROXY.name: "RESTARTING",
     UPGRADE_OBPROXY.name: "UPGRADING",
     OFFLINE_OBPROXY.name: "DELETING",
+    DELETE_OBPROXY_SERVER.name: "DELETING",
 }
 # A row's status OCP's enum lacks, and what stands for it.
 _SHOWN = {"STOPPED": "UNAVAILABLE"}

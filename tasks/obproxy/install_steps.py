@@ -138,7 +138,7 @@ def found_running(ctx: StepContext, step: str) -> str:
     """The context key by which a start or stop step tells its rollback that obproxy was
     already running when it came (saved with the step's success; per host, so the contexts of
     several hosts merge without clashing)."""
-    return f"obproxy_{step}_found_running_{ctx.item('host_ids')}"
+    return f"obproxy_{step}_found_running_{HostStep.host_id(ctx)}"
 
 
 class SyncObproxyParameter(HostStep):
@@ -164,7 +164,7 @@ class SyncObproxyParameter(HostStep):
         self.record_server(ctx, parameter_version=version)
 
     def _version_key(self, ctx: StepContext) -> str:
-        return f"obproxy_parameter_version_before_{ctx.item('host_ids')}"
+        return f"obproxy_parameter_version_before_{HostStep.host_id(ctx)}"
 
     def _versions(self, ctx: StepContext) -> tuple[int, int]:
         """The cluster's parameter version, and the one this host's OBProxy applied last."""

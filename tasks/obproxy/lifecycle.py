@@ -24,16 +24,18 @@ from tasks.validation import parse
 
 from .activity import described
 from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest, UpgradeRequest
-from .checks import claim_hosts, missing_package, unknown_hosts
+from .checks import missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
 from .packages import PACKAGE_NAME, edition, package_version, running_version, upgrade_package
-from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
+from .payloads import OfflinePayload, ServersPayload, UpgradePayload
+from .per_host import add_per_host
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
 from .spec import new_mark
 from .templates import (
-    ADD_OBPROXY,
+    DELETE_OBPROXY_SERVER,
+    OFFLINE_EMPTY,
     OFFLINE_OBPROXY,
     RESTART_OBPROXY,
     START_OBPROXY,
@@ -52,9 +54,10 @@ MAY_STOP = {"RUNNING", "UNAVAILABLE"}
 MAY_START = {"STOPPED", "UNAVAILABLE"}
 
 
-def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
-    """``POST …/clusters/{id}/obproxies/batchAdd``: the create's per-host chain on new hosts,
-    with the cluster's own links and parameters; a new server row per host."""
+def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> list[Task]:
+    """``POST …/clusters/{id}/obproxies/batchAdd``: as OCP, an "Install obproxy" task per
+    host (the create's chain, with the cluster's own links and parameters), each with its new
+    server row written at submit. The tasks run side by side and hold the cluster together."""
     request = parse(AddObproxiesRequest, body)
     problems = request.problems() + unknown_hosts(engine, request.hostIds, "hostIds")
     missing = missing_package("version", request.version)
@@ -62,20 +65,7 @@ def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "ad
     if problems:
         raise RequestInvalid(problems)
     cluster = cluster_row(engine, cluster_id)
-
-    def hosts_free(conn: Connection, task_id: int) -> None:
-        claim_hosts(conn, request.hostIds, task_id, "hostIds")
-
-    payload = AddPayload(
-        cluster_id=cluster.id,  # type: ignore[arg-type]
-        creator=creator,
-        mark=new_mark(),
-        host_ids=request.hostIds,
-        sql_port=request.sqlPort,
-        exporter_port=request.exporterPort,
-        version=request.version,
-    )
-    return _submit(engine, ADD_OBPROXY, cluster, request.hostIds, payload, hosts_free)
+    return add_per_host(engine, cluster, request.hostIds, request, creator)
 
 
 def delete_obproxies(
@@ -107,7 +97,7 @@ def delete_servers(engine: Engine, cluster_id: int, body: Any, creator: str = "a
     def payload(**kw: Any) -> OfflinePayload:
         return OfflinePayload(skip_host_ids=skip_hosts, **kw)
 
-    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload)
+    return _on_servers(engine, DELETE_OBPROXY_SERVER, cluster, servers, creator, payload)
 
 
 def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> Task:
@@ -118,7 +108,8 @@ def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> T
     def payload(**kw: Any) -> OfflinePayload:
         return OfflinePayload(delete_cluster=True, **kw)
 
-    return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, payload, whole=True)
+    template = OFFLINE_OBPROXY if servers else OFFLINE_EMPTY  # OCP's sample: Start → Finish
+    return _on_servers(engine, template, cluster, servers, creator, payload, whole=True)
 
 
 def restart_obproxies(
@@ -235,11 +226,21 @@ def _submit(
     payload: ServersPayload,
     check: Callable[[Connection, int], None],
 ) -> Task:
-    args = {
-        "obproxy_cluster_id": str(cluster.id),
-        "obproxy_cluster_name": cluster.name,
-        "host_ids": [str(h) for h in host_ids],
+    args: dict[str, Any] = {
+        "stringMap": {
+            "obproxy_cluster_id": str(cluster.id),
+            "obproxy_cluster_name": cluster.name,
+            # OCP's keys (its samples of these tasks):
+            "service_name": cluster.name,
+            "service_type": "OB_PROXY",
+            "obproxy_need_delete_cluster": str(getattr(payload, "delete_cluster", False)).lower(),
+        },
+        "listMap": {"obproxy_server_ids": [str(i) for i in payload.server_ids]},
     }
+    if host_ids:  # OCP's sample of a delete without OBProxies has an empty listMap
+        args["listMap"]["host_ids"] = [str(h) for h in host_ids]
+    else:
+        args["listMap"] = {}
 
     def held(conn: Connection, task_id: int) -> None:
         resource, what = hold(cluster.id)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from .checks import forget_hosts
 from .cluster_steps import PrepareObproxyInstall, record_servers
 from .install_steps import InstallRpmByPackageAndVersion, StartObproxy, found_running, metrics_url
 from .obproxy_host import HostStep, proxysys, q
+from .offline_steps import exporter_key, uninstalled_key
 from .payloads import AddPayload, OfflinePayload, ServersPayload, UpgradePayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold, touch
 
@@ -34,6 +35,8 @@ def _recorded(session: Session, cluster_id: int) -> ObproxyClusterRecord:
 
 class StartNode(Step):
     """The first node: the cluster and the OBProxies the task names are still recorded."""
+
+    ocp_class_name = "com.alipay.ocp.service.task.business.StartNode"
 
     def execute(self, ctx: StepContext) -> None:
         payload = ctx.payload_as(ServersPayload)
@@ -96,7 +99,14 @@ class StopObproxy(HostStep):
 
 
 def _status_before(ctx: StepContext) -> str:
-    return f"obproxy_status_before_stop_{ctx.item('host_ids')}"
+    return f"obproxy_status_before_stop_{HostStep.host_id(ctx)}"
+
+
+class StopObproxyServer(StopObproxy):
+    """OCP 4.3's "Stop obproxy": a stop as a task of its own, which OCP's sample marks as not
+    to be rolled back: a stopped OBProxy is brought back by a start, not by undoing the stop."""
+
+    irreversible = True
 
 
 class CheckObproxy(HostStep):
@@ -124,7 +134,7 @@ class MarkObproxyRunning(HostStep):
 
 
 def _old(ctx: StepContext) -> str:
-    return ctx.payload_as(UpgradePayload).from_versions[ctx.item("host_ids")]
+    return ctx.payload_as(UpgradePayload).from_versions[str(HostStep.host_id(ctx))]
 
 
 def _new(ctx: StepContext) -> str:
@@ -189,12 +199,14 @@ def _taken_dir(ctx: StepContext) -> str:
 def _uninstalled(ctx: StepContext) -> str:
     """The context key the uninstall of this copy's host sets: ``Delete obproxy info`` removes
     the row only after it, so a skipped uninstall leaves the row (DELETING), not a lost install."""
-    return f"obproxy_uninstalled_{ctx.item('host_ids')}"
+    return uninstalled_key(HostStep.host_id(ctx))
 
 
 class PrepareOfflineObproxy(HostStep):
-    """Mark the server DELETING (the status before is kept in the context for a rollback)."""
+    """Mark the server DELETING (the status before is kept in the context for a rollback, its
+    exporter's address for Offline obproxy exporter)."""
 
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.PrepareOfflineObproxyTask"
     status_on_failure = None  # stays DELETING
 
     def run(self, ctx: StepContext) -> None:
@@ -204,7 +216,13 @@ class PrepareOfflineObproxy(HostStep):
                 raise LookupError(f"no OBProxy of this cluster on host {self.host_id(ctx)}")
             if server.status != "DELETING":
                 ctx.string_map[f"obproxy_status_before_{self.host_id(ctx)}"] = server.status
+            ctx.string_map[exporter_key(server.host_id)] = f"{server.ip}:{server.exporter_port}"
+            before = server.status
         self.mark_server(ctx, "DELETING")
+        ctx.log.info(
+            f"OBProxy server {server.id} on host {server.host_id}: {before} -> DELETING "
+            "(nothing is stopped before every host is prepared)"
+        )
 
     def rollback(self, ctx: StepContext) -> None:
         before = ctx.string_map.get(f"obproxy_status_before_{self.host_id(ctx)}")
@@ -216,6 +234,7 @@ class StopAndUninstallObproxy(HostStep):
     """Stop every obproxy ocptask installed for this user (TERM, then KILL), remove those
     installs (any version: an upgrade leaves the old one) and the packages ocptask uploaded."""
 
+    ocp_class_name = "com.alipay.ocp.service.task.business.obproxy.UninstallObproxyTask"
     status_on_failure = None  # stays DELETING
     irreversible = True  # the template prohibits rolling back past it
 
@@ -283,7 +302,8 @@ class StopAndUninstallObproxy(HostStep):
 
 
 class DeleteObproxyInfo(HostStep):
-    """Remove the server row once its host is cleared."""
+    """Remove the server row once its host is cleared (per host: the offline's node before
+    OCP's shape, kept for the tasks recorded then; now ``offline_steps.DeleteObproxyInfos``)."""
 
     status_on_failure = None  # stays DELETING
     irreversible = True
@@ -313,6 +333,7 @@ class FinishOfflineObproxy(Step):
     def execute(self, ctx: StepContext) -> None:
         payload = ctx.payload_as(OfflinePayload)
         if not payload.delete_cluster:
+            ctx.log.info(f"OBProxies {payload.server_ids} are offline; the cluster stays")
             return
         with ctx.session() as session:
             cluster = session.get(ObproxyClusterRecord, payload.cluster_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, text
+from sqlalchemy import JSON, Column, Connection, Integer, text, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine.clock import utcnow
@@ -80,6 +80,9 @@ class ObproxyServerRecord(SQLModel, table=True):
     proxysys_password: str | None = None
 
 
+CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
+
+
 def hold(cluster_id: int) -> tuple[str, str]:
     """The resource a task changing this cluster holds (``engine.states.holds``), and its name."""
     return f"obproxy_cluster:{cluster_id}", f"OBProxy cluster {cluster_id}"
@@ -91,6 +94,13 @@ def touch(session: Session, cluster_id: int, now: datetime | None = None) -> Non
     if cluster is not None:
         cluster.update_time = now or utcnow()
         session.add(cluster)
+
+
+def touch_row(conn: Connection, cluster_id: int, now: datetime | None = None) -> None:
+    """``touch`` in a transaction of its own making (a submit's)."""
+    conn.execute(
+        update(CLUSTERS).where(CLUSTERS.c.id == cluster_id).values(update_time=now or utcnow())
+    )
 
 
 def obproxy_on_host(session: Session, host_id: int) -> str | None:

@@ -3,9 +3,13 @@ documents them (ocp-task-api.md §4-5) and names of ours in the same style where
 
 "Install obproxy" with no hosts is OCP's sample exactly: Prepare obproxy install (300 s) →
 Finish node (0 s, no limit): the per-host chain between them is split over an empty
-``host_ids`` and vanishes. "Offline obproxy" of a cluster without OBProxies is likewise OCP's
-Start node → Finish node. Restart and upgrade go host by host (SERIAL): the cluster keeps
-serving while one of its OBProxies is down.
+``host_ids`` and vanishes. With hosts, each gets OCP's batchAdd chain (Prepare create obproxy →
+… → Update obproxy status). batchAdd makes a task per host of the same 12 nodes, unsplit
+(``INSTALL_ONE_OBPROXY``). "Offline obproxy" is OCP's 8 nodes, or, for a cluster without
+OBProxies, OCP's Start node → Finish node. Restart and upgrade go host by host (SERIAL): the
+cluster keeps serving while one of its OBProxies is down. Restart, upgrade and start are
+ocptask's own DAGs (OCP's pages for restart and upgrade show another task's sample), in the
+same style.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from engine import Node, Split, Template
 
 from . import install_steps as h
 from . import lifecycle_steps as s
+from . import offline_steps as o
 from .cluster_steps import FinishObproxyInstall, PrepareObproxyInstall
+from .prepare_steps import PrepareCreateObproxy, PrepareObproxyInstallOne, RefreshAgentConfig
 
 PREPARE = "Prepare obproxy install"
 FINISH = "Finish node"
@@ -23,22 +29,24 @@ FINISH = "Finish node"
 HOSTS = Split("host_ids", required=False)
 CHAIN = [
     # (step, OCP's name, OCP's timeout in seconds)
+    (PrepareCreateObproxy, "Prepare create obproxy", 1800),
     (h.CheckProcessNotExist, "Check if process not exist", 300),
     (h.CheckCommandExists, "Check if command exists", 300),
     (h.InstallRpmByPackageAndVersion, "Install rpm by package and version", 3600),
     (h.StartObproxy, "Start obproxy process", 600),
     (h.SyncObproxyParameter, "Sync obproxy parameter", 30),
     (h.SetObproxyUserPassword, "Set obproxy user and password for connect", 30),
+    (RefreshAgentConfig, "Refresh ocp agent config", 3600),
     (h.RegisterObproxyExporter, "Register obproxy exporter", 30),
     (h.UpdateObproxyStatus, "Update obproxy status", 300),
 ]
 
 
 def _chain(
-    chain: list[tuple[type, str, int]], first: str, split: Split = HOSTS, *, last: str = FINISH
+    chain: list[tuple[type, str, int]], first: str, split: Split | None = HOSTS
 ) -> list[Node]:
-    """``first`` → the chain, one copy per host → ``last``; a node of the chain whose step
-    cannot be undone (a deletion) prohibits rollback."""
+    """``first`` → the chain (one copy per host with a ``split``, else once); a node whose
+    step cannot be undone (a deletion), or that OCP does not roll back, prohibits rollback."""
     nodes, previous = [], first
     for step, name, timeout in chain:
         final = getattr(step, "irreversible", False)
@@ -56,6 +64,16 @@ def _chain(
         previous = name
     return nodes
 
+
+# batchAdd (and takeOver): OCP answers a task per host, its 12 nodes one after another.
+INSTALL_ONE_OBPROXY = Template(
+    "Install obproxy",
+    [
+        Node(PrepareObproxyInstallOne, PREPARE, description=PREPARE, timeout=300),
+        *_chain(CHAIN, PREPARE, None),
+        Node(FinishObproxyInstall, FINISH, description=FINISH, timeout=0, upstreams=[CHAIN[-1][1]]),
+    ],
+)
 
 INSTALL_OBPROXY = Template(
     "Install obproxy",
@@ -80,7 +98,7 @@ def _task(
     finish: type = s.FinishNode,
 ) -> Template:
     """``first`` (a Start node) → the per-host chain → Finish node."""
-    first = first or Node(s.StartNode, START, description=START, timeout=60)
+    first = first or Node(s.StartNode, START, description=START, timeout=30)
     return Template(
         name,
         [
@@ -91,19 +109,15 @@ def _task(
     )
 
 
-# batchAdd: the create's per-host chain on new hosts of an existing cluster.
-ADD_OBPROXY = _task(
-    "Add obproxy",
-    CHAIN,
-    first=Node(s.PrepareObproxyAdd, PREPARE, description=PREPARE, timeout=300),
-    finish=FinishObproxyInstall,
-)
+# The tasks "Add obproxy" recorded before batchAdd made a task per host (their rows still show it).
+ADD_OBPROXY_NAME = "Add obproxy"
 STOP = (s.StopObproxy, "Stop obproxy process", 300)
 START_PROCESS = (h.StartObproxy, "Start obproxy process", 600)
 CHECK = (s.CheckObproxy, "Check obproxy status", 60)
 MARK_RUNNING = (s.MarkObproxyRunning, "Update obproxy status", 300)
 SYNC = (h.SyncObproxyParameter, "Sync obproxy parameter", 30)
-STOP_OBPROXY = _task("Stop obproxy", [STOP])
+# OCP 4.3's stop: Start node → Stop obproxy (1800 s, per host, no rollback) → Finish node.
+STOP_OBPROXY = _task("Stop obproxy", [(s.StopObproxyServer, "Stop obproxy", 1800)])
 START_OBPROXY = _task("Start obproxy", [START_PROCESS, CHECK, MARK_RUNNING])
 RESTART_OBPROXY = _task(
     "Restart obproxy",
@@ -121,14 +135,82 @@ UPGRADE_OBPROXY = _task(
     ],
     split=ONE_BY_ONE,
 )
-# OCP's "Offline obproxy", for deleting OBProxies and (with the payload's delete_cluster) their
-# cluster: Start node → per host Prepare offline → Stop and uninstall → Delete info → Finish.
-OFFLINE_OBPROXY = _task(
+
+
+def _offline(name: str) -> Template:
+    """OCP's "Offline obproxy", for deleting OBProxies and (with the payload's delete_cluster)
+    their cluster (OCP 4.3's servers/delete names it "Delete obproxy server")."""
+    return Template(
+        name,
+        [
+            Node(s.StartNode, START, description=START, timeout=30),
+            Node(
+                s.PrepareOfflineObproxy,
+                "Prepare offline obproxy",
+                description="Prepare offline obproxy",
+                timeout=1800,
+                upstreams=[START],
+                split=HOSTS,
+            ),
+            Node(
+                o.WaitNode,
+                "Wait node",
+                description="Wait node",
+                timeout=30,
+                upstreams=["Prepare offline obproxy"],
+            ),
+            Node(
+                s.StopAndUninstallObproxy,
+                "Stop and uninstall obproxy",
+                description="Stop and uninstall obproxy",
+                timeout=1800,
+                upstreams=["Wait node"],
+                split=HOSTS,
+                prohibit_rollback=True,
+            ),
+            Node(
+                o.DeleteObproxyInfos,
+                "Delete obproxy info",
+                description="Delete obproxy info",
+                timeout=300,
+                upstreams=["Stop and uninstall obproxy"],
+                prohibit_rollback=True,
+            ),
+            Node(
+                o.OfflineObproxyExporter,
+                "Offline obproxy exporter",
+                description="Offline obproxy exporter",
+                timeout=30,
+                upstreams=["Delete obproxy info"],
+                split=HOSTS,
+                prohibit_rollback=True,
+            ),
+            Node(
+                o.UnreserveHost,
+                "Unreserve host",
+                description="Unreserve host",
+                timeout=1800,
+                upstreams=["Offline obproxy exporter"],
+                prohibit_rollback=True,
+            ),
+            Node(
+                s.FinishOfflineObproxy,
+                FINISH,
+                description=FINISH,
+                timeout=0,
+                upstreams=["Unreserve host"],
+            ),
+        ],
+    )
+
+
+OFFLINE_OBPROXY = _offline("Offline obproxy")
+DELETE_OBPROXY_SERVER = _offline("Delete obproxy server")
+# A cluster without OBProxies: OCP's sample of its delete, Start node → Finish node.
+OFFLINE_EMPTY = Template(
     "Offline obproxy",
     [
-        (s.PrepareOfflineObproxy, "Prepare offline obproxy", 60),
-        (s.StopAndUninstallObproxy, "Stop and uninstall obproxy", 600),
-        (s.DeleteObproxyInfo, "Delete obproxy info", 60),
+        Node(s.StartNode, START, description=START, timeout=30),
+        Node(s.FinishOfflineObproxy, FINISH, description=FINISH, timeout=0, upstreams=[START]),
     ],
-    finish=s.FinishOfflineObproxy,
 )

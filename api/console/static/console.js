@@ -288,7 +288,8 @@ function hostsPage() {
     };
     try {
       const data = await api("POST", "/api/v2/compute/hosts/batchCreate", body);
-      window.location = `/tasks/${data.contents[0].id}`;
+      // A "Prepare host" task per host: one host's task is opened, several are in the list.
+      window.location = data.contents.length === 1 ? `/tasks/${data.contents[0].id}` : "/tasks";
     } catch (problem) { showErrors(errors, problem); }
   });
 }
