@@ -44,9 +44,9 @@ def wrapped(task: Task, creator_id: int | None) -> dict[str, Any]:
 
 
 def per_host(task: Task) -> dict[str, Any]:
-    """A started task as OCP answers a per-host call (batchCreate, batchAdd): one task per host,
-    each naming its ``hostId`` (its ``stringMap.host_id``). A task that covers a batch (a chain
-    per host) names its host when it has one, else null."""
+    """A started task as OCP answers a per-host call (batchCreate, batchAdd, takeOver): one task
+    per host, each naming its ``hostId`` (its ``stringMap.host_id``). A task that covers a batch
+    (a chain per host) names its host when it has one, else null."""
     host_ids = task.host_ids
     host_id = int(host_ids[0]) if len(host_ids) == 1 else None
     return {**task.to_instance(), "hostId": host_id}

@@ -48,9 +48,9 @@ def print_recap(source: Backend, task: Task) -> None:
 
 
 def finish_all(source: Backend, tasks: list[Task], wait: bool) -> None:
-    """``finish`` for the tasks of one per-host call (batchAdd: a task per host), which run side
-    by side: all are started, then each is waited for; on a terminal each one's recap, elsewhere
-    their final records as one JSON list. Exit 1 if any ended FAILED."""
+    """``finish`` for the tasks of one per-host call (batchAdd, takeOver: a task per host), which
+    run side by side: all are started, then each is waited for; on a terminal each one's recap,
+    elsewhere their final records as one JSON list. Exit 1 if any ended FAILED."""
     if len(tasks) == 1:
         finish(source, tasks[0], wait)
         return

@@ -72,6 +72,9 @@ class Local:
     def add_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
         return obproxy.add_obproxies(self.engine, cluster_id, body, CREATOR)
 
+    def take_over_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
+        return obproxy.take_over_obproxies(self.engine, cluster_id, body, CREATOR)
+
     def delete_obproxies(self, cluster_id: int, server_ids: str) -> Task:
         return obproxy.delete_obproxies(self.engine, cluster_id, server_ids, CREATOR)
 

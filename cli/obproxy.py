@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from .backend import Backend, on_backend
-from .common import console, json_file
+from .common import console, json_file, read_secret
 from .follow import finish, finish_all
 
 obproxy_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="OBProxy clusters.")
@@ -132,6 +132,39 @@ def obproxy_add(
     finish_all(source, source.add_obproxies(cluster_id, body), wait)
 
 
+@obproxy_app.command("take-over")
+@on_backend()
+def obproxy_take_over(
+    source: Backend,
+    cluster_id: int,
+    host: Annotated[
+        list[str],
+        typer.Option("--host", help="Host id, or id:sqlPort (repeat for several)."),
+    ],
+    sql_port: Annotated[int, typer.Option(help="SQL port of the hosts given without one.")] = 2883,
+    proxysys_password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--proxysys-password-stdin",
+            help="Read root@proxysys's password of these OBProxies from standard input "
+            "(OCP 4.3's proxysysPasswd).",
+        ),
+    ] = False,
+    wait: WaitOption = True,
+) -> None:
+    """Take over OBProxies installed by other means (OCP's takeOver): a task per host finds the
+    obproxy listening on its SQL port and records it; nothing is installed, started or set."""
+    password = read_secret("root@proxysys password", True) if proxysys_password_stdin else None
+    hosts = []
+    for given in host:
+        host_id, _, port = given.partition(":")
+        entry: dict[str, Any] = {"hostId": _number(host_id), "sqlPort": _number(port or sql_port)}
+        if password:
+            entry["proxysysPasswd"] = password
+        hosts.append(entry)
+    finish_all(source, source.take_over_obproxies(cluster_id, {"hosts": hosts}), wait)
+
+
 @obproxy_app.command("restart")
 @on_backend()
 def obproxy_restart(
@@ -214,6 +247,12 @@ def obproxy_delete(
 ) -> None:
     """Delete an OBProxy cluster: every OBProxy of it, then the cluster."""
     finish(source, source.delete_cluster(cluster_id), wait)
+
+
+def _number(text: str | int) -> int | str:
+    """A number as the body's; anything else is passed on for the call to name."""
+    value = str(text).strip()
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 def _ids(text: str) -> list[int | str]:

@@ -113,6 +113,10 @@ class Remote:
         added = self._cluster("POST", f"/{cluster_id}/obproxies/batchAdd", body)
         return [self._started(task) for task in added["contents"]]
 
+    def take_over_obproxies(self, cluster_id: int, body: Any) -> list[Task]:
+        taken = self._cluster("POST", f"/{cluster_id}/takeOver", body)
+        return [self._started(task) for task in taken["contents"]]
+
     def delete_obproxies(self, cluster_id: int, server_ids: str) -> Task:
         return self._started(self._cluster("DELETE", f"/{cluster_id}/obproxies/{server_ids}"))
 

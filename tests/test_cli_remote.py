@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(300)
 
 
-def ocptask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def ocptask(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     """``ocptask ARGS`` in its own process (piped, as in a script), with these variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OCPTASK_")}
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -243,10 +243,11 @@ def test_sessions_csrf_and_html_shown_as_text(browser: Any, api_env: ApiEnv) -> 
     log_in(browser, api_env, f"/obproxy/{clusters[0]['id']}")
     cells = browser.find_elements(By.CSS_SELECTOR, "#parameters td")
     assert evil in [c.text for c in cells]
-    assert ["obproxy_sys_password", "******", "runtime"] in [
-        [c.text for c in row.find_elements(By.TAG_NAME, "td")]
-        for row in browser.find_elements(By.CSS_SELECTOR, "#parameters tr")
-    ]
+    rows = browser.execute_script(  # read whole, in one call
+        "return [...document.querySelectorAll('#parameters tr')]"
+        ".map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert ["obproxy_sys_password", "******", "runtime"] in rows
     assert "S3cret-xyz" not in browser.page_source
     assert browser.execute_script("return window.pwned") is None
     assert not browser.find_elements(By.CSS_SELECTOR, "#parameters img, #parameters script")

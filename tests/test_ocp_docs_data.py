@@ -95,6 +95,7 @@ SERVED: dict[tuple[str, str], str | None] = {
         "POST",
         "/api/v2/obproxy/clusters/{id}/obproxies/batchAdd",
     ): "obproxy-management/add-obproxy-1",
+    ("POST", "/api/v2/obproxy/clusters/{id}/takeOver"): "obproxy-management/obproxy-4",
     (
         "DELETE",
         "/api/v2/obproxy/clusters/{id}/obproxies/{obproxyIds}",

@@ -1,6 +1,6 @@
 """``/api/v2/obproxy/clusters``: create (a task), list, detail, edits, live parameters, and
-the tasks on an existing cluster (add, delete, restart, upgrade, stop, start OBProxies; delete
-the cluster)."""
+the tasks on an existing cluster (add, take over, delete, restart, upgrade, stop, start
+OBProxies; delete the cluster)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tasks.obproxy import (
     restart_obproxies,
     start_obproxies,
     stop_obproxies,
+    take_over_obproxies,
     upgrade_obproxies,
 )
 from tasks.obproxy.bodies import (
@@ -38,6 +39,7 @@ from tasks.obproxy.bodies import (
 from tasks.obproxy.clusters import SORTABLE, get_cluster, list_clusters
 from tasks.obproxy.parameter_info import parameter_info
 from tasks.obproxy.parameters import cluster_parameters
+from tasks.obproxy.takeover import TakeOverRequest
 
 from .. import models as m
 from ..auth.caller import authenticated
@@ -178,6 +180,18 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
 async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
     body = await json_body(request)
     tasks = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
+    return ok({"contents": [per_host(task) for task in tasks]})
+
+
+@router.post(
+    "/{id}/takeOver",
+    response_model=m.Envelope[m.Contents[m.TaskInstance]],
+    summary="Take over OBProxies installed by other means (a task per host)",
+    openapi_extra=documented(TakeOverRequest),
+)
+async def take_over(request: Request, id: Id, user: Caller) -> Envelope:
+    body = await json_body(request)
+    tasks = await run_in_threadpool(take_over_obproxies, engine_of(request), id, body, user.name)
     return ok({"contents": [per_host(task) for task in tasks]})
 
 

@@ -18,6 +18,7 @@ from .lifecycle import (
 )
 from .plan import plan_cluster
 from .request import CreateObproxyClusterRequest, ObLink, ObproxyInstallParam, ObproxyParameter
+from .takeover import TakeOverRequest, take_over_obproxies
 from .templates import INSTALL_OBPROXY
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "restart_obproxies",
     "start_obproxies",
     "stop_obproxies",
+    "take_over_obproxies",
     "upgrade_obproxies",
     "ClusterEdit",
     "add_links",
@@ -64,6 +66,7 @@ __all__ = [
     "ObLink",
     "ObproxyInstallParam",
     "ObproxyParameter",
+    "TakeOverRequest",
     "create_cluster",
     "plan_cluster",
 ]

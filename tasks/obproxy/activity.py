@@ -11,14 +11,14 @@ record shows what that task's rows say now.
 - ``status`` (OCP 4.2: CREATING, RUNNING, RESTARTING, UPGRADING, REFRESHING, DELETING,
   UNAVAILABLE, TAKINGOVER) is, while the holding task RUNS, what that task does to the OBProxies
   it names whose host chain is not through (none failed, not all done): RESTARTING for a
-  restart, UPGRADING for an upgrade, DELETING for an offline, CREATING for an install or add.
+  restart, UPGRADING for an upgrade, DELETING for an offline, CREATING for an install or add,
+  TAKINGOVER for a take-over (its "Install obproxy" tasks say so in their payload).
   Otherwise it is the status the steps left on the server row. A stopped OBProxy (the row's
   STOPPED) shows UNAVAILABLE: OCP 4.2's enum has no stopped value, and no OCP 4.3 API page
   found documents one (4.3 documents the stop call, not a value for its result).
   REFRESHING (by its name and OCP's console, OCP pushing changed parameters or links to running
-  OBProxies without a restart) and TAKINGOVER never show: ocptask has no such task (parameters
-  are set at create, re-applied by a restart; link edits change the record only), and no
-  takeOver.
+  OBProxies without a restart) never shows: ocptask has no such task (parameters are set at
+  create, re-applied by a restart; link edits change the record only).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _doing(engine: Engine, task_ids: list[int]) -> dict[int, str]:
             task = engine.get(task_id)
         except NotFound:
             continue
-        status = _TRANSIENT.get(task.name)
+        status = "TAKINGOVER" if task.payload.get("take_over") else _TRANSIENT.get(task.name)
         if task.status is TaskStatus.RUNNING and status is not None:
             doing.update((host_id, status) for host_id in _unfinished_hosts(task))
     return doing

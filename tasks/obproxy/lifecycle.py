@@ -27,7 +27,7 @@ from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest,
 from .checks import missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
-from .packages import PACKAGE_NAME, edition, package_version, upgrade_package
+from .packages import PACKAGE_NAME, edition, package_version, running_version, upgrade_package
 from .payloads import OfflinePayload, ServersPayload, UpgradePayload
 from .per_host import add_per_host
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
@@ -161,7 +161,7 @@ def upgrade_obproxies(
     same = [
         FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
         for s in servers
-        if package_version(s.version) == new  # one install directory per version
+        if running_version(s.version) == new  # one install directory per version
     ]
     if same:
         raise RequestInvalid(same)

@@ -174,13 +174,23 @@ class StartNewObproxy(StartObproxy):
 
 
 class UpdateObproxyVersion(HostStep):
-    """Record the new version (RUNNING); rollback records the old one again."""
+    """Record the new version (RUNNING); rollback records the old one again. The new version
+    runs from ocptask's install of it: one taken over leaves its own directory (kept for the
+    rollback, which records it again)."""
 
     def run(self, ctx: StepContext) -> None:
-        self.mark_server(ctx, "RUNNING", version=_new(ctx))
+        taken = self.spec(ctx).install_dir
+        if taken:
+            ctx.string_map[_taken_dir(ctx)] = taken
+        self.mark_server(ctx, "RUNNING", version=_new(ctx), install_dir=None)
 
     def rollback(self, ctx: StepContext) -> None:
-        self.mark_server(ctx, "RUNNING", version=_old(ctx))
+        before = ctx.string_map.get(_taken_dir(ctx))
+        self.mark_server(ctx, "RUNNING", version=_old(ctx), install_dir=before)
+
+
+def _taken_dir(ctx: StepContext) -> str:
+    return f"obproxy_install_dir_before_upgrade_{HostStep.host_id(ctx)}"
 
 
 # -- offline (delete) ---------------------------------------------------------------------------
@@ -252,6 +262,7 @@ class StopAndUninstallObproxy(HostStep):
         installs = [
             d for d in found if d.startswith(f"{home}/obproxy-") and "/" not in d[len(home) + 1 :]
         ]
+        self._remove_taken_over(ctx)
         for install in installs:
             self.stop_process(ctx, install)
             self.sh(ctx, f"rm -rf {q(install)}")
@@ -272,6 +283,22 @@ class StopAndUninstallObproxy(HostStep):
             tagged=False,  # its own mark would keep ~/.ocptask/run
         )
         ctx.string_map[_uninstalled(ctx)] = "true"
+
+    def _remove_taken_over(self, ctx: StepContext) -> None:
+        """An OBProxy taken over runs from its own directory, installed by other means: it is
+        stopped and removed as ocptask's own are (only while it still holds bin/obproxy)."""
+        taken = self.spec(ctx).install_dir
+        if not taken:
+            return  # ocptask's own (also one taken over that an upgrade moved to ocptask's)
+        self.stop_process(ctx, taken)
+        gone = self.sh(
+            ctx,
+            f"if [ -f {q(taken)}/bin/obproxy ]; then rm -rf {q(taken)} && echo removed; fi",
+        ).stdout.split()
+        if gone == ["removed"]:
+            ctx.log.info(f"removed {taken}, the install taken over")
+        else:
+            ctx.log.warning(f"{taken} holds no bin/obproxy any more: left as it is")
 
 
 class DeleteObproxyInfo(HostStep):

@@ -119,6 +119,9 @@ class HostStep(Step):
                 sql_port=row.sql_port,
                 exporter_port=row.exporter_port,
                 version_file=row.version,
+                install_dir=row.install_dir,
+                startup_options=row.startup_options,
+                proxysys_password=row.proxysys_password,
             )
         return self._spec
 
@@ -160,8 +163,12 @@ class HostStep(Step):
         return self.ssh(ctx).home()
 
     def install_dir(self, ctx: StepContext, version_file: str | None = None) -> str:
-        version = package_version(version_file or self.version_file(ctx))
-        return f"{self.home(ctx)}/obproxy-{version}"
+        """Where the package runs from: ``~/obproxy-<version>``, or the directory of an OBProxy
+        taken over, for the version it was taken over at."""
+        spec, version_file = self.spec(ctx), version_file or self.version_file(ctx)
+        if spec.install_dir and version_file == spec.version_file:
+            return spec.install_dir
+        return f"{self.home(ctx)}/obproxy-{package_version(version_file)}"
 
     def server(self, ctx: StepContext, session: Any) -> ObproxyServerRecord | None:
         query = select(ObproxyServerRecord).where(
@@ -253,6 +260,9 @@ _SPEC = (
         _SERVERS.c.sql_port,
         _SERVERS.c.exporter_port,
         _SERVERS.c.version,
+        _SERVERS.c.install_dir,
+        _SERVERS.c.startup_options,
+        _SERVERS.c.proxysys_password,
     )
     .join(_SERVERS, _SERVERS.c.cluster_id == _CLUSTERS.c.id)
     .where(_CLUSTERS.c.id == bindparam("c"), _SERVERS.c.host_id == bindparam("h"))
@@ -280,16 +290,18 @@ def _live(install: str) -> str:
 
 @contextmanager
 def proxysys(ctx: StepContext, step: HostStep) -> Iterator[Any]:
-    """A PyMySQL cursor on this host's obproxy as root@proxysys (with the password the cluster's
-    parameters give it, if any: masked in the step's log)."""
-    password = step.spec(ctx).admin_password(ctx.open_secret)
-    ctx.log.add_secret(password or "")
+    """A PyMySQL cursor on this host's obproxy as root@proxysys, with the passwords it may have
+    (``ServerSpec.admin_passwords``), masked in the step's log."""
+    spec = step.spec(ctx)
+    passwords = spec.admin_passwords(ctx.open_secret)
+    for password in passwords:
+        ctx.log.add_secret(password)
     conn = proxy_sql.connect(
         step.target(ctx).address,
-        step.spec(ctx).sql_port,
+        spec.sql_port,
         connect_timeout=10,
         read_timeout=30,
-        password=password,
+        passwords=passwords,
     )
     try:
         with conn.cursor() as cursor:

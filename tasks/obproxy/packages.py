@@ -55,8 +55,22 @@ def shown_version(file_name: str) -> str:
         match = _parts(file_name)
     except ValueError:
         return file_name
-    release = _DIST_TAG.sub("", match.group("release")) or match.group("release")
-    return f"{match.group('version')}-{release}"
+    return f"{match.group('version')}-{shown_release(match.group('release'))}"
+
+
+def shown_release(release: str) -> str:
+    """A release as OCP shows it, without its distribution tag: ``1.el7`` -> ``1``."""
+    return _DIST_TAG.sub("", release) or release
+
+
+def running_version(recorded: str) -> str:
+    """The version an OBProxy's recorded ``version`` names: its package's (``obproxy-4.3.2.0-1
+    .el7.x86_64.rpm`` -> ``4.3.2.0``), or for one taken over, which records what its binary
+    said as OCP shows it (``4.3.2.0-1``), the part before the release."""
+    try:
+        return package_version(recorded)
+    except ValueError:
+        return recorded.split("-", 1)[0]
 
 
 def packages() -> list[str]:

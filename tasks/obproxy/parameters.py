@@ -21,18 +21,22 @@ from engine import Engine
 
 from . import proxy_sql
 from .clusters import cluster_row, servers
-from .secret_parameters import admin_password, shown_value
+from .secret_parameters import login_passwords, shown_value
 
 log = logging.getLogger("ocptask.obproxy")
 CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 3
 
 
-def _read(ip: str, port: int, password: str | None) -> list[tuple[str, str, str, bool]] | None:
+def _read(ip: str, port: int, passwords: list[str]) -> list[tuple[str, str, str, bool]] | None:
     """(name, value, info, need_reboot) of one OBProxy, or None when it cannot be read."""
     try:
         conn = proxy_sql.connect(
-            ip, port, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, password=password
+            ip,
+            port,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            passwords=passwords,
         )
     except pymysql.err.MySQLError as exc:
         log.info("OBProxy %s:%s not read: %s", ip, port, exc)
@@ -56,16 +60,21 @@ def _read(ip: str, port: int, password: str | None) -> list[tuple[str, str, str,
 def cluster_parameters(engine: Engine, cluster_id: int) -> list[dict[str, Any]]:
     row = cluster_row(engine, cluster_id)  # 404 for no such cluster
     # Those whose row says running: one a restart has not reached yet is asked too.
-    targets = [(s.ip, s.sql_port) for s in servers(engine, cluster_id) if s.status == "RUNNING"]
+    # Each logs in with the root@proxysys passwords it may have (to log in, never shown).
+    opened = engine.store.secrets.open
+    recorded = [*(row.startup_parameters or ()), *(row.parameters or ())]
+    targets = [
+        (s.ip, s.sql_port, login_passwords(s.proxysys_password, recorded, opened))
+        for s in servers(engine, cluster_id)
+        if s.status == "RUNNING"
+    ]
     if not targets:
         return []
-    recorded = [*(row.startup_parameters or ()), *(row.parameters or ())]
-    password = admin_password(recorded, engine.store.secrets.open)  # to log in, never shown
     with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
-        answers = list(pool.map(lambda t: _read(*t, password), targets))
+        answers = list(pool.map(lambda t: _read(*t), targets))
     values: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     about: dict[str, tuple[str, bool]] = {}
-    for (ip, _), rows in zip(targets, answers, strict=True):
+    for (ip, _, _), rows in zip(targets, answers, strict=True):
         for name, value, info, reboot in rows or []:
             values[name][shown_value(name, value) or ""].append(ip)
             about.setdefault(name, (info, reboot))

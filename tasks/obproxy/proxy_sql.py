@@ -10,6 +10,7 @@ once, serves every connection: TLS is offered and used exactly as before.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -43,20 +44,22 @@ def connect(
     *,
     connect_timeout: float,
     read_timeout: float,
-    password: str | None = None,
+    passwords: Sequence[str] = (),
 ) -> Any:
-    """A PyMySQL connection as root@proxysys. obproxy's default has no password; ``password``
-    is the ``obproxy_sys_password`` the cluster's parameters give it, tried first and then none:
-    an obproxy not given it yet (a fresh install before its "Sync obproxy parameter", or one whose
-    rollback took it back) still has the empty one."""
+    """A PyMySQL connection as root@proxysys. obproxy's default has no password; ``passwords``
+    are those it may have been given (``ServerSpec.admin_passwords``), tried in turn, then none:
+    an obproxy not given the cluster's yet (a fresh install before its "Sync obproxy
+    parameter", or one whose rollback took it back) still has the empty one. A refusal of the
+    last is raised."""
     timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
-    if password:
+    tries = list(dict.fromkeys([*(p for p in passwords if p), ""]))
+    for password in tries[:-1]:
         try:
             return _login(address, port, password, **timeouts)
         except pymysql.err.OperationalError as exc:
             if exc.args[0] != ACCESS_DENIED:
                 raise
-    return _login(address, port, "", **timeouts)
+    return _login(address, port, tries[-1], **timeouts)
 
 
 def _login(

@@ -45,8 +45,9 @@ class ObproxyClusterRecord(SQLModel, table=True):
 
 class ObproxyServerRecord(SQLModel, table=True):
     """One obproxy process of a cluster on one host. ``status`` is what its tasks' steps left it
-    in: CREATING → RUNNING, STOPPED, UNAVAILABLE (a step failed on it), DELETING; what OCP shows
-    is worked out from it and the task holding the cluster (``activity``)."""
+    in: CREATING (TAKINGOVER for one taken over) → RUNNING, STOPPED, UNAVAILABLE (a step failed
+    on it), DELETING; what OCP shows is worked out from it and the task holding the cluster
+    (``activity``)."""
 
     __tablename__ = "obproxy_server"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -66,6 +67,17 @@ class ObproxyServerRecord(SQLModel, table=True):
     # The cluster's parameter version this OBProxy last applied ("Sync obproxy parameter").
     parameter_version: int | None = _version()
     architecture: str | None = None  # the host's ``uname -m`` (its facts) when installed here
+    # An OBProxy taken over (``takeover``), installed by other means: where it runs from and the
+    # command line it was started with (after the binary), which its restarts, stops, starts and
+    # upgrade use in place of ocptask's ``~/obproxy-<version>`` and the cluster's settings; the
+    # non-default parameters it had then; its root@proxysys password, sealed. NULL for the
+    # OBProxies ocptask installs.
+    install_dir: str | None = None
+    startup_options: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    own_parameters: list[dict[str, str]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    proxysys_password: str | None = None
 
 
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]

@@ -68,12 +68,21 @@ def restorable(name: str, shown: str | None) -> str | None:
 
 
 def admin_password(params: Iterable[Mapping[str, Any]], open_secret: Opener) -> str | None:
-    """The ``obproxy_sys_password`` a cluster's recorded parameters give obproxy (None: none),
-    for ocptask's own logins as root@proxysys. Not for display."""
+    """The ``obproxy_sys_password`` a cluster's recorded parameters give obproxy (None: none)."""
     for param in params:
         if param["name"].lower() == ADMIN_PASSWORD:  # obproxy reads the name in any case
             return opened(param["name"], param["value"], open_secret)
     return None
+
+
+def login_passwords(
+    own: str | None, params: Iterable[Mapping[str, Any]], open_secret: Opener
+) -> list[str]:
+    """The root@proxysys passwords one OBProxy may have, to try in turn before none
+    (``proxy_sql.connect``): ``own``, the sealed one it was taken over with, and the one its
+    cluster's parameters give it (once its "Sync obproxy parameter" ran). Not for display."""
+    found = [open_secret(own), admin_password(params, open_secret)]
+    return [p for p in found if p]
 
 
 def masked_errors(request: object, errors: Sequence[FieldError]) -> list[FieldError]:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from .delivery import Delivery, deliveries
-from .secret_parameters import Opener, admin_password
+from .secret_parameters import Opener, login_passwords
 
 
 class Marked(BaseModel):
@@ -41,18 +41,27 @@ class ServerSpec:
     sql_port: int
     exporter_port: int
     version_file: str
+    # One taken over (``takeover``): its own install directory, its own command line (after
+    # the binary) and its root@proxysys password, sealed; None for ocptask's installs.
+    install_dir: str | None = None
+    startup_options: list[str] | None = None
+    proxysys_password: str | None = None
 
     def deliveries(self) -> list[Delivery]:
         """The recorded parameters, each with how it reaches obproxy (``delivery``)."""
         return deliveries(self.startup_parameters, self.parameters)
 
-    def admin_password(self, open_secret: Opener) -> str | None:
-        """The root@proxysys password the recorded parameters give obproxy (None: none)."""
-        return admin_password([*self.startup_parameters, *self.parameters], open_secret)
+    def admin_passwords(self, open_secret: Opener) -> list[str]:
+        """The root@proxysys passwords it may have (``secret_parameters.login_passwords``)."""
+        recorded = [*self.startup_parameters, *self.parameters]
+        return login_passwords(self.proxysys_password, recorded, open_secret)
 
     def start_args(self) -> list[str]:
-        """obproxy's command line for this server (run from its install directory): the
-        parameters that go at start in ``-o``, never a secret (``delivery``)."""
+        """obproxy's command line for this server (run from its install directory): one taken
+        over starts again as it was started before, ocptask's own with the cluster's settings:
+        the parameters that go at start in ``-o``, never a secret (``delivery``)."""
+        if self.startup_options is not None:
+            return ["./bin/obproxy", *self.startup_options]
         args = [
             "./bin/obproxy",
             "--listen_port",
