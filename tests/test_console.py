@@ -70,9 +70,16 @@ def site(api_hosts: tuple[ApiEnv, list[int], dict]) -> tuple[ApiEnv, list[int], 
 
 
 def until(what: Callable[[], Any], timeout: float = 150, every: float = 0.3) -> Any:
+    """``what()`` once it is truthy. An element the page re-rendered meanwhile (the console
+    redraws as tasks move) counts as not yet: it is looked up again on the next try."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        found = what()
+        try:
+            found = what()
+        except StaleElementReferenceException:
+            found = None
         if found:
             return found
         assert time.monotonic() < deadline, "not reached in time"
@@ -296,14 +303,9 @@ def test_the_add_forms(browser: Any, api_env: ApiEnv) -> None:
     browser.find_element(By.CSS_SELECTOR, "#add-hosts button").click()
     until(lambda: browser.current_url.endswith("/tasks"), 15)
 
-    def counts() -> list[int] | None:
-        from selenium.common.exceptions import StaleElementReferenceException
-
-        try:  # the list re-renders as the tasks move: read it whole, again if it moved
-            rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
-            return [r.text.count("Prepare host") for r in rows]
-        except StaleElementReferenceException:
-            return None
+    def counts() -> list[int]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr")
+        return [r.text.count("Prepare host") for r in rows]
 
     assert until(lambda: counts() == [1, 1, 1], 15)
     assert len(api_env.engine.hosts.list()) == 3
