@@ -178,20 +178,26 @@ async def delete(request: Request, id: Id, user: Caller) -> Envelope:
     openapi_extra=documented(AddObproxiesRequest),
 )
 async def batch_add(request: Request, id: Id, user: Caller) -> Envelope:
-    body = await json_body(request)
-    tasks = await run_in_threadpool(add_obproxies, engine_of(request), id, body, user.name)
-    return ok({"contents": [per_host(task) for task in tasks]})
+    return await _per_host(add_obproxies, request, id, user)
 
 
 @router.post(
     "/{id}/takeOver",
-    response_model=m.Envelope[m.Contents[m.TaskInstance]],
+    response_model=m.Envelope[m.Contents[m.PerHostTaskInstance]],
     summary="Take over OBProxies installed by other means (a task per host)",
     openapi_extra=documented(TakeOverRequest),
 )
 async def take_over(request: Request, id: Id, user: Caller) -> Envelope:
+    return await _per_host(take_over_obproxies, request, id, user)
+
+
+async def _per_host(
+    call: Callable[..., list[Task]], request: Request, id: int, user: User
+) -> Envelope:
+    """A call that starts a task per host, answered as OCP's ``data.contents``, each task with
+    its ``hostId``."""
     body = await json_body(request)
-    tasks = await run_in_threadpool(take_over_obproxies, engine_of(request), id, body, user.name)
+    tasks = await run_in_threadpool(call, engine_of(request), id, body, user.name)
     return ok({"contents": [per_host(task) for task in tasks]})
 
 

@@ -89,6 +89,7 @@ class OfflineObproxyExporter(Step):
 
     ocp_class_name = f"{_BUSINESS}.obproxy.OfflineObproxyExporterTask"
     plan = "checks the exporter no longer answers"
+    irreversible = True  # after the rows are gone, nothing before it can be rolled back
 
     def execute(self, ctx: StepContext) -> None:
         host = ctx.list_map["host_ids"][ctx.parallel_idx]

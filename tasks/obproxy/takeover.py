@@ -19,7 +19,7 @@ from pydantic import Field
 from sqlalchemy import Connection, insert, update
 from sqlalchemy import select as sql_select
 
-from engine import Engine, FieldError, Node, RequestInvalid, Task, Template
+from engine import Engine, FieldError, RequestInvalid, Task, Template
 from engine.clock import utcnow
 from engine.db.subtask_log import MASK
 from engine.errors import found
@@ -34,6 +34,7 @@ from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
 from .request import MAX_HOSTS
 from .spec import Marked, new_mark
 from .takeover_prepare import PrepareCreateTakenObproxy
+from .templates import in_line
 
 SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
@@ -87,11 +88,7 @@ _NODES = [
 
 
 def _template() -> Template:
-    nodes: list[Node] = []
-    for step, name, timeout in _NODES:
-        after = [nodes[-1].name] if nodes else []
-        nodes.append(Node(step, name, description=name, timeout=timeout, upstreams=after))
-    return Template("Install obproxy", nodes)
+    return in_line("Install obproxy", [(*node, None) for node in _NODES])
 
 
 TAKE_OVER_OBPROXY = _template()

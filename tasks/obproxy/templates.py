@@ -19,6 +19,7 @@ from engine import Node, Split, Template
 from . import install_steps as h
 from . import lifecycle_steps as s
 from . import offline_steps as o
+from . import uninstall_steps as u
 from .cluster_steps import FinishObproxyInstall, PrepareObproxyInstall
 from .prepare_steps import PrepareCreateObproxy, PrepareObproxyInstallOne, RefreshAgentConfig
 
@@ -137,69 +138,39 @@ UPGRADE_OBPROXY = _task(
 )
 
 
+def in_line(name: str, entries: list[tuple[type, str, int, Split | None]]) -> Template:
+    """A template of nodes one after another: (step, OCP's name, timeout, split); a node whose
+    step cannot be undone prohibits rollback, as in ``_chain``."""
+    nodes: list[Node] = []
+    for step, node_name, timeout, split in entries:
+        nodes.append(
+            Node(
+                step,
+                node_name,
+                description=node_name,
+                timeout=timeout,
+                upstreams=[nodes[-1].name] if nodes else [],
+                split=split,
+                prohibit_rollback=getattr(step, "irreversible", False),
+            )
+        )
+    return Template(name, nodes)
+
+
 def _offline(name: str) -> Template:
     """OCP's "Offline obproxy", for deleting OBProxies and (with the payload's delete_cluster)
     their cluster (OCP 4.3's servers/delete names it "Delete obproxy server")."""
-    return Template(
+    return in_line(
         name,
         [
-            Node(s.StartNode, START, description=START, timeout=30),
-            Node(
-                s.PrepareOfflineObproxy,
-                "Prepare offline obproxy",
-                description="Prepare offline obproxy",
-                timeout=1800,
-                upstreams=[START],
-                split=HOSTS,
-            ),
-            Node(
-                o.WaitNode,
-                "Wait node",
-                description="Wait node",
-                timeout=30,
-                upstreams=["Prepare offline obproxy"],
-            ),
-            Node(
-                s.StopAndUninstallObproxy,
-                "Stop and uninstall obproxy",
-                description="Stop and uninstall obproxy",
-                timeout=1800,
-                upstreams=["Wait node"],
-                split=HOSTS,
-                prohibit_rollback=True,
-            ),
-            Node(
-                o.DeleteObproxyInfos,
-                "Delete obproxy info",
-                description="Delete obproxy info",
-                timeout=300,
-                upstreams=["Stop and uninstall obproxy"],
-                prohibit_rollback=True,
-            ),
-            Node(
-                o.OfflineObproxyExporter,
-                "Offline obproxy exporter",
-                description="Offline obproxy exporter",
-                timeout=30,
-                upstreams=["Delete obproxy info"],
-                split=HOSTS,
-                prohibit_rollback=True,
-            ),
-            Node(
-                o.UnreserveHost,
-                "Unreserve host",
-                description="Unreserve host",
-                timeout=1800,
-                upstreams=["Offline obproxy exporter"],
-                prohibit_rollback=True,
-            ),
-            Node(
-                s.FinishOfflineObproxy,
-                FINISH,
-                description=FINISH,
-                timeout=0,
-                upstreams=["Unreserve host"],
-            ),
+            (s.StartNode, START, 30, None),
+            (u.PrepareOfflineObproxy, "Prepare offline obproxy", 1800, HOSTS),
+            (o.WaitNode, "Wait node", 30, None),
+            (u.StopAndUninstallObproxy, "Stop and uninstall obproxy", 1800, HOSTS),
+            (o.DeleteObproxyInfos, "Delete obproxy info", 300, None),
+            (o.OfflineObproxyExporter, "Offline obproxy exporter", 30, HOSTS),
+            (o.UnreserveHost, "Unreserve host", 1800, None),
+            (u.FinishOfflineObproxy, FINISH, 0, None),
         ],
     )
 
@@ -207,10 +178,6 @@ def _offline(name: str) -> Template:
 OFFLINE_OBPROXY = _offline("Offline obproxy")
 DELETE_OBPROXY_SERVER = _offline("Delete obproxy server")
 # A cluster without OBProxies: OCP's sample of its delete, Start node → Finish node.
-OFFLINE_EMPTY = Template(
-    "Offline obproxy",
-    [
-        Node(s.StartNode, START, description=START, timeout=30),
-        Node(s.FinishOfflineObproxy, FINISH, description=FINISH, timeout=0, upstreams=[START]),
-    ],
+OFFLINE_EMPTY = in_line(
+    "Offline obproxy", [(s.StartNode, START, 30, None), (u.FinishOfflineObproxy, FINISH, 0, None)]
 )
