@@ -78,3 +78,25 @@ def test_passwords_are_encrypted_at_rest(engine: Engine, db_path: Path) -> None:
     # Another Engine on the same database (and key) reads it back.
     with Engine(str(db_path)) as other:
         assert other.hosts.target(host.id).password == GOOD["password"]
+
+
+def test_batch_create_takes_publish_ports_as_ocp_documents_them(engine: Engine) -> None:
+    """``publishPorts`` is a StringArray on OCP's batchCreate page (a String on the host record):
+    the array is kept as the record's comma list; anything but mappings is a field error."""
+    from tasks.hosts import batch_create_hosts
+
+    credential = engine.credentials.add("ops", "root", password="pw-ops-12345")
+    body = {
+        "hostBasicDataList": [{"innerIpAddress": "127.0.0.98"}],
+        "sshPort": 22,
+        "credentialId": credential.id,
+        "kind": "DEDICATED_CONTAINER",
+        "publishPorts": ["8080:8080", "8090:8090"],
+    }
+    (task,) = batch_create_hosts(engine, body)
+    (host,) = engine.hosts.list()
+    assert host.publish_ports == "8080:8080,8090:8090"
+    assert task.context.string_map["host_id"] == str(host.id)
+    with pytest.raises(RequestInvalid) as refused:
+        batch_create_hosts(engine, {**body, "publishPorts": [8080]})
+    assert [e.field for e in refused.value.errors] == ["publishPorts"]

@@ -81,3 +81,25 @@ def test_create_seals_the_secret_and_no_record_holds_it(engine: Engine, db_path:
     assert row.parameters == [{"name": "slow_query_time_threshold", "value": "2s"}]
     for path in db_path.parent.glob(db_path.name + "*"):  # the database and its journal
         assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_no_refusal_of_a_create_echoes_a_secret(engine: Engine) -> None:
+    """Whatever is wrong with a body that carries a password (a key in another case, a bad
+    name beside it, a whole list refused), the refusal names fields, never the value."""
+    import pytest
+
+    from engine import RequestInvalid
+
+    bodies = [
+        {"StartupParameters": [{"name": "obproxy_sys_password", "value": SECRET}]},
+        {"parameters": [{"Name": "obproxy_sys_password", "value": SECRET, "x": 1}]},
+        {"parameters": [{"name": "obproxy_sys_password", "value": SECRET + "\x00"}]},
+        {"parameters": {"name": "obproxy_sys_password", "value": SECRET}},
+        {"startupParameters": [{"name": "bad name!", "value": SECRET, "Passwd": SECRET}]},
+        {"parameters": [{"name": "OBPROXY_SYS_PASSWORD", "value": [SECRET]}]},
+    ]
+    for extra in bodies:
+        with pytest.raises(RequestInvalid) as refused:
+            create_cluster(engine, sample_request() | extra)
+        said = json.dumps([vars(e) for e in refused.value.errors], default=str)
+        assert SECRET not in said and SECRET not in str(refused.value), (extra, said)

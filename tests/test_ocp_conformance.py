@@ -290,6 +290,9 @@ def test_obproxy_management_pages(api_hosts: Any) -> None:
         by_name = {"shortRpmName": "obproxy-4.3.3.0-1"}
         started = client.post(f"{url}/obproxies/{second}/upgrade", json=by_name).json()["data"]
         assert wait_task(client, started["id"])["status"] == "SUCCESSFUL"
+        # Again to the version it runs: refused at the field the body used.
+        again = client.post(f"{url}/obproxies/{second}/upgrade", json=by_name)
+        assert error_of(again, 400, 10001)["target"] == "shortRpmName"
         removed = send_sample(client, "obproxy-management/delete-obproxy", id=cid, obproxyIds=first)
         _same(removed, "obproxy-management/delete-obproxy")
         wait_task(client, removed.json()["data"]["id"])

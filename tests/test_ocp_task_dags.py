@@ -93,11 +93,17 @@ def test_batch_add_is_a_task_per_host_and_delete_is_ocps_offline(
             )
             assert docs_keys <= keys, docs_keys - keys
             assert task["context"]["stringMap"]["host_id"] == str(task["hostId"])
-            assert task["context"]["stringMap"]["package_version"] == "4.3.2.0"
+            assert task["context"]["stringMap"]["package_version"] == "4.3.2.0-1"  # OCP's shape
+            assert task["context"]["stringMap"]["package_name"] == "obproxy"
             done(client, task["id"])
         servers = data_of(client.get(url))["obproxies"]
         assert [(s["hostId"], s["status"]) for s in servers] == [(h, "RUNNING") for h in hosts]
         by_host = {s["hostId"]: s["id"] for s in servers}
+        # Hosts that run an OBProxy already: each refused at its own place in hostIds.
+        again = {"hostIds": [hosts[2], hosts[1]], "sqlPort": 2883, "exporterPort": 2884,
+                 "version": OLD}  # fmt: skip
+        err = error_of(client.post(f"{url}/obproxies/batchAdd", json=again), 400, 10001)
+        assert [e["field"] for e in err["subErrors"]] == ["hostIds[0]", "hostIds[1]"], err
         for task in tasks:
             assert task["context"]["stringMap"]["obproxy_server_id"] == str(by_host[task["hostId"]])
 

@@ -21,7 +21,7 @@ import threading
 from typing import Annotated, Any, Literal
 
 from paramiko.hostkeys import HostKeyEntry
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, Task
@@ -42,6 +42,21 @@ def _ip(raw: str) -> str:
 
 
 IpAddress = Annotated[str, Field(max_length=64), AfterValidator(_ip)]
+
+
+def _joined(raw: object) -> object:
+    """OCP's StringArray (``["8080:8080", "8090:8090"]``), or the comma list Spring also binds
+    to one, as the host record's String keeps it."""
+    if isinstance(raw, list):
+        if not all(isinstance(item, str) and item and "," not in item for item in raw):
+            raise PydanticCustomError(
+                "port_mappings", "{reason}", {"reason": "must be a list of port mappings"}
+            )
+        return ",".join(raw)
+    return raw
+
+
+PortMappings = Annotated[str, BeforeValidator(_joined), value_text(1024)]
 
 
 _Model = OcpBody
@@ -67,7 +82,7 @@ class BatchCreateHostsRequest(_Model):
     kind: Literal["DEDICATED_PHYSICAL_MACHINE", "DEDICATED_CONTAINER"] | None = None
     idcId: Id | None = None
     typeId: Id | None = None
-    publishPorts: Annotated[str, value_text(1024)] | None = None
+    publishPorts: PortMappings | None = None
     alias: Annotated[str, name_text(128)] | None = None
     description: Annotated[str, value_text(1024)] | None = None
     trustOnFirstUse: Flag = Field(

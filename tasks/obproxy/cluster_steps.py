@@ -113,4 +113,9 @@ class FinishObproxyInstall(Step):
             cluster = session.get(ObproxyClusterRecord, int(cluster_id)) if cluster_id else None
             if cluster is None:
                 raise LookupError(f"OBProxy cluster id {cluster_id!r} from Prepare is not recorded")
-        ctx.log.info(f"OBProxy cluster {cluster.name!r} (id {cluster.id}) is created")
+        host = ctx.string_map.get("host_id")
+        if host:  # a batchAdd's task: one OBProxy added to a cluster that was there
+            server = ctx.string_map.get("obproxy_server_id")
+            ctx.log.info(f"OBProxy {server} on host {host} is in cluster {cluster.name!r}")
+        else:
+            ctx.log.info(f"OBProxy cluster {cluster.name!r} (id {cluster.id}) is created")

@@ -154,12 +154,14 @@ def upgrade_obproxies(
         arches.pop() if len(arches) == 1 else None,
         products.pop() if len(products) == 1 else None,
     )
-    missing = missing_package("version", target)
+    # The field the body named the package with (no body: OCP 4.0's, which 4.2 calls this).
+    field = "version" if request.version and not request.shortRpmName else "shortRpmName"
+    missing = missing_package(field, target)
     if missing:
         raise RequestInvalid([missing])
     new = package_version(target)
     same = [
-        FieldError("version", f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
+        FieldError(field, f"OBProxy {s.id} on host {s.host_id} already runs {new}", new)
         for s in servers
         if running_version(s.version) == new  # one install directory per version
     ]

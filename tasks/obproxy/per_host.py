@@ -16,15 +16,15 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy import select as sql_select
 
-from engine import Engine, Task
+from engine import Engine, FieldError, RequestInvalid, Task
 from engine.clock import utcnow
 from engine.errors import found
 from engine.states import holds
 
-from .checks import claim_hosts
+from .checks import busy_hosts, host_hold
 from .clusters import ObproxyClusterNotFound
 from .install_steps import COMMANDS_TO_CHECK, PROCESS_KEYWORDS
-from .packages import PACKAGE_NAME, package_version
+from .packages import edition, shown_version
 from .payloads import AddPayload
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold, touch_row
 from .spec import new_mark
@@ -44,8 +44,6 @@ def add_per_host(
     """Submit one "Install obproxy" per host (``request``: sqlPort, exporterPort, version)."""
     mark = new_mark()
     addresses = {h: engine.hosts.get(h).inner_ip_address for h in host_ids}
-    match = PACKAGE_NAME.match(request.version)
-    product = request.version.split(f"-{match.group('version')}-")[0] if match else "obproxy"
     each = []
     for host_id in host_ids:
         payload = AddPayload(
@@ -63,8 +61,8 @@ def add_per_host(
                 "obproxy_cluster_id": str(cluster.id),
                 "obproxy_cluster_name": cluster.name,
                 "service_name": cluster.name,
-                "package_name": product,
-                "package_version": package_version(request.version),
+                "package_name": edition(request.version),
+                "package_version": shown_version(request.version),  # OCP: 1.9.1.1-1919579
                 "obproxy_parameter_version": str(cluster.parameter_version or 0),
                 "obproxy_need_delete_cluster": "false",
             },
@@ -74,37 +72,61 @@ def add_per_host(
             },
         }
         each.append((args, payload.model_dump(mode="json")))
+    rows = [
+        {
+            "host_id": host_id,
+            "ip": addresses[host_id],
+            "sql_port": request.sqlPort,
+            "exporter_port": request.exporterPort,
+            "version": request.version,
+            "status": "CREATING",
+        }
+        for host_id in host_ids
+    ]
 
     def written(conn: Connection, task_ids: list[int]) -> Mapping[int, dict[str, str]]:
-        resource, what = hold(cluster.id)  # type: ignore[arg-type]
-        holds.take(conn, resource, task_ids[0], what, batch=task_ids)
-        there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster.id)
-        found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster.id)
-        server_ids = {}
-        for host_id, task_id in zip(host_ids, task_ids, strict=True):
-            claim_hosts(conn, [host_id], task_id, "hostIds")
-            server_ids[task_id] = {"obproxy_server_id": str(_server_row(conn, host_id, task_id))}
-        touch_row(conn, cluster.id)  # type: ignore[arg-type]
-        return server_ids
-
-    def _server_row(conn: Connection, host_id: int, task_id: int) -> int:
-        now = utcnow()
-        return int(
-            conn.execute(
-                insert(SERVERS).returning(SERVERS.c.id),
-                {
-                    "cluster_id": cluster.id,
-                    "host_id": host_id,
-                    "ip": addresses[host_id],
-                    "sql_port": request.sqlPort,
-                    "exporter_port": request.exporterPort,
-                    "version": request.version,
-                    "status": "CREATING",
-                    "task_id": task_id,
-                    "create_time": now,
-                    "update_time": now,
-                },
-            ).scalar_one()
-        )
+        return claim_batch(conn, cluster.id, task_ids, rows, "hostIds")  # type: ignore[arg-type]
 
     return engine.submit_batch(INSTALL_ONE_OBPROXY, each, creator, also=written)
+
+
+def claim_batch(
+    conn: Connection,
+    cluster_id: int,
+    task_ids: list[int],
+    rows: list[dict[str, Any]],
+    field: str,
+    suffix: str = "",
+) -> dict[int, dict[str, str]]:
+    """In a per-host call's submit (batchAdd, takeOver): the cluster held by the whole batch
+    and still there, each host held by its own task, none of them running an OBProxy already
+    (each refusal at ``field[i]`` + ``suffix``), a server row per host (``rows[i]`` of task
+    ``task_ids[i]``), the cluster's update time moved. Answers each task's
+    ``obproxy_server_id``."""
+    resource, what = hold(cluster_id)
+    holds.take(conn, resource, task_ids[0], what, batch=task_ids)
+    there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster_id)
+    found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster_id)
+    host_ids = [row["host_id"] for row in rows]
+    for host_id, task_id in zip(host_ids, task_ids, strict=True):
+        holds.take(conn, host_hold(host_id), task_id, f"host {host_id}")
+    busy = [
+        FieldError(e.field + suffix, e.message, e.rejected_value)
+        for e in busy_hosts(conn, host_ids, field)
+    ]
+    if busy:
+        raise RequestInvalid(busy)
+    now = utcnow()
+    server_ids = {}
+    for row, task_id in zip(rows, task_ids, strict=True):
+        values = {
+            "cluster_id": cluster_id,
+            "task_id": task_id,
+            "create_time": now,
+            "update_time": now,
+            **row,
+        }
+        server_id = conn.execute(insert(SERVERS).returning(SERVERS.c.id), values).scalar_one()
+        server_ids[task_id] = {"obproxy_server_id": str(server_id)}
+    touch_row(conn, cluster_id, now)
+    return server_ids

@@ -17,7 +17,7 @@ from tasks.hosts.steps import reach
 
 from .cluster_steps import PrepareObproxyInstall
 from .obproxy_host import HostStep
-from .records import ObproxyClusterRecord
+from .records import ObproxyClusterRecord, ObproxyServerRecord
 
 _BUSINESS = "com.alipay.ocp.service.task.business"
 
@@ -31,14 +31,20 @@ class PrepareObproxyInstallOne(PrepareObproxyInstall):
 
     def execute(self, ctx: StepContext) -> None:
         cluster_id = int(ctx.string_map["obproxy_cluster_id"])
-        server_id = ctx.string_map.get("obproxy_server_id")
+        server_id = int(ctx.string_map["obproxy_server_id"])
         with ctx.reading() as session:
             cluster = session.get(ObproxyClusterRecord, cluster_id)
+            server = session.get(ObproxyServerRecord, server_id)
         if cluster is None:
             raise LookupError(f"OBProxy cluster {cluster_id} is no longer recorded")
+        if server is None or server.cluster_id != cluster_id or server.task_id != ctx.task_id:
+            raise LookupError(
+                f"OBProxy server {server_id} this task recorded at submit is no longer there "
+                "(rolled back?)"
+            )
         ctx.log.info(
             f"OBProxy cluster {cluster.name!r} (id {cluster.id}): OBProxy server {server_id} "
-            f"on host {ctx.string_map.get('host_id')}, recorded at submit"
+            f"on host {server.host_id}, recorded at submit ({server.status})"
         )
 
 

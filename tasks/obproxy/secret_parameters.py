@@ -23,7 +23,7 @@ ADMIN_PASSWORD = "obproxy_sys_password"
 """root@proxysys's password: once obproxy has it, ocptask's own logins need it too."""
 _WORDS = ("password", "passwd")
 PARAMETER_LISTS = ("startupParameters", "parameters")
-_UNDER_A_LIST = re.compile(rf"^({'|'.join(PARAMETER_LISTS)})(?:\[(\d+)\])?(.*)$")
+_UNDER_A_LIST = re.compile(rf"^({'|'.join(PARAMETER_LISTS)})(?:\[(\d+)\])?(.*)$", re.IGNORECASE)
 
 Opener = Callable[[str | None], str | None]
 
@@ -92,26 +92,42 @@ def masked_errors(request: object, errors: Sequence[FieldError]) -> list[FieldEr
 
 
 def _masked_error(request: object, error: FieldError) -> FieldError:
-    found = _UNDER_A_LIST.match(error.field)
-    if not found or error.rejected_value is None or error.field.endswith(".name"):
+    """Any rejected value made of several (an item, a list) is scrubbed whatever its field; a
+    single value is masked when it is the value of an item whose name is secret. Key and list
+    names are matched in any case: the body is read as Jackson reads it."""
+    value = error.rejected_value
+    if value is None:
         return error
-    field, index, _ = found.groups()
-    items = request.get(field) if isinstance(request, dict) else None
-    item = None
-    if index is not None and isinstance(items, list) and int(index) < len(items):
-        item = items[int(index)]
-    if isinstance(item, dict) and is_secret(item.get("name")):
-        return FieldError(error.field, error.message, MASK, error.object)
-    return FieldError(error.field, error.message, _scrubbed(error.rejected_value), error.object)
+    found = _UNDER_A_LIST.match(error.field)
+    if found and isinstance(request, dict):
+        field, index, rest = found.groups()
+        items = _get(request, field)
+        item = None
+        if index is not None and isinstance(items, list) and int(index) < len(items):
+            item = items[int(index)]
+        named = rest.lower() == ".name" and isinstance(value, str)
+        if isinstance(item, dict) and is_secret(_get(item, "name")) and not named:
+            return FieldError(error.field, error.message, MASK, error.object)
+    if isinstance(value, str) and error.field.lower().endswith(".name"):
+        return error  # a name is no secret
+    return FieldError(error.field, error.message, _scrubbed(value), error.object)
+
+
+def _get(mapping: Mapping[str, Any], key: str) -> Any:
+    """``mapping[key]`` with the key in any case (None: absent)."""
+    for k, v in mapping.items():
+        if isinstance(k, str) and k.lower() == key.lower():
+            return v
+    return None
 
 
 def _scrubbed(value: Any) -> Any:
     """A rejected value of any shape with whatever could be a secret in it masked: the value of
     a ``{name, value}`` with a secret name, of a secret key, a text that names a password."""
     if isinstance(value, dict):
-        secret_item = is_secret(value.get("name"))
+        secret_item = is_secret(_get(value, "name"))
         return {
-            k: MASK if is_secret(k) or (secret_item and k != "name") else _scrubbed(v)
+            k: MASK if is_secret(k) or (secret_item and str(k).lower() != "name") else _scrubbed(v)
             for k, v in value.items()
         }
     if isinstance(value, list):

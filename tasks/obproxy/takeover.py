@@ -16,21 +16,17 @@ import re
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import Connection, insert, update
-from sqlalchemy import select as sql_select
+from sqlalchemy import Connection
 
 from engine import Engine, FieldError, RequestInvalid, Task, Template
-from engine.clock import utcnow
 from engine.db.subtask_log import MASK
-from engine.errors import found
-from engine.states import holds
 from tasks.validation import Id, OcpBody, Port, parse, value_text
 
 from . import takeover_steps as t
 from .adopted import NEEDED
-from .checks import busy_hosts, host_hold
-from .clusters import ObproxyClusterNotFound, cluster_row
-from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
+from .clusters import cluster_row
+from .per_host import claim_batch
+from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .request import MAX_HOSTS
 from .spec import Marked, new_mark
 from .takeover_prepare import PrepareCreateTakenObproxy
@@ -123,47 +119,24 @@ def take_over_obproxies(
         for h in request.hosts
     ]
 
+    rows = [
+        {
+            "host_id": host.hostId,
+            "ip": ips[host.hostId],
+            "sql_port": host.sqlPort,
+            "exporter_port": 0,  # read from the obproxy by Prepare create obproxy
+            "version": "",  # likewise
+            "status": "TAKINGOVER",
+            "parameter_version": 0,
+            "proxysys_password": password,
+        }
+        for host, password in zip(request.hosts, passwords, strict=True)
+    ]
+
     def held(conn: Connection, task_ids: list[int]) -> dict[int, dict[str, str]]:
-        """The cluster held by the batch and each host by its task; no host of an OBProxy yet;
-        a server row per host, whose id goes into its task's context."""
-        resource, what = hold(cluster.id)  # type: ignore[arg-type]
-        holds.take(conn, resource, task_ids[0], what, batch=task_ids)
-        there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster.id)
-        found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster.id)
-        for host_id, task_id in zip(host_ids, task_ids, strict=True):
-            holds.take(conn, host_hold(host_id), task_id, f"host {host_id}")
-        busy = [
-            FieldError(f"{e.field}.hostId", e.message, e.rejected_value)
-            for e in busy_hosts(conn, host_ids, "hosts")
-        ]
-        if busy:
-            raise RequestInvalid(busy)
-        now = utcnow()
-        added = {}
-        for host, task_id, password in zip(request.hosts, task_ids, passwords, strict=True):
-            row = {
-                "cluster_id": cluster.id,
-                "host_id": host.hostId,
-                "ip": ips[host.hostId],
-                "sql_port": host.sqlPort,
-                "exporter_port": 0,  # read from the obproxy by Prepare create obproxy
-                "version": "",  # likewise
-                "status": "TAKINGOVER",
-                "task_id": task_id,
-                "create_time": now,
-                "update_time": now,
-                "parameter_version": 0,
-                "proxysys_password": password,
-            }
-            server_id = conn.execute(_INSERT_SERVER, row).scalar_one()
-            added[task_id] = {"obproxy_server_id": str(server_id)}
-        conn.execute(update(CLUSTERS).where(CLUSTERS.c.id == cluster.id).values(update_time=now))
-        return added
+        return claim_batch(conn, cluster.id, task_ids, rows, "hosts", ".hostId")  # type: ignore[arg-type]
 
     return engine.submit_batch(TAKE_OVER_OBPROXY, each, creator, also=held)
-
-
-_INSERT_SERVER = insert(SERVERS).returning(SERVERS.c.id)
 
 
 def _host_problems(engine: Engine, host_ids: list[int]) -> list[FieldError]:
