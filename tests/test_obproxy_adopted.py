@@ -13,9 +13,11 @@ from tasks.obproxy.adopted import (
     FOUND,
     NOTHING,
     Process,
+    merged_options,
     own_parameters,
     parse_found,
     shown_command,
+    unsafe_install_dir,
     version_said,
     without_secrets,
 )
@@ -88,3 +90,37 @@ def test_own_parameters_are_those_off_obproxys_defaults() -> None:
         {"name": "syslog_level", "value": "INFO"},
     ]
     assert unknown == ["standin_only"]
+
+
+@pytest.mark.parametrize(
+    ("options", "merged"),
+    [
+        (["-n", "app", "-o", "a=1,b=2"], ["-n", "app", "-o", "a=1,b=2,c=3"]),
+        (["-o", "a=1,c=0", "-n", "app"], ["-o", "a=1,c=3", "-n", "app"]),  # the cluster's wins
+        (["-oa=1", "--optstr=c=0"], ["-oa=1", "--optstr=c=3"]),
+        (["--optstr=a=1"], ["--optstr=a=1,c=3"]),
+        (["-p", "2883"], ["-p", "2883", "-o", "c=3"]),
+    ],
+)
+def test_the_clusters_values_join_the_adopted_o_items(
+    options: list[str], merged: list[str]
+) -> None:
+    assert merged_options(options, {"c": "3"}) == merged
+    assert merged_options(options, {}) == options
+
+
+@pytest.mark.parametrize(
+    ("install", "why"),
+    [
+        ("/", "it is the root directory"),
+        ("/home/admin", "it is the login's home"),
+        ("/home/admin/", "it is the login's home"),
+        ("/home", "it holds the login's home (/home/admin)"),
+        ("/data/admin", "it is the login's home"),  # the home as it resolves
+        ("/home/admin/obproxy", None),
+        ("/home/adm", None),
+        ("/home/admin2", None),
+    ],
+)
+def test_the_root_the_home_and_its_ancestors_are_no_install(install: str, why: str | None) -> None:
+    assert unsafe_install_dir(install, ["/home/admin", "/data/admin"]) == why

@@ -135,7 +135,8 @@ def _server_row(env: ApiEnv, server_id: int) -> ObproxyServerRecord:
 
 def test_take_over_then_restart_and_delete_it(by_hand: Any) -> None:
     env, ids, host, install, pids = by_hand
-    first_argv = start_by_hand(host, install, pids)
+    # Started with its own value of the cluster's startup parameter (proxy_mem_limited=600M).
+    first_argv = start_by_hand(host, install, pids, f"{OPTIONS},proxy_mem_limited=1G")
     with env.client() as client:
         cid = _cluster(env, client, "adopting")
         url = f"{CLUSTERS}/{cid}"
@@ -177,8 +178,6 @@ def test_take_over_then_restart_and_delete_it(by_hand: Any) -> None:
         row = _server_row(env, server_id)
         assert row.install_dir == install and row.exporter_url
         assert row.startup_options == first_argv[first_argv.index("./bin/obproxy") + 1 :]
-        assert {"name": "client_max_connections", "value": "4096"} in (row.own_parameters or [])
-        assert {"name": "enable_cluster_checkout", "value": "false"} in (row.own_parameters or [])
         logs = {
             s["name"]: client.get(
                 f"/api/v2/tasks/instances/{task['id']}/subtasks/{s['id']}/log"
@@ -188,7 +187,11 @@ def test_take_over_then_restart_and_delete_it(by_hand: Any) -> None:
         assert f"listens on port {SQL_PORT}" in logs["Prepare create obproxy"]
         assert "nothing installed" in logs["Install rpm by package and version"]
         assert f"already runs as pid {pids[0]}: not started" in logs["Start obproxy process"]
-        assert "client_max_connections='4096'" in logs["Sync obproxy parameter"]
+        synced = logs["Sync obproxy parameter"]
+        assert "client_max_connections='4096'" in synced
+        assert "enable_cluster_checkout='false'" in synced
+        assert "proxy_mem_limited is '1G' here, '600M' in the cluster" in synced
+        assert "applies the cluster's, at start (-o)" in synced
         assert "no OCP agent" in logs["Refresh ocp agent config"]
 
         # A host already ours is refused, naming the field.
@@ -196,13 +199,20 @@ def test_take_over_then_restart_and_delete_it(by_hand: Any) -> None:
         err = error_of(client.post(f"{url}/takeOver", json=again), 400, 10001)
         assert err["target"] == "hosts[0].hostId" and f"OBProxy {server_id}" in err["message"]
 
-        # Restarted through ocptask: a new pid, from the same directory, with the same options.
+        # Restarted through ocptask: a new pid, from the same directory, with the same options
+        # but the cluster's value of its startup parameter, as its Sync's log says.
         restart = data_of(client.post(f"{url}/obproxies/{server_id}/restart"))
-        assert wait_task(client, restart["id"])["status"] == "SUCCESSFUL"
+        restarted = wait_task(client, restart["id"])
+        assert restarted["status"] == "SUCCESSFUL"
         assert not alive(pids[0])
         pids.append(int(host.run(f"cat {install}/run/obproxy.pid")))
         assert pids[1] != pids[0] and alive(pids[1])
-        assert argv_of(pids[1])[1:] == first_argv[1:]
+        assert argv_of(pids[1])[1:] == [
+            a.replace("proxy_mem_limited=1G", "proxy_mem_limited=600M") for a in first_argv[1:]
+        ]
+        (sync,) = [s for s in restarted["subtasks"] if s["name"] == "Sync obproxy parameter"]
+        path = f"/api/v2/tasks/instances/{restart['id']}/subtasks/{sync['id']}/log"
+        assert "proxy_mem_limited = '600M': at start (-o)" in data_of(client.get(path))["log"]
         assert Path(f"/proc/{pids[1]}/cwd").resolve() == Path(install)
         (server,) = data_of(client.get(url))["obproxies"]
         assert (server["status"], server["parameterVersion"]) == ("RUNNING", 1)  # synced now
@@ -305,6 +315,8 @@ def test_one_with_a_password_is_taken_over_stopped_started_and_upgraded(by_hand:
     hashed = f"obproxy_sys_password={hashlib.sha1(secret.encode()).hexdigest()}"
     argv = start_by_hand(host, install, pids, f"{OPTIONS},{hashed}")
     kept = [a.replace(f",{hashed}", "") for a in argv]
+    # Its restarts add the cluster's startup parameter to its own -o items.
+    restarted = [a.replace(OPTIONS, f"{OPTIONS},proxy_mem_limited=600M") for a in kept]
     with env.client() as client:
         cid = _cluster(env, client, "guarded")
         url = f"{CLUSTERS}/{cid}"
@@ -335,7 +347,7 @@ def test_one_with_a_password_is_taken_over_stopped_started_and_upgraded(by_hand:
         start = data_of(client.post(f"{url}/servers/start", json=ids_body))
         assert wait_task(client, start["id"])["status"] == "SUCCESSFUL"  # it checks by SQL
         pids.append(int(host.run(f"cat {install}/run/obproxy.pid")))
-        assert argv_of(pids[-1]) == kept
+        assert argv_of(pids[-1]) == restarted
 
         upgrade = data_of(
             client.post(f"{url}/obproxies/{server_id}/upgrade", json={"version": NEW})
@@ -344,7 +356,7 @@ def test_one_with_a_password_is_taken_over_stopped_started_and_upgraded(by_hand:
         assert not alive(pids[-1])
         upgraded = f"{host.home}/obproxy-4.3.3.0"
         pids.append(int(host.run(f"cat {upgraded}/run/obproxy.pid")))
-        assert argv_of(pids[-1]) == kept
+        assert argv_of(pids[-1]) == restarted
         assert Path(f"/proc/{pids[-1]}/cwd").resolve() == Path(upgraded)
         (server,) = data_of(client.get(url))["obproxies"]
         assert (server["status"], server["version"]) == ("RUNNING", "4.3.3.0-1")
@@ -368,3 +380,47 @@ def test_one_with_a_password_is_taken_over_stopped_started_and_upgraded(by_hand:
     stored = b"".join(Path(f).read_bytes() for f in Path(env.db).parent.glob("api.db*"))
     assert secret.encode() not in stored
     assert secret not in env.server.log()
+
+
+def test_an_obproxy_run_from_the_home_is_never_taken_over_nor_removed(by_hand: Any) -> None:
+    """An obproxy run as ~/bin/obproxy has the login's home as its directory, which a delete
+    would remove: the take-over refuses it, naming host and directory; a record naming the home
+    (made before that check) never has it removed by a delete, whose log says why."""
+    env, ids, host, install, pids = by_hand
+    home = host.home
+    host.run(f"cp -a {install}/. {home}/")
+    start_by_hand(host, home, pids)
+    with env.client() as client:
+        cid = _cluster(env, client, "homely")
+        url = f"{CLUSTERS}/{cid}"
+        one = {"hosts": [{"hostId": ids[0], "sqlPort": SQL_PORT}]}
+        (task,) = data_of(client.post(f"{url}/takeOver", json=one))["contents"]
+        failed = wait_task(client, task["id"])
+        assert failed["status"] == "FAILED"
+        (sub,) = [s for s in failed["subtasks"] if s["status"] == "FAILED"]
+        assert sub["name"] == "Prepare create obproxy"
+        log = client.get(f"/api/v2/tasks/instances/{task['id']}/subtasks/{sub['id']}/log")
+        said = f"host {ids[0]}: obproxy pid {pids[0]} runs from {home}: it is the login's home"
+        assert said in log.json()["data"]["log"]
+        assert data_of(client.post(f"/api/v2/tasks/instances/{task['id']}/rollback"))
+        assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
+        host.run(f"kill {pids[0]}; rm -rf {home}/bin")  # no bin/obproxy left there
+
+        # A record naming the home (as one made before the check would): the delete stops what
+        # runs from there, if anything, and never removes it.
+        start_by_hand(host, install, pids)
+        (task,) = data_of(client.post(f"{url}/takeOver", json=one))["contents"]
+        assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
+        server_id = int(task["context"]["stringMap"]["obproxy_server_id"])
+        with env.engine.store.write() as session:
+            row = session.get(ObproxyServerRecord, server_id)
+            assert row is not None
+            row.install_dir = home
+            session.add(row)
+        deleted = data_of(client.delete(f"{url}/obproxies/{server_id}"))
+        done = wait_task(client, deleted["id"])
+        assert done["status"] == "SUCCESSFUL"
+        (sub,) = [s for s in done["subtasks"] if s["name"] == "Stop and uninstall obproxy"]
+        log = client.get(f"/api/v2/tasks/instances/{deleted['id']}/subtasks/{sub['id']}/log")
+        assert f"{home} not removed: it is the login's home" in log.json()["data"]["log"]
+    assert host.run(f"[ -d {home}/handmade ] && echo there").strip() == "there"

@@ -15,6 +15,7 @@ import base64
 import posixpath
 import re
 import shlex
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from engine.db.subtask_log import MASK
@@ -159,6 +160,67 @@ def _items(optstr: str, dropped: list[str]) -> str:
         else:
             kept.append(item)
     return ",".join(kept)
+
+
+def merged_options(options: list[str], values: Mapping[str, str]) -> list[str]:
+    """The options with ``values`` among their ``-o`` items: an item of the same name takes the
+    given value (every place it is), the others join the last ``-o`` (a new ``-o`` at the end
+    when there is none). Whatever else the command line holds stays where it was."""
+    left = dict(values)
+    merged: list[str] = []
+    last: tuple[int, str] | None = None  # where the last -o's items are, after which flag
+    i = 0
+    while i < len(options):
+        arg = options[i]
+        if arg in _OPTION_FLAGS and i + 1 < len(options):
+            merged += [arg, _with_values(options[i + 1], values, left)]
+            last = (len(merged) - 1, "")
+            i += 2
+            continue
+        flag = next((f for f in ("--optstr=", "-o") if arg.startswith(f) and arg != f), None)
+        if flag is None:
+            merged.append(arg)
+        else:
+            merged.append(flag + _with_values(arg[len(flag) :], values, left))
+            last = (len(merged) - 1, flag)
+        i += 1
+    if left:
+        extra = ",".join(f"{name}={value}" for name, value in left.items())
+        if last is None:
+            merged += ["-o", extra]
+        else:
+            at, flag = last
+            items = merged[at][len(flag) :]
+            merged[at] = f"{flag}{items},{extra}" if items else flag + extra
+    return merged
+
+
+def _with_values(optstr: str, values: Mapping[str, str], left: dict[str, str]) -> str:
+    items = []
+    for item in optstr.split(","):
+        name = item.partition("=")[0]
+        if name in values:
+            item = f"{name}={values[name]}"
+            left.pop(name, None)
+        items.append(item)
+    return ",".join(items)
+
+
+def unsafe_install_dir(install: str, homes: Iterable[str]) -> str | None:
+    """Why ``install`` can never be an OBProxy's own directory, None if it can: deleting an
+    OBProxy taken over removes its directory, so the root, the login's home (an obproxy run as
+    ``~/bin/obproxy``) and any folder holding that home are refused at the take-over and never
+    removed at a delete. ``homes``: the home as the login names it and as it resolves."""
+    path = posixpath.normpath(install)
+    if not path.strip("/"):
+        return "it is the root directory"
+    for home in homes:
+        home = posixpath.normpath(home)
+        if path == home:
+            return "it is the login's home"
+        if home.startswith(path.rstrip("/") + "/"):
+            return f"it holds the login's home ({home})"
+    return None
 
 
 def shown_command(argv: list[str]) -> str:

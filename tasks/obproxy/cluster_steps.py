@@ -59,17 +59,24 @@ class PrepareObproxyInstall(Step):
 
     def rollback(self, ctx: StepContext) -> None:
         with ctx.session() as session:
-            servers = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
-            gone = list(session.exec(servers).all())
-            for server in gone:
-                session.delete(server)
-                touch(session, server.cluster_id)  # an add's cluster stays, with fewer
-            session.flush()
-            forget_hosts(session.connection(), [server.host_id for server in gone])
+            forget_servers(ctx, session)
             query = select(ObproxyClusterRecord).where(ObproxyClusterRecord.task_id == ctx.task_id)
             for cluster in session.exec(query).all():
                 session.delete(cluster)
                 ctx.log.info(f"removed OBProxy cluster {cluster.name!r} (id {cluster.id})")
+
+
+def forget_servers(ctx: StepContext, session: Session) -> list[ObproxyServerRecord]:
+    """Remove the server rows this task wrote, and their hosts' holds; the rows removed. Their
+    clusters stay (an add's, a take-over's), with fewer OBProxies."""
+    query = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
+    gone = list(session.exec(query).all())
+    for server in gone:
+        session.delete(server)
+        touch(session, server.cluster_id)
+    session.flush()
+    forget_hosts(session.connection(), [server.host_id for server in gone])
+    return gone
 
 
 def record_servers(

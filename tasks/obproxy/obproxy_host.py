@@ -162,6 +162,13 @@ class HostStep(Step):
         """The login's home on the host (asked once per connection, ``SshConnection.home``)."""
         return self.ssh(ctx).home()
 
+    def homes(self, ctx: StepContext) -> list[str]:
+        """The login's home as it names it and as it resolves on the host (``/proc`` shows a
+        process's working directory resolved): what ``adopted.unsafe_install_dir`` guards."""
+        home = self.home(ctx)
+        resolved = self.sh(ctx, f"cd {q(home)} && pwd -P", check=False).stdout.strip()
+        return [home, resolved] if resolved.startswith("/") else [home]
+
     def install_dir(self, ctx: StepContext, version_file: str | None = None) -> str:
         """Where the package runs from: ``~/obproxy-<version>``, or the directory of an OBProxy
         taken over, for the version it was taken over at."""
@@ -212,10 +219,7 @@ class HostStep(Step):
         args = " ".join(q(a) for a in spec.start_args())
         script = (
             f"if {_live(install)}; then echo {FOUND_RUNNING}; "
-            # The real package bundles its libstdc++ in <home>/lib, as obd starts it.
-            f"else cd {q(install)} && LD_LIBRARY_PATH={q(install + '/lib')}"
-            "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "
-            f"{args} || exit $?; fi; "
+            f"else cd {q(install)} && {library_path(install)} {args} || exit $?; fi; "
             f"end=$(($(date +%s) + {START_WAIT_SECONDS})); "
             f'while [ "$(date +%s)" -lt "$end" ]; do '
             f"if {_live(install)} && {_owns_port(spec.sql_port)}; then "
@@ -267,6 +271,12 @@ _SPEC = (
     .join(_SERVERS, _SERVERS.c.cluster_id == _CLUSTERS.c.id)
     .where(_CLUSTERS.c.id == bindparam("c"), _SERVERS.c.host_id == bindparam("h"))
 )
+
+
+def library_path(install: str) -> str:
+    """The shell prefix that puts the install's ``lib/`` first on the library path, as obd
+    starts obproxy: the real package bundles its libstdc++ there."""
+    return f"LD_LIBRARY_PATH={q(install + '/lib')}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
 
 
 def _owns_port(port: int) -> str:

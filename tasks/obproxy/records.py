@@ -69,14 +69,11 @@ class ObproxyServerRecord(SQLModel, table=True):
     architecture: str | None = None  # the host's ``uname -m`` (its facts) when installed here
     # An OBProxy taken over (``takeover``), installed by other means: where it runs from and the
     # command line it was started with (after the binary), which its restarts, stops, starts and
-    # upgrade use in place of ocptask's ``~/obproxy-<version>`` and the cluster's settings; the
-    # non-default parameters it had then; its root@proxysys password, sealed. NULL for the
-    # OBProxies ocptask installs.
+    # upgrade use in place of ocptask's ``~/obproxy-<version>`` (with the cluster's parameters
+    # that go at start merged in, ``ServerSpec.start_args``); its root@proxysys password,
+    # sealed. NULL for the OBProxies ocptask installs.
     install_dir: str | None = None
     startup_options: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    own_parameters: list[dict[str, str]] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True)
-    )
     proxysys_password: str | None = None
 
 

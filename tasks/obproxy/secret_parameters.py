@@ -110,7 +110,7 @@ def _masked_error(request: object, error: FieldError) -> FieldError:
             return FieldError(error.field, error.message, MASK, error.object)
     if isinstance(value, str) and error.field.lower().endswith(".name"):
         return error  # a name is no secret
-    return FieldError(error.field, error.message, _scrubbed(value), error.object)
+    return FieldError(error.field, error.message, scrubbed(value), error.object)
 
 
 def _get(mapping: Mapping[str, Any], key: str) -> Any:
@@ -121,15 +121,15 @@ def _get(mapping: Mapping[str, Any], key: str) -> Any:
     return None
 
 
-def _scrubbed(value: Any) -> Any:
+def scrubbed(value: Any) -> Any:
     """A rejected value of any shape with whatever could be a secret in it masked: the value of
     a ``{name, value}`` with a secret name, of a secret key, a text that names a password."""
     if isinstance(value, dict):
         secret_item = is_secret(_get(value, "name"))
         return {
-            k: MASK if is_secret(k) or (secret_item and str(k).lower() != "name") else _scrubbed(v)
+            k: MASK if is_secret(k) or (secret_item and str(k).lower() != "name") else scrubbed(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
+        return [scrubbed(v) for v in value]
     return MASK if is_secret(value) else value

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from .adopted import merged_options
 from .delivery import Delivery, deliveries
 from .secret_parameters import Opener, login_passwords
 
@@ -57,11 +58,14 @@ class ServerSpec:
         return login_passwords(self.proxysys_password, recorded, open_secret)
 
     def start_args(self) -> list[str]:
-        """obproxy's command line for this server (run from its install directory): one taken
-        over starts again as it was started before, ocptask's own with the cluster's settings:
-        the parameters that go at start in ``-o``, never a secret (``delivery``)."""
+        """obproxy's command line for this server (run from its install directory). Both carry
+        the cluster's parameters that go at start in ``-o``, never a secret (``delivery``): one
+        taken over starts again as it was started before, those merged into its own ``-o``
+        items (the cluster's value wins for a name in both), so that a restart applies them as
+        its "Sync obproxy parameter" says; ocptask's own with the cluster's other settings."""
         if self.startup_options is not None:
-            return ["./bin/obproxy", *self.startup_options]
+            at_start = {d.name: d.value for d in self.deliveries() if d.at_start}
+            return ["./bin/obproxy", *merged_options(self.startup_options, at_start)]
         args = [
             "./bin/obproxy",
             "--listen_port",

@@ -12,7 +12,6 @@ may run an OBProxy already (of any cluster), and each host's server row is writt
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -22,20 +21,23 @@ from engine import Engine, FieldError, RequestInvalid, Task, Template
 from engine.db.subtask_log import MASK
 from tasks.validation import Id, OcpBody, Port, parse, value_text
 
+from . import install_steps as h
 from . import takeover_steps as t
 from .adopted import NEEDED
+from .cluster_steps import FinishObproxyInstall
 from .clusters import cluster_row
 from .per_host import claim_batch
+from .prepare_steps import PrepareCreateObproxy, PrepareObproxyInstallOne, RefreshAgentConfig
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .request import MAX_HOSTS
+from .secret_parameters import is_secret, scrubbed
 from .spec import Marked, new_mark
 from .takeover_prepare import PrepareCreateTakenObproxy
-from .templates import in_line
+from .templates import INSTALL_ONE_OBPROXY, in_line
 
 SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
 PROCESS_KEYWORDS = ("obproxy", "obproxyd.sh")  # OCP's sample's
-_PASSWORD = re.compile(r"proxysyspasswd", re.IGNORECASE)
 
 
 class TakeOverHost(OcpBody):
@@ -66,25 +68,30 @@ class TakeOverPayload(Marked):
     take_over: bool = True
 
 
-_NODES = [
-    # (step, OCP's name, OCP's timeout in seconds), one after another
-    (t.PrepareTakeOver, "Prepare obproxy install", 300),
-    (PrepareCreateTakenObproxy, "Prepare create obproxy", 1800),
-    (t.CheckTakenProcess, "Check if process not exist", 300),
-    (t.CheckTakeOverCommands, "Check if command exists", 300),
-    (t.InstallNothing, "Install rpm by package and version", 3600),
-    (t.StartNothing, "Start obproxy process", 600),
-    (t.ReadTakenParameters, "Sync obproxy parameter", 30),
-    (t.KeepOwnConnection, "Set obproxy user and password for connect", 30),
-    (t.NoAgentToRefresh, "Refresh ocp agent config", 3600),
-    (t.RegisterTakenExporter, "Register obproxy exporter", 30),
-    (t.MarkTakenRunning, "Update obproxy status", 300),
-    (t.FinishTakeOver, "Finish node", 0),
-]
+# What a take-over does in place of each node of batchAdd's "Install obproxy" (its names,
+# timeouts and order are the template's; ``RefreshAgentConfig`` is the same in both).
+_TAKE_OVER_STEP: dict[type, type] = {
+    PrepareObproxyInstallOne: t.PrepareTakeOver,
+    PrepareCreateObproxy: PrepareCreateTakenObproxy,
+    h.CheckProcessNotExist: t.CheckTakenProcess,
+    h.CheckCommandExists: t.CheckTakeOverCommands,
+    h.InstallRpmByPackageAndVersion: t.InstallNothing,
+    h.StartObproxy: t.StartNothing,
+    h.SyncObproxyParameter: t.ReadTakenParameters,
+    h.SetObproxyUserPassword: t.KeepOwnConnection,
+    RefreshAgentConfig: RefreshAgentConfig,
+    h.RegisterObproxyExporter: t.RegisterTakenExporter,
+    h.UpdateObproxyStatus: t.MarkTakenRunning,
+    FinishObproxyInstall: t.FinishTakeOver,
+}
 
 
 def _template() -> Template:
-    return in_line("Install obproxy", [(*node, None) for node in _NODES])
+    """batchAdd's per-host "Install obproxy", node for node, each doing a take-over's work."""
+    return in_line(
+        INSTALL_ONE_OBPROXY.name,
+        [(_TAKE_OVER_STEP[n.step], n.name, n.timeout, None) for n in INSTALL_ONE_OBPROXY.nodes],
+    )
 
 
 TAKE_OVER_OBPROXY = _template()
@@ -174,7 +181,8 @@ def _context(cluster: ObproxyClusterRecord, host_id: int) -> dict[str, Any]:
 
 
 def _parsed(body: Any) -> TakeOverRequest:
-    """The body; a refusal never echoes a password (a rejected value holding one is masked)."""
+    """The body; a refusal never echoes a password (``secret_parameters``' rule and masking: a
+    secret field's rejected value is masked, and whatever could be one in any other's)."""
     try:
         return parse(TakeOverRequest, body)
     except RequestInvalid as exc:
@@ -183,17 +191,9 @@ def _parsed(body: Any) -> TakeOverRequest:
                 FieldError(
                     e.field,
                     e.message,
-                    MASK if _PASSWORD.search(e.field) else _scrubbed(e.rejected_value),
+                    MASK if is_secret(e.field) else scrubbed(e.rejected_value),
                     e.object,
                 )
                 for e in exc.errors
             ]
         ) from None
-
-
-def _scrubbed(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: MASK if _PASSWORD.search(str(k)) else _scrubbed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
-    return value

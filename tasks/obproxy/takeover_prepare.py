@@ -25,14 +25,15 @@ from .adopted import (
     find_script,
     parse_found,
     shown_command,
+    unsafe_install_dir,
     version_said,
     without_secrets,
 )
-from .obproxy_host import HostStep, proxysys, q, show
+from .obproxy_host import HostStep, library_path, proxysys, q, show
+from .proxy_sql import ACCESS_DENIED
 
 _BUSINESS = "com.alipay.ocp.service.task.business"
 DEFAULT_EXPORTER_PORT = 2884  # obproxy's prometheus_listen_port when none is given
-ACCESS_DENIED = 1045  # MySQL's ER_ACCESS_DENIED_ERROR, as obproxy answers a wrong password
 
 
 class TakeOverStep(HostStep):
@@ -95,10 +96,9 @@ class PrepareCreateTakenObproxy(TakeOverStep):
         found = self.listeners(ctx)
         process = next((p for p in found if p.program()), found[0])
         program = process.program()
-        said = shown_command(process.argv)
-        if program is None:
+        if program is None:  # its command line is not ours to show: it may hold anything
             raise RuntimeError(
-                f"host {host}: port {port} is held by pid {process.pid} ({said}), no obproxy"
+                f"host {host}: port {port} is held by pid {process.pid} ({process.exe}), no obproxy"
             )
         install, binary = process.cwd, program[1]
         if binary != f"{install}/bin/obproxy":
@@ -112,7 +112,16 @@ class PrepareCreateTakenObproxy(TakeOverStep):
                 f"host {host}: {install}/run/obproxy.pid names {process.pid_file or 'nothing'}, "
                 f"not pid {process.pid}: ocptask finds its obproxy by that file"
             )
-        ctx.log.info(f"obproxy pid {process.pid} listens on port {port}: {said}")
+        why = unsafe_install_dir(install, self.homes(ctx))
+        if why:
+            raise RuntimeError(
+                f"host {host}: obproxy pid {process.pid} runs from {install}: {why}. Deleting "
+                "an OBProxy taken over removes its directory, so ocptask takes over only one "
+                "in a directory of its own (as obd and OCP lay it out)"
+            )
+        ctx.log.info(
+            f"obproxy pid {process.pid} listens on port {port}: {shown_command(process.argv)}"
+        )
         ctx.log.info(f"its executable is {process.exe}, it runs from {install}")
         options, dropped = without_secrets(process.options())
         if dropped:
@@ -138,11 +147,9 @@ class PrepareCreateTakenObproxy(TakeOverStep):
     def _asked(self, ctx: StepContext, install: str, process: Process) -> tuple[str, int]:
         """Its version (``bin/obproxy -V``, else ``SHOW PROXYINFO BINARY``) and exporter port
         (its ``prometheus_listen_port``), asking it as root@proxysys."""
-        lib = q(f"{install}/lib")
         told = self.sh(
             ctx,
-            f"cd {q(install)} && LD_LIBRARY_PATH={lib}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
-            "./bin/obproxy -V 2>&1; true",
+            f"cd {q(install)} && {library_path(install)} ./bin/obproxy -V 2>&1; true",
             timeout=60,
         ).stdout
         host, port = self.host_id(ctx), self.spec(ctx).sql_port

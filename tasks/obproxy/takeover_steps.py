@@ -11,16 +11,14 @@ obproxy is never stopped.
 
 from __future__ import annotations
 
-from sqlmodel import select
-
 from engine import Step, StepContext
 from tasks.hosts.steps import check_commands, missing_commands
 
 from .adopted import NEEDED, own_parameters
-from .checks import forget_hosts
+from .cluster_steps import forget_servers
 from .install_steps import metrics_url
 from .obproxy_host import proxysys, show
-from .records import ObproxyClusterRecord, ObproxyServerRecord, touch
+from .records import ObproxyClusterRecord, ObproxyServerRecord
 from .secret_parameters import is_secret
 from .takeover_prepare import TakeOverStep
 
@@ -56,13 +54,7 @@ class PrepareTakeOver(Step):
 
     def rollback(self, ctx: StepContext) -> None:
         with ctx.session() as session:
-            query = select(ObproxyServerRecord).where(ObproxyServerRecord.task_id == ctx.task_id)
-            gone = list(session.exec(query).all())
-            for server in gone:
-                session.delete(server)
-                touch(session, server.cluster_id)
-            session.flush()
-            forget_hosts(session.connection(), [server.host_id for server in gone])
+            gone = forget_servers(ctx, session)
         for server in gone:
             ctx.log.info(
                 f"forgot OBProxy server {server.id} on host {server.host_id}: its obproxy, if "
@@ -144,23 +136,23 @@ class StartNothing(TakeOverStep):
 
 
 class ReadTakenParameters(TakeOverStep):
-    """Read its parameters (``SHOW PROXYCONFIG``) and record those that are not obproxy's
-    defaults as its own; compare the cluster's recorded parameters with them. Nothing is set:
-    its ``parameterVersion`` is the cluster's when the cluster's parameters already hold there,
-    else 0, and its next restart applies them (as for every OBProxy of the cluster)."""
+    """Read its parameters (``SHOW PROXYCONFIG``), say those that are not obproxy's defaults,
+    and compare the cluster's recorded parameters with them. Nothing is set: its
+    ``parameterVersion`` is the cluster's when the cluster's parameters already hold there,
+    else 0, and its next restart applies them (as for every OBProxy of the cluster): those that
+    go at start in its ``-o``, merged into its own (``ServerSpec.start_args``), the others live."""
 
     ocp_class_name = f"{_BUSINESS}.obproxy.SyncObproxyParameterTask"
-    plan = "reads its parameters and records its own (non-default) ones; sets nothing"
+    plan = "reads its parameters and compares the cluster's with them; sets nothing"
 
     def run(self, ctx: StepContext) -> None:
         with proxysys(ctx, self) as cursor:
             cursor.execute("SHOW PROXYCONFIG")
             rows = [(str(r[0]), "" if r[1] is None else str(r[1])) for r in cursor.fetchall()]
-        own, unknown = own_parameters(rows, self.spec(ctx).version_file)
+        spec = self.spec(ctx)
+        own, unknown = own_parameters(rows, spec.version_file)
         shown = ", ".join(f"{p['name']}={p['value']!r}" for p in own) or "none"
-        ctx.log.info(
-            f"read {len(rows)} parameters; not obproxy's defaults, recorded as its own: {shown}"
-        )
+        ctx.log.info(f"read {len(rows)} parameters; not obproxy's defaults: {shown}")
         if unknown:
             ctx.log.info(
                 f"{len(unknown)} not in obproxy's parameter metadata, not compared: "
@@ -168,22 +160,24 @@ class ReadTakenParameters(TakeOverStep):
             )
         with ctx.reading() as session:
             cluster = session.get(ObproxyClusterRecord, self.cluster_id(ctx))
-        wanted = [p for p in (cluster.parameters if cluster else []) if not is_secret(p["name"])]
+        # The cluster's startup parameters and parameters alike (a secret is never shown).
+        wanted = [d for d in spec.deliveries() if not is_secret(d.name)]
         here = dict(rows)
-        differ = [p for p in wanted if here.get(p["name"]) != p["value"]]
+        differ = [d for d in wanted if here.get(d.name) != d.value]
         version = (cluster.parameter_version if cluster else None) or 0
-        for p in differ:
-            now = repr(here[p["name"]]) if p["name"] in here else "not shown"
+        for d in differ:
+            now = repr(here[d.name]) if d.name in here else "not shown"
             ctx.log.warning(
-                f"{p['name']} is {now} here, {p['value']!r} in the cluster: left as it is (a "
-                "take-over sets nothing); a restart of this OBProxy applies the cluster's"
+                f"{d.name} is {now} here, {d.value!r} in the cluster: left as it is (a "
+                f"take-over sets nothing); a restart of this OBProxy applies the cluster's, "
+                f"{d.way}"
             )
         if not wanted:
             ctx.log.info("the cluster records no parameters to compare")
         elif not differ:
             ctx.log.info(f"the cluster's {len(wanted)} parameters already hold here")
         applied = 0 if differ else version
-        self.record_server(ctx, own_parameters=own, parameter_version=applied)
+        self.record_server(ctx, parameter_version=applied)
         ctx.log.info(f"nothing set; its parameterVersion is {applied}")
 
 
@@ -198,17 +192,6 @@ class KeepOwnConnection(TakeOverStep):
         ctx.log.info(
             f"nothing set: the OBProxy keeps its own user and password for connecting "
             f"(observer_sys_password is {state} there, and stays so)"
-        )
-
-
-class NoAgentToRefresh(Step):
-    ocp_class_name = f"{_BUSINESS}.host.RefreshAgentConfigTask"
-    plan = "nothing: ocptask has no host agent"
-
-    def execute(self, ctx: StepContext) -> None:
-        ctx.log.info(
-            f"host {ctx.string_map.get('host_id')}: nothing refreshed. ocptask has no OCP "
-            "agent; it reads the OBProxy's /metrics itself (next node)"
         )
 
 

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from engine import Step, StepContext
 from engine.states import holds
 
+from .adopted import unsafe_install_dir
 from .checks import forget_hosts
 from .install_steps import InstallRpmByPackageAndVersion
 from .obproxy_host import HostStep, q
@@ -108,11 +109,16 @@ class StopAndUninstallObproxy(HostStep):
 
     def _remove_taken_over(self, ctx: StepContext) -> None:
         """An OBProxy taken over runs from its own directory, installed by other means: it is
-        stopped and removed as ocptask's own are (only while it still holds bin/obproxy)."""
+        stopped and removed as ocptask's own are (only while it still holds bin/obproxy, and
+        never the root, the login's home or a folder holding it, whatever was recorded)."""
         taken = self.spec(ctx).install_dir
         if not taken:
             return  # ocptask's own (also one taken over that an upgrade moved to ocptask's)
         self.stop_process(ctx, taken)
+        why = unsafe_install_dir(taken, self.homes(ctx))
+        if why:
+            ctx.log.warning(f"{taken} not removed: {why}; only an obproxy's own folder goes")
+            return
         gone = self.sh(
             ctx,
             f"if [ -f {q(taken)}/bin/obproxy ]; then rm -rf {q(taken)} && echo removed; fi",
