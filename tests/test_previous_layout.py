@@ -66,37 +66,13 @@ def _previous_tree(into: Path, commit: str = PREVIOUS) -> Path:
 def test_a_failed_create_of_the_previous_layout_retries_to_successful(
     sandbox: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = _previous_tree(tmp_path / "previous")
     db = tmp_path / "ocptask.db"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(old),
-        # Its own stand-in packages: today's refuse to start without lib/ on the library
-        # path, which that code's start did not set (issue 22).
-        "OCPTASK_PACKAGE_DIR": str(old / "fixtures" / "packages"),
-    }
     try:
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _MAKE_FAILED_CREATE,
-                str(db),
-                json.dumps(sandbox["inventory"]),
-                PROXYRO_PASSWORD,
-            ],
-            cwd=old,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
+        before = run_previous(
+            PREVIOUS, _MAKE_FAILED_CREATE, db, sandbox, PROXYRO_PASSWORD, monkeypatch
         )
-        assert made.returncode == 0, made.stderr[-3000:]
-        before = json.loads(made.stdout.strip().splitlines()[-1])
         assert before["status"] == "FAILED"
 
-        monkeypatch.setenv("OCPTASK_PACKAGE_DIR", env["OCPTASK_PACKAGE_DIR"])
         with Engine(str(db), parallelism=4) as engine:
             failed = engine.get(before["id"])
             assert failed.status is TaskStatus.FAILED
@@ -116,3 +92,27 @@ def test_a_failed_create_of_the_previous_layout_retries_to_successful(
             assert final.status is TaskStatus.SUCCESSFUL, problems
     finally:
         sandbox_hosts.reset(sandbox["state"])
+
+
+def run_previous(
+    commit: str,
+    script: str,
+    db: Path,
+    sandbox: dict,
+    password: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict:
+    """Run ``script`` (argv: database, the sandbox's inventory, the proxyro password) with a
+    previous commit's code in its own tree, on the sandbox hosts; its last output line, as
+    JSON. Today's code then uses that commit's own stand-in packages: today's refuse to start
+    without lib/ on the library path, which the old start did not set (issue 22)."""
+    old = _previous_tree(db.parent / f"tree-{commit[:10]}", commit)
+    packages = str(old / "fixtures" / "packages")
+    env = {**os.environ, "PYTHONPATH": str(old), "OCPTASK_PACKAGE_DIR": packages}
+    argv = [sys.executable, "-c", script, str(db), json.dumps(sandbox["inventory"]), password]
+    made = subprocess.run(
+        argv, cwd=old, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    monkeypatch.setenv("OCPTASK_PACKAGE_DIR", packages)
+    return json.loads(made.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

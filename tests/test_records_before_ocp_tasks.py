@@ -5,10 +5,6 @@ calls then work on the OBProxies it made (a delete runs today's 8-node Offline o
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,7 +14,7 @@ from engine import Engine, SubtaskStatus, TaskStatus
 from fixtures import register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obproxy import delete_obproxies
-from tests.test_previous_layout import _previous_tree
+from tests.test_previous_layout import run_previous
 
 BEFORE_ISSUE_22 = "fc9b38bc6ff82fed2a591b415865ccd011441c80"
 """The last commit before issue 22: batchAdd was one "Add obproxy" task, offline five nodes."""
@@ -53,37 +49,13 @@ _MAKE_FAILED_ADD = textwrap.dedent(
 def test_a_failed_add_of_before_issue_22_retries_and_today_deletes_it(
     sandbox: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = _previous_tree(tmp_path / "before22", BEFORE_ISSUE_22)
     db = tmp_path / "ocptask.db"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(old),
-        # Its own stand-in packages: today's refuse to start without lib/ on the library
-        # path, which that code's start did not set (issue 22).
-        "OCPTASK_PACKAGE_DIR": str(old / "fixtures" / "packages"),
-    }
     try:
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _MAKE_FAILED_ADD,
-                str(db),
-                json.dumps(sandbox["inventory"]),
-                PROXYRO_PASSWORD,
-            ],
-            cwd=old,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
+        before = run_previous(
+            BEFORE_ISSUE_22, _MAKE_FAILED_ADD, db, sandbox, PROXYRO_PASSWORD, monkeypatch
         )
-        assert made.returncode == 0, made.stderr[-3000:]
-        before = json.loads(made.stdout.strip().splitlines()[-1])
         assert before["status"] == "FAILED"
 
-        monkeypatch.setenv("OCPTASK_PACKAGE_DIR", env["OCPTASK_PACKAGE_DIR"])
         with Engine(str(db), parallelism=4) as engine:
             failed = engine.get(before["id"])
             assert failed.name == "Add obproxy" and failed.status is TaskStatus.FAILED
