@@ -159,9 +159,11 @@ async def _task(call: Callable[..., Task], *args: Any) -> dict[str, Any]:
     return task.to_instance()
 
 
-async def _task_43(call: Callable[..., Task], *args: Any) -> dict[str, Any]:
-    """``_task`` for OCP 4.3's calls: the task in 4.3's shape."""
-    return in_43_shape(await run_in_threadpool(call, *args))
+async def _task_43(call: Callable[..., Task], request: Request, id: int, user: User) -> Envelope:
+    """OCP 4.3's calls on a cluster's OBProxies, by body: the task in 4.3's shape."""
+    body = await json_body(request)
+    task = await run_in_threadpool(call, engine_of(request), id, body, user.name)
+    return ok(in_43_shape(task))
 
 
 @router.delete(
@@ -238,8 +240,7 @@ async def upgrade(request: Request, id: Id, obproxyIds: ObproxyIds, user: Caller
     openapi_extra=documented(DeleteServersRequest),
 )
 async def delete_listed(request: Request, id: Id, user: Caller) -> Envelope:
-    body = await json_body(request)
-    return ok(await _task_43(delete_servers, engine_of(request), id, body, user.name))
+    return await _task_43(delete_servers, request, id, user)
 
 
 @router.post(
@@ -249,8 +250,7 @@ async def delete_listed(request: Request, id: Id, user: Caller) -> Envelope:
     openapi_extra=documented(ServerIdsRequest),
 )
 async def stop(request: Request, id: Id, user: Caller) -> Envelope:
-    body = await json_body(request)
-    return ok(await _task_43(stop_obproxies, engine_of(request), id, body, user.name))
+    return await _task_43(stop_obproxies, request, id, user)
 
 
 @router.post(
@@ -260,5 +260,4 @@ async def stop(request: Request, id: Id, user: Caller) -> Envelope:
     openapi_extra=documented(ServerIdsRequest),
 )
 async def start(request: Request, id: Id, user: Caller) -> Envelope:
-    body = await json_body(request)
-    return ok(await _task_43(start_obproxies, engine_of(request), id, body, user.name))
+    return await _task_43(start_obproxies, request, id, user)

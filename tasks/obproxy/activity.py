@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine import Engine, NotFound, SubtaskStatus, Task, TaskStatus
+from engine import Engine, SubtaskStatus, Task, TaskStatus
 from engine.states import holds
 
 from .records import hold
@@ -88,16 +88,17 @@ def activities(engine: Engine, cluster_ids: Iterable[int]) -> dict[int, Activity
     resources = {hold(cluster_id)[0]: cluster_id for cluster_id in cluster_ids}
     with engine.store.read() as session:
         held = holds.holders(session.connection(), list(resources))
-    return {resources[r]: Activity(ids[0], _doing(engine, ids)) for r, ids in held.items()}
+    # Every holding task of every cluster, read at once.
+    tasks = {t.id: t for t in engine.get_many([i for ids in held.values() for i in ids])}
+    return {
+        resources[r]: Activity(ids[0], _doing([tasks[i] for i in ids if i in tasks]))
+        for r, ids in held.items()
+    }
 
 
-def _doing(engine: Engine, task_ids: list[int]) -> dict[int, str]:
+def _doing(tasks: list[Task]) -> dict[int, str]:
     doing: dict[int, str] = {}
-    for task_id in task_ids:
-        try:
-            task = engine.get(task_id)
-        except NotFound:
-            continue
+    for task in tasks:
         status = "TAKINGOVER" if task.payload.get("take_over") else _TRANSIENT.get(task.name)
         if task.status is TaskStatus.RUNNING and status is not None:
             doing.update((host_id, status) for host_id in _unfinished_hosts(task))

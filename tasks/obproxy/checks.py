@@ -23,6 +23,22 @@ def unknown_hosts(engine: Engine, host_ids: list[int], field: str) -> list[Field
     ]
 
 
+def host_addresses(
+    engine: Engine, host_ids: list[int], field: str, suffix: str = ""
+) -> dict[int, str]:
+    """Each host's address (one query); a host not registered (removed since the request was
+    checked) is a field error at ``field[i]`` + ``suffix``."""
+    found = engine.hosts.addresses(host_ids)
+    problems = [
+        FieldError(f"{field}[{i}]{suffix}", f"host {host_id} does not exist", host_id)
+        for i, host_id in enumerate(host_ids)
+        if host_id not in found
+    ]
+    if problems:
+        raise RequestInvalid(problems)
+    return found
+
+
 def missing_package(field: str, version: str) -> FieldError | None:
     """An error when ``version`` is not an OBProxy RPM file name in the package directory."""
     try:

@@ -10,14 +10,13 @@ validated against are still as they were, so nothing validated is stale once it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import select as sql_select
 
 from engine import Engine, FieldError, RequestInvalid, Task, Template
-from engine.db.row_ids import is_row_id
 from engine.errors import found
 from engine.states import holds
 from tasks.validation import parse
@@ -31,7 +30,7 @@ from .packages import PACKAGE_NAME, edition, package_version, running_version, u
 from .payloads import OfflinePayload, ServersPayload, UpgradePayload
 from .per_host import add_per_host
 from .records import ObproxyClusterRecord, ObproxyServerRecord, hold
-from .request import MAX_HOSTS
+from .server_ids import ServerIds, server_ids_of
 from .spec import new_mark
 from .templates import (
     DELETE_OBPROXY_SERVER,
@@ -43,8 +42,6 @@ from .templates import (
     UPGRADE_OBPROXY,
 )
 
-ServerIds = Sequence[int] | str
-"""OBProxy server ids: a list, or the comma-separated text of OCP's ``{obproxyIds}`` path."""
 SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
 # What each call may act on, by the rows' status (STOPPED: stopped by a stop, shown UNAVAILABLE):
@@ -73,7 +70,7 @@ def delete_obproxies(
 ) -> Task:
     """``DELETE …/clusters/{id}/obproxies/{ids}``: stop, uninstall and forget each one."""
     cluster = cluster_row(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds")
+    servers = _servers(engine, cluster, server_ids_of(server_ids, "obproxyIds"), "obproxyIds")
     return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, OfflinePayload)
 
 
@@ -89,7 +86,7 @@ def delete_servers(engine: Engine, cluster_id: int, body: Any, creator: str = "a
     if stray:
         raise RequestInvalid(stray)
     cluster = cluster_row(engine, cluster_id)
-    ids = _ids(request.obproxyServerIds, "obproxyServerIds")
+    ids = server_ids_of(request.obproxyServerIds, "obproxyServerIds")
     servers = _servers(engine, cluster, ids, "obproxyServerIds")
     skipped = set(request.skipHostOperationServerIds)
     skip_hosts = [s.host_id for s in servers if s.id in skipped]
@@ -118,7 +115,9 @@ def restart_obproxies(
     """``POST …/obproxies/{ids}/restart``: one host at a time, stop then start with the
     recorded startup parameters, re-apply the parameters, check SQL and /metrics."""
     cluster = cluster_row(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
+    servers = _servers(
+        engine, cluster, server_ids_of(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART
+    )
     return _on_servers(engine, RESTART_OBPROXY, cluster, servers, creator, ServersPayload)
 
 
@@ -146,7 +145,9 @@ def upgrade_obproxies(
     if named and request.shortRpmName is None:  # the body's own fault is told first
         raise RequestInvalid([named])
     cluster = cluster_row(engine, cluster_id)
-    servers = _servers(engine, cluster, _ids(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART)
+    servers = _servers(
+        engine, cluster, server_ids_of(server_ids, "obproxyIds"), "obproxyIds", MAY_RESTART
+    )
     arches = {s.architecture for s in servers}
     products = {edition(s.version) for s in servers if PACKAGE_NAME.match(s.version)}
     target = upgrade_package(
@@ -254,41 +255,6 @@ def _submit(
 
     data = payload.model_dump(mode="json")
     return engine.submit(template, args, payload.creator, payload=data, also=held)
-
-
-def _ids(server_ids: ServerIds, field: str) -> list[int]:
-    """Ids from a list or from OCP's comma-separated path segment, each a row id, no repeats."""
-    where = "path" if isinstance(server_ids, str) else "body"
-    if isinstance(server_ids, str):
-        items: list[Any] = server_ids.split(",")
-    elif isinstance(server_ids, (list, tuple)):
-        items = list(server_ids)
-    else:
-        raise RequestInvalid(
-            [FieldError(field, "must be a list of OBProxy ids", None, object=where)]
-        )
-    if len(items) > MAX_HOSTS:
-        raise RequestInvalid(
-            [FieldError(field, f"at most {MAX_HOSTS} OBProxies", len(items), object=where)]
-        )
-    ids, problems = [], []
-    for i, item in enumerate(items):
-        text = item.strip() if isinstance(item, str) else item
-        if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 19:
-            text = int(text)
-        if isinstance(text, bool) or not isinstance(text, int) or not is_row_id(text):
-            problems.append(
-                FieldError(f"{field}[{i}]", "must be an OBProxy id", item, object=where)
-            )
-        elif text in ids:
-            problems.append(FieldError(f"{field}[{i}]", f"duplicate id {text}", text, object=where))
-        else:
-            ids.append(text)
-    if not items:
-        problems.append(FieldError(field, "name at least one OBProxy", object=where))
-    if problems:
-        raise RequestInvalid(problems)
-    return ids
 
 
 def _servers(

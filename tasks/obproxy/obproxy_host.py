@@ -29,6 +29,7 @@ from engine.remote.ssh import SshConnection, SshTarget
 
 from . import proxy_sql
 from .packages import package_version
+from .process_shell import library_path, live, owns_port
 from .records import ObproxyClusterRecord, ObproxyServerRecord, touch
 from .spec import Marked, ServerSpec
 
@@ -204,7 +205,7 @@ class HostStep(Step):
     # -- the obproxy process of an install directory ---------------------------------------
 
     def pid(self, ctx: StepContext, install: str) -> int | None:
-        out = self.sh(ctx, f'{_live(install)} && echo "$p"', check=False).stdout.strip()
+        out = self.sh(ctx, f'{live(install)} && echo "$p"', check=False).stdout.strip()
         return int(out) if out.isdigit() else None
 
     def start_process(self, ctx: StepContext, install: str) -> bool:
@@ -218,11 +219,11 @@ class HostStep(Step):
         spec = self.spec(ctx)
         args = " ".join(q(a) for a in spec.start_args())
         script = (
-            f"if {_live(install)}; then echo {FOUND_RUNNING}; "
+            f"if {live(install)}; then echo {FOUND_RUNNING}; "
             f"else cd {q(install)} && {library_path(install)} {args} || exit $?; fi; "
             f"end=$(($(date +%s) + {START_WAIT_SECONDS})); "
             f'while [ "$(date +%s)" -lt "$end" ]; do '
-            f"if {_live(install)} && {_owns_port(spec.sql_port)}; then "
+            f"if {live(install)} && {owns_port(spec.sql_port)}; then "
             f'echo "{LISTENING}$p"; exit 0; fi; sleep 0.1; done; '
             f"echo {NOT_LISTENING}; exit 1"
         )
@@ -271,31 +272,6 @@ _SPEC = (
     .join(_SERVERS, _SERVERS.c.cluster_id == _CLUSTERS.c.id)
     .where(_CLUSTERS.c.id == bindparam("c"), _SERVERS.c.host_id == bindparam("h"))
 )
-
-
-def library_path(install: str) -> str:
-    """The shell prefix that puts the install's ``lib/`` first on the library path, as obd
-    starts obproxy: the real package bundles its libstdc++ there."""
-    return f"LD_LIBRARY_PATH={q(install + '/lib')}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
-
-
-def _owns_port(port: int) -> str:
-    """Shell that succeeds if process ``$p`` holds the listening socket of ``port``."""
-    return (  # a subshell: its exit ends only the check
-        f"( for i in $(awk '$4==\"0A\" && $2 ~ /:{port:04X}$/ {{print $10}}' "
-        "/proc/net/tcp /proc/net/tcp6 2>/dev/null); do "
-        'ls -l /proc/$p/fd 2>/dev/null | grep -q "socket:\\[$i\\]" && exit 0; done; exit 1 )'
-    )
-
-
-def _live(install: str) -> str:
-    """Shell that sets ``$p`` to the pid in the install's run/obproxy.pid and succeeds only if
-    that process lives and runs in the install directory: after a crash or a reboot the number
-    may belong to another process of the user, which must never be stopped in its place."""
-    return (
-        f'p=$(cat {q(install)}/run/obproxy.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && '
-        f'[ "$(readlink /proc/$p/cwd)" = "$(cd {q(install)} 2>/dev/null && pwd -P)" ]'
-    )
 
 
 @contextmanager

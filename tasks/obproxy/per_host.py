@@ -21,7 +21,7 @@ from engine.clock import utcnow
 from engine.errors import found
 from engine.states import holds
 
-from .checks import busy_hosts, host_hold
+from .checks import busy_hosts, host_addresses, host_hold
 from .clusters import ObproxyClusterNotFound
 from .install_steps import COMMANDS_TO_CHECK, PROCESS_KEYWORDS
 from .packages import edition, shown_version
@@ -43,7 +43,7 @@ def add_per_host(
 ) -> list[Task]:
     """Submit one "Install obproxy" per host (``request``: sqlPort, exporterPort, version)."""
     mark = new_mark()
-    addresses = {h: engine.hosts.get(h).inner_ip_address for h in host_ids}
+    addresses = host_addresses(engine, host_ids, "hostIds")
     each = []
     for host_id in host_ids:
         payload = AddPayload(

@@ -10,13 +10,12 @@ did and why, so a record reads as OCP's does without pretending.
 
 from __future__ import annotations
 
-import ipaddress
-
 from engine import Step, StepContext
 from tasks.hosts.steps import reach
 
 from .cluster_steps import PrepareObproxyInstall
 from .obproxy_host import HostStep
+from .process_shell import listening
 from .records import ObproxyClusterRecord, ObproxyServerRecord
 
 _BUSINESS = "com.alipay.ocp.service.task.business"
@@ -62,7 +61,7 @@ class PrepareCreateObproxy(HostStep):
         taken = []
         address = self.target(ctx).address
         for port in (spec.sql_port, spec.exporter_port):
-            found = self.sh(ctx, _listening(address, port)).stdout.strip()
+            found = self.sh(ctx, listening(address, port)).stdout.strip()
             if found:
                 taken.append(port)
         if taken and self.pid(ctx, self.install_dir(ctx)) is not None:
@@ -97,19 +96,3 @@ class RefreshAgentConfig(Step):
             f"host {host}: nothing refreshed. ocptask installs no OCP agent; it reads the "
             "OBProxy's /metrics itself (next node) and reaches the host over SSH"
         )
-
-
-def _listening(address: str, port: int) -> str:
-    """Shell printing a listening socket on ``port`` that takes connections for ``address``
-    (bound to it, or to every address): hosts sharing one kernel (containers, the sandbox)
-    each see the others' sockets in /proc/net/tcp."""
-    try:
-        packed = ipaddress.IPv4Address(address).packed
-        mine = f"{int.from_bytes(packed, 'little'):08X}"
-    except ipaddress.AddressValueError:
-        mine = "-"  # an IPv6 address: the wildcard binds still count
-    return (
-        f'awk -v p=:{port:04X} -v a={mine} \'$4=="0A" && '
-        '($2 == a p || $2 == "00000000" p || $2 == "00000000000000000000000000000000" p)\' '
-        "/proc/net/tcp /proc/net/tcp6 2>/dev/null | head -1; true"
-    )

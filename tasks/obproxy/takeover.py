@@ -24,6 +24,7 @@ from tasks.validation import Id, OcpBody, Port, parse, value_text
 from . import install_steps as h
 from . import takeover_steps as t
 from .adopted import NEEDED
+from .checks import host_addresses
 from .cluster_steps import FinishObproxyInstall
 from .clusters import cluster_row
 from .per_host import claim_batch
@@ -108,7 +109,7 @@ def take_over_obproxies(
     if problems:
         raise RequestInvalid(problems)
     cluster = cluster_row(engine, cluster_id)
-    ips = {h: engine.hosts.get(h).inner_ip_address for h in host_ids}
+    ips = host_addresses(engine, host_ids, "hosts", ".hostId")
     seal = engine.store.secrets.seal  # the key is read (or made) before the transaction
     passwords = [seal(h.proxysysPasswd) if h.proxysysPasswd else None for h in request.hosts]
     mark = new_mark()

@@ -29,7 +29,8 @@ from .adopted import (
     version_said,
     without_secrets,
 )
-from .obproxy_host import HostStep, library_path, proxysys, q, show
+from .obproxy_host import HostStep, proxysys, q, show
+from .process_shell import library_path
 from .proxy_sql import ACCESS_DENIED
 
 _BUSINESS = "com.alipay.ocp.service.task.business"
