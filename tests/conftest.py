@@ -194,7 +194,7 @@ def api_hosts(api_env: ApiEnv, sandbox: dict) -> Iterator[tuple[ApiEnv, list[int
 # Fixtures of services on fixed addresses (sandbox hosts and their users, the test PostgreSQL,
 # silent listeners): with ``-n 2`` every test that uses one runs in one worker, in turn; the
 # other worker takes the rest beside it.
-SERVICES = {"sandbox", "postgres_server", "api_hosts", "silent_host"}
+SERVICES = {"sandbox", "postgres_server", "api_hosts", "silent_host", "demo_sandbox"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
