@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,6 +28,8 @@ STANDIN, WATCHDOG = STANDIN_DIR / "obproxy.py", STANDIN_DIR / "obproxyd.sh"
 PACKAGES = Path(__file__).parent.parent / "fixtures" / "packages"
 ADDRESS = "127.0.0.41"
 UNSET = object()
+RS_COLUMNS = ["cluster_name", "cluster_id", "rs_list", "source", "config_version", "fetch_time"]
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 def lay_out(root: Path) -> Path:
@@ -104,7 +111,18 @@ def test_rs_list_start_sql_and_metrics(root: Path) -> None:
         cur.execute("ALTER PROXYCONFIG SET slow_query_time_threshold = '1s'")
         cur.execute("SHOW PROXYCONFIG LIKE 'obproxy_sys_password'")
         assert cur.fetchall()[0][1] == sha1("pw")
+        cur.execute("SHOW PROXYRSLIST")  # RS_LIST mode: its one cluster, as given
+        assert [d[0] for d in cur.description] == RS_COLUMNS
+        ((name, cluster_id, rs_list, source, version, fetched),) = cur.fetchall()
     conn.close()
+    assert (name, cluster_id, rs_list, source, version) == (
+        "obc",
+        "0",
+        "10.0.0.1:2881",
+        "rs_list",
+        "",
+    )
+    assert re.fullmatch(ISO_UTC, fetched)
     with pytest.raises(pymysql.err.OperationalError):
         pymysql.connect(host=ADDRESS, port=2883, user="root@proxysys", password="nope")
     metrics = urllib.request.urlopen(f"http://{ADDRESS}:2884/metrics", timeout=5).read().decode()
@@ -154,9 +172,10 @@ def test_passwords_are_kept_hashed_as_obproxy_keeps_them(root: Path) -> None:
 
 
 def test_config_url_mode_and_busy_port(
-    root: Path, tmp_path_factory: pytest.TempPathFactory
+    root: Path, tmp_path_factory: pytest.TempPathFactory, config_server: ConfigServer
 ) -> None:
-    url = "http://ocp:8080/services?Action=GetObProxyConfig&ObproxyClusterName=c"
+    config_server.serve_clusters({"c": (1, ["127.0.0.1:2882"])})
+    url = config_server.config_url
     assert (
         start(root, "-p", "2885", "-l", "2886", "-o", f"obproxy_config_server_url={url}").returncode
         == 0
@@ -296,3 +315,360 @@ def test_package_holds_the_current_standin(tmp_path: Path, name: str, version: s
     assert os.access(install / "bin" / "obproxyd.sh", os.X_OK)
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert len(files) == 3, files  # nothing else, nowhere else
+
+
+# -- CONFIG_URL mode ----------------------------------------------------------------------------
+
+
+class ConfigServer:
+    """A stand-in for ``ocptask serve``'s config server, which speaks ob-configserver's protocol
+    (``GET /services?Action=…``, answers wrapped as ``{"Code", "Message", "Success", "Data", …}``):
+    these tests run the obproxy stand-in alone, without ocptask; the lead's integration tests
+    start it against the real server. It answers each path (with its query) from ``answers``,
+    which a test changes as it goes, and records every request with its client's address."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, object]] = {}
+        self.requests: list[tuple[str, str]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append((self.client_address[0], self.path))
+                status, body = owner.answers.get(self.path, (404, failed(404, "not found")))
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.config_path = "/services?Action=GetObProxyConfig&ObproxyClusterName=proxies"
+        self.config_url = self.base + self.config_path
+
+    def rs_path(self, cluster: str) -> str:
+        return f"/services?Action=ObRootServiceInfo&ObCluster={cluster}"
+
+    def serve_clusters(self, clusters: dict[str, tuple[int, list[str]]]) -> str:
+        """GetObProxyConfig listing ``clusters`` (name: (id, ["ip:rpc_port", …])), each RS URL
+        answering its list (sql_port 2881); the answer's Version."""
+        listed = [
+            {"ObRegion": name, "ObRootServiceInfoUrl": self.base + self.rs_path(name)}
+            for name in clusters
+        ]
+        version = hashlib.md5(json.dumps(listed).encode()).hexdigest()
+        data = {"ObRootServiceInfoUrlList": listed, "Version": version}
+        self.answers[self.config_path] = (200, succeeded(data))
+        for name, (cluster_id, addresses) in clusters.items():
+            self.answers[self.rs_path(name)] = (
+                200,
+                succeeded(rs_info(name, cluster_id, addresses)),
+            )
+        return version
+
+    def paths_from(self, address: str) -> list[str]:
+        return [path for client, path in self.requests if client == address]
+
+
+def succeeded(data: object) -> dict:
+    return {
+        "Code": 200,
+        "Message": "successful",
+        "Success": True,
+        "Data": data,
+        "Trace": "0123456789abcdef",
+        "Server": "127.0.0.1",
+        "Cost": 1,
+    }
+
+
+def failed(code: int, message: str) -> dict:
+    return {
+        "Code": code,
+        "Message": message,
+        "Success": False,
+        "Data": None,
+        "Trace": "",
+        "Server": "127.0.0.1",
+        "Cost": 0,
+    }
+
+
+def rs_info(name: str, cluster_id: int, addresses: list[str], kind: str = "PRIMARY") -> dict:
+    """An ObRootServiceInfo as ob-configserver answers it: the first server LEADER."""
+    return {
+        "ObClusterId": cluster_id,
+        "ObRegionId": cluster_id,
+        "ObCluster": name,
+        "ObRegion": name,
+        "ReadonlyRsList": [],
+        "RsList": [
+            {"address": a, "role": "FOLLOWER" if i else "LEADER", "sql_port": 2881}
+            for i, a in enumerate(addresses)
+        ],
+        "Type": kind,
+        "timestamp": 1704067200000000,
+    }
+
+
+@pytest.fixture
+def config_server() -> Iterator[ConfigServer]:
+    server = ConfigServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+    thread.join()
+
+
+def proxy_sql(port: int, statement: str) -> list[tuple]:
+    conn = pymysql.connect(host=ADDRESS, port=port, user="root@proxysys", password="")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def config_url_start(
+    root: Path, port: int, url: str, *options: str, foreground: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Start in CONFIG_URL mode on ``port`` (its prometheus port the next), in the foreground
+    (-N) if asked: only a start that fails returns then."""
+    items = ",".join([f"obproxy_config_server_url={url}", *options])
+    nodaemon = ["-N"] if foreground else []
+    return start(root, *nodaemon, "-p", str(port), "-l", str(port + 1), "-o", items)
+
+
+def test_config_url_start_fetches_the_clusters(root: Path, config_server: ConfigServer) -> None:
+    """Both clusters' rs lists, fetched from the stand-in's own address, in the answer's order,
+    reported by SHOW PROXYRSLIST sorted by name; LIKE on the name."""
+    version = config_server.serve_clusters(
+        {
+            "hooray": (7, ["127.0.0.1:2882", "127.0.0.2:2882"]),
+            "ahead": (3, ["10.0.0.9:2882"]),
+        }
+    )
+    result = config_url_start(root, 2900, config_server.config_url)
+    assert result.returncode == 0, result.stderr
+    assert config_server.paths_from(ADDRESS) == [
+        config_server.config_path,
+        config_server.rs_path("hooray"),
+        config_server.rs_path("ahead"),
+    ]
+    rows = proxy_sql(2900, "SHOW PROXYRSLIST")
+    assert [row[:5] for row in rows] == [
+        (
+            "ahead",
+            "3",
+            "10.0.0.9:2881",
+            config_server.base + config_server.rs_path("ahead"),
+            version,
+        ),
+        (
+            "hooray",
+            "7",
+            "127.0.0.1:2881;127.0.0.2:2881",
+            config_server.base + config_server.rs_path("hooray"),
+            version,
+        ),
+    ]
+    assert all(re.fullmatch(ISO_UTC, row[5]) for row in rows)
+    assert [row[0] for row in proxy_sql(2900, "SHOW PROXYRSLIST LIKE 'hoo%'")] == ["hooray"]
+    assert proxy_sql(2900, "SHOW PROXYRSLIST LIKE 'hoo'") == []
+    log = (root / "log" / "obproxy.log").read_text()
+    assert "cluster hooray added: id 7 rs_list '127.0.0.1:2881;127.0.0.2:2881'" in log
+
+
+REFUSALS = {
+    "down": None,
+    "500": (500, failed(500, "got internal error: database is locked")),
+    "not successful": (200, failed(200, "bad request: no such obproxy cluster")),
+    "not JSON": (200, b"<html>OCP</html>"),
+    "no cluster list": (200, succeeded({"Version": "x"})),
+}
+
+
+@pytest.mark.parametrize("case", [*REFUSALS, "down, -N"])
+def test_config_url_start_refuses_when_the_config_url_fails(
+    root: Path, config_server: ConfigServer, case: str
+) -> None:
+    """Stricter than obproxy, which would start and retry: exit 1, the URL and why on stderr and
+    in the log, no daemon, also in the foreground (-N)."""
+    url = config_server.config_url
+    answer = REFUSALS.get(case.partition(",")[0])
+    if answer is None:
+        url = f"http://127.0.0.1:{free_port()}/services?Action=GetObProxyConfig"
+    else:
+        config_server.answers[config_server.config_path] = answer
+    result = config_url_start(root, 2902, url, foreground=case.endswith("-N"))
+    assert result.returncode == 1
+    line = f"obproxy: cannot fetch the config server's answer from {url}: "
+    why = {
+        "down": "connection refused",
+        "500": "HTTP 500 Internal Server Error (got internal error: database is locked)",
+        "not successful": "the answer's Success is False: 'bad request: no such obproxy cluster'",
+        "not JSON": "the answer is not JSON",
+        "no cluster list": "the answer has no list Data.ObRootServiceInfoUrlList",
+    }[case.partition(",")[0]]
+    assert result.stderr.startswith(line + why), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert line + why in (root / "log" / "obproxy.log").read_text()
+    assert not (root / "run" / "obproxy.pid").exists()
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and closed again): connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_config_url_start_refuses_when_a_clusters_rs_url_fails(
+    root: Path, config_server: ConfigServer
+) -> None:
+    config_server.serve_clusters({"good": (1, ["127.0.0.1:2882"]), "bad": (2, ["127.0.0.2:2882"])})
+    config_server.answers[config_server.rs_path("bad")] = (404, failed(404, "resource not found"))
+    result = config_url_start(root, 2904, config_server.config_url)
+    assert result.returncode == 1
+    rs_url = config_server.base + config_server.rs_path("bad")
+    line = f"obproxy: cannot fetch the config server's answer from {rs_url}: HTTP 404 Not Found"
+    assert result.stderr.startswith(line), result.stderr
+    assert line in (root / "log" / "obproxy.log").read_text()
+    assert not (root / "run" / "obproxy.pid").exists()
+
+
+def test_a_password_in_the_config_url_is_never_shown(root: Path) -> None:
+    port = free_port()
+    url = f"http://ocp:S3cret-xyz@127.0.0.1:{port}/services?Action=GetObProxyConfig&Password=S3cret-xyz"
+    result = config_url_start(root, 2904, url)
+    assert result.returncode == 1
+    shown = f"http://ocp:***@127.0.0.1:{port}/services?Action=GetObProxyConfig&Password=***"
+    assert f"from {shown}: connection refused" in result.stderr
+    assert "S3cret-xyz" not in result.stderr
+    assert "S3cret-xyz" not in (root / "log" / "obproxy.log").read_text()
+
+
+def test_refresh_reports_a_changed_rs_list_and_keeps_it_when_a_round_fails(
+    root: Path, config_server: ConfigServer
+) -> None:
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882"])})
+    result = config_url_start(
+        root, 2906, config_server.config_url, "config_server_refresh_interval=200ms"
+    )
+    assert result.returncode == 0, result.stderr
+    first = proxy_sql(2906, "SHOW PROXYRSLIST")[0]
+    assert first[2] == "127.0.0.1:2881"
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882", "127.0.0.3:2882"])})
+
+    def rs_list_changed() -> bool:
+        return proxy_sql(2906, "SHOW PROXYRSLIST")[0][2] == "127.0.0.1:2881;127.0.0.3:2881"
+
+    wait_for(rs_list_changed)
+    log_file = root / "log" / "obproxy.log"
+    assert (
+        "cluster hooray rs_list 127.0.0.1:2881 -> 127.0.0.1:2881;127.0.0.3:2881"
+        in log_file.read_text()
+    )
+    config_server.answers[config_server.rs_path("hooray")] = (500, failed(500, "internal"))
+    rs_url = config_server.base + config_server.rs_path("hooray")
+    failure = (
+        "refresh failed, keeping the previous rs lists: cannot fetch the config server's answer "
+        f"from {rs_url}: HTTP 500 Internal Server Error (internal)"
+    )
+
+    seen = 0
+
+    def a_round_failed() -> bool:
+        return log_file.read_text().count(failure) > seen
+
+    wait_for(a_round_failed)
+    kept = proxy_sql(2906, "SHOW PROXYRSLIST")[0]  # every round fails from here on
+    assert kept[2] == "127.0.0.1:2881;127.0.0.3:2881"
+    seen = log_file.read_text().count(failure)
+    wait_for(a_round_failed)
+    assert proxy_sql(2906, "SHOW PROXYRSLIST")[0] == kept  # the time of the last good round too
+    pid = int((root / "run" / "obproxy.pid").read_text())
+    assert Path(f"/proc/{pid}").exists()
+
+
+def test_alter_of_the_refresh_interval_takes_effect(
+    root: Path, config_server: ConfigServer
+) -> None:
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882"])})
+    assert (
+        config_url_start(
+            root, 2908, config_server.config_url, "config_server_refresh_interval=1d"
+        ).returncode
+        == 0
+    )
+    config_server.serve_clusters({"hooray": (2, ["127.0.0.5:2882"])})
+    fetched = len(config_server.requests)
+    assert proxy_sql(2908, "SHOW PROXYRSLIST")[0][1:3] == ("1", "127.0.0.1:2881")
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        proxy_sql(2908, "ALTER PROXYCONFIG SET config_server_refresh_interval = '10ms'")
+    assert refused.value.args[0] == 1210 and "outside [100ms, 1d]" in refused.value.args[1]
+    assert len(config_server.requests) == fetched  # a day to go: no round yet
+    proxy_sql(2908, "ALTER PROXYCONFIG SET config_server_refresh_interval = '300ms'")
+
+    def refreshed() -> bool:
+        return proxy_sql(2908, "SHOW PROXYRSLIST")[0][1:3] == ("2", "127.0.0.5:2881")
+
+    wait_for(refreshed)
+    assert "cluster hooray cluster_id 1 -> 2" in (root / "log" / "obproxy.log").read_text()
+
+
+def test_refuses_a_bad_refresh_interval(root: Path, config_server: ConfigServer) -> None:
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882"])})
+    result = config_url_start(
+        root, 2910, config_server.config_url, "config_server_refresh_interval=soon"
+    )
+    assert result.returncode == 1
+    assert (
+        "obproxy: bad config_server_refresh_interval: 'soon' is not <number>[ms|s|m|h|d]"
+        in result.stderr
+    )
+
+
+def test_template_action(root: Path, config_server: ConfigServer) -> None:
+    """GetObRootServiceInfoUrlTemplate: each listed name put in the template's ${ObRegion}."""
+    path = "/services?Action=GetObRootServiceInfoUrlTemplate"
+    template = config_server.base + "/services?Action=ObRootServiceInfo&ObRegion=${ObRegion}"
+    data = {"ObClusterList": ["one", "two"], "ObRootServiceInfoUrlTemplate": template}
+    config_server.answers[path] = (200, succeeded(data))
+    for cluster_id, name in enumerate(["one", "two"], start=1):
+        rs_path = f"/services?Action=ObRootServiceInfo&ObRegion={name}"
+        answer = rs_info(name, cluster_id, [f"127.0.0.{cluster_id}:2882"])
+        config_server.answers[rs_path] = (200, succeeded(answer))
+    result = config_url_start(root, 2912, config_server.base + path)
+    assert result.returncode == 0, result.stderr
+    rows = proxy_sql(2912, "SHOW PROXYRSLIST")
+    assert [row[:5] for row in rows] == [
+        ("one", "1", "127.0.0.1:2881", template.replace("${ObRegion}", "one"), ""),
+        ("two", "2", "127.0.0.2:2881", template.replace("${ObRegion}", "two"), ""),
+    ]
+
+
+def test_version_2_list_answer(root: Path, config_server: ConfigServer) -> None:
+    """A list of ObRootServiceInfo (version=2): the PRIMARY one, else the first; IPv6 kept in
+    brackets."""
+    version = config_server.serve_clusters({"dual": (0, []), "solo": (0, [])})
+    standby = rs_info("dual", 2, ["10.0.0.2:2882"], kind="STANDBY")
+    primary = rs_info("dual", 1, ["[::1]:2882", "10.0.0.1:2882"])
+    config_server.answers[config_server.rs_path("dual")] = (200, succeeded([standby, primary]))
+    only = rs_info("solo", 5, ["10.0.0.5:2882"], kind="STANDBY")
+    config_server.answers[config_server.rs_path("solo")] = (200, succeeded([only, standby]))
+    result = config_url_start(root, 2914, config_server.config_url)
+    assert result.returncode == 0, result.stderr
+    rows = proxy_sql(2914, "SHOW PROXYRSLIST")
+    assert [(row[:3], row[4]) for row in rows] == [
+        (("dual", "1", "[::1]:2881;10.0.0.1:2881"), version),
+        (("solo", "5", "10.0.0.5:2881"), version),
+    ]
