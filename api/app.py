@@ -34,7 +34,7 @@ from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .query import known_parameters
-from .routes import hosts, ob_clusters, obproxy, tasks
+from .routes import config_server, hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import NotJson, extra_schemas
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -66,7 +66,9 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(engine: Engine) -> FastAPI:
+def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
+    """The app over ``engine``; ``accept_ob_register`` lets observers register their root servers
+    through the config server (``routes.config_server``)."""
     app = FastAPI(
         lifespan=_lifespan,
         title="ocptask",
@@ -80,11 +82,13 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.users = Users(engine.store)
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
+    app.state.accept_ob_register = accept_ob_register
     secured = [Depends(authenticated), Depends(known_parameters)]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
     for router in routers:
         app.include_router(router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
+    app.include_router(config_server.router)  # obproxy and observers call it without credentials
     pages.install(app)
     app.add_middleware(EnvelopeMiddleware)
     _errors(app)

@@ -44,12 +44,20 @@ def serve(
     name: str | None = None,
     grace: float = 30.0,
     workers: int = 1,
+    public_url: str | None = None,
+    accept_ob_register: bool = False,
 ) -> int:
     daemon = None
     if run:
-        daemon = Daemon(Engine(db, parallelism, executor=name), grace_seconds=grace)
+        daemon = Daemon(
+            Engine(db, parallelism, executor=name, public_url=public_url), grace_seconds=grace
+        )
     if daemon is not None:
         daemon.start()
+    if public_url:
+        log.info("config server: CONFIG_URL OBProxies fetch from %s/services", public_url)
+    else:
+        log.info("no --public-url: CONFIG_URL clusters on hosts are refused (RS_LIST works)")
     # uvicorn answers SIGTERM by draining, restores the handlers it found, then raises the
     # signal again: with Python's default handler that would kill us before the daemon's grace.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,6 +66,8 @@ def serve(
     try:
         if workers > 1:
             os.environ["OCPTASK_SERVE_DB"] = resolve_url(db)
+            os.environ["OCPTASK_PUBLIC_URL"] = public_url or ""
+            os.environ["OCPTASK_ACCEPT_OB_REGISTER"] = "1" if accept_ob_register else ""
             uvicorn.run(
                 "api.server:worker_app",
                 factory=True,
@@ -67,10 +77,14 @@ def serve(
                 **_UVICORN,  # type: ignore[arg-type]
             )
             return 0
-        engine = daemon.engine if daemon is not None else Engine(db, parallelism, executor=name)
+        if daemon is not None:
+            engine = daemon.engine
+        else:
+            engine = Engine(db, parallelism, executor=name, public_url=public_url)
+        app = create_app(engine, accept_ob_register=accept_ob_register)
         server = uvicorn.Server(
-            uvicorn.Config(create_app(engine), host=host, port=port, **_UVICORN)
-        )  # type: ignore[arg-type]
+            uvicorn.Config(app, host=host, port=port, **_UVICORN)  # type: ignore[arg-type]
+        )
         server.run()  # returns after SIGTERM/SIGINT, requests in flight answered
         return 0 if server.started else 1
     finally:
@@ -83,7 +97,8 @@ def serve(
 def worker_app() -> FastAPI:
     """One worker process's app (``--workers N``): its own Engine on the parent's database; it
     runs no steps (the parent's daemon does)."""
-    return create_app(Engine(os.environ["OCPTASK_SERVE_DB"]))
+    engine = Engine(os.environ["OCPTASK_SERVE_DB"], public_url=os.environ["OCPTASK_PUBLIC_URL"])
+    return create_app(engine, accept_ob_register=bool(os.environ["OCPTASK_ACCEPT_OB_REGISTER"]))
 
 
 def _after_uvicorn(signum: int, _frame: object) -> None:

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from .access import accesskey_app, user_app
-from .common import DEBUG, DbOption, GraceOption, NameOption, ParallelismOption, log_to_stderr
+from .common import (
+    DEBUG,
+    DbOption,
+    GraceOption,
+    NameOption,
+    ParallelismOption,
+    PublicUrlOption,
+    log_to_stderr,
+)
 from .obproxy import obproxy_app
 from .registries import credential_app, definition_app, host_app, obcluster_app
 from .task import task_app
@@ -52,13 +60,14 @@ def daemon(
     sweep: Annotated[
         float, typer.Option(help="Seconds between looks for subtasks of lost executors.", min=0.1)
     ] = 5.0,
+    public_url: PublicUrlOption = None,
 ) -> None:
     """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
     from engine import Engine
     from engine.daemon import Daemon
 
     log_to_stderr()
-    engine = Engine(db, parallelism, executor=name, lease_seconds=lease)
+    engine = Engine(db, parallelism, executor=name, lease_seconds=lease, public_url=public_url)
     served = Daemon(engine, grace_seconds=grace, sweep_seconds=sweep)
     raise typer.Exit(served.run())
 
@@ -77,6 +86,15 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Processes serving requests (the daemon stays one).", min=1)
     ] = 1,
+    public_url: PublicUrlOption = None,
+    accept_ob_register: Annotated[
+        bool,
+        typer.Option(
+            "--accept-ob-register",
+            help="Let observers register their root servers through the config server "
+            "(POST /services?Action=ObRootServiceInfo|ObRootServiceRegister).",
+        ),
+    ] = False,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
     from api.server import serve as serve_api
@@ -91,5 +109,7 @@ def serve(
         name=name,
         grace=grace,
         workers=workers,
+        public_url=public_url,
+        accept_ob_register=accept_ob_register,
     )
     raise typer.Exit(code)

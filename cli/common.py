@@ -40,6 +40,28 @@ DbOption = Annotated[
 ParallelismOption = Annotated[int, typer.Option(help="Subtasks run at once.", min=1)]
 NameOption = Annotated[str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")]
 GraceOption = Annotated[float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)]
+PUBLIC_URL_VARIABLE = "OCPTASK_PUBLIC_URL"
+
+
+def _public_url(value: str | None) -> str | None:
+    from engine.public_url import checked_public_url
+
+    try:
+        return checked_public_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        envvar=PUBLIC_URL_VARIABLE,
+        callback=_public_url,
+        help="The URL at which the hosts reach this ocptask serve (e.g. http://10.0.0.5:8080): "
+        "CONFIG_URL OBProxies fetch their OceanBase clusters from it.",
+    ),
+]
 
 
 def log_to_stderr() -> None:
@@ -76,8 +98,13 @@ def open_engine(db: str | None) -> Iterator[Engine]:
     from engine.packages import TaskPackageError
 
     where = db or os.environ.get("OCPTASK_DB") or "the default database"
+    public_url = os.environ.get(PUBLIC_URL_VARIABLE)
     try:
-        engine = Engine(db)
+        _public_url(public_url)
+    except typer.BadParameter as exc:
+        fail(EXIT_REFUSED, f"${PUBLIC_URL_VARIABLE}: {exc}")
+    try:
+        engine = Engine(db, public_url=public_url)
         engine.store.ensure_schema()
     except (SQLAlchemyError, OSError, ValueError, TaskPackageError) as exc:
         fail(EXIT_UNREACHABLE, f"cannot open {where}: {_reason(exc)}")

@@ -36,6 +36,7 @@ from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
+from .public_url import checked_public_url
 from .step import load_step
 from .task import Subtask, Task
 from .template import Template
@@ -57,6 +58,8 @@ class Engine:
     """Tasks persisted in ``db_url`` (default: ``$OCPTASK_DB`` or ``~/.ocptask/ocptask.db``).
 
     ``parallelism`` caps how many subtasks this Engine runs at once, across all its tasks.
+    ``public_url`` is where its hosts reach ``ocptask serve`` on this database (``public_url``):
+    a CONFIG_URL OBProxy cluster on hosts needs it.
     """
 
     def __init__(
@@ -66,9 +69,12 @@ class Engine:
         *,
         executor: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        public_url: str | None = None,
     ) -> None:
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
+        self.public_url = checked_public_url(public_url)
+        """Where the hosts reach this database's ``ocptask serve`` (``public_url``), if known."""
         self.packages = task_packages()
         """What the installed task packages declared (their tables exist once the store opens)."""
         self.store = Store(db_url, pool_size=parallelism + 5)

@@ -137,7 +137,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 @dataclass
 class ApiEnv:
     """A real ``ocptask serve`` process on 127.0.0.1 over a SQLite file, with a user and an
-    access key; ``engine`` is an Engine of the test's own on the same file (for set-up)."""
+    access key, its public URL its own (it is the config server of the CONFIG_URL OBProxies it
+    installs); ``engine`` is an Engine of the test's own on the same file (for set-up)."""
 
     url: str
     db: str
@@ -168,11 +169,15 @@ def api_env(tmp_path: Path) -> Iterator[ApiEnv]:
         Users(engine.store).add(API_USER, API_PASSWORD)
         ak, sk = Users(engine.store).create_access_key(API_USER)
         packages = str(Path(__file__).parent.parent / "fixtures" / "packages")
+        port = api_server.free_port()
         server = api_server.start(
             db,
             tmp_path / "server.log",
             "--parallelism",
             "4",
+            "--public-url",  # its own address: CONFIG_URL OBProxies fetch from it
+            f"http://127.0.0.1:{port}",
+            port=port,
             env={"OCPTASK_PACKAGE_DIR": packages},
         )
         try:

@@ -49,4 +49,6 @@ def test_the_demo_runs_end_to_end(demo_sandbox: Path, tmp_path: Path) -> None:
     assert "Traceback" not in said
     assert "'Install obproxy': SUCCESSFUL" in said  # act 3's batchAdd, a task per host
     assert "clusters left: 0" in said
+    # Act 4: three OBProxies in CONFIG_URL mode, each serving what the config server told it.
+    assert said.count("hooray (id 1): 10.0.0.1:2881;10.0.0.2:2881;10.0.0.3:2881") == 3, said
     assert (tmp_path / "build" / "demo" / "install-final.json").is_file()

@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from engine import Engine, ResourceBusy, SubtaskStatus, TaskStatus
-from fixtures import install_request, register_ob_cluster
+from fixtures import api_server, install_request, register_ob_cluster
 from fixtures import sandbox as sandbox_hosts
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy import create_cluster
@@ -250,9 +250,13 @@ MARKERS = [
 ]
 
 
-def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
+def test_hostile_values_are_passed_literally(
+    env: dict, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     """Startup parameters travel on obproxy's command line over SSH; the cluster name inside
-    the config URL; non-startup parameters through ALTER PROXYCONFIG. Each arrives as given."""
+    the config URL (which the OBProxy then asks a real config server for: ``ocptask serve``
+    on the same database); non-startup parameters through ALTER PROXYCONFIG. Each arrives as
+    given."""
     for marker in MARKERS:
         marker.unlink(missing_ok=True)
     request = install_request(env["host_ids"][:1], workMode="CONFIG_URL")
@@ -260,7 +264,14 @@ def test_hostile_values_are_passed_literally(env: dict, engine: Engine) -> None:
     request["startupParameters"] = [{"name": k, "value": v} for k, v in HOSTILE.items()]
     sql_hostile = "x'; ALTER PROXYCONFIG SET proxy_tag = 'pwned"
     request["parameters"] = [{"name": "client_tag", "value": sql_hostile}]
-    final = engine.run(create_cluster(engine, request).id, timeout=150)
+    port = api_server.free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = api_server.start(db_url, tmp_path / "config.log", "--no-run", port=port)
+    try:
+        with Engine(db_url, parallelism=4, public_url=url) as configured:
+            final = configured.run(create_cluster(configured, request).id, timeout=150)
+    finally:
+        assert server.stop() == 0
     assert final.status is TaskStatus.SUCCESSFUL
     assert [m for m in MARKERS if m.exists()] == []
     address = env["inventory"][0]["innerIpAddress"]

@@ -545,6 +545,19 @@ def test_config_url_start_refuses_when_a_clusters_rs_url_fails(
     assert not (root / "run" / "obproxy.pid").exists()
 
 
+def test_config_url_start_refuses_a_role_obproxy_would_not_take(
+    root: Path, config_server: ConfigServer
+) -> None:
+    """obproxy takes LEADER or FOLLOWER only (``ob_proxy_json_config_info.cpp``)."""
+    config_server.serve_clusters({"c": (1, ["127.0.0.1:2882"])})
+    info = rs_info("c", 1, ["127.0.0.1:2882"])
+    info["RsList"][0]["role"] = ""
+    config_server.answers[config_server.rs_path("c")] = (200, succeeded(info))
+    result = config_url_start(root, 2906, config_server.config_url)
+    assert result.returncode == 1
+    assert "Data.RsList[0].role '' is neither LEADER nor FOLLOWER" in result.stderr
+
+
 def test_a_password_in_the_config_url_is_never_shown(root: Path) -> None:
     port = free_port()
     url = f"http://ocp:S3cret-xyz@127.0.0.1:{port}/services?Action=GetObProxyConfig&Password=S3cret-xyz"

@@ -21,6 +21,7 @@ from engine import OcpTaskError, PictureError, render_dag
 from engine.reads.task_lists import statuses_named
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
+from tasks.obproxy.config_url import served_clusters
 from tasks.obproxy.packages import packages
 from tasks.obproxy.secret_parameters import masked
 
@@ -137,8 +138,12 @@ def cluster_page(request: Request, session: LoggedIn, id: Id) -> Response:
     engine = engine_of(request)
     cluster = found(get_cluster, engine, id)
     row = cluster_row(engine, id)
+    if row.work_mode == "CONFIG_URL":  # what the config server hands its OBProxies now
+        served = [(c.name, c.id, c.proxy_rs_list) for c in served_clusters(engine, row.name) or ()]
+    else:  # what they were started with
+        served = [(k["clusterName"], k["obClusterId"], k.get("rsList")) for k in row.ob_links[:1]]
     return page(
-        request, "cluster.html", session, cluster=cluster,
+        request, "cluster.html", session, cluster=cluster, served=served,
         startup_parameters=masked(row.startup_parameters), parameters=masked(row.parameters),
     )  # fmt: skip
 

@@ -4,9 +4,9 @@ Root servers are registered as obproxy's ``--rs_list`` takes them (``ip:sql_port
 OceanBase's ``rootservice_list`` shows them (``ip:rpc_port:sql_port;…``); obproxy is given the
 first form either way. A cluster is shown as OCP's ObCluster (``450.cluster-information/100``,
 OCP 4.2.2) as far as the registry knows it: what it cannot know (version, counts, zones, the
-root servers' roles, a root server's RPC address when only its SQL port was registered) is
-null or empty. Its ``status`` is RUNNING: ocptask runs no operation on OceanBase clusters, so a
-registered one is never in any of OCP's transient states.
+root servers' roles unless its observers registered them, a root server's RPC address when only
+its SQL port was registered) is null or empty. Its ``status`` is RUNNING: ocptask runs no
+operation on OceanBase clusters, so a registered one is never in any of OCP's transient states.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ class RootServer:
     rpc_port: int | None
     sql_port: int
 
+    @property
+    def entry(self) -> str:
+        """As a registered rsList writes it."""
+        ports = f"{self.rpc_port}:{self.sql_port}" if self.rpc_port is not None else self.sql_port
+        return f"{self.host}:{ports}"
+
     @classmethod
     def parse(cls, entry: str) -> RootServer:
         """ValueError when the entry is neither form."""
@@ -61,11 +67,12 @@ class RootServer:
                 return cls(rest, None, int(sql))
         raise ValueError(f"{entry!r} is not ip:sql_port or ip:rpc_port:sql_port")
 
-    def to_ocp(self) -> dict[str, Any]:
+    def to_ocp(self, role: str | None = None) -> dict[str, Any]:
         """OCP's rootServers entry: ``address`` is the RPC address (IP:Port), null when only
-        the SQL port was registered; the role is OceanBase's to know, not the registry's."""
+        the SQL port was registered; the role as registered with it, else null (OceanBase's
+        to know, not the registry's)."""
         address = f"{self.host}:{self.rpc_port}" if self.rpc_port is not None else None
-        return {"address": address, "role": None, "sql_port": self.sql_port}
+        return {"address": address, "role": role, "sql_port": self.sql_port}
 
 
 def _is_ip(text: str) -> bool:
@@ -91,10 +98,17 @@ class ObCluster:
     update_time: datetime
     status: str = REGISTERED
     type: str = "PRIMARY"  # ocptask knows no standby clusters
+    roles: tuple[str, ...] | None = None  # each root server's, when registered with them
 
     @property
     def root_servers(self) -> list[RootServer]:
         return [RootServer.parse(entry) for entry in self.rs_list.split(";")]
+
+    @property
+    def root_servers_with_roles(self) -> list[tuple[RootServer, str | None]]:
+        servers = self.root_servers
+        roles = self.roles if self.roles and len(self.roles) == len(servers) else None
+        return [(rs, roles[i] if roles else None) for i, rs in enumerate(servers)]
 
     @property
     def proxy_rs_list(self) -> str:
@@ -114,7 +128,7 @@ class ObCluster:
             "primaryCluster": None,
             "standbyClusters": [],
             "regionCount": None,
-            "rootServers": [rs.to_ocp() for rs in self.root_servers],
+            "rootServers": [rs.to_ocp(role) for rs, role in self.root_servers_with_roles],
             "tenantCount": None,
             "partitionCount": None,
             "serverCount": None,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field, SQLModel, col, func, select
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, members
@@ -44,8 +44,11 @@ class ObClusterRecord(SQLModel, table=True):
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     name: str = Field(index=True)
     rs_list: str
+    # Each root server's role (LEADER, FOLLOWER), in rs_list's order, when it was registered
+    # with them (through the config server, ``register``); NULL when registered without.
+    rs_roles: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     config_url: str | None = None
-    proxy_password: str  # sealed
+    proxy_password: str  # sealed; "" when none was registered (``register`` gives none)
     create_time: datetime = timestamp(nullable=False)
     update_time: datetime = timestamp(nullable=False)
 
@@ -62,7 +65,7 @@ def _rs_list_problem(value: object) -> str | None:
 
 
 def _check(
-    cluster_id: object, name: object, rs_list: object, config_url: object, password: object
+    cluster_id: object, name: object, rs_list: object, config_url: object
 ) -> list[FieldError]:
     problems = []
     if not isinstance(cluster_id, int) or isinstance(cluster_id, bool):
@@ -88,15 +91,17 @@ def _check(
             problems.append(
                 FieldError("configUrl", "must be an http(s) URL of at most 1024 characters")
             )
+    return problems
+
+
+def _password_problems(password: object) -> list[FieldError]:
     if (
         not isinstance(password, str)
         or not 1 <= len(password) <= 128
         or any(unicodedata.category(c) == "Cc" for c in password)
     ):
-        problems.append(
-            FieldError("password", "must be 1 to 128 characters without control characters")
-        )
-    return problems
+        return [FieldError("password", "must be 1 to 128 characters without control characters")]
+    return []
 
 
 class ObClusters:
@@ -116,7 +121,7 @@ class ObClusters:
         config_url: str | None = None,
     ) -> ObCluster:
         """Register the cluster ``obClusterId`` = ``cluster_id``, or update the one with it."""
-        problems = _check(cluster_id, name, rs_list, config_url, password)
+        problems = _check(cluster_id, name, rs_list, config_url) + _password_problems(password)
         if problems:
             raise RequestInvalid(problems)
         now = utcnow()
@@ -127,7 +132,43 @@ class ObClusters:
                     id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
                 )
             rec.name, rec.rs_list, rec.config_url = name, rs_list, config_url
+            rec.rs_roles = None  # the roles registered with the old list, if any, are not its
             rec.proxy_password = self.store.secrets.seal(password)  # type: ignore[assignment]
+            rec.update_time = now
+            session.add(rec)
+            session.flush()
+            return _cluster(rec)
+
+    def register(
+        self, cluster_id: int, name: str, root_servers: Sequence[tuple[RootServer, str]]
+    ) -> ObCluster:
+        """The root servers (with their roles) a cluster's observers registered through the
+        config server: a new entry, or new root servers for the one with this id. Never the
+        proxyro password (a new entry has none until ``obcluster add`` gives it one; an existing
+        one keeps its own) and never the name: an id registered under another name is refused,
+        since obLinks name a cluster by both."""
+        rs_list = ";".join(server.entry for server, _ in root_servers)
+        problems = _check(cluster_id, name, rs_list, None)
+        if problems:
+            raise RequestInvalid(problems)
+        now = utcnow()
+        with self.store.write() as session:
+            rec = session.get(ObClusterRecord, cluster_id)
+            if rec is None:
+                rec = ObClusterRecord(
+                    id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
+                )
+            elif rec.name != name:
+                raise RequestInvalid(
+                    [
+                        FieldError(
+                            "name",
+                            f"OceanBase cluster {cluster_id} is registered as {rec.name!r}",
+                            name,
+                        )
+                    ]
+                )
+            rec.rs_list, rec.rs_roles = rs_list, [role for _, role in root_servers]
             rec.update_time = now
             session.add(rec)
             session.flush()
@@ -170,6 +211,12 @@ class ObClusters:
         with self.store.read() as session:
             return {r.id: _cluster(r) for r in session.exec(query).all()}
 
+    def named(self, name: str) -> list[ObCluster]:
+        """Every registered cluster of this name (ids differ), lowest id first."""
+        query = select(ObClusterRecord).where(ObClusterRecord.name == name)
+        with self.store.read() as session:
+            return [_cluster(r) for r in session.exec(query.order_by(col(ObClusterRecord.id)))]
+
     def list(self, *, offset: int = 0, limit: int | None = None) -> list[ObCluster]:
         query = select(ObClusterRecord).order_by(col(ObClusterRecord.id)).offset(offset)
         if limit is not None:
@@ -198,10 +245,14 @@ class ObClusters:
 
 
 def proxy_password(ctx: StepContext, cluster_id: int) -> str | None:
-    """The proxyro password, for the step that gives it to obproxy. Not for display."""
+    """The proxyro password, for the step that gives it to obproxy; "" when the cluster was
+    registered without one (by its observers, ``register``), None when it is not registered.
+    Not for display."""
     with ctx.reading() as session:
         rec = session.get(ObClusterRecord, cluster_id)
-        return None if rec is None else ctx.open_secret(rec.proxy_password)
+        if rec is None:
+            return None
+        return ctx.open_secret(rec.proxy_password) if rec.proxy_password else ""
 
 
 def _cluster(rec: ObClusterRecord) -> ObCluster:
@@ -212,4 +263,5 @@ def _cluster(rec: ObClusterRecord) -> ObCluster:
         rec.config_url,
         as_utc(rec.create_time),  # type: ignore[arg-type]
         as_utc(rec.update_time),  # type: ignore[arg-type]
+        roles=tuple(rec.rs_roles) if rec.rs_roles else None,
     )

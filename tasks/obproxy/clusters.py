@@ -25,7 +25,6 @@ from tasks.obclusters.registry import ObClusters
 from .activity import IDLE, Activity, activities
 from .packages import shown_version
 from .records import ObproxyClusterRecord, ObproxyServerRecord
-from .spec import config_url
 
 _C = ObproxyClusterRecord
 # The documented fields a list sorts by (``sort=field,asc|desc``), and what each sorts on: rows
@@ -129,7 +128,7 @@ def _view(
         "creatorName": row.creator,
         "createTime": ocp_time(row.create_time),
         "updateTime": ocp_time(row.update_time or row.create_time),
-        "configUrl": config_url(row.name) if row.work_mode == "CONFIG_URL" else None,
+        "configUrl": row.config_url,
         "address": row.address,
         "port": row.port,
         "workMode": row.work_mode,

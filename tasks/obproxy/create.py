@@ -17,6 +17,7 @@ from tasks.obclusters.registry import ObClusters
 from tasks.validation import parse
 
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
+from .config_url import first_config_url, no_public_url
 from .records import ObproxyClusterRecord, hold
 from .request import CreateObproxyClusterRequest, InstallPayload, ObLink, ObproxyParameter
 from .secret_parameters import PARAMETER_LISTS, masked, masked_errors, sealed
@@ -42,6 +43,7 @@ def create_cluster(
         mark=new_mark(),
     ).model_dump(mode="json")
     seal = engine.store.secrets.seal  # the key is read (or made) before the submit's transaction
+    url = first_config_url(engine, parsed.workMode, parsed.name)
     # Only when there are hosts: OCP's record for a cluster without hosts has an empty listMap.
     args = {"host_ids": [str(h) for h in parsed.host_ids]} if parsed.host_ids else {}
 
@@ -51,7 +53,7 @@ def create_cluster(
         not failed later at Prepare."""
         try:
             with conn.begin_nested():
-                row = _cluster_row(parsed, creator, task_id, seal)
+                row = _cluster_row(parsed, creator, task_id, seal) | {"config_url": url}
                 cluster_id = conn.execute(_INSERT_CLUSTER, row).scalar_one()
         except IntegrityError:
             # Asked on this connection: another from the pool could wait on a busy pool.
@@ -85,6 +87,8 @@ def validated(engine: Engine, request: Any, *, busy: bool = False) -> CreateObpr
     problems = _host_problems(engine, parsed)
     if parsed.host_ids:
         problems += resolve_links(engine, parsed.obLinks)
+        if parsed.workMode == "CONFIG_URL" and engine.public_url is None:
+            problems.append(no_public_url("workMode", parsed.workMode))
     if busy and parsed.host_ids and not problems:  # every host id known: a valid row id
         with engine.store.read() as session:
             field = "obproxyInstallParam.hostIds"

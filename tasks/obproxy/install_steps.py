@@ -241,7 +241,14 @@ class SetObproxyUserPassword(HostStep):
                 f"OceanBase cluster {link['obClusterId']} ({link['clusterName']}) is no longer "
                 "registered; register it again with 'ocptask obcluster add'"
             )
-        ctx.log.add_secret(password)
+        if password:
+            ctx.log.add_secret(password)
+        else:
+            ctx.log.info(
+                f"OceanBase cluster {link['obClusterId']} was registered without a proxyro "
+                "password (by its observers): obproxy logs in with none until "
+                "'ocptask obcluster add' gives one"
+            )
         with proxysys(ctx, self) as cursor:
             cursor.execute("ALTER PROXYCONFIG SET observer_sys_password = %s", (password,))
         ctx.log.info(f"obproxy connects to {link['clusterName']} as {link['username']}")

@@ -26,6 +26,7 @@ from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest,
 from .checks import missing_package, unknown_hosts
 from .clusters import ObproxyClusterNotFound, cluster_row
 from .clusters import servers as servers_of
+from .config_url import ensure_config_url
 from .packages import PACKAGE_NAME, edition, package_version, running_version, upgrade_package
 from .payloads import OfflinePayload, ServersPayload, UpgradePayload
 from .per_host import add_per_host
@@ -49,6 +50,8 @@ CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
 MAY_RESTART = {"RUNNING", "STOPPED", "UNAVAILABLE"}
 MAY_STOP = {"RUNNING", "UNAVAILABLE"}
 MAY_START = {"STOPPED", "UNAVAILABLE"}
+STARTS = {RESTART_OBPROXY.name, UPGRADE_OBPROXY.name, START_OBPROXY.name}
+"""Tasks that start obproxy processes: a CONFIG_URL cluster's need its config URL."""
 
 
 def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> list[Task]:
@@ -251,6 +254,8 @@ def _submit(
         # A delete of the cluster that ended meanwhile took its hold row with it.
         there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster.id)
         found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster.id)
+        if template.name in STARTS:
+            ensure_config_url(engine, conn, cluster.id, "workMode")  # type: ignore[arg-type]
         check(conn, task_id)
 
     data = payload.model_dump(mode="json")

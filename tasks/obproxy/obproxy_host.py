@@ -123,6 +123,7 @@ class HostStep(Step):
                 install_dir=row.install_dir,
                 startup_options=row.startup_options,
                 proxysys_password=row.proxysys_password,
+                config_url=row.config_url,
             )
         return self._spec
 
@@ -261,6 +262,7 @@ _SPEC = (
         _CLUSTERS.c.ob_links,
         _CLUSTERS.c.startup_parameters,
         _CLUSTERS.c.parameters,
+        _CLUSTERS.c.config_url,
         _SERVERS.c.id,
         _SERVERS.c.sql_port,
         _SERVERS.c.exporter_port,

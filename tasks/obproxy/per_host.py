@@ -23,6 +23,7 @@ from engine.states import holds
 
 from .checks import busy_hosts, host_addresses, host_hold
 from .clusters import ObproxyClusterNotFound
+from .config_url import ensure_config_url
 from .install_steps import COMMANDS_TO_CHECK, PROCESS_KEYWORDS
 from .packages import edition, shown_version
 from .payloads import AddPayload
@@ -85,7 +86,9 @@ def add_per_host(
     ]
 
     def written(conn: Connection, task_ids: list[int]) -> Mapping[int, dict[str, str]]:
-        return claim_batch(conn, cluster.id, task_ids, rows, "hostIds")  # type: ignore[arg-type]
+        claimed = claim_batch(conn, cluster.id, task_ids, rows, "hostIds")  # type: ignore[arg-type]
+        ensure_config_url(engine, conn, cluster.id, "workMode")  # type: ignore[arg-type]
+        return claimed
 
     return engine.submit_batch(INSTALL_ONE_OBPROXY, each, creator, also=written)
 

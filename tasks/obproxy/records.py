@@ -41,6 +41,9 @@ class ObproxyClusterRecord(SQLModel, table=True):
     parameter_version: int | None = _version()
     # Moved by every change of the cluster, its links, its OBProxies (``touch``).
     update_time: datetime | None = timestamp()
+    # CONFIG_URL mode: where its OBProxies fetch their clusters (``config_url``); NULL until
+    # known, and in RS_LIST mode.
+    config_url: str | None = None
 
 
 class ObproxyServerRecord(SQLModel, table=True):

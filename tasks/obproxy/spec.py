@@ -3,11 +3,9 @@ one OBProxy as the database records it (``ServerSpec``, with its obproxy command
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -47,6 +45,7 @@ class ServerSpec:
     install_dir: str | None = None
     startup_options: list[str] | None = None
     proxysys_password: str | None = None
+    config_url: str | None = None  # CONFIG_URL mode: the cluster's (``config_url``)
 
     def deliveries(self) -> list[Delivery]:
         """The recorded parameters, each with how it reaches obproxy (``delivery``)."""
@@ -77,16 +76,14 @@ class ServerSpec:
         if self.work_mode == "RS_LIST":
             link = self.ob_links[0]
             args += ["--rs_list", link.get("rsList") or "", "--cluster_name", link["clusterName"]]
+        elif self.config_url is None:
+            raise LookupError(
+                f"OBProxy cluster {self.cluster_name!r} is in CONFIG_URL mode and has no config "
+                "URL recorded: submit the task again from a server with a public URL "
+                "('ocptask serve --public-url URL'), which records it"
+            )
         else:
-            options.append(f"obproxy_config_server_url={config_url(self.cluster_name)}")
+            options.append(f"obproxy_config_server_url={self.config_url}")
         if options:
             args += ["-o", ",".join(options)]
         return args
-
-
-def config_url(cluster_name: str) -> str:
-    """OCP's config URL shape for CONFIG_URL mode (the value is passed quoted, never parsed)."""
-    base = os.environ.get("OCPTASK_CONFIG_URL_BASE", "http://127.0.0.1:8080")
-    return (
-        f"{base}/services?Action=GetObProxyConfig&ObproxyClusterName={quote(cluster_name, safe='')}"
-    )
