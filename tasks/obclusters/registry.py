@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -124,20 +124,14 @@ class ObClusters:
         problems = _check(cluster_id, name, rs_list, config_url) + _password_problems(password)
         if problems:
             raise RequestInvalid(problems)
-        now = utcnow()
-        with self.store.write() as session:
-            rec = session.get(ObClusterRecord, cluster_id)
-            if rec is None:
-                rec = ObClusterRecord(
-                    id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
-                )
+        sealed = self.store.secrets.seal(password)
+
+        def change(rec: ObClusterRecord) -> None:
             rec.name, rec.rs_list, rec.config_url = name, rs_list, config_url
             rec.rs_roles = None  # the roles registered with the old list, if any, are not its
-            rec.proxy_password = self.store.secrets.seal(password)  # type: ignore[assignment]
-            rec.update_time = now
-            session.add(rec)
-            session.flush()
-            return _cluster(rec)
+            rec.proxy_password = sealed  # type: ignore[assignment]
+
+        return self._write(cluster_id, name, rs_list, change)
 
     def register(
         self, cluster_id: int, name: str, root_servers: Sequence[tuple[RootServer, str]]
@@ -151,6 +145,20 @@ class ObClusters:
         problems = _check(cluster_id, name, rs_list, None)
         if problems:
             raise RequestInvalid(problems)
+
+        def change(rec: ObClusterRecord) -> None:
+            if rec.name != name:
+                message = f"OceanBase cluster {cluster_id} is registered as {rec.name!r}"
+                raise RequestInvalid([FieldError("name", message, name)])
+            rec.rs_list, rec.rs_roles = rs_list, [role for _, role in root_servers]
+
+        return self._write(cluster_id, name, rs_list, change)
+
+    def _write(
+        self, cluster_id: int, name: str, rs_list: str, change: Callable[[ObClusterRecord], None]
+    ) -> ObCluster:
+        """The entry of ``cluster_id`` (a new one, without a password, if there is none) with
+        ``change`` applied and its update time moved, in one transaction."""
         now = utcnow()
         with self.store.write() as session:
             rec = session.get(ObClusterRecord, cluster_id)
@@ -158,17 +166,7 @@ class ObClusters:
                 rec = ObClusterRecord(
                     id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
                 )
-            elif rec.name != name:
-                raise RequestInvalid(
-                    [
-                        FieldError(
-                            "name",
-                            f"OceanBase cluster {cluster_id} is registered as {rec.name!r}",
-                            name,
-                        )
-                    ]
-                )
-            rec.rs_list, rec.rs_roles = rs_list, [role for _, role in root_servers]
+            change(rec)
             rec.update_time = now
             session.add(rec)
             session.flush()
