@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from engine import Engine
 from engine.daemon import Daemon
 from engine.db.locations import resolve_url
+from engine.public_url import VARIABLE
 
 from .app import create_app
 
@@ -66,7 +67,7 @@ def serve(
     try:
         if workers > 1:
             os.environ["OCPTASK_SERVE_DB"] = resolve_url(db)
-            os.environ["OCPTASK_PUBLIC_URL"] = public_url or ""
+            os.environ[VARIABLE] = public_url or ""
             os.environ["OCPTASK_ACCEPT_OB_REGISTER"] = "1" if accept_ob_register else ""
             uvicorn.run(
                 "api.server:worker_app",
@@ -97,8 +98,9 @@ def serve(
 def worker_app() -> FastAPI:
     """One worker process's app (``--workers N``): its own Engine on the parent's database; it
     runs no steps (the parent's daemon does)."""
-    engine = Engine(os.environ["OCPTASK_SERVE_DB"], public_url=os.environ["OCPTASK_PUBLIC_URL"])
-    return create_app(engine, accept_ob_register=bool(os.environ["OCPTASK_ACCEPT_OB_REGISTER"]))
+    engine = Engine(os.environ["OCPTASK_SERVE_DB"], public_url=os.environ.get(VARIABLE))
+    accept = bool(os.environ.get("OCPTASK_ACCEPT_OB_REGISTER"))
+    return create_app(engine, accept_ob_register=accept)
 
 
 def _after_uvicorn(signum: int, _frame: object) -> None:

@@ -28,6 +28,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from engine.errors import NotFound, OcpTaskError
+from engine.public_url import VARIABLE as PUBLIC_URL_VARIABLE
+from engine.public_url import checked_public_url
 
 if TYPE_CHECKING:
     from engine import Engine, Task
@@ -40,12 +42,9 @@ DbOption = Annotated[
 ParallelismOption = Annotated[int, typer.Option(help="Subtasks run at once.", min=1)]
 NameOption = Annotated[str | None, typer.Option(help="Executor identity (default <ip>:<pid>).")]
 GraceOption = Annotated[float, typer.Option(help="Seconds running steps get on SIGTERM.", min=0)]
-PUBLIC_URL_VARIABLE = "OCPTASK_PUBLIC_URL"
 
 
 def _public_url(value: str | None) -> str | None:
-    from engine.public_url import checked_public_url
-
     try:
         return checked_public_url(value)
     except ValueError as exc:

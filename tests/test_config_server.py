@@ -18,7 +18,14 @@ import pytest
 
 from api.auth.users import Users
 from engine import Engine, RequestInvalid
-from fixtures import OB_CLUSTER_ID, OB_CLUSTER_NAME, PACKAGE_DIR, api_server, sample_request
+from fixtures import (
+    OB_CLUSTER_ID,
+    OB_CLUSTER_NAME,
+    PACKAGE,
+    PACKAGE_DIR,
+    api_server,
+    sample_request,
+)
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy import create_cluster
 from tests.conftest import API_PASSWORD, API_USER, ApiEnv
@@ -297,3 +304,97 @@ def test_config_url_on_hosts_needs_a_public_url_on_every_surface(
     assert "Traceback" not in cli.stderr
     with Engine(db) as engine:
         assert engine.list() == []
+
+
+def test_a_name_two_clusters_share_is_listed_once(registered: ApiEnv) -> None:
+    """obproxy refuses a whole answer that names a cluster twice: the lowest id stands."""
+    ObClusters(registered.engine).add(3, "other", rs_list="10.0.3.1:2881", password=PASSWORD)
+    data = services(registered, Action="GetObProxyConfig").json()["Data"]
+    listed = [(e["ObRegion"], e["ObRootServiceInfoUrl"]) for e in data["ObRootServiceInfoUrlList"]]
+    assert [name for name, _ in listed] == ["hooray", "other"]
+    assert listed[1][1].endswith("ObCluster=other&ObClusterId=3")  # 3 < 7
+    template = services(registered, Action="GetObRootServiceInfoUrlTemplate").json()["Data"]
+    assert template["ObClusterList"] == ["hooray", "other"]
+    both = services(registered, Action="ObRootServiceInfo", ObCluster="other", version="2")
+    assert [c["ObClusterId"] for c in both.json()["Data"]] == [3, 7]  # version 2 lists all
+
+
+def test_odd_inputs_get_its_wrapper_never_a_500(tmp_path: Path) -> None:
+    db = str(tmp_path / "odd.db")
+    server = api_server.start(db, tmp_path / "serve.log", "--no-run", "--accept-ob-register")
+    env = ApiEnv(server.url, db, None, server, "", "", "", "")  # type: ignore[arg-type]
+    try:
+        cases = [
+            ({"Action": "ObRootServiceInfo", "ObCluster": "a\x00b"}, None, 404),
+            ({"Action": "ObRootServiceInfo", "ObCluster": "x" * 60_000}, None, 404),
+            ({"Action": "GetObProxyConfig", "ObproxyClusterName": "\x00"}, None, 404),
+            ({"Action": "ObRootServiceInfo", "ObClusterId": "1" * 40, "ObCluster": "a"}, None, 400),
+            ({"Action": "ObRootServiceInfo"}, "[" * 100_000, 400),
+            ({"Action": "ObRootServiceRegister"}, '{"ObCluster": "a\\ud800", "RsList": 1}', 400),
+            ({"Action": "ObRootServiceRegister"}, b"\xff\xfe", 400),
+        ]
+        with httpx.Client(base_url=env.url, timeout=30) as client:
+            for params, body, status in cases:
+                method = "GET" if body is None else "POST"
+                answer = client.request(method, "/services", params=params, content=body)
+                assert answer.status_code == status, (params, answer.text[:300])
+                assert set(answer.json()) == WRAPPER and len(answer.content) < 2000
+        assert "Traceback" not in server.log()
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://h", "http://", "http://h:99999", "http://u:pw@h", "http://h/x?y=1", "http://[::1",
+     "http://h/\x00", "http://h/" + "x" * 400],
+)  # fmt: skip
+def test_a_public_url_that_is_not_one_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="public URL") as refused:
+        Engine("sqlite://", public_url=url)
+    assert "pw" not in str(refused.value)  # a password typed in it is never echoed
+
+
+def test_batch_add_records_the_config_url_or_is_refused_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CONFIG_URL cluster created without hosts (the docs' sample) gets its config URL when
+    its first OBProxies are submitted; without a public URL that submit is refused. ``--no-run``:
+    the hosts are never reached, the submits are what is checked."""
+    monkeypatch.setenv("OCPTASK_PACKAGE_DIR", str(PACKAGE_DIR))
+    body = {"hostIds": [], "sqlPort": 2883, "exporterPort": 2884, "version": PACKAGE}
+    for public in (False, True):
+        db = str(tmp_path / f"add-{public}.db")
+        with Engine(db) as engine:
+            Users(engine.store).add(API_USER, API_PASSWORD)
+            ObClusters(engine).add(1, "hooray", rs_list="10.0.0.1:2881", password=PASSWORD)
+            host = engine.hosts.add(
+                {"name": "h1", "innerIpAddress": "127.0.0.119", "username": "u", "password": "x"}
+            )
+            engine.run(create_cluster(engine, sample_request()).id, timeout=30)  # no public URL
+        port = api_server.free_port()
+        flags = ["--public-url", f"http://127.0.0.1:{port}"] if public else []
+        server = api_server.start(
+            db, tmp_path / f"serve-{public}.log", "--no-run", *flags, port=port
+        )
+        try:
+            with httpx.Client(base_url=server.url, auth=(API_USER, API_PASSWORD)) as client:
+                before = client.get("/api/v2/obproxy/clusters/1").json()["data"]
+                assert before["configUrl"] is None  # no hosts: nothing was pointed anywhere yet
+                add = body | {"hostIds": [host.id]}
+                added = client.post("/api/v2/obproxy/clusters/1/obproxies/batchAdd", json=add)
+                after = client.get("/api/v2/obproxy/clusters/1").json()["data"]
+        finally:
+            assert server.stop() == 0
+        if public:
+            assert added.status_code == 200, added.text
+            assert after["configUrl"] == (
+                f"http://127.0.0.1:{port}/services?Action=GetObProxyConfig&User_ID=alibaba"
+                "&UID=admin&ObproxyClusterName=OBProxy001"
+            )
+            assert after["updateTime"] > before["updateTime"]
+        else:
+            error = added.json()["error"]
+            assert added.status_code == 400 and error["target"] == "configUrl"
+            assert "--public-url" in error["message"] and after["configUrl"] is None
+            assert after["obproxies"] == []  # nothing of the refused submit was written

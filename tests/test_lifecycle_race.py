@@ -32,7 +32,13 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture
 def servers(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[list[str]]:
     Users(engine.store).add(USER, PASSWORD)
-    started = [api_server.start(db_url, tmp_path / f"server{i}.log", "--no-run") for i in range(2)]
+    started = []
+    for i in range(2):  # a public URL each: a restart of a CONFIG_URL cluster records it
+        port = api_server.free_port()
+        public = ("--public-url", f"http://127.0.0.1:{port}")
+        started.append(
+            api_server.start(db_url, tmp_path / f"server{i}.log", "--no-run", *public, port=port)
+        )
     try:
         yield [s.url for s in started]
     finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -23,10 +22,11 @@ from starlette.responses import Response
 
 from engine import Engine, RequestInvalid
 from tasks.obclusters import config_server as protocol
-from tasks.obclusters.config_server import ConfigServerRefusal
+from tasks.obclusters.config_server import REGISTER_ACTIONS, ConfigServerRefusal
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.config_url import served_clusters
 
+from ..envelope import trace_id
 from .tasks import engine_of
 
 log = logging.getLogger("ocptask.config_server")
@@ -46,27 +46,31 @@ async def services(request: Request) -> Response:
     query = dict(request.query_params)
     action, method = query.get("Action", ""), request.method
     try:
-        body = await request.body() if method == "POST" else b""
+        writes = method == "DELETE" or (method == "POST" and action in REGISTER_ACTIONS)
+        if writes and not request.app.state.accept_ob_register:  # refused before any read
+            raise ConfigServerRefusal(
+                403,
+                "this server does not take registrations from observers "
+                "(start it with 'ocptask serve --accept-ob-register')",
+            )
+        body = await request.body() if writes else b""
         data = await run_in_threadpool(_answer, request, method, action, query, body)
         status, message = 200, "successful"
     except ConfigServerRefusal as refused:
         status, message, data = refused.status, refused.message, None
-    trace = secrets.token_hex(8)
+    except Exception:  # in its wrapper too, the traceback in the log only
+        log.exception("%s /services (trace %s) failed", method, trace_id())
+        status, data = 500, None
+        message = f"got internal error: quote trace {trace_id()} to the operator"
     peer = request.client.host if request.client else "-"
-    log.info(
-        "%s %s from %s: %s (trace %s)",
-        method,
-        request.url.path + "?" + request.url.query,
-        peer,
-        status,
-        trace,
-    )
+    asked = request.url.path + "?" + request.url.query
+    log.info("%s %s from %s: %s (trace %s)", method, asked[:300], peer, status, trace_id())
     answer = {
         "Code": status,
         "Message": message,
         "Success": status == 200,
         "Data": data,
-        "Trace": trace,
+        "Trace": trace_id(),
         "Server": request.url.hostname or "",
         "Cost": int((time.perf_counter() - began) * 1000),
     }
@@ -74,6 +78,8 @@ async def services(request: Request) -> Response:
 
 
 def _answer(request: Request, method: str, action: str, query: dict[str, str], body: bytes) -> Any:
+    """Data for a request, by method and action as ob-configserver dispatches them (reads by GET,
+    and the config lists by POST too); a refusal otherwise."""
     engine = engine_of(request)
     if method == "GET" and action == "ObIDCRegionInfo":
         return _root_service(engine, query, protocol.idc_region_info)
@@ -83,20 +89,13 @@ def _answer(request: Request, method: str, action: str, query: dict[str, str], b
         if action == "ObRootServiceInfo":
             return _root_service(engine, query, protocol.root_service_info)
         return _obproxy_config(request, engine, action, query)
-    writes = {"POST": protocol.REGISTER_ACTIONS, "DELETE": ("ObRootServiceInfo",)}
-    if action not in writes.get(method, ()):
-        raise ConfigServerRefusal(400, f"invalid action {action[:60]!r} for {method}")
-    if not request.app.state.accept_ob_register:
-        raise ConfigServerRefusal(
-            403,
-            "this server does not take registrations from observers "
-            "(start it with 'ocptask serve --accept-ob-register')",
-        )
-    if method == "DELETE":
+    if method == "DELETE" and action == "ObRootServiceInfo":
         raise ConfigServerRefusal(
             501, "remove an OceanBase cluster with 'ocptask obcluster remove ID'"
         )
-    return _register(engine, query, body)
+    if method == "POST" and action in REGISTER_ACTIONS:
+        return _register(engine, query, body)
+    raise ConfigServerRefusal(400, f"invalid action {action[:60]!r} for {method}")
 
 
 def _root_service(engine: Engine, query: dict[str, str], shape: Any) -> Any:
@@ -106,14 +105,13 @@ def _root_service(engine: Engine, query: dict[str, str], shape: Any) -> Any:
 
 
 def _obproxy_config(request: Request, engine: Engine, action: str, query: dict[str, str]) -> Any:
-    only = query.get("VersionOnly", "false").lower()
-    if only not in ("true", "false", "1", "0", "t", "f"):
-        raise ConfigServerRefusal(400, "VersionOnly must be true or false")
+    only = protocol.version_only_asked(query)
     proxy_cluster = query.get("ObproxyClusterName")
     if proxy_cluster is None:  # ob-configserver's answer: every registered cluster
         clusters = ObClusters(engine).list()
     else:  # OCP's: the clusters this OBProxy cluster links to
-        clusters = served_clusters(engine, proxy_cluster)
+        known = protocol.plain_name(proxy_cluster)
+        clusters = served_clusters(engine, proxy_cluster) if known else None
         if clusters is None:
             raise ConfigServerRefusal(404, f"no OBProxy cluster named {proxy_cluster[:64]!r}")
     base = engine.public_url or str(request.base_url).rstrip("/")
@@ -121,14 +119,14 @@ def _obproxy_config(request: Request, engine: Engine, action: str, query: dict[s
         config = protocol.obproxy_config(base, clusters)
     else:
         config = protocol.obproxy_config_template(base, clusters)
-    return protocol.version_only(config) if only in ("true", "1", "t") else config
+    return protocol.version_only(config) if only else config
 
 
 def _register(engine: Engine, query: dict[str, str], body: bytes) -> str:
     try:
         parsed = json.loads(body) if body else None
-    except (UnicodeDecodeError, ValueError):
-        raise ConfigServerRefusal(400, "the body is not JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ConfigServerRefusal(400, "the body is not JSON (or is nested too deeply)") from None
     cluster_id, name, servers = protocol.registration(parsed, query)
     try:
         cluster = ObClusters(engine).register(cluster_id, name, servers)

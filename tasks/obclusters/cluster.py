@@ -50,6 +50,12 @@ class RootServer:
     sql_port: int
 
     @property
+    def bracketed_host(self) -> str:
+        """The host as an ``ip:port`` address writes it (an IPv6 address in brackets)."""
+        bare = ":" in self.host and not self.host.startswith("[")
+        return f"[{self.host}]" if bare else self.host
+
+    @property
     def entry(self) -> str:
         """As a registered rsList writes it."""
         ports = f"{self.rpc_port}:{self.sql_port}" if self.rpc_port is not None else self.sql_port

@@ -29,6 +29,7 @@ from .cluster import ObCluster, RootServer
 DEFAULT_RPC_PORT = 2882
 UNKNOWN_ROLE = "FOLLOWER"
 ROLES = ("LEADER", "FOLLOWER")
+TRUE, FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
 REGISTER_ACTIONS = ("ObRootServiceInfo", "ObRootServiceRegister")
 """POST actions that register root servers: ob-configserver's, and OCP's (which obd calls)."""
 
@@ -55,21 +56,39 @@ def go_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def services_url(base: str, action: str, **params: str) -> str:
+    """A config-server URL (every one ocptask hands out is made here): the values quoted, but a
+    template's ``${…}`` placeholder kept for obproxy to fill in."""
+    pairs = [("Action", action), *params.items()]
+    query = "&".join(f"{k}={v if v.startswith('${') else quote(v, safe='')}" for k, v in pairs)
+    return f"{base}/services?{query}"
+
+
 def _meta_database(base: str) -> dict[str, str]:
-    return {
-        "DataBase": "***",
-        "MetaDataBase": f"{base}/services?Action=ObRootServiceInfo&User_ID=alibaba&UID=admin"
-        "&ObRegion=obdv1",
-        "Password": "***",
-        "User": "***",
-    }
+    """ob-configserver's placeholder meta database: no user, no password."""
+    meta = services_url(base, "ObRootServiceInfo", User_ID="alibaba", UID="admin", ObRegion="obdv1")
+    return {"DataBase": "***", "MetaDataBase": meta, "Password": "***", "User": "***"}
+
+
+def _bin_url(base: str) -> str:
+    return f"{base}/client?Action=GetObProxy"
 
 
 def root_service_url(base: str, cluster: ObCluster) -> str:
     """Where obproxy reads a cluster's root servers: by name, as ob-configserver links them, and
     by id (the registry's key; two clusters may share a name)."""
-    name = quote(cluster.name, safe="")
-    return f"{base}/services?Action=ObRootServiceInfo&ObCluster={name}&ObClusterId={cluster.id}"
+    return services_url(
+        base, "ObRootServiceInfo", ObCluster=cluster.name, ObClusterId=str(cluster.id)
+    )
+
+
+def _one_per_name(clusters: Sequence[ObCluster]) -> list[ObCluster]:
+    """The clusters by name, the lowest id of a name only: obproxy refuses a whole answer that
+    names a cluster twice (``OB_INVALID_CONFIG``), and ob-configserver keeps one per name."""
+    first: dict[str, ObCluster] = {}
+    for cluster in sorted(clusters, key=lambda c: (c.name, c.id)):
+        first.setdefault(cluster.name, cluster)
+    return list(first.values())
 
 
 def obproxy_config(base: str, clusters: Sequence[ObCluster]) -> dict[str, Any]:
@@ -78,9 +97,9 @@ def obproxy_config(base: str, clusters: Sequence[ObCluster]) -> dict[str, Any]:
     root servers themselves are in each cluster's own answer)."""
     urls = [
         {"ObRegion": c.name, "ObRootServiceInfoUrl": root_service_url(base, c)}
-        for c in sorted(clusters, key=lambda c: (c.name, c.id))
+        for c in _one_per_name(clusters)
     ]
-    bin_url = f"{base}/client?Action=GetObProxy"
+    bin_url = _bin_url(base)
     meta = _meta_database(base)
     version = hashlib.md5((go_json(urls) + go_json(meta) + bin_url).encode()).hexdigest()
     return {
@@ -93,10 +112,16 @@ def obproxy_config(base: str, clusters: Sequence[ObCluster]) -> dict[str, Any]:
 
 def obproxy_config_template(base: str, clusters: Sequence[ObCluster]) -> dict[str, Any]:
     """``GetObRootServiceInfoUrlTemplate``'s Data (ob-configserver's template variant)."""
-    names = sorted({c.name for c in clusters})
-    v1 = f"{base}/services?Action=ObRootServiceInfo&ObRegion=${{ObRegion}}"
-    v2 = f"{base}/services?Action=ObRootServiceInfo&version=2&ObCluster=${{ObCluster}}&ObClusterId=${{OBClusterId}}"  # noqa: E501
-    bin_url = f"{base}/client?Action=GetObProxy"
+    names = [c.name for c in _one_per_name(clusters)]
+    v1 = services_url(base, "ObRootServiceInfo", ObRegion="${ObRegion}")
+    v2 = services_url(
+        base,
+        "ObRootServiceInfo",
+        version="2",
+        ObCluster="${ObCluster}",
+        ObClusterId="${OBClusterId}",
+    )
+    bin_url = _bin_url(base)
     meta = _meta_database(base)
     content = go_json(names) + go_json(v1) + go_json(v2) + go_json(meta) + bin_url
     return {
@@ -109,14 +134,36 @@ def obproxy_config_template(base: str, clusters: Sequence[ObCluster]) -> dict[st
     }
 
 
+def version_only_asked(query: Mapping[str, str]) -> bool:
+    """``VersionOnly``, parsed as Go's ``strconv.ParseBool`` parses it (ob-configserver)."""
+    value = query.get("VersionOnly", "false")
+    if value not in (
+        "1",
+        "t",
+        "T",
+        "TRUE",
+        "true",
+        "True",
+        "0",
+        "f",
+        "F",
+        "FALSE",
+        "false",
+        "False",
+    ):
+        raise ConfigServerRefusal(400, "VersionOnly must be true or false")
+    return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
 def version_only(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer to ``VersionOnly=true``: obproxy asks it each refresh, and fetches the whole
+    config only when it changed."""
     return {"Version": config["Version"]}
 
 
 def _address(server: RootServer) -> str:
-    host = f"[{server.host}]" if ":" in server.host and not server.host.startswith("[") else None
     port = server.rpc_port if server.rpc_port is not None else DEFAULT_RPC_PORT
-    return f"{host or server.host}:{port}"
+    return f"{server.bracketed_host}:{port}"
 
 
 def root_service_info(cluster: ObCluster) -> dict[str, Any]:
@@ -147,6 +194,8 @@ def cluster_query(query: Mapping[str, str]) -> tuple[str, int, int]:
     name = query.get("ObRegion") or query.get("ObCluster") or ""
     if not name:
         raise ConfigServerRefusal(400, "no ObCluster or ObRegion")
+    if not plain_name(name):
+        raise ConfigServerRefusal(404, f"no OceanBase cluster {name[:64]!r} is registered")
     raw_id = query.get("ObRegionId") or query.get("ObClusterId") or "0"
     return name, _number(raw_id, "ObClusterId"), _number(query.get("version") or "0", "version")
 
@@ -157,10 +206,18 @@ def _number(text: str, field: str) -> int:
     return int(text)
 
 
+def plain_name(name: str) -> bool:
+    """A name worth looking up: no registered name (nor OBProxy cluster name) is longer or holds
+    a control character, and a NUL would be refused by PostgreSQL."""
+    return len(name) <= 128 and not any(ord(c) < 32 or ord(c) == 127 for c in name)
+
+
 def matching(clusters: Sequence[ObCluster], name: str, cluster_id: int) -> list[ObCluster]:
+    """The clusters a request names (the registry's clusters of that name, ``cluster_id`` 0
+    for any), or 404 as ob-configserver answers."""
     found = [c for c in clusters if c.name == name and cluster_id in (0, c.id)]
     if not found:
-        which = f"{name!r}" + (f" with id {cluster_id}" if cluster_id else "")
+        which = f"{name[:64]!r}" + (f" with id {cluster_id}" if cluster_id else "")
         raise ConfigServerRefusal(404, f"no OceanBase cluster {which} is registered")
     return found
 

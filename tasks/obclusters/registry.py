@@ -15,15 +15,16 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, BigInteger, Column
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, members
 from engine.clock import as_utc, utcnow
 from engine.db.records import timestamp
 from engine.errors import found
+from engine.public_url import http_url
 
 from .cluster import REGISTERED, STATUSES, ObCluster, RootServer
 
@@ -79,18 +80,9 @@ def _check(
     problem = _rs_list_problem(rs_list)
     if problem:
         problems.append(FieldError("rsList", problem, rs_list))
-    if config_url is not None:
-        parts = urlsplit(config_url) if isinstance(config_url, str) else None
-        if (
-            parts is None
-            or parts.scheme not in ("http", "https")
-            or not parts.netloc
-            or len(config_url) > 1024  # type: ignore[arg-type]
-            or any(unicodedata.category(c)[0] in "CZ" for c in config_url)  # type: ignore[union-attr]
-        ):
-            problems.append(
-                FieldError("configUrl", "must be an http(s) URL of at most 1024 characters")
-            )
+    if config_url is not None and http_url(config_url, 1024) is None:
+        problem = "must be an http(s) URL of at most 1024 characters"
+        problems.append(FieldError("configUrl", problem))
     return problems
 
 
@@ -159,18 +151,25 @@ class ObClusters:
     ) -> ObCluster:
         """The entry of ``cluster_id`` (a new one, without a password, if there is none) with
         ``change`` applied and its update time moved, in one transaction."""
-        now = utcnow()
-        with self.store.write() as session:
-            rec = session.get(ObClusterRecord, cluster_id)
-            if rec is None:
-                rec = ObClusterRecord(
-                    id=cluster_id, name=name, rs_list=rs_list, proxy_password="", create_time=now
-                )
-            change(rec)
-            rec.update_time = now
-            session.add(rec)
-            session.flush()
-            return _cluster(rec)
+        for attempt in (1, 2):  # a second go when another writer made the entry meanwhile
+            try:
+                now = utcnow()
+                with self.store.write() as session:
+                    rec = session.get(ObClusterRecord, cluster_id)
+                    if rec is None:
+                        rec = ObClusterRecord(
+                            id=cluster_id, name=name, rs_list=rs_list, proxy_password="",
+                            create_time=now,
+                        )  # fmt: skip
+                    change(rec)
+                    rec.update_time = now
+                    session.add(rec)
+                    session.flush()
+                    return _cluster(rec)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def page(
         self,

@@ -10,16 +10,15 @@ guessed address.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from sqlalchemy import Connection, update
 from sqlalchemy import select as sql_select
 
 from engine import Engine, FieldError, RequestInvalid
 from tasks.obclusters.cluster import ObCluster
+from tasks.obclusters.config_server import services_url
 from tasks.obclusters.registry import ObClusters
 
-from .records import ObproxyClusterRecord
+from .records import ObproxyClusterRecord, touch_row
 
 CLUSTERS = ObproxyClusterRecord.__table__  # type: ignore[attr-defined]
 SETTING = (
@@ -31,14 +30,12 @@ SETTING = (
 def config_url(public_url: str, cluster_name: str) -> str:
     """OCP's configUrl (``…/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin&
     ObproxyClusterName=NAME``; the two fixed parameters are OCP's, ignored by the server)."""
-    name = quote(cluster_name, safe="")
-    return (
-        f"{public_url}/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin"
-        f"&ObproxyClusterName={name}"
-    )
+    params = {"User_ID": "alibaba", "UID": "admin", "ObproxyClusterName": cluster_name}
+    return services_url(public_url, "GetObProxyConfig", **params)
 
 
 def no_public_url(field: str, value: object) -> FieldError:
+    """The refusal of a CONFIG_URL submit on hosts without a public URL, naming the setting."""
     return FieldError(
         field,
         "CONFIG_URL mode needs the URL at which the hosts reach ocptask's config server, and "
@@ -66,6 +63,7 @@ def ensure_config_url(engine: Engine, conn: Connection, cluster_id: int, field: 
         raise RequestInvalid([no_public_url(field, None)])
     url = config_url(engine.public_url, row.name)
     conn.execute(update(CLUSTERS).where(CLUSTERS.c.id == cluster_id).values(config_url=url))
+    touch_row(conn, cluster_id)
 
 
 def served_clusters(engine: Engine, proxy_cluster_name: str) -> list[ObCluster] | None:

@@ -255,7 +255,7 @@ def _submit(
         there = sql_select(CLUSTERS.c.id).where(CLUSTERS.c.id == cluster.id)
         found(conn.execute(there).scalar(), ObproxyClusterNotFound, cluster.id)
         if template.name in STARTS:
-            ensure_config_url(engine, conn, cluster.id, "workMode")  # type: ignore[arg-type]
+            ensure_config_url(engine, conn, cluster.id, "configUrl")  # type: ignore[arg-type]
         check(conn, task_id)
 
     data = payload.model_dump(mode="json")

@@ -87,7 +87,7 @@ def add_per_host(
 
     def written(conn: Connection, task_ids: list[int]) -> Mapping[int, dict[str, str]]:
         claimed = claim_batch(conn, cluster.id, task_ids, rows, "hostIds")  # type: ignore[arg-type]
-        ensure_config_url(engine, conn, cluster.id, "workMode")  # type: ignore[arg-type]
+        ensure_config_url(engine, conn, cluster.id, "configUrl")  # type: ignore[arg-type]
         return claimed
 
     return engine.submit_batch(INSTALL_ONE_OBPROXY, each, creator, also=written)
