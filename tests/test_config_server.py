@@ -7,6 +7,7 @@ it on sandbox hosts are ``tests/test_config_url_mode.py``."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -398,3 +399,18 @@ def test_batch_add_records_the_config_url_or_is_refused_naming_the_setting(
             assert added.status_code == 400 and error["target"] == "configUrl"
             assert "--public-url" in error["message"] and after["configUrl"] is None
             assert after["obproxies"] == []  # nothing of the refused submit was written
+
+
+def test_the_console_shows_what_a_clusters_obproxies_are_served(registered: ApiEnv) -> None:
+    link_proxy_cluster(registered)
+    with httpx.Client(base_url=registered.url, follow_redirects=False) as session:
+        form = session.get("/login").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        login = {"username": registered.user, "password": registered.password, "csrf": token}
+        assert session.post("/login", data=login).status_code == 303
+        page = session.get("/obproxy/1").text
+    served = page[page.index('<table id="served">') :]
+    served = served[: served.index("</table>")]
+    assert "<td>hooray</td><td>1</td><td>10.0.0.1:2881</td>" in served
+    assert "other" not in served  # linked to hooray only
+    assert f"{registered.url}/services?Action=GetObProxyConfig" in page  # its config URL
