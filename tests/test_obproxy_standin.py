@@ -350,26 +350,34 @@ class ConfigServer:
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.config_path = "/services?Action=GetObProxyConfig&ObproxyClusterName=proxies"
         self.config_url = self.base + self.config_path
+        self.version_path = self.config_path + "&VersionOnly=true"  # a refresh round asks first
 
     def rs_path(self, cluster: str) -> str:
         return f"/services?Action=ObRootServiceInfo&ObCluster={cluster}"
 
-    def serve_clusters(self, clusters: dict[str, tuple[int, list[str]]]) -> str:
-        """GetObProxyConfig listing ``clusters`` (name: (id, ["ip:rpc_port", …])), each RS URL
-        answering its list (sql_port 2881); the answer's Version."""
+    def serve_clusters(
+        self, clusters: dict[str, tuple[int, list[str]]], announce: bool = True
+    ) -> str:
+        """GetObProxyConfig listing ``clusters`` (name: (id, ["ip:rpc_port", …])), its VersionOnly
+        answer (left as it was unless ``announce``), each RS URL answering its list (sql_port
+        2881), all swapped in at once; the answer's Version."""
         listed = [
             {"ObRegion": name, "ObRootServiceInfoUrl": self.base + self.rs_path(name)}
             for name in clusters
         ]
         version = hashlib.md5(json.dumps(listed).encode()).hexdigest()
         data = {"ObRootServiceInfoUrlList": listed, "Version": version}
-        self.answers[self.config_path] = (200, succeeded(data))
+        answers = dict(self.answers)
+        answers[self.config_path] = (200, succeeded(data))
+        if announce:
+            answers[self.version_path] = (200, succeeded({"Version": version}))
         for name, (cluster_id, addresses) in clusters.items():
-            self.answers[self.rs_path(name)] = (
-                200,
-                succeeded(rs_info(name, cluster_id, addresses)),
-            )
+            answers[self.rs_path(name)] = (200, succeeded(rs_info(name, cluster_id, addresses)))
+        self.answers = answers  # one swap: a request sees the old answers or the new
         return version
+
+    def count(self, path: str) -> int:
+        return self.paths_from(ADDRESS).count(path)
 
     def paths_from(self, address: str) -> list[str]:
         return [path for client, path in self.requests if client == address]
@@ -487,12 +495,16 @@ def test_config_url_start_fetches_the_clusters(root: Path, config_server: Config
     assert "cluster hooray added: id 7 rs_list '127.0.0.1:2881;127.0.0.2:2881'" in log
 
 
+EMPTY_LIST = {"ObRootServiceInfoUrlList": [], "Version": "x"}
 REFUSALS = {
     "down": None,
     "500": (500, failed(500, "got internal error: database is locked")),
     "not successful": (200, failed(200, "bad request: no such obproxy cluster")),
     "not JSON": (200, b"<html>OCP</html>"),
     "no cluster list": (200, succeeded({"Version": "x"})),
+    "Code 500": (200, {**succeeded(EMPTY_LIST), "Code": 500}),
+    "no Code": (200, {k: v for k, v in succeeded(EMPTY_LIST).items() if k != "Code"}),
+    "Message": (200, {**succeeded(EMPTY_LIST), "Message": "ok"}),
 }
 
 
@@ -517,6 +529,9 @@ def test_config_url_start_refuses_when_the_config_url_fails(
         "not successful": "the answer's Success is False: 'bad request: no such obproxy cluster'",
         "not JSON": "the answer is not JSON",
         "no cluster list": "the answer has no list Data.ObRootServiceInfoUrlList",
+        "Code 500": "the answer's Code is 500, not 2xx: 'successful'",  # Success true all the same
+        "no Code": "the answer's Code is None, not 2xx: 'successful'",
+        "Message": "the answer's Message is 'ok', not 'successful'",
     }[case.partition(",")[0]]
     assert result.stderr.startswith(line + why), result.stderr
     assert len(result.stderr.splitlines()) == 1
@@ -685,3 +700,184 @@ def test_version_2_list_answer(root: Path, config_server: ConfigServer) -> None:
         (("dual", "1", "[::1]:2881;10.0.0.1:2881"), version),
         (("solo", "5", "10.0.0.5:2881"), version),
     ]
+
+
+def test_a_refresh_round_asks_the_version_first(root: Path, config_server: ConfigServer) -> None:
+    """As obproxy's refresh: ``&VersionOnly=true`` first, the full config again only when its
+    Version moved; every cluster's RS URL every round all the same (the stand-in's choice)."""
+    first = config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882"])})
+    url = config_server.config_url
+    assert config_url_start(root, 2916, url, "config_server_refresh_interval=200ms").returncode == 0
+    assert config_server.count(config_server.config_path) == 1  # the start asks for it all
+    assert config_server.count(config_server.version_path) == 0
+    # A second cluster in the full answer, while the server still says the old Version.
+    config_server.serve_clusters(
+        {"hooray": (1, ["127.0.0.1:2882"]), "ahead": (2, ["10.0.0.9:2882"])}, announce=False
+    )
+    rs_fetches = config_server.count(config_server.rs_path("hooray"))
+    asked = config_server.count(config_server.version_path)
+
+    def two_more_rounds() -> bool:
+        return config_server.count(config_server.version_path) >= asked + 2
+
+    wait_for(two_more_rounds)
+    assert config_server.count(config_server.config_path) == 1  # the Version did not move
+    assert config_server.count(config_server.rs_path("hooray")) >= rs_fetches + 2
+    assert config_server.count(config_server.rs_path("ahead")) == 0
+    assert [row[0] for row in proxy_sql(2916, "SHOW PROXYRSLIST")] == ["hooray"]
+    second = config_server.serve_clusters(
+        {"hooray": (1, ["127.0.0.1:2882"]), "ahead": (2, ["10.0.0.9:2882"])}
+    )
+
+    def ahead_reported() -> bool:
+        return [row[0] for row in proxy_sql(2916, "SHOW PROXYRSLIST")] == ["ahead", "hooray"]
+
+    wait_for(ahead_reported)
+    assert {row[4] for row in proxy_sql(2916, "SHOW PROXYRSLIST")} == {second}
+    assert config_server.count(config_server.config_path) >= 2
+    log = (root / "log" / "obproxy.log").read_text()
+    assert f"config version {first} -> {second}: fetching {url} again" in log
+    assert "cluster ahead added: id 2 rs_list '10.0.0.9:2881'" in log
+
+
+def test_the_template_action_is_asked_its_version_too(
+    root: Path, config_server: ConfigServer
+) -> None:
+    """``?Action=GetObRootServiceInfoUrlTemplate&VersionOnly=true``: a new Version brings the
+    new list of names."""
+    base = config_server.base + "/services"
+    template = base + "?Action=ObRootServiceInfo&ObRegion=${ObRegion}"
+
+    def serve(names: list[str], version: str) -> None:
+        data = {"ObClusterList": names, "ObRootServiceInfoUrlTemplate": template}
+        data["Version"] = version
+        answers = dict(config_server.answers)
+        answers["/services?Action=GetObRootServiceInfoUrlTemplate"] = (200, succeeded(data))
+        answers["/services?Action=GetObRootServiceInfoUrlTemplate&VersionOnly=true"] = (
+            200,
+            succeeded({"Version": version}),
+        )
+        for cluster_id, name in enumerate(names, start=1):
+            answer = rs_info(name, cluster_id, [f"127.0.0.{cluster_id}:2882"])
+            rs_path = f"/services?Action=ObRootServiceInfo&ObRegion={name}"
+            answers[rs_path] = (200, succeeded(answer))
+        config_server.answers = answers
+
+    serve(["one"], "t1")
+    url = config_server.base + "/services?Action=GetObRootServiceInfoUrlTemplate"
+    assert config_url_start(root, 2918, url, "config_server_refresh_interval=200ms").returncode == 0
+    serve(["one", "three"], "t2")
+
+    def three_reported() -> bool:
+        return [row[0] for row in proxy_sql(2918, "SHOW PROXYRSLIST")] == ["one", "three"]
+
+    wait_for(three_reported)
+    assert {row[4] for row in proxy_sql(2918, "SHOW PROXYRSLIST")} == {"t2"}
+    log = (root / "log" / "obproxy.log").read_text()
+    assert f"config version t1 -> t2: fetching {url} again" in log
+
+
+def test_a_config_url_without_a_query_is_asked_with_a_question_mark(
+    root: Path, config_server: ConfigServer
+) -> None:
+    config_server.serve_clusters({"c": (1, ["127.0.0.1:2882"])})
+    plain = "/obproxy-config"  # the same answers at a URL with no query
+    config_server.answers[plain] = config_server.answers[config_server.config_path]
+    config_server.answers[plain + "?VersionOnly=true"] = config_server.answers[
+        config_server.version_path
+    ]
+    url = config_server.base + plain
+    assert config_url_start(root, 2926, url, "config_server_refresh_interval=200ms").returncode == 0
+    wait_for(lambda: config_server.count(plain + "?VersionOnly=true") >= 1)
+    assert config_server.count(plain) == 1
+    assert "refresh failed" not in (root / "log" / "obproxy.log").read_text()
+
+
+def test_alter_refresh_rslist_fetches_the_root_servers_now(
+    root: Path, config_server: ConfigServer
+) -> None:
+    """obproxy's item: a round at once (the config's Version asked first, unchanged here),
+    then the item is false again; a value obproxy would not take is refused (1210)."""
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.1:2882"])})
+    url = config_server.config_url
+    assert config_url_start(root, 2920, url, "config_server_refresh_interval=1d").returncode == 0
+    config_server.serve_clusters({"hooray": (1, ["127.0.0.7:2882"])})  # same list, same Version
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        proxy_sql(2920, "ALTER PROXYCONFIG SET refresh_rslist = 'soon'")
+    assert refused.value.args[0] == 1210 and "'soon' is not a boolean" in refused.value.args[1]
+    assert config_server.count(config_server.version_path) == 0  # a day to go: no round yet
+    assert proxy_sql(2920, "SHOW PROXYRSLIST")[0][2] == "127.0.0.1:2881"
+    proxy_sql(2920, "ALTER PROXYCONFIG SET refresh_rslist = true")
+
+    def refreshed_and_reset() -> bool:
+        config = proxy_sql(2920, "SHOW PROXYCONFIG LIKE 'refresh_rslist'")
+        return (
+            proxy_sql(2920, "SHOW PROXYRSLIST")[0][2] == "127.0.0.7:2881"
+            and config[0][1] == "false"
+        )
+
+    wait_for(refreshed_and_reset)
+    assert config_server.count(config_server.version_path) == 1
+    assert config_server.count(config_server.config_path) == 1  # the start's only
+    log = (root / "log" / "obproxy.log").read_text()
+    assert "fetched the root servers of 1 cluster(s): refresh_rslist = 'false'" in log
+
+
+@pytest.mark.parametrize("action", ["GetObProxyConfig", "GetObRootServiceInfoUrlTemplate"])
+def test_a_cluster_named_twice_makes_the_answer_invalid(
+    root: Path, config_server: ConfigServer, action: str
+) -> None:
+    """obproxy: ``OB_HASH_EXIST`` -> ``OB_INVALID_CONFIG``, for the whole answer."""
+    config_server.serve_clusters({"c": (1, ["127.0.0.1:2882"]), "d": (2, ["127.0.0.2:2882"])})
+    if action == "GetObProxyConfig":
+        path = config_server.config_path
+        rs_url = config_server.base + config_server.rs_path("c")
+        listed = [{"ObRegion": name, "ObRootServiceInfoUrl": rs_url} for name in ("c", "d", "c")]
+        data: dict = {"ObRootServiceInfoUrlList": listed, "Version": "v"}
+    else:
+        path = "/services?Action=GetObRootServiceInfoUrlTemplate"
+        template = config_server.base + "/services?Action=ObRootServiceInfo&ObCluster=${ObCluster}"
+        data = {"ObClusterList": ["c", "d", "c"], "ObRootServiceInfoUrlTemplate": template}
+    config_server.answers[path] = (200, succeeded(data))
+    result = config_url_start(root, 2922, config_server.base + path)
+    assert result.returncode == 1
+    why = f"from {config_server.base + path}: the answer lists cluster c more than once"
+    assert why in result.stderr
+    assert not (root / "run" / "obproxy.pid").exists()
+
+
+def test_a_refresh_round_fails_on_a_cluster_named_twice_or_a_bad_header(
+    root: Path, config_server: ConfigServer
+) -> None:
+    """Each failed round keeps what it knew and names what was wrong; a good one after them
+    takes the new answer."""
+    config_server.serve_clusters({"c": (1, ["127.0.0.1:2882"])})
+    url = config_server.config_url
+    assert config_url_start(root, 2924, url, "config_server_refresh_interval=200ms").returncode == 0
+    kept = proxy_sql(2924, "SHOW PROXYRSLIST")
+    log_file = root / "log" / "obproxy.log"
+    failed_round = "refresh failed, keeping the previous rs lists: cannot fetch the config server's"
+
+    def fails(where: str, why: str) -> None:
+        wait_for(lambda: f"{failed_round} answer from {where}: {why}" in log_file.read_text())
+        assert proxy_sql(2924, "SHOW PROXYRSLIST") == kept
+
+    rs_url = config_server.base + config_server.rs_path("c")
+    listed = [{"ObRegion": "c", "ObRootServiceInfoUrl": rs_url}] * 2
+    config_server.answers[config_server.config_path] = (
+        200,
+        succeeded({"ObRootServiceInfoUrlList": listed, "Version": "twice"}),
+    )
+    config_server.answers[config_server.version_path] = (200, succeeded({"Version": "twice"}))
+    fails(url, "the answer lists cluster c more than once")
+    refused = (200, failed(200, "no such obproxy cluster"))  # no Data: the header says why
+    config_server.answers[config_server.version_path] = refused
+    fails(f"{url}&VersionOnly=true", "the answer's Success is False: 'no such obproxy cluster'")
+    # The next answers, staged while every round stops at the Version: c's with a bad header.
+    version = config_server.serve_clusters({"c": (1, ["127.0.0.5:2882"])}, announce=False)
+    good = config_server.answers[config_server.rs_path("c")]
+    config_server.answers[config_server.rs_path("c")] = (200, {**good[1], "Message": "ok"})
+    config_server.answers[config_server.version_path] = (200, succeeded({"Version": version}))
+    fails(rs_url, "the answer's Message is 'ok', not 'successful'")
+    config_server.answers[config_server.rs_path("c")] = good
+    wait_for(lambda: proxy_sql(2924, "SHOW PROXYRSLIST")[0][2] == "127.0.0.5:2881")
