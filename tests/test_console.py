@@ -71,14 +71,23 @@ def site(api_hosts: tuple[ApiEnv, list[int], dict]) -> tuple[ApiEnv, list[int], 
 
 def until(what: Callable[[], Any], timeout: float = 150, every: float = 0.3) -> Any:
     """``what()`` once it is truthy. An element the page re-rendered meanwhile (the console
-    redraws as tasks move) counts as not yet: it is looked up again on the next try."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    redraws as tasks move), or one not there yet while a submitted form's answer loads, counts
+    as not yet: it is looked up again on the next try."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             found = what()
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, NoSuchElementException):
+            found = None
+        except WebDriverException as exc:  # Chromium's word for the same race, at times
+            if "does not belong to the document" not in str(exc):
+                raise
             found = None
         if found:
             return found
