@@ -29,6 +29,8 @@ from tasks.validation import field_path
 from .auth.caller import Unauthenticated, authenticated
 from .auth.console_sessions import ConsoleSessions, CsrfRefused
 from .auth.origin import CROSS_SITE, CrossSiteRefused, same_origin
+from .auth.permissions import PermissionDenied, permitted
+from .auth.roles import Roles
 from .auth.throttle import FailedLogins, Throttled
 from .auth.users import Users
 from .console import pages
@@ -43,6 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "bad argument, validation failure or illegal state"),
         (401, "not authenticated"),
+        (403, "permission denied (OCP's 10009): a role of the caller's must grant the call's"),
         (404, "not found"),
         (409, "another task holds what this would change"),
         (413, "body larger than 1 MiB"),
@@ -81,10 +84,16 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     app.state.users = Users(engine.store)
+    app.state.roles = Roles(engine.store)
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
     app.state.accept_ob_register = accept_ob_register
-    secured = [Depends(same_origin), Depends(authenticated), Depends(known_parameters)]
+    secured = [
+        Depends(same_origin),
+        Depends(authenticated),
+        Depends(permitted),
+        Depends(known_parameters),
+    ]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
     for router in routers:
         app.include_router(router, dependencies=secured, responses=ERRORS)
@@ -164,7 +173,13 @@ def _errors(app: FastAPI) -> None:
         return failure(400, 10001, "A value in the request cannot be stored or searched")
 
     @app.exception_handler(OcpTaskError)
-    async def refused(request: Request, exc: OcpTaskError) -> Envelope:
+    async def refused(request: Request, exc: OcpTaskError) -> Response:
+        if isinstance(exc, PermissionDenied):
+            if not request.url.path.startswith("/api/"):  # a console page or its form
+                return await run_in_threadpool(
+                    pages.error_page, request, 403, exc.message, "Not permitted"
+                )
+            return failure(403, exc.code, exc.message)
         if isinstance(exc, RequestInvalid):
             where = "query" if request.method in ("GET", "HEAD", "DELETE") else "body"
             subs = [

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from api.auth import signature
 from engine.errors import FieldError, NotFound, OcpTaskError, RequestInvalid, ResourceBusy
 
+PERMISSION_DENIED = 10009  # OCP's COM10009: the user's roles do not grant the call (HTTP 403)
 IDLE_SECONDS = 2.0
 """A kept-alive connection idle longer than this is replaced before a call that changes
 something: the server may have closed it (uvicorn after 5 s), and such a call is never resent."""
@@ -196,8 +197,10 @@ class Client:
         error = body.get("error") or {}
         message = str(error.get("message") or f"HTTP {status}")
         code = error.get("code") or None
+        who = self._who if self.authenticates else "a call without credentials"
+        if status == 403 and code == PERMISSION_DENIED:  # refused, as a local refusal (exit 2)
+            raise OcpTaskError(f"{self.url} refused {who}: {message}", code=code)
         if status in (401, 403):
-            who = self._who if self.authenticates else "a call without credentials"
             raise NotAuthenticated(f"{self.url} refused {who}: {message}", code=code)
         if status == 429:
             raise NotAuthenticated(f"{self.url}: {message}", code=code)

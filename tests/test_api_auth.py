@@ -192,7 +192,10 @@ def test_unknown_access_key_and_removed_key(api_env: ApiEnv) -> None:
 
 
 def test_users_and_access_keys_from_the_cli(api_env: ApiEnv) -> None:
-    added = run_cli(api_env.db, "user", "add", "ops", "--password-stdin", stdin="ops-Passw0rd\n")
+    ops_pw = "ops-Passw0rd\n"
+    added = run_cli(
+        api_env.db, "user", "add", "ops", "--role", "OPERATOR", "--password-stdin", stdin=ops_pw
+    )
     assert added.returncode == 0, added.stderr
     made = run_cli(api_env.db, "accesskey", "create", "ops", "--json")
     assert made.returncode == 0, made.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -26,6 +26,7 @@ from tasks.obproxy.packages import packages
 from tasks.obproxy.secret_parameters import masked
 
 from ..auth.console_sessions import check_csrf
+from ..auth.permissions import TASK_MANAGER
 from ..routes.ids import Id
 from . import login
 from .render import (
@@ -38,12 +39,13 @@ from .render import (
     error_page,
     found,
     page,
+    page_permitted,
 )
 from .task_view import dag_svg, task_state
 
 PAGE_SIZES = (50, 100, 200, 500)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_permitted)])
 
 
 def install(app: FastAPI) -> None:
@@ -95,7 +97,7 @@ def tasks_page(
 def task_page(request: Request, session: LoggedIn, taskId: Id) -> Response:
     engine = engine_of(request)
     task = found(engine.get, taskId)
-    state = task_state(engine, task)
+    state = task_state(engine, task, manages=TASK_MANAGER in request.state.permissions)
     try:
         svg, why = dag_svg(task), None
     except PictureError as exc:  # no Graphviz here: the page works without its picture
@@ -107,7 +109,8 @@ def task_page(request: Request, session: LoggedIn, taskId: Id) -> Response:
 def task_state_json(request: Request, session: LoggedIn, taskId: Id) -> Response:
     """What the task page redraws from: the record, each node's state and allowed actions."""
     engine = engine_of(request)
-    return JSONResponse(task_state(engine, engine.get(taskId)))
+    manages = TASK_MANAGER in request.state.permissions
+    return JSONResponse(task_state(engine, engine.get(taskId), manages=manages))
 
 
 @router.get("/tasks/{taskId}/dag.svg")

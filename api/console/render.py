@@ -1,6 +1,6 @@
 """What every console page shares: its templates, its security headers, the session it needs
-(a page without one redirects to the login form; a page's script is told 401) and its errors
-as HTML pages."""
+(a page without one redirects to the login form; a page's script is told 401), the permission
+each page needs (``permissions.ROUTES``, as the API's routes) and its errors as HTML pages."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from engine import Engine, NotFound
 
 from ..auth.console_sessions import session_of
+from ..auth.permissions import check
 from ..auth.users import User
 
 HERE = Path(__file__).parent
@@ -43,6 +44,12 @@ def logged_in(request: Request) -> tuple[User, str]:
 LoggedIn = Annotated[tuple[User, str], Depends(logged_in)]
 
 
+def page_permitted(request: Request, session: LoggedIn) -> None:
+    """The pages' check (their router's dependency): the one the API's routes make."""
+    route = request.scope.get("route")
+    check(request, session[0], request.method, getattr(route, "path", request.url.path))
+
+
 def found(call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``, or the page's 404 when what it reads does not exist."""
     try:
@@ -69,10 +76,12 @@ def page(
 ) -> Response:
     """The template ``name`` as the answer; ``code`` its HTTP status."""
     user, csrf = session if session else (None, "")
-    values = {"user": user, "csrf": csrf, "page": name.split(".")[0], **context}
+    can = getattr(request.state, "permissions", frozenset())  # what the user may do: shown
+    values = {"user": user, "csrf": csrf, "page": name.split(".")[0], "can": can, **context}
     return TEMPLATES.TemplateResponse(request, name, values, status_code=code, headers=HEADERS)
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def error_page(request: Request, status: int, message: str, heading: str = "Not found") -> Response:
     """An HTML answer for a console address (the API's paths answer OCP's envelope)."""
-    return page(request, "missing.html", session_of(request), status, message=message)
+    session = session_of(request)
+    return page(request, "missing.html", session, status, message=message, heading=heading)

@@ -25,7 +25,8 @@ def dag_svg(task: Task) -> Markup:
     return Markup(svg.decode())
 
 
-def task_state(engine: Engine, task: Task) -> dict[str, Any]:
+def task_state(engine: Engine, task: Task, *, manages: bool = True) -> dict[str, Any]:
+    """``manages``: the user may act on tasks (TASK_MANAGER); without it no action is offered."""
     known = engine.hosts.labels()  # one read for every host, not one per host
     hosts = task.host_labels(lambda host_id: known.get(host_id) or f"host {host_id}")
     done = sum(s.status.value == "SUCCESSFUL" for s in task.subtasks)
@@ -41,8 +42,9 @@ def task_state(engine: Engine, task: Task) -> dict[str, Any]:
         "done": done,
         "total": len(task.subtasks),
         "actions": {
-            "retry": permitted.task_retry(task.status.value, task.operation.value),
-            "rollback": permitted.task_rollback(task.status.value, task.prohibit_rollback),
+            "retry": manages and permitted.task_retry(task.status.value, task.operation.value),
+            "rollback": manages
+            and permitted.task_rollback(task.status.value, task.prohibit_rollback),
         },
         "subtasks": [
             {
@@ -57,11 +59,12 @@ def task_state(engine: Engine, task: Task) -> dict[str, Any]:
                 "startTime": ocp_time(s.start_time),
                 "finishTime": ocp_time(s.finish_time),
                 "actions": {
-                    "retry": permitted.subtask_retry(
+                    "retry": manages
+                    and permitted.subtask_retry(
                         s.status.value, s.operation.value, task.operation.value
                     ),
-                    "skip": permitted.subtask_skip(s.status.value),
-                    "cancel": permitted.subtask_cancel(s.status.value),
+                    "skip": manages and permitted.subtask_skip(s.status.value),
+                    "cancel": manages and permitted.subtask_cancel(s.status.value),
                 },
             }
             for s in task.subtasks

@@ -13,6 +13,7 @@ from engine import Engine, FieldError, RequestInvalid, Task, TaskStatus, TaskTyp
 
 from .. import models as m
 from ..auth.caller import authenticated
+from ..auth.permissions import check
 from ..auth.users import Users
 from ..envelope import Envelope, encode, ok, ok_encoded, paged
 from ..paging import Paging, paging
@@ -108,6 +109,9 @@ def list_tasks(
     return paged(contents, total, pages.page, pages.size)
 
 
+_DETAIL = f"{router.prefix}/{{taskId}}"
+
+
 @router.get("/{taskId}", response_model=m.Envelope[m.WrappedTaskInstance], summary="Task detail")
 async def get_task(request: Request, taskId: Id) -> Envelope:
     """On the event loop: the most polled call is a few indexed reads and, while the task is
@@ -116,7 +120,8 @@ async def get_task(request: Request, taskId: Id) -> Envelope:
 
 
 async def _get_task_lean(request: Request) -> Envelope:
-    await authenticated(request)  # what the router's dependencies do for the FastAPI route
+    user = await authenticated(request)  # what the FastAPI route's dependencies do
+    check(request, user, "GET", _DETAIL)  # as the FastAPI route's, which it stands for
     refuse_unknown(request, frozenset())
     return await get_task(request, request.path_params["taskId"])
 

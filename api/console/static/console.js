@@ -273,6 +273,7 @@ function createClusterPage() {
 
 function hostsPage() {
   const form = document.getElementById("add-hosts");
+  if (!form) return;  // not offered: the user may not add hosts
   const errors = document.getElementById("form-errors");
   errors.tabIndex = -1;
   form.addEventListener("submit", async (event) => {
