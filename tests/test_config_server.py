@@ -284,10 +284,10 @@ def test_config_url_on_hosts_needs_a_public_url_on_every_surface(
         (error,) = embedded.value.errors
         assert error.field == "workMode" and "public_url" in error.message
         assert engine.list() == []
+    with Engine(db) as engine:
+        Users(engine.store).add(API_USER, API_PASSWORD)  # the first user: an administrator
     server = api_server.start(db, tmp_path / "serve.log", "--no-run")
     try:
-        with Engine(db) as engine:
-            Users(engine.store).add(API_USER, API_PASSWORD)
         with httpx.Client(base_url=server.url, auth=(API_USER, API_PASSWORD)) as client:
             answer = client.post("/api/v2/obproxy/clusters", json=on_hosts([host.id]))
         assert answer.status_code == 400
