@@ -28,6 +28,7 @@ from tasks.validation import field_path
 
 from .auth.caller import Unauthenticated, authenticated
 from .auth.console_sessions import ConsoleSessions, CsrfRefused
+from .auth.passwords import PasswordChecks
 from .auth.throttle import FailedLogins, Throttled
 from .auth.users import Users
 from .console import pages
@@ -45,7 +46,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "not found"),
         (409, "another task holds what this would change"),
         (413, "body larger than 1 MiB"),
-        (429, "too many failed logins from this address"),
+        (429, "too many failed logins for this user or from this address"),
         (500, "server error (its traceId is in the server log)"),
     )
 }
@@ -81,7 +82,7 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     app.state.engine = engine
     app.state.users = Users(engine.store)
     app.state.sessions = ConsoleSessions(engine.store)
-    app.state.failed_logins = FailedLogins()
+    app.state.passwords = PasswordChecks(app.state.users, FailedLogins())
     app.state.accept_ob_register = accept_ob_register
     secured = [Depends(authenticated), Depends(known_parameters)]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
@@ -187,7 +188,7 @@ def _throttled(exc: Throttled) -> Envelope:
     return failure(
         429,
         0,
-        "Excessive number of failed logins from this address; try again later",
+        "Excessive number of failed logins for this user or from this address; try again later",
         headers={"Retry-After": str(exc.retry_after)},
     )
 
