@@ -6,6 +6,7 @@ password; a concurrent burst gets no more checks than the budget."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 import threading
@@ -17,8 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.auth.passwords import PasswordChecks
 from api.auth.signer import OcpSigner
-from api.auth.users import Users
+from api.auth.throttle import FailedLogins, Throttled
+from api.auth.users import User, Users
+from engine import Engine
 from fixtures import api_server
 from tests.api_helpers import error_of
 from tests.conftest import ApiEnv
@@ -157,6 +161,32 @@ def test_a_burst_of_wrong_passwords_gets_the_budget_and_no_more(api_env: ApiEnv)
     p50, p99 = (statistics.quantiles(latencies, n=100)[i] * 1000 for i in (49, 98))
     print(f"\n{len(latencies)} signed GETs during 100 wrong passwords at once: ", end="")
     print(f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+
+
+def test_a_burst_checks_no_more_passwords_than_the_budget(tmp_path: Path) -> None:
+    """What the 401s above cannot tell: how many scrypts ran (a check answered 429 after it
+    ran would look the same from outside). Counted at ``Users.authenticate``."""
+    with Engine(str(tmp_path / "users.db")) as engine:
+        users = Users(engine.store)
+        users.add("admin", "admin-Passw0rd")
+        checked: list[str] = []
+        authenticate = users.authenticate
+
+        def counted(name: str, password: str) -> User | None:
+            checked.append(name)
+            return authenticate(name, password)
+
+        users.authenticate = counted  # type: ignore[method-assign]
+        passwords = PasswordChecks(users, FailedLogins())
+
+        async def burst() -> list[object]:
+            guesses = (passwords.check("10.0.0.1", "admin", f"wrong-{i}") for i in range(100))
+            return await asyncio.gather(*guesses, return_exceptions=True)
+
+        answers = asyncio.run(burst())
+    assert len(checked) == 10
+    assert sum(a is None for a in answers) == 10
+    assert sum(isinstance(a, Throttled) for a in answers) == 90
 
 
 def test_a_burst_of_one_correct_password_is_one_check(api_env: ApiEnv) -> None:
