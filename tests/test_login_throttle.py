@@ -131,36 +131,43 @@ def test_a_burst_of_wrong_passwords_gets_the_budget_and_no_more(api_env: ApiEnv)
     statuses: dict[str, Counter[int]] = {"guesses": Counter(), "bob": Counter()}
     lock = threading.Lock()
 
-    def send(auth: tuple[str, str], who: str) -> None:
-        with httpx.Client(base_url=api_env.url, auth=auth, timeout=120) as client:
-            client.get("/openapi.json")  # connected before: the burst is of logins only
-            start.wait()
-            status = client.get(TASKS).status_code
+    def send(client: httpx.Client, who: str) -> None:
+        start.wait()
+        status = client.get(TASKS).status_code
         with lock:
             statuses[who][status] += 1
 
-    senders = [
-        threading.Thread(target=send, args=((api_env.user, f"wrong-{i}"), "guesses"))
-        for i in range(100)
-    ]
-    senders.append(threading.Thread(target=send, args=(bob, "bob")))
+    clients = [(httpx.Client(base_url=api_env.url, auth=bob, timeout=120), "bob")]
+    for i in range(100):
+        auth = (api_env.user, f"wrong-{i}")
+        clients.append((httpx.Client(base_url=api_env.url, auth=auth, timeout=120), "guesses"))
+    for client, _ in clients:
+        client.get("/openapi.json")  # connected before: the burst is of logins only
+    senders = [threading.Thread(target=send, args=sender) for sender in clients]
     for thread in senders:
         thread.start()
     latencies: list[float] = []
+    durations: list[int] = []
     signer = OcpSigner(api_env.access_key_id, api_env.access_key_secret)
     with httpx.Client(base_url=api_env.url, auth=signer, timeout=60) as signed:
-        assert signed.get(TASKS).status_code == 200
+        for _ in range(50):  # the server warm, as one that has served a while
+            assert signed.get(TASKS).status_code == 200
         start.wait()
         while any(t.is_alive() for t in senders) or len(latencies) < 50:
             began = time.perf_counter()
-            assert signed.get(TASKS).status_code == 200
+            answer = signed.get(TASKS)
             latencies.append(time.perf_counter() - began)
+            assert answer.status_code == 200
+            durations.append(answer.json()["duration"])  # the server's own count, in ms
     for thread in senders:
         thread.join()
+    for client, _ in clients:
+        client.close()
     assert statuses == {"guesses": {401: 10, 429: 90}, "bob": {200: 1}}
-    p50, p99 = (statistics.quantiles(latencies, n=100)[i] * 1000 for i in (49, 98))
-    print(f"\n{len(latencies)} signed GETs during 100 wrong passwords at once: ", end="")
-    print(f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+    p50, p99 = (statistics.quantiles(latencies, n=100, method="inclusive")[i] for i in (49, 98))
+    served = statistics.quantiles(durations, n=100, method="inclusive")[98]
+    print(f"\n{len(latencies)} signed GETs during 100 wrong passwords at once: p50 ", end="")
+    print(f"{p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (the server's own: {served:.0f} ms)")
 
 
 def test_a_burst_checks_no_more_passwords_than_the_budget(tmp_path: Path) -> None:

@@ -2,11 +2,11 @@
 
 A password verified within the last minute is known without scrypt (``Users.verified``, on the
 event loop). Any other goes through the throttle's budgets before it is checked (``throttle``:
-reserved, then settled), and its scrypt runs in a pool of its own, of a few threads (half the
-cores, at most 4): a flood of wrong passwords waits there, without holding the threads that
-answer every other request (an AK/SK call, a console page, a correct Basic password verified
-lately). The same name and password sent many times at once are checked once, and all of them
-get that answer: a client's burst of calls with its correct password is not a burst of guesses.
+reserved, then settled), and its scrypt runs in a pool of its own, of one or two threads: a
+flood of wrong passwords waits there, without holding the threads that answer every other
+request (an AK/SK call, a console page, a correct Basic password verified lately). The same
+name and password sent many times at once are checked once, and all of them get that answer:
+a client's burst of calls with its correct password is not a burst of guesses.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import anyio.to_thread
 from .throttle import FailedLogins
 from .users import User, Users
 
-THREADS = max(1, min(4, (os.cpu_count() or 2) // 2))
+# Half the cores, at most 2 (``users``' own bound on scrypts at once, 16 MiB each): the rest
+# of the machine stays with the event loop and the threads of every other request.
+THREADS = max(1, min(2, (os.cpu_count() or 2) // 2))
 _AGAIN = object()  # the check this one waited for ended without an answer: check again
 
 
