@@ -28,6 +28,7 @@ from tasks.validation import field_path
 
 from .auth.caller import Unauthenticated, authenticated
 from .auth.console_sessions import ConsoleSessions, CsrfRefused
+from .auth.origin import CROSS_SITE, CrossSiteRefused, same_origin
 from .auth.passwords import PasswordChecks
 from .auth.throttle import FailedLogins, Throttled
 from .auth.users import Users
@@ -84,7 +85,7 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.passwords = PasswordChecks(app.state.users, FailedLogins())
     app.state.accept_ob_register = accept_ob_register
-    secured = [Depends(authenticated), Depends(known_parameters)]
+    secured = [Depends(same_origin), Depends(authenticated), Depends(known_parameters)]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
     for router in routers:
         app.include_router(router, dependencies=secured, responses=ERRORS)
@@ -144,6 +145,10 @@ def _errors(app: FastAPI) -> None:
                 pages.error_page, request, 403, "This form was stale or not ours: reload it."
             )
         return failure(403, 0, "The console session's CSRF token is missing or wrong")
+
+    @app.exception_handler(CrossSiteRefused)
+    async def cross_site(_: Request, exc: CrossSiteRefused) -> Envelope:
+        return failure(403, 0, CROSS_SITE)
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(_: Request, exc: Unauthenticated) -> Envelope:

@@ -25,6 +25,7 @@ from engine.clock import ocp_time, utcnow
 log = logging.getLogger("ocptask.api")
 
 MAX_BODY = 1024 * 1024
+_API_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
 SERVER = os.environ.get("OCPTASK_SERVER_NAME") or socket.gethostname()[:32]
 _trace: ContextVar[tuple[str, float]] = ContextVar("ocptask_trace", default=("", 0.0))
 
@@ -120,10 +121,14 @@ class EnvelopeMiddleware:
         token = _trace.set((secrets.token_hex(8), time.perf_counter()))
         started = False
 
+        api = scope.get("path", "").startswith("/api/")
+
         async def send_wrapper(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if api:  # answers carry task records and names: never cached, never sniffed
+                    message["headers"] = [*message.get("headers", []), *_API_HEADERS]
             await send(message)
 
         try:
@@ -145,7 +150,7 @@ class EnvelopeMiddleware:
                 response = failure(
                     500, 0, f"Internal server error; quote traceId {trace_id()} to the operator"
                 )
-                await response(scope, receive, send)
+                await response(scope, receive, send_wrapper)
         finally:
             _trace.reset(token)
 

@@ -15,6 +15,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from engine import FieldError, RequestInvalid
+from engine.text import VALUE_FORBIDDEN, first_forbidden
 
 Listed = Annotated[
     list[str] | None,
@@ -48,7 +49,13 @@ async def known_parameters(request: Request) -> None:
 
 
 def refuse_unknown(request: Request, names: frozenset[str]) -> None:
-    """The refusal itself, for routes that are not FastAPI's (the lean task detail)."""
+    """The refusal itself, for routes that are not FastAPI's (the lean task detail); also of a
+    value no filter can mean (a NUL, a control or invisible format character: ``name=%00``
+    would otherwise match, or fail, as the backend pleases)."""
+    for key, value in request.query_params.multi_items():
+        problem = first_forbidden(value, VALUE_FORBIDDEN)
+        if problem:
+            raise RequestInvalid([FieldError(key, problem, None, "query")])
     unknown = [key for key in request.query_params if key not in names]
     if unknown:
         accepted = ", ".join(sorted(names)) or "none"

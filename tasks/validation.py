@@ -16,24 +16,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from engine import FieldError, RequestInvalid
+from engine.text import BLANK_LOOKALIKES, NAME_FORBIDDEN, VALUE_FORBIDDEN, first_forbidden
 
 M = TypeVar("M", bound=BaseModel)
-
-# Unicode general categories a name may not contain, with what to call them in a message.
-_NAME_FORBIDDEN = {
-    "Cc": "control characters",
-    "Cf": "invisible format characters",
-    "Cs": "surrogate code points",
-    "Co": "private-use characters",
-    "Cn": "unassigned code points",
-    "Zl": "line separators",
-    "Zp": "paragraph separators",
-}
-# A value may contain spaces and any printable text, but nothing that breaks a line or a terminal,
-# and no lone surrogate (it cannot be written as UTF-8).
-_VALUE_FORBIDDEN = {k: v for k, v in _NAME_FORBIDDEN.items() if k in ("Cc", "Cs", "Zl", "Zp")}
-# Characters in visible categories that nevertheless render as nothing.
-_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 
 
 def _no_boolean(value: Any) -> Any:
@@ -78,18 +63,8 @@ def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{reason}", {"reason": message})
 
 
-def _first_forbidden(text: str, forbidden: Mapping[str, str]) -> str | None:
-    for position, char in enumerate(text):
-        category = unicodedata.category(char)
-        if category in forbidden:
-            return (
-                f"must not contain {forbidden[category]} (U+{ord(char):04X} at position {position})"
-            )
-    return None
-
-
 def _visible(char: str) -> bool:
-    return unicodedata.category(char)[0] in "LNPS" and char not in _BLANK_LOOKALIKES
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_LOOKALIKES
 
 
 def _check_name(max_length: int, allow_empty: bool) -> Callable[[str], str]:
@@ -99,7 +74,7 @@ def _check_name(max_length: int, allow_empty: bool) -> Callable[[str], str]:
             raise _fail(
                 "string_too_long", f"must be at most {max_length} characters, got {len(text)}"
             )
-        problem = _first_forbidden(raw, _NAME_FORBIDDEN)
+        problem = first_forbidden(raw, NAME_FORBIDDEN)
         if problem:
             raise _fail("forbidden_character", problem)
         if not text:
@@ -119,7 +94,7 @@ def _check_value(max_length: int) -> Callable[[str], str]:
             raise _fail(
                 "string_too_long", f"must be at most {max_length} characters, got {len(raw)}"
             )
-        problem = _first_forbidden(raw, _VALUE_FORBIDDEN)
+        problem = first_forbidden(raw, VALUE_FORBIDDEN)
         if problem:
             raise _fail("forbidden_character", problem)
         return raw
@@ -141,8 +116,9 @@ def name_text(max_length: int, *, allow_empty: bool = False) -> AfterValidator:
 def value_text(max_length: int) -> AfterValidator:
     """For ``Annotated[str, value_text(4096)]``, a free-form value kept as sent.
 
-    At most ``max_length`` characters, spaces allowed, but no control characters, lone surrogates
-    or line/paragraph separators."""
+    At most ``max_length`` characters, spaces allowed, but no control or invisible format
+    characters (bidirectional overrides, zero-width ones), lone surrogates or line/paragraph
+    separators (``engine.text``)."""
     return AfterValidator(_check_value(max_length))
 
 

@@ -235,6 +235,8 @@ def test_printable_names_are_accepted(text: str, expected: str) -> None:
         ("a\tb", "control characters (U+0009 at position 1)"),
         ("a\u2028", "line separators"),
         ("a\u2029", "paragraph separators"),
+        ("\u200b", "invisible format characters (U+200B at position 0)"),  # zero width
+        ("abc\u202e", "invisible format characters (U+202E at position 3)"),  # reads backwards
     ],
 )
 @pytest.mark.parametrize("field", ["startupParameters", "parameters"])
@@ -246,7 +248,7 @@ def test_unsafe_values_are_refused(field: str, value: str, words: str) -> None:
     assert words in err.value.errors[0].message
 
 
-@pytest.mark.parametrize("value", ["with spaces", "", "   ", "10s", "\u200b", "é 集群"])
+@pytest.mark.parametrize("value", ["with spaces", "", "   ", "10s", "é 集群"])
 def test_values_may_hold_spaces_and_printable_text(value: str) -> None:
     body = sample_request() | {"parameters": [{"name": "a", "value": value}]}
     assert parse(CreateObproxyClusterRequest, body).parameters[0].value == value

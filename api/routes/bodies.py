@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from engine import Engine, FieldError, OcpTaskError, RequestInvalid, Task
+from engine.text import surrogate_path
 
 _SCHEMAS: dict[str, Any] = {}
 Submitted = TypeVar("Submitted", Task, list[Task])
@@ -82,11 +83,17 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     if not raw.strip():
         raise RequestInvalid([FieldError("(body)", "a JSON body is required")])
     try:
-        return json.loads(raw, parse_constant=_not_json)
+        parsed = json.loads(raw, parse_constant=_not_json)
     except RecursionError:
         raise RequestInvalid([FieldError("(body)", "body is nested too deeply")]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestInvalid([FieldError("(body)", f"body is not valid JSON: {exc}")]) from None
+    where = surrogate_path(parsed)
+    if where is not None:  # it could be neither stored nor answered as UTF-8
+        raise RequestInvalid(
+            [FieldError(where, "must not contain a lone surrogate (\\ud800-\\udfff)")]
+        )
+    return parsed
 
 
 def _not_json(constant: str) -> Any:

@@ -3,13 +3,13 @@ problem named, before anything is written."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
 from paramiko.hostkeys import HostKeyEntry
 
 from engine.errors import FieldError
+from engine.text import NAME_FORBIDDEN, VALUE_FORBIDDEN, address_problem, first_forbidden
 
 from .host_record import HOST_KINDS
 
@@ -23,13 +23,13 @@ def check_entry(entry: dict[str, Any]) -> list[FieldError]:
         return [FieldError("(host)", "must be a JSON object of host fields", None)]
     problems: list[FieldError] = []
     name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(FieldError("name", "must be a non-empty string", name))
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        problems.append(FieldError("name", "must be a non-empty string of at most 128", name))
+    elif problem := first_forbidden(name, NAME_FORBIDDEN):
+        problems.append(FieldError("name", problem, None))
     address = entry.get("innerIpAddress")
-    try:
-        ipaddress.ip_address(address)  # type: ignore[arg-type]
-    except ValueError:
-        problems.append(FieldError("innerIpAddress", "must be an IP address", address))
+    if problem := address_problem(address):
+        problems.append(FieldError("innerIpAddress", problem, None))
     port = entry.get("sshPort", 22)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         problems.append(FieldError("sshPort", "must be a port number 1-65535", port))
@@ -50,6 +50,8 @@ def check_entry(entry: dict[str, Any]) -> list[FieldError]:
         value = entry.get(field)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             problems.append(FieldError(field, f"must be a string of at most {limit}", value))
+        elif value is not None and (problem := first_forbidden(value, VALUE_FORBIDDEN)):
+            problems.append(FieldError(field, problem, None))
     kind = entry.get("kind")
     if kind is not None and kind not in HOST_KINDS:
         problems.append(FieldError("kind", f"must be one of {', '.join(HOST_KINDS)}", kind))

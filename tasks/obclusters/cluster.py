@@ -11,12 +11,12 @@ operation on OceanBase clusters, so a registered one is never in any of OCP's tr
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from engine.clock import ocp_time
+from engine.text import address_problem
 
 STATUSES = (
     "RUNNING",
@@ -82,11 +82,7 @@ class RootServer:
 
 
 def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    return address_problem(text.strip("[]")) is None
 
 
 def _is_port(value: object) -> bool:

@@ -1,0 +1,111 @@
+"""The smaller findings of an outsider's attack on a real ``ocptask serve`` (issue 24): names
+and addresses that could forge terminal output or log lines, bodies and filters a database or a
+UTF-8 encoder could not take, answers that could be cached or sniffed, a database other local
+users could read. Each test failed on the code before the fix."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine import Engine, RequestInvalid
+from fixtures import sample_request
+from tasks.obclusters.registry import ObClusters
+from tasks.obproxy import create_cluster
+from tests.conftest import ApiEnv
+
+HOST = {"name": "h1", "innerIpAddress": "127.0.0.119", "username": "u", "password": "pw"}
+FORGED = "fe80::2%\u001b[31mRED\u001b[0m\nFAKE-LOG-LINE"
+
+
+def refused_at(call: object, field: str) -> str:
+    with pytest.raises(RequestInvalid) as refused:
+        call()  # type: ignore[operator]
+    fields = {e.field: e.message for e in refused.value.errors}
+    assert field in fields, fields
+    return fields[field]
+
+
+def test_an_address_zone_is_an_interface_name(engine: Engine) -> None:
+    refused_at(lambda: engine.hosts.add(HOST | {"innerIpAddress": FORGED}), "innerIpAddress")
+    refused_at(
+        lambda: engine.hosts.add(HOST | {"innerIpAddress": "fe80::1%$(id)"}), "innerIpAddress"
+    )
+    assert engine.hosts.add(HOST | {"innerIpAddress": "fe80::1%eth0"}).inner_ip_address
+    clusters = ObClusters(engine)
+    add = clusters.add
+    refused_at(lambda: add(1, "c", rs_list="fe80::1%$(id):2881", password="pw"), "rsList")
+    refused_at(lambda: add(1, "c", rs_list="[fe80::1%a\nb]:2882:2881", password="pw"), "rsList")
+    assert add(1, "c", rs_list="[fe80::1%eth0]:2882:2881", password="pw").id == 1
+
+
+@pytest.mark.parametrize("text", ["a\u202eb", "a\u200bb", "a\u2066b", "a\ufeffb"])
+def test_bidi_and_zero_width_characters_are_refused_in_names_and_values(
+    engine: Engine, text: str
+) -> None:
+    refused_at(lambda: engine.hosts.add(HOST | {"name": text}), "name")
+    refused_at(lambda: engine.hosts.add(HOST | {"alias": text}), "alias")
+    request = sample_request() | {"parameters": [{"name": "client_tag", "value": text}]}
+    refused_at(lambda: create_cluster(engine, request), "parameters[0].value")
+    assert engine.list() == [] and engine.hosts.list() == []
+
+
+def test_a_lone_surrogate_anywhere_in_a_body_is_a_400(api_env: ApiEnv) -> None:
+    sample = '"obLinks": [], "name": "n", "workMode": "RS_LIST"'
+    bodies = {
+        '{"name": "a\\ud800", "obLinks": []}': "name",
+        "{" + sample + ', "ignored": "\\udfff"}': "ignored",
+        "{" + sample + ', "x\\ud800y": 1}': "(body)",
+    }
+    with api_env.client() as client:
+        for body, field in bodies.items():
+            answer = client.post(
+                "/api/v2/obproxy/clusters",
+                content=body.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["target"] == field
+    assert "Traceback" not in api_env.server.log()
+
+
+def test_a_filter_no_value_could_mean_is_a_400(api_env: ApiEnv) -> None:
+    with api_env.client() as client:
+        for value in ("\x00", "a\x1b[31m", "\u202eevil"):
+            answer = client.get("/api/v2/tasks/instances", params={"name": value})
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["target"] == "name"
+        assert client.get("/api/v2/tasks/instances", params={"name": "Install 装"}).is_success
+
+
+def test_api_answers_are_never_cached_nor_sniffed(api_env: ApiEnv) -> None:
+    with api_env.client() as client:
+        answers = [
+            client.get("/api/v2/tasks/instances"),
+            client.get("/api/v2/tasks/instances/999999"),
+            client.post("/api/v2/obproxy/clusters", json={}),
+        ]
+    with httpx.Client(base_url=api_env.url) as anonymous:
+        answers.append(anonymous.get("/api/v2/tasks/instances"))
+    assert [a.status_code for a in answers] == [200, 404, 400, 401]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_database_and_its_folder_are_the_owners_only(tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "ocptask"
+    with Engine(str(folder / "ocptask.db")) as engine:
+        create_cluster(engine, sample_request())  # a write: the WAL exists now
+        made = [folder / "ocptask.db", folder / "ocptask.db-wal", folder / "ocptask.db-shm"]
+        for path in made:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        engine.store.secrets.seal("x")  # the key file beside it
+        key = folder / "secret.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert os.access(folder / "ocptask.db", os.R_OK)
