@@ -29,6 +29,7 @@ from tasks.validation import field_path
 from .auth.caller import Unauthenticated, authenticated
 from .auth.console_sessions import ConsoleSessions, CsrfRefused
 from .auth.origin import CROSS_SITE, CrossSiteRefused, same_origin
+from .auth.passwords import PasswordChecks
 from .auth.permissions import PermissionDenied, permitted
 from .auth.roles import Roles
 from .auth.throttle import FailedLogins, Throttled
@@ -49,7 +50,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (404, "not found"),
         (409, "another task holds what this would change"),
         (413, "body larger than 1 MiB"),
-        (429, "too many failed logins from this address"),
+        (429, "too many failed logins for this user or from this address"),
         (500, "server error (its traceId is in the server log)"),
     )
 }
@@ -86,7 +87,7 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     app.state.users = Users(engine.store)
     app.state.roles = Roles(engine.store)
     app.state.sessions = ConsoleSessions(engine.store)
-    app.state.failed_logins = FailedLogins()
+    app.state.passwords = PasswordChecks(app.state.users, FailedLogins())
     app.state.accept_ob_register = accept_ob_register
     secured = [
         Depends(same_origin),
@@ -207,7 +208,7 @@ def _throttled(exc: Throttled) -> Envelope:
     return failure(
         429,
         0,
-        "Excessive number of failed logins from this address; try again later",
+        "Excessive number of failed logins for this user or from this address; try again later",
         headers={"Retry-After": str(exc.retry_after)},
     )
 

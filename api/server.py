@@ -10,6 +10,7 @@ answers the requests in flight; then the daemon gets its grace period, as ``ocpt
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -25,8 +26,8 @@ from engine.public_url import VARIABLE
 from .app import create_app
 
 log = logging.getLogger("ocptask.api")
-# No proxy headers: the failed-login throttle keys on the peer's address, which X-Forwarded-For
-# from any local process would otherwise set.
+# No proxy headers unless ``forwarded_allow_ips`` names the proxies: the failed-login throttle
+# keys on the client's address, which X-Forwarded-For from anyone else would otherwise set.
 _UVICORN = {
     "log_level": "info",
     "access_log": False,
@@ -47,7 +48,14 @@ def serve(
     workers: int = 1,
     public_url: str | None = None,
     accept_ob_register: bool = False,
+    forwarded_allow_ips: str | None = None,
 ) -> int:
+    """``forwarded_allow_ips``: the proxies (addresses, networks, ``*``; comma-separated) whose
+    X-Forwarded-For and X-Forwarded-Proto are believed: the client address of a request they
+    pass on is then the one they name (what the login throttle counts). None: nobody's."""
+    options = dict(_UVICORN)
+    if forwarded_allow_ips is not None:
+        options |= {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
     daemon = None
     if run:
         daemon = Daemon(
@@ -59,6 +67,8 @@ def serve(
         log.info("config server: CONFIG_URL OBProxies fetch from %s/services", public_url)
     else:
         log.info("no --public-url: CONFIG_URL clusters on hosts are refused (RS_LIST works)")
+    if forwarded_allow_ips is not None:
+        log.info("X-Forwarded-For believed from %s", forwarded_allow_ips)
     # uvicorn answers SIGTERM by draining, restores the handlers it found, then raises the
     # signal again: with Python's default handler that would kill us before the daemon's grace.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -75,7 +85,7 @@ def serve(
                 host=host,
                 port=port,
                 workers=workers,
-                **_UVICORN,  # type: ignore[arg-type]
+                **options,  # type: ignore[arg-type]
             )
             return 0
         if daemon is not None:
@@ -84,7 +94,7 @@ def serve(
             engine = Engine(db, parallelism, executor=name, public_url=public_url)
         app = create_app(engine, accept_ob_register=accept_ob_register)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, **_UVICORN)  # type: ignore[arg-type]
+            uvicorn.Config(app, host=host, port=port, **options)  # type: ignore[arg-type]
         )
         server.run()  # returns after SIGTERM/SIGINT, requests in flight answered
         return 0 if server.started else 1
@@ -105,3 +115,17 @@ def worker_app() -> FastAPI:
 
 def _after_uvicorn(signum: int, _frame: object) -> None:
     log.info("signal %s: stopping (running steps get their grace period)", signum)
+
+
+def trusted_proxies(value: str) -> str:
+    """``--forwarded-allow-ips`` as uvicorn reads it, checked first: uvicorn takes a misspelt
+    address for a name no peer ever has, and would silently believe no one."""
+    items = [item.strip() for item in value.split(",")]
+    if items == ["*"]:
+        return "*"
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False) if "/" in item else ipaddress.ip_address(item)
+        except ValueError:
+            raise ValueError(f"{item!r} is neither an IP address, a network nor *") from None
+    return ",".join(items)

@@ -95,10 +95,25 @@ def serve(
             "(POST /services?Action=ObRootServiceInfo|ObRootServiceRegister).",
         ),
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Proxies (IP addresses or networks, comma-separated; * for any) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed: the client address the "
+            "failed-login budgets count. Unset: the peer's own address, those headers ignored.",
+        ),
+    ] = None,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
     from api.server import serve as serve_api
+    from api.server import trusted_proxies
 
+    if forwarded_allow_ips is not None:
+        try:
+            forwarded_allow_ips = trusted_proxies(forwarded_allow_ips)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--forwarded-allow-ips") from None
     log_to_stderr()
     code = serve_api(
         db,
@@ -111,5 +126,6 @@ def serve(
         workers=workers,
         public_url=public_url,
         accept_ob_register=accept_ob_register,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     raise typer.Exit(code)

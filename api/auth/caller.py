@@ -1,9 +1,10 @@
 """Who is calling: HTTP Basic against the API's users (``users``), an AK/SK signature
 (ocp-http-api §4), or the web console's session cookie with its CSRF token (``console_sessions``).
 
-Every ``/api`` route depends on ``authenticated``. A refusal is a 401 in OCP's envelope with
-OCP's message; the reason goes to the server log with the user name or access key id, never the
-password, secret or signature.
+Every ``/api`` route depends on ``authenticated``. A password is checked by ``passwords``,
+within the budgets of failed logins (``throttle``: 429 past them). A refusal is a 401 in OCP's
+envelope with OCP's message; the reason goes to the server log with the user name or access key
+id, never the password, secret or signature.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from engine.db.secrets import SecretError
 
 from . import signature
 from .console_sessions import COOKIE, check_csrf, session_of
-from .throttle import FailedLogins, Throttled
+from .passwords import PasswordChecks
+from .throttle import Throttled
 from .users import User, Users
 
 log = logging.getLogger("ocptask.api.auth")
@@ -39,8 +41,7 @@ class Unauthenticated(Exception):
 async def authenticated(request: Request) -> User:
     header = request.headers.get("authorization", "")
     users: Users = request.app.state.users
-    client = request.client.host if request.client else "?"
-    failures: FailedLogins = request.app.state.failed_logins
+    client = client_address(request)
     try:
         if not header:
             found = (
@@ -55,15 +56,11 @@ async def authenticated(request: Request) -> User:
         scheme = header.split(" ", 1)[0].lower()
         if scheme == "basic":
             name, password = _basic_credentials(header)
-            # A password verified lately is known without scrypt: no thread needed for it.
-            user = users.verified(name, password)
-            if user is None:  # scrypt: only within the client's budget of failed logins
-                failures.check(client)
-                try:
-                    user = await run_in_threadpool(_basic, users, name, password)
-                except Unauthenticated:
-                    failures.failed(client)
-                    raise
+            passwords: PasswordChecks = request.app.state.passwords
+            found_user = await passwords.check(client, name, password)
+            if found_user is None:
+                raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")
+            user = found_user
         elif scheme == signature.SCHEME.lower():
             body = await request.body()
             user = await run_in_threadpool(_signed, users, request, body)
@@ -73,7 +70,7 @@ async def authenticated(request: Request) -> User:
         log.warning("authentication failed from %s: %s", client, exc.reason)
         raise
     except Throttled:
-        log.warning("authentication refused from %s: too many failed logins", client)
+        log.warning("authentication refused from %s: too many failed logins lately", client)
         raise
     request.state.user = user
     return user
@@ -90,11 +87,10 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return name, password
 
 
-def _basic(users: Users, name: str, password: str) -> User:
-    user = users.authenticate(name, password)
-    if user is None:
-        raise Unauthenticated(f"wrong password or unknown user {name[:64]!r}")
-    return user
+def client_address(request: Request) -> str:
+    """Whose failed logins these are: the peer, or what a proxy trusted by ``serve
+    --forwarded-allow-ips`` says in X-Forwarded-For (uvicorn sets it as the peer)."""
+    return request.client.host if request.client else "?"
 
 
 def _signed(users: Users, request: Request, body: bytes) -> User:

@@ -4,7 +4,10 @@ A browser holds the session's token in a cookie; the database keeps only its SHA
 copy of the database lets no one in. Each session has its own CSRF token, which every call that
 changes something must carry besides the cookie (a form field or a header): another site can
 make a browser send the cookie, never read the token. Sessions live in the database, so every
-``serve`` worker of one database knows them, and a logout or a removed user ends them at once.
+``serve`` worker of one database knows them, and a logout, a removed user or a new password
+(whoever sets it: ``ocptask user add`` on the database, another server) ends them at once: a
+session holds a digest of its user's password hash as it was at login, and is good only while
+the hash is the same.
 """
 
 from __future__ import annotations
@@ -34,10 +37,16 @@ class SessionRecord(SQLModel, table=True):
     user_id: int = Field(index=True)  # no foreign key: a removed user's sessions just fail
     csrf: str
     expires: datetime = timestamp(nullable=False)
+    # _stamp of the user's password hash at login; None (a session older than it): ended.
+    password_stamp: str | None = None
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(b"console-session\0" + password_hash.encode()).hexdigest()
 
 
 class ConsoleSessions:
@@ -54,16 +63,22 @@ class ConsoleSessions:
         with self.store.write() as session:
             stale = delete(SessionRecord).where(col(SessionRecord.expires) < now)
             session.exec(stale)  # type: ignore[call-overload]
+            # The password as it is now (checked a moment ago): a user gone since ends it.
+            record = session.get(UserRecord, user.id)
             session.add(
                 SessionRecord(
-                    token_hash=_digest(token), user_id=user.id, csrf=csrf, expires=now + LIFETIME
+                    token_hash=_digest(token),
+                    user_id=user.id,
+                    csrf=csrf,
+                    expires=now + LIFETIME,
+                    password_stamp=None if record is None else _stamp(record.password_hash),
                 )
             )
         return token, csrf
 
     def find(self, token: str) -> tuple[User, str] | None:
         """The session's user and CSRF token; None for an unknown, ended or expired one, or
-        one whose user was removed."""
+        one whose user was removed or has had a new password since."""
         if not token or len(token) > 128:
             return None
         query = (
@@ -77,6 +92,8 @@ class ConsoleSessions:
             return None
         found, user = row
         if as_utc(found.expires) < utcnow():  # type: ignore[operator]
+            return None
+        if found.password_stamp != _stamp(user.password_hash):
             return None
         return user_of(user), found.csrf
 

@@ -1,6 +1,7 @@
 """Logging in and out of the console. The login form carries its own CSRF token (double submit:
-a cookie and a field); a login goes through the API's throttle of failed logins and ends the
-session the browser had; ``next`` only ever leads to a path of this site."""
+a cookie and a field); a login's password is checked as a Basic one is (``auth.passwords``:
+the same budgets of failed logins) and ends the session the browser had; ``next`` only ever
+leads to a path of this site."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ..auth.caller import client_address
 from ..auth.console_sessions import (
     COOKIE,
     ConsoleSessions,
@@ -19,22 +21,30 @@ from ..auth.console_sessions import (
     check_csrf,
     session_of,
 )
-from ..auth.throttle import FailedLogins, Throttled
-from ..auth.users import Users
+from ..auth.passwords import PasswordChecks
+from ..auth.throttle import Throttled
 from .render import page
 
 LOGIN_COOKIE = "ocptask_login"
 LOGIN_ERRORS = {
     "wrong": "Wrong user name or password.",
-    "throttled": "Too many failed logins from this address; try again later.",
+    "throttled": "Too many failed logins for this user or from this address; try again later.",
 }
 
 router = APIRouter(include_in_schema=False)
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path of this site: never another site after logging in."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path of this site: never another site after logging in. Browsers read a
+    backslash as a slash and drop tabs and newlines from an address (a backslash or a tab after
+    the first slash would make it ``//host``): printable ASCII only, no space, one slash first."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and all("!" <= c <= "~" for c in value)
+    ):
         return value
     return "/tasks"
 
@@ -63,17 +73,15 @@ async def login(
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not secrets.compare_digest(expected.encode(), csrf.encode()):
         raise CsrfRefused()
-    users: Users = request.app.state.users
     sessions: ConsoleSessions = request.app.state.sessions
-    failures: FailedLogins = request.app.state.failed_logins
-    client = request.client.host if request.client else "?"
+    passwords: PasswordChecks = request.app.state.passwords
+    if not username.isprintable() or len(username) > 64:  # as Basic: never a user's name
+        return _login_again(next, "wrong")
     try:
-        failures.check(client)
+        user = await passwords.check(client_address(request), username, password)
     except Throttled:
         return _login_again(next, "throttled")
-    user = await run_in_threadpool(users.authenticate, username, password)
     if user is None:
-        failures.failed(client)
         return _login_again(next, "wrong")
     old = request.cookies.get(COOKIE)
     if old:  # a new login ends the session this browser had
