@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from api.auth.passwords import PasswordChecks
+from api.auth.roles import Roles
 from api.auth.signer import OcpSigner
 from api.auth.throttle import FailedLogins, Throttled
 from api.auth.users import User, Users
@@ -32,7 +33,7 @@ TASKS = "/api/v2/tasks/instances"
 
 def _add_user(env: ApiEnv, name: str) -> tuple[str, str]:
     password = f"{name}-Passw0rd"
-    Users(env.engine.store).add(name, password)
+    Roles(env.engine.store).add_user(Users(env.engine.store), name, password)  # a viewer
     return name, password
 
 
