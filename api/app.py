@@ -34,7 +34,7 @@ from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .query import known_parameters
-from .routes import config_server, hosts, ob_clusters, obproxy, tasks
+from .routes import audit, config_server, hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import NotJson, extra_schemas
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -83,8 +83,9 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.failed_logins = FailedLogins()
     app.state.accept_ob_register = accept_ob_register
-    secured = [Depends(authenticated), Depends(known_parameters)]
+    secured = [Depends(authenticated), Depends(known_parameters), Depends(audit.caller)]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
+    routers += (audit.router,)
     for router in routers:
         app.include_router(router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
@@ -160,6 +161,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(OcpTaskError)
     async def refused(request: Request, exc: OcpTaskError) -> Envelope:
+        await audit.refusal(request, exc)  # a refused change no recorded call saw is an event
         if isinstance(exc, RequestInvalid):
             where = "query" if request.method in ("GET", "HEAD", "DELETE") else "body"
             subs = [
