@@ -38,7 +38,7 @@ from .console import pages
 from .envelope import UNAUTHENTICATED, Envelope, EnvelopeMiddleware, failure
 from .models import ErrorEnvelope
 from .query import known_parameters
-from .routes import config_server, hosts, ob_clusters, obproxy, tasks
+from .routes import audit, config_server, hosts, ob_clusters, obproxy, tasks
 from .routes.bodies import NotJson, extra_schemas
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -92,10 +92,12 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     secured = [
         Depends(same_origin),
         Depends(authenticated),
+        Depends(audit.caller),
         Depends(permitted),
         Depends(known_parameters),
     ]
     routers = (tasks.router, obproxy.router, obproxy.info_router, hosts.router, ob_clusters.router)
+    routers += (audit.router,)
     for router in routers:
         app.include_router(router, dependencies=secured, responses=ERRORS)
     app.router.routes[:0] = tasks.lean_routes()
@@ -175,6 +177,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(OcpTaskError)
     async def refused(request: Request, exc: OcpTaskError) -> Response:
+        await audit.refusal(request, exc)  # a refused change no recorded call saw is an event
         if isinstance(exc, PermissionDenied):
             if not request.url.path.startswith("/api/"):  # a console page or its form
                 return await run_in_threadpool(

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .access import accesskey_app, user_app
+from .audit import audit_app
 from .common import (
     DEBUG,
     DbOption,
@@ -45,6 +46,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(accesskey_app, name="accesskey")
 app.add_typer(obcluster_app, name="obcluster")
 app.add_typer(credential_app, name="credential")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("daemon")

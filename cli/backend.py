@@ -173,7 +173,8 @@ def open_backend(
         with open_engine(db) as engine:
             from .local import Local
 
-            yield Local(engine, db)
+            with Local(engine, db).acting() as local:
+                yield local
         return
     try:
         with reported():

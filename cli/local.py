@@ -3,11 +3,14 @@ process."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import tasks.obproxy as obproxy
 from api.auth.users import Users, with_creator_id
 from engine import Engine, Task
+from engine.audit import AuditEvents, EventFilter, acting_as
 
 from .common import TaskListing
 from .reads import basic
@@ -23,8 +26,19 @@ class Local:
         self.engine = engine
         self.where = f"--db {db}" if db else ""
 
+    @contextmanager
+    def acting(self) -> Iterator[Local]:
+        """The command's calls recorded as ``CREATOR``'s (its user id when that user exists),
+        from no network address: the audit events of a ``--db`` command."""
+        with acting_as(CREATOR, Users(self.engine.store).ids().get(CREATOR)):
+            yield self
+
     def get(self, task_id: int) -> Task:
         return self.engine.get(task_id)
+
+    def audit_events(self, wanted: EventFilter, limit: int) -> list[dict[str, Any]]:
+        events, _ = AuditEvents(self.engine.store).page(wanted, limit=limit)
+        return events
 
     def tasks(self, wanted: TaskListing) -> list[dict[str, Any]]:
         found, _ = self.engine.page(**wanted.page_arguments())

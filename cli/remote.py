@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .common import settled
 
 if TYPE_CHECKING:
+    from engine.audit import EventFilter
     from engine.task import Task
 
     from .client import Client
@@ -53,6 +54,23 @@ class Remote:
                 break
             page += 1
         return found[:limit]
+
+    def audit_events(self, wanted: EventFilter, limit: int) -> list[dict[str, Any]]:
+        """Newest first, as the server records them (``GET /api/v2/audit/events``)."""
+        data = self.client.get(
+            "/api/v2/audit/events",
+            eventType=",".join(wanted.event_types) or None,
+            operationEvent=",".join(wanted.operation_events) or None,
+            operatorId=",".join(str(i) for i in wanted.operator_ids) or None,
+            resourceName=wanted.resource_name,
+            eventInfo=wanted.event_info,
+            status=wanted.status,
+            startTime=wanted.start_time.isoformat() if wanted.start_time else None,
+            endTime=wanted.end_time.isoformat() if wanted.end_time else None,
+            size=limit,
+            order="id,desc",
+        )
+        return list(data["contents"])
 
     def log(self, task_id: int, subtask_id: int) -> str:
         path = f"/api/v2/tasks/instances/{_task_id(task_id)}/subtasks/{subtask_id}/log"

@@ -32,6 +32,7 @@ from engine.run.services import Services
 from engine.states import holds as _holds  # noqa: F401 - registers its table
 from engine.states import leases, operations, transitions
 
+from .audit import task_operation
 from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
@@ -343,24 +344,29 @@ class Engine:
             self.store.notify_work(session)
         self._work_made()
 
+    @task_operation("RETRY")
     def retry(self, task_id: int) -> Task:
         """Retry all failed subtasks of a FAILED task. Call ``run``/``start`` to execute them."""
         with self._operate(task_id) as (session, task):
             operations.retry_task(session, task)
         return self.get(task_id)
 
+    @task_operation("ROLLBACK")
     def rollback(self, task_id: int) -> Task:
         """Prepare to undo a FAILED task in reverse order (20004 if prohibited); then ``run``."""
         with self._operate(task_id) as (session, task):
             operations.rollback_task(session, task)
         return self.get(task_id)
 
+    @task_operation("RETRY")
     def retry_subtask(self, task_id: int, subtask_id: int) -> Subtask:
         return self._subtask_op(task_id, subtask_id, operations.retry_subtask)
 
+    @task_operation("SKIP")
     def skip_subtask(self, task_id: int, subtask_id: int) -> Subtask:
         return self._subtask_op(task_id, subtask_id, operations.skip_subtask)
 
+    @task_operation("CANCEL")
     def cancel_subtask(self, task_id: int, subtask_id: int) -> Subtask:
         """Ask for a RUNNING subtask to stop; it ends FAILED with operation CANCEL."""
         # Answered with the state the cancel made (CANCELING), not a later read: the step may

@@ -28,7 +28,7 @@ from tasks.obproxy.secret_parameters import masked
 from ..auth.console_sessions import check_csrf
 from ..auth.permissions import TASK_MANAGER
 from ..routes.ids import Id
-from . import login
+from . import audit_page, login
 from .render import (
     HERE,
     POLL_HEADER,
@@ -51,6 +51,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(page_permitted
 def install(app: FastAPI) -> None:
     app.include_router(login.router)
     app.include_router(router)
+    app.include_router(audit_page.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -15,6 +15,7 @@ from tasks.hosts import (
     BatchDeleteHostsRequest,
     batch_create_hosts,
     batch_delete_hosts,
+    delete_host,
 )
 
 from .. import models as m
@@ -126,5 +127,5 @@ def get_one(request: Request, hostId: Id) -> Envelope:
 
 @router.delete("/{hostId}", response_model=m.NoData, summary="Remove a host")
 def remove(request: Request, hostId: Id) -> Envelope:
-    engine_of(request).hosts.remove(hostId)
+    delete_host(engine_of(request), hostId)
     return ok(has_data=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .batch_create import BatchCreateHostsRequest, HostBasicData, batch_create_hosts
-from .batch_delete import BatchDeleteHostsRequest, batch_delete_hosts
+from .batch_delete import BatchDeleteHostsRequest, batch_delete_hosts, delete_host
 from .steps import PrepareHost
 from .templates import PREPARE_HOST, PREPARE_HOSTS
 
@@ -30,4 +30,5 @@ __all__ = [
     "PrepareHost",
     "batch_create_hosts",
     "batch_delete_hosts",
+    "delete_host",
 ]

@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from engine import Engine, FieldError, NotFound, RequestInvalid, Task
 from tasks.validation import Flag, Id, OcpBody, Port, name_text, parse, value_text
 
+from . import audit_events
 from .templates import PREPARE_HOSTS
 
 MAX_HOSTS = 100
@@ -105,6 +106,7 @@ class PrepareHostsPayload(BaseModel):
     creator: str
 
 
+@audit_events.add_hosts(BatchCreateHostsRequest)
 def batch_create_hosts(engine: Engine, body: Any, creator: str = "admin") -> list[Task]:
     """Register every host of ``body`` and return their "Prepare host" tasks, one per host in
     the order of ``hostBasicDataList`` (not run here).

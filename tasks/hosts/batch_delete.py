@@ -13,6 +13,8 @@ from pydantic import Field
 from engine import Engine
 from tasks.validation import Id, OcpBody, parse
 
+from . import audit_events
+
 MAX_HOSTS = 1000
 
 
@@ -20,6 +22,13 @@ class BatchDeleteHostsRequest(OcpBody):
     hostIdList: Annotated[list[Id], Field(min_length=1, max_length=MAX_HOSTS)]
 
 
+@audit_events.delete_hosts(BatchDeleteHostsRequest)
 def batch_delete_hosts(engine: Engine, body: Any) -> None:
     request = parse(BatchDeleteHostsRequest, body)
     engine.hosts.remove_all(request.hostIdList, "hostIdList")
+
+
+@audit_events.delete_host
+def delete_host(engine: Engine, host_id: int) -> None:
+    """``DELETE /api/v2/compute/hosts/{hostId}``: the registry's remove, as a recorded call."""
+    engine.hosts.remove(host_id)

@@ -16,6 +16,7 @@ from engine.states import holds
 from tasks.obclusters.registry import ObClusters
 from tasks.validation import parse
 
+from . import audit_events
 from .checks import busy_hosts, claim_hosts, missing_package, unknown_hosts
 from .config_url import first_config_url, no_public_url
 from .records import ObproxyClusterRecord, hold
@@ -25,6 +26,7 @@ from .spec import new_mark
 from .templates import INSTALL_OBPROXY
 
 
+@audit_events.create
 def create_cluster(
     engine: Engine,
     request: dict[str, Any],

@@ -22,6 +22,7 @@ from engine.errors import found
 from engine.states import holds
 from tasks.validation import parse
 
+from . import audit_events
 from .clusters import ObproxyClusterNotFound, get_cluster
 from .create import resolve_links
 from .records import ObproxyClusterRecord, hold, touch
@@ -39,6 +40,7 @@ class _Links(_Model):
     obLinks: Annotated[list[ObLink], Field(min_length=1, max_length=MAX_OB_LINKS)]
 
 
+@audit_events.patch
 def edit_cluster(engine: Engine, cluster_id: int, body: Any) -> dict[str, Any]:
     """Set the cluster's address and/or port; its view as OCP shows it."""
     edit = parse(ClusterEdit, body)
@@ -52,6 +54,7 @@ def edit_cluster(engine: Engine, cluster_id: int, body: Any) -> dict[str, Any]:
     return get_cluster(engine, cluster_id)
 
 
+@audit_events.add_link
 def add_links(engine: Engine, cluster_id: int, body: Any) -> None:
     """Link more OceanBase clusters (``body``: a JSON array of obLinks)."""
     links = parse(_Links, {"obLinks": body}).obLinks
@@ -86,6 +89,7 @@ def add_links(engine: Engine, cluster_id: int, body: Any) -> None:
         session.add(row)
 
 
+@audit_events.delete_link
 def remove_link(engine: Engine, cluster_id: int, ob_cluster_name: str) -> None:
     """Unlink the OceanBase cluster of that name."""
     with engine.store.write() as session:

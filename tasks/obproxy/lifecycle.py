@@ -21,6 +21,7 @@ from engine.errors import found
 from engine.states import holds
 from tasks.validation import parse
 
+from . import audit_events
 from .activity import described
 from .bodies import AddObproxiesRequest, DeleteServersRequest, ServerIdsRequest, UpgradeRequest
 from .checks import missing_package, unknown_hosts
@@ -54,6 +55,7 @@ STARTS = {RESTART_OBPROXY.name, UPGRADE_OBPROXY.name, START_OBPROXY.name}
 """Tasks that start obproxy processes: a CONFIG_URL cluster's need its config URL."""
 
 
+@audit_events.add
 def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> list[Task]:
     """``POST …/clusters/{id}/obproxies/batchAdd``: as OCP, an "Install obproxy" task per
     host (the create's chain, with the cluster's own links and parameters), each with its new
@@ -68,6 +70,7 @@ def add_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "ad
     return add_per_host(engine, cluster, request.hostIds, request, creator)
 
 
+@audit_events.delete
 def delete_obproxies(
     engine: Engine, cluster_id: int, server_ids: ServerIds, creator: str = "admin"
 ) -> Task:
@@ -77,6 +80,7 @@ def delete_obproxies(
     return _on_servers(engine, OFFLINE_OBPROXY, cluster, servers, creator, OfflinePayload)
 
 
+@audit_events.delete_listed
 def delete_servers(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
     """OCP 4.3's ``POST …/servers/delete {obproxyServerIds, skipHostOperationServerIds}``: the
     delete above, except that the hosts of the skipped ones are not touched."""
@@ -100,6 +104,7 @@ def delete_servers(engine: Engine, cluster_id: int, body: Any, creator: str = "a
     return _on_servers(engine, DELETE_OBPROXY_SERVER, cluster, servers, creator, payload)
 
 
+@audit_events.delete_cluster
 def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> Task:
     """``DELETE /api/v2/obproxy/clusters/{id}``: delete every OBProxy, then the cluster."""
     cluster = cluster_row(engine, cluster_id)
@@ -112,6 +117,7 @@ def delete_cluster(engine: Engine, cluster_id: int, creator: str = "admin") -> T
     return _on_servers(engine, template, cluster, servers, creator, payload, whole=True)
 
 
+@audit_events.restart
 def restart_obproxies(
     engine: Engine, cluster_id: int, server_ids: ServerIds, creator: str = "admin"
 ) -> Task:
@@ -124,18 +130,21 @@ def restart_obproxies(
     return _on_servers(engine, RESTART_OBPROXY, cluster, servers, creator, ServersPayload)
 
 
+@audit_events.stop
 def stop_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
     """``POST …/clusters/{id}/servers/stop {obproxyServerIds}`` (OCP 4.3): the rows' status
     STOPPED, which OCP's enum shows as UNAVAILABLE."""
     return _by_body(engine, STOP_OBPROXY, cluster_id, body, creator, MAY_STOP)
 
 
+@audit_events.start
 def start_obproxies(engine: Engine, cluster_id: int, body: Any, creator: str = "admin") -> Task:
     """``POST …/clusters/{id}/servers/start {obproxyServerIds}`` (ocptask's counterpart of
     stop): status RUNNING once each answers SQL and /metrics."""
     return _by_body(engine, START_OBPROXY, cluster_id, body, creator, MAY_START)
 
 
+@audit_events.upgrade
 def upgrade_obproxies(
     engine: Engine, cluster_id: int, server_ids: ServerIds, body: Any, creator: str = "admin"
 ) -> Task:

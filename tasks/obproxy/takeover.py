@@ -21,6 +21,7 @@ from engine import Engine, FieldError, RequestInvalid, Task, Template
 from engine.db.subtask_log import MASK
 from tasks.validation import Id, OcpBody, Port, parse, value_text
 
+from . import audit_events
 from . import install_steps as h
 from . import takeover_steps as t
 from .adopted import NEEDED
@@ -98,6 +99,7 @@ def _template() -> Template:
 TAKE_OVER_OBPROXY = _template()
 
 
+@audit_events.take_over
 def take_over_obproxies(
     engine: Engine, cluster_id: int, body: Any, creator: str = "admin"
 ) -> list[Task]:
