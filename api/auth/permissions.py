@@ -103,6 +103,7 @@ ROUTES: dict[tuple[str, str], tuple[str | None, str]] = {
     ("GET", "/hosts"): (HOST_VIEWER, "list hosts"),
     ("GET", "/obclusters"): (CLUSTER_VIEWER, "list OceanBase clusters"),
     ("POST", "/obclusters"): (CLUSTER_MANAGER, "register an OceanBase cluster"),
+    ("GET", "/audit"): (AUDIT_VIEWER, "read audit events"),
 }
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.audit import FAILED, SUCCESS, AuditEvents, EventFilter
 
-from .render import LoggedIn, engine_of, page
+from .render import LoggedIn, engine_of, page, page_permitted
 
 PAGE_SIZES = (50, 100, 200, 500)
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_permitted)])
 
 
 @router.get("/audit", response_class=HTMLResponse)
