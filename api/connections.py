@@ -144,6 +144,9 @@ class BoundedHttp(HttpToolsProtocol):
         the client does or ``LINGER_SECONDS``, whichever is first."""
         self._refused = True
         self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # a pipelined head: the answer in progress ends it
+            return
         self.flow.resume_reading()  # so the client's close is seen
         body = json.loads(failure(status, 0, message).body)
         body["traceId"] = secrets.token_hex(8)  # no request ran: a trace id of its own
