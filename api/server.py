@@ -24,11 +24,15 @@ from engine.db.locations import resolve_url
 from engine.public_url import VARIABLE
 
 from .app import create_app
+from .connections import BoundedHttp
 
 log = logging.getLogger("ocptask.api")
 # No proxy headers unless ``forwarded_allow_ips`` names the proxies: the failed-login throttle
 # keys on the client's address, which X-Forwarded-For from anyone else would otherwise set.
+# Every connection is bounded (``connections``): a request head over 16 KiB gets 431, one
+# unfinished after 5 s is closed, 128 per address.
 _UVICORN = {
+    "http": BoundedHttp,
     "log_level": "info",
     "access_log": False,
     "timeout_graceful_shutdown": 30,

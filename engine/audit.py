@@ -35,6 +35,8 @@ from engine.clock import as_utc, ocp_time, utcnow
 from engine.db.store import Store
 from engine.errors import OcpTaskError
 
+from .db.row_ids import is_row_id
+
 log = logging.getLogger("ocptask.audit")
 
 SUCCESS, FAILED = "SUCCESS", "FAILED"
@@ -431,7 +433,7 @@ def record_task_operation(
     when no call was recorded: a scheduled task)."""
     try:
         events = AuditEvents(engine.store)
-        known = isinstance(task_id, int) and not isinstance(task_id, bool)
+        known = is_row_id(task_id)  # beyond it, no task: and PostgreSQL refuses the number
         first = events.started(task_id) if known else None
         info: dict[str, Any] = {"taskId": task_id}
         if subtask_id is not None:

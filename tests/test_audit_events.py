@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.auth.roles import Roles
 from api.auth.users import Users
 from engine import Engine, RequestInvalid
 from engine.audit import AuditEvents, EventFilter, acting_as
@@ -92,7 +93,7 @@ def test_create_failure_retry_by_another_user_and_rollback(api_hosts: Any) -> No
     of the request (nor any password) is in any event."""
     env, ids, sandbox = api_hosts
     users = Users(env.engine.store)
-    users.add(BOB, BOB_PASSWORD)
+    Roles(env.engine.store).add_user(users, BOB, BOB_PASSWORD, ["OPERATOR"])  # runs tasks
     admin_id, bob_id = users.ids()[env.user], users.ids()[BOB]
     register_ob_cluster(env.engine, PROXYRO_PASSWORD)
     request = install_request(ids[:1], name="audited")
@@ -269,3 +270,23 @@ def test_audit_list_through_a_server(api_env: ApiEnv) -> None:
     assert (only["resourceName"], only["operatorName"]) == ("two", "frank")
     every, total = AuditEvents(api_env.engine.store).page(EventFilter(), descending=False)
     assert total == 2 and every[0]["operatorName"] == "admin"  # create_cluster's default creator
+
+
+def test_a_call_refused_for_want_of_a_permission_is_an_event(api_env: ApiEnv) -> None:
+    """A viewer's create: 403 (OCP's 10009), recorded FAILED with the viewer as its operator."""
+    users = Users(api_env.engine.store)
+    Roles(api_env.engine.store).add_user(users, "vic", "vic-Passw0rd-1", ["VIEWER"])
+    with api_env.client(auth=("vic", "vic-Passw0rd-1")) as viewer:
+        refused = viewer.post("/api/v2/obproxy/clusters", json=sample_request())
+    error_of(refused, 403, 10009)
+    with api_env.client() as admin:
+        listed = data_of(
+            admin.get("/api/v2/audit/events", params={"operatorId": users.ids()["vic"]})
+        )
+    (event,) = listed["contents"]
+    assert (event["operationEvent"], event["status"], event["operatorName"]) == (
+        "CREATE_OB_PROXY_CLUSTER",
+        "FAILED",
+        "vic",
+    )
+    assert event["clientIp"] == "127.0.0.1" and event["taskId"] is None
