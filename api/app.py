@@ -71,9 +71,12 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
+def create_app(
+    engine: Engine, *, accept_ob_register: bool = False, secure_cookies: bool = False
+) -> FastAPI:
     """The app over ``engine``; ``accept_ob_register`` lets observers register their root servers
-    through the config server (``routes.config_server``)."""
+    through the config server (``routes.config_server``); ``secure_cookies`` marks the console's
+    cookies Secure whatever scheme the server sees (it is behind a TLS proxy)."""
     app = FastAPI(
         lifespan=_lifespan,
         title="ocptask",
@@ -89,6 +92,7 @@ def create_app(engine: Engine, *, accept_ob_register: bool = False) -> FastAPI:
     app.state.sessions = ConsoleSessions(engine.store)
     app.state.passwords = PasswordChecks(app.state.users, FailedLogins())
     app.state.accept_ob_register = accept_ob_register
+    app.state.secure_cookies = secure_cookies
     secured = [
         Depends(same_origin),
         Depends(authenticated),

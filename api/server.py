@@ -52,6 +52,7 @@ def serve(
     workers: int = 1,
     public_url: str | None = None,
     accept_ob_register: bool = False,
+    secure_cookies: bool = False,
     forwarded_allow_ips: str | None = None,
 ) -> int:
     """``forwarded_allow_ips``: the proxies (addresses, networks, ``*``; comma-separated) whose
@@ -83,6 +84,7 @@ def serve(
             os.environ["OCPTASK_SERVE_DB"] = resolve_url(db)
             os.environ[VARIABLE] = public_url or ""
             os.environ["OCPTASK_ACCEPT_OB_REGISTER"] = "1" if accept_ob_register else ""
+            os.environ["OCPTASK_SECURE_COOKIES"] = "1" if secure_cookies else ""
             uvicorn.run(
                 "api.server:worker_app",
                 factory=True,
@@ -96,7 +98,9 @@ def serve(
             engine = daemon.engine
         else:
             engine = Engine(db, parallelism, executor=name, public_url=public_url)
-        app = create_app(engine, accept_ob_register=accept_ob_register)
+        app = create_app(
+            engine, accept_ob_register=accept_ob_register, secure_cookies=secure_cookies
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, **options)  # type: ignore[arg-type]
         )
@@ -114,7 +118,8 @@ def worker_app() -> FastAPI:
     runs no steps (the parent's daemon does)."""
     engine = Engine(os.environ["OCPTASK_SERVE_DB"], public_url=os.environ.get(VARIABLE))
     accept = bool(os.environ.get("OCPTASK_ACCEPT_OB_REGISTER"))
-    return create_app(engine, accept_ob_register=accept)
+    secure = bool(os.environ.get("OCPTASK_SECURE_COOKIES"))
+    return create_app(engine, accept_ob_register=accept, secure_cookies=secure)
 
 
 def _after_uvicorn(signum: int, _frame: object) -> None:

@@ -106,6 +106,13 @@ def serve(
             "failed-login budgets count. Unset: the peer's own address, those headers ignored.",
         ),
     ] = None,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Mark the console's cookies Secure (it is served over HTTPS by a proxy).",
+        ),
+    ] = False,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
     from api.server import serve as serve_api
@@ -128,6 +135,7 @@ def serve(
         workers=workers,
         public_url=public_url,
         accept_ob_register=accept_ob_register,
+        secure_cookies=secure_cookies,
         forwarded_allow_ips=forwarded_allow_ips,
     )
     raise typer.Exit(code)

@@ -109,3 +109,30 @@ def test_the_database_and_its_folder_are_the_owners_only(tmp_path: Path) -> None
         key = folder / "secret.key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert os.access(folder / "ocptask.db", os.R_OK)
+
+
+def test_secure_cookies_behind_a_tls_proxy(tmp_path: Path) -> None:
+    """``serve --secure-cookies``: the console's cookies are Secure though the server itself is
+    reached over plain HTTP (a TLS proxy in front); without it, over HTTP, they are not."""
+    from api.auth.users import Users
+    from fixtures import api_server
+
+    db = str(tmp_path / "cookies.db")
+    with Engine(db) as engine:
+        Users(engine.store).add("admin", "admin-Passw0rd")
+    for flags, secure in (([], False), (["--secure-cookies"], True)):
+        server = api_server.start(db, tmp_path / "serve.log", "--no-run", *flags)
+        try:
+            with httpx.Client(base_url=server.url, follow_redirects=False) as browser:
+                form = browser.get("/login")
+                token = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                login = {"username": "admin", "password": "admin-Passw0rd", "csrf": token}
+                # sent as a browser behind the proxy sends it (httpx keeps a Secure one for https)
+                pair = form.headers["set-cookie"].split(";", 1)[0]
+                browser.cookies.clear()
+                answer = browser.post("/login", data=login, headers={"Cookie": pair})
+            assert answer.status_code == 303
+            cookies = [form.headers["set-cookie"], answer.headers["set-cookie"]]
+            assert all(("; secure" in c.lower()) is secure for c in cookies), cookies
+        finally:
+            assert server.stop() == 0

@@ -58,7 +58,10 @@ def login_form(request: Request, next: str | None = None, error: str | None = No
         token = secrets.token_urlsafe(24)
     context = {"next": safe_next(next), "error": LOGIN_ERRORS.get(error or "")}
     answer = page(request, "login.html", (None, token), **context)  # type: ignore[arg-type]
-    answer.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/login")
+    answer.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+        path="/login",
+    )  # fmt: skip
     return answer
 
 
@@ -88,7 +91,7 @@ async def login(
         await run_in_threadpool(sessions.close, old)
     token, _ = await run_in_threadpool(sessions.open, user)
     answer = RedirectResponse(safe_next(next), status_code=303)
-    secure = request.url.scheme == "https"
+    secure = _secure(request)
     answer.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=secure, path="/")
     answer.delete_cookie(LOGIN_COOKIE, path="/login")
     return answer
@@ -111,3 +114,10 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     answer = RedirectResponse("/login", status_code=303)
     answer.delete_cookie(COOKIE, path="/")
     return answer
+
+
+def _secure(request: Request) -> bool:
+    """Cookies only over HTTPS: as the server sees the request (a trusted proxy's scheme with
+    ``--forwarded-allow-ips``), or always with ``serve --secure-cookies`` (behind a TLS proxy
+    whose headers are not trusted, the browser's scheme is still https)."""
+    return request.url.scheme == "https" or bool(request.app.state.secure_cookies)
