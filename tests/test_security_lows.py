@@ -136,3 +136,50 @@ def test_secure_cookies_behind_a_tls_proxy(tmp_path: Path) -> None:
             assert all(("; secure" in c.lower()) is secure for c in cookies), cookies
         finally:
             assert server.stop() == 0
+
+
+def test_managing_users_is_audited_without_a_password(tmp_path: Path) -> None:
+    """OCP's user management events from the command line (the one surface that manages users):
+    created, roles granted and revoked, password changed, an access key made and removed, the
+    user removed, and a refused revoke; no password and no secret in any event."""
+    import json
+    import subprocess
+    import sys
+
+    from engine.audit import AuditEvents, EventFilter
+
+    db = str(tmp_path / "users.db")
+    root = Path(__file__).parent.parent
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args, "--db", db],
+            input=stdin, capture_output=True, text=True, cwd=root,
+        )  # fmt: skip
+
+    assert cli("user", "add", "admin", "--password-stdin", stdin="Admin-Passw0rd-1").returncode == 0
+    assert cli("user", "add", "ops", "--password-stdin", stdin="Ops-Passw0rd-11").returncode == 0
+    assert cli("user", "grant", "ops", "OPERATOR").returncode == 0
+    assert cli("user", "revoke", "admin", "ADMIN").returncode == 2  # the last one: refused
+    assert cli("user", "add", "ops", "--password-stdin", stdin="Ops-Passw0rd-22").returncode == 0
+    made = cli("accesskey", "create", "ops", "--json")
+    key = json.loads(made.stdout)
+    assert cli("accesskey", "remove", key["accessKeyId"]).returncode == 0
+    assert cli("user", "remove", "ops").returncode == 0
+    with Engine(db) as engine:
+        events, _ = AuditEvents(engine.store).page(EventFilter(), limit=50)
+    shown = [(e["operationEvent"], e["resourceName"], e["status"]) for e in events][::-1]
+    assert shown == [
+        ("CREATE_USER", "admin", "SUCCESS"),
+        ("CREATE_USER", "ops", "SUCCESS"),
+        ("UPDATE_USER", "ops", "SUCCESS"),
+        ("UPDATE_USER", "admin", "FAILED"),
+        ("CHANGE_USER_PASSWORD", "ops", "SUCCESS"),
+        ("CREATE_ACCESS_KEY", "ops", "SUCCESS"),
+        ("DELETE_ACCESS_KEY", key["accessKeyId"], "SUCCESS"),
+        ("DELETE_USER", "ops", "SUCCESS"),
+    ]
+    text = json.dumps(events, default=str)
+    for secret in ("Passw0rd", key["accessKeySecret"]):
+        assert secret not in text
+    assert {e["eventType"] for e in events} == {"OCP_USER_MANAGEMENT"}

@@ -18,6 +18,7 @@ from engine.db.compiled import CompiledStatement, RawTransaction
 from engine.db.store import Store
 from engine.errors import FieldError, RequestInvalid
 
+from .user_events import user_event
 from .users import User, UserNotFound, UserRecord, Users
 
 ADMIN, OPERATOR, VIEWER, AUDITOR = "ADMIN", "OPERATOR", "VIEWER", "AUDITOR"
@@ -107,7 +108,13 @@ class Roles:
 
     def grant(self, user: User, roles: Iterable[str]) -> list[str]:
         """Give the user these roles (those held already stay); their roles after."""
-        wanted = checked_roles(roles)
+        roles = list(roles)
+        info = {"username": user.name, "grantedRoles": roles}
+        with user_event(self.store, "UPDATE_USER", user.name, info) as done:
+            done.user_id = user.id
+            return self._grant(user, checked_roles(roles))
+
+    def _grant(self, user: User, wanted: list[str]) -> list[str]:
         with self.store.begin_write() as conn:
             held = self._held(conn, user.id)
             for role in wanted:
@@ -117,7 +124,13 @@ class Roles:
 
     def revoke(self, user: User, roles: Iterable[str]) -> list[str]:
         """Take these roles from the user; the last ADMIN keeps theirs. Their roles after."""
-        unwanted = checked_roles(roles)
+        roles = list(roles)
+        info = {"username": user.name, "revokedRoles": roles}
+        with user_event(self.store, "UPDATE_USER", user.name, info) as done:
+            done.user_id = user.id
+            return self._revoke(user, checked_roles(roles))
+
+    def _revoke(self, user: User, unwanted: list[str]) -> list[str]:
         with self.store.begin_write() as conn:
             held = self._held(conn, user.id)
             if ADMIN in unwanted and ADMIN in held and self._admins(conn) <= 1:
@@ -139,18 +152,22 @@ class Roles:
     def add_user(self, users: Users, name: str, password: str, roles: Iterable[str] = ()) -> User:
         """Add a user (or set an existing one's password) with ``roles`` granted. A new user
         given none gets ADMIN when no one holds it (the first user), else ``DEFAULT_ROLE``."""
-        wanted = checked_roles(roles)  # refused before anything is written
+        roles = list(roles)
         try:
             existed = users.get(name) is not None
         except UserNotFound:
             existed = False
-        user = users.add(name, password)
-        if not wanted and not existed:
-            with self.store.engine.connect() as conn:
-                wanted = [DEFAULT_ROLE if self._admins(conn) else ADMIN]
-        if wanted:
-            self.grant(user, wanted)
-        return user
+        event = "CHANGE_USER_PASSWORD" if existed else "CREATE_USER"
+        with user_event(self.store, event, name, {"username": name, "roles": roles}) as done:
+            wanted = checked_roles(roles)  # refused before anything is written
+            user = users.add(name, password)
+            done.user_id = user.id
+            if not wanted and not existed:
+                with self.store.engine.connect() as conn:
+                    wanted = [DEFAULT_ROLE if self._admins(conn) else ADMIN]
+            if wanted:
+                self.grant(user, wanted)
+            return user
 
     @staticmethod
     def _held(conn: Connection, user_id: int) -> set[str]:

@@ -29,6 +29,7 @@ from engine.db.records import timestamp
 from engine.db.store import Store
 from engine.errors import FieldError, NotFound, RequestInvalid, found
 
+from .user_events import user_event
 from .user_ids import USER_IDS
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
@@ -176,6 +177,10 @@ class Users:
 
     def remove(self, name: str) -> None:
         """Remove a user and every access key of theirs."""
+        with user_event(self.store, "DELETE_USER", name, {"username": name}):
+            self._remove(name)
+
+    def _remove(self, name: str) -> None:
         with self.store.write() as session:
             rec = found(
                 session.exec(select(UserRecord).where(UserRecord.name == name)).first(),
@@ -228,6 +233,10 @@ class Users:
 
     def create_access_key(self, name: str) -> tuple[str, str]:
         """A new (AccessKeyId, AccessKeySecret) for the user. The secret is not shown again."""
+        with user_event(self.store, "CREATE_ACCESS_KEY", name, {"username": name}):  # ours
+            return self._create_access_key(name)
+
+    def _create_access_key(self, name: str) -> tuple[str, str]:
         access_key_id = "".join(secrets.choice(_AK_ALPHABET) for _ in range(16))
         secret = secrets.token_hex(16)
         with self.store.write() as session:
@@ -260,6 +269,11 @@ class Users:
             ]
 
     def remove_access_key(self, access_key_id: str) -> None:
+        info = {"accessKeyId": access_key_id}
+        with user_event(self.store, "DELETE_ACCESS_KEY", access_key_id, info):  # ours
+            self._remove_access_key(access_key_id)
+
+    def _remove_access_key(self, access_key_id: str) -> None:
         with self.store.write() as session:
             rec = found(
                 session.get(AccessKeyRecord, access_key_id), AccessKeyNotFound, access_key_id
