@@ -9,8 +9,7 @@ they check no role; the HTTP API has no call that manages users."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,8 +22,8 @@ if TYPE_CHECKING:
 from .common import (
     DbOption,
     PasswordStdin,
+    acting_on,
     console,
-    open_engine,
     read_secret,
     reported,
 )
@@ -58,7 +57,7 @@ def user_add(
     with reported():  # an unknown role is refused before the password is asked
         wanted = checked_roles(role or [])
     password = read_secret("password", password_stdin)
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         users = _users(engine)
         roles = _roles(engine)
         user = roles.add_user(users, name, password, wanted)
@@ -69,7 +68,7 @@ def user_add(
 @user_app.command("grant")
 def user_grant(name: str, role: RoleArgument, db: DbOption = None) -> None:
     """Give a user a role (the roles they hold stay)."""
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         held = _roles(engine).grant(_users(engine).get(name), [role])
     console.print(f"user {name}: {_named(held)}", highlight=False)
 
@@ -77,7 +76,7 @@ def user_grant(name: str, role: RoleArgument, db: DbOption = None) -> None:
 @user_app.command("revoke")
 def user_revoke(name: str, role: RoleArgument, db: DbOption = None) -> None:
     """Take a role from a user; the last ADMIN keeps it."""
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         held = _roles(engine).revoke(_users(engine).get(name), [role])
     console.print(f"user {name}: {_named(held)}", highlight=False)
 
@@ -86,7 +85,7 @@ def user_revoke(name: str, role: RoleArgument, db: DbOption = None) -> None:
 def user_list(db: DbOption = None) -> None:
     from rich.table import Table
 
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         table = Table("id", "name", "roles", "created", "access keys")
         keys = _users(engine).access_keys()
         roles = _roles(engine).by_user()
@@ -101,7 +100,7 @@ def user_list(db: DbOption = None) -> None:
 def user_remove(name: str, db: DbOption = None) -> None:
     """Remove a user, their roles and their access keys (not the last ADMIN while others
     remain)."""
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         users = _users(engine)
         _roles(engine).check_removable(users.get(name))
         users.remove(name)
@@ -115,7 +114,7 @@ def accesskey_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an access key for USER; its secret is printed now and never again."""
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         access_key_id, secret = _users(engine).create_access_key(user)
     if as_json:
         typer.echo(json.dumps({"accessKeyId": access_key_id, "accessKeySecret": secret}))
@@ -131,7 +130,7 @@ def accesskey_list(
     """Access key ids (never their secrets)."""
     from rich.table import Table
 
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         table = Table("access key id", "user", "created")
         for key in _users(engine).access_keys(user):
             table.add_row(key.access_key_id, key.user, str(key.create_time))
@@ -140,7 +139,7 @@ def accesskey_list(
 
 @accesskey_app.command("remove")
 def accesskey_remove(access_key_id: str, db: DbOption = None) -> None:
-    with _acting(db) as engine:
+    with acting_on(db) as engine:
         _users(engine).remove_access_key(access_key_id)
     console.print(f"access key {access_key_id} removed", highlight=False)
 
@@ -159,15 +158,3 @@ def _roles(engine: Engine) -> Roles:
 
 def _named(roles: Iterable[str]) -> str:
     return ", ".join(sorted(roles)) or "no role"
-
-
-@contextmanager
-def _acting(db: str | None) -> Iterator[Engine]:
-    """The database, with this command's changes recorded as the command line's (``Local``'s
-    creator, as every ``--db`` command's are)."""
-    from engine.audit import acting_as
-
-    from .local import CREATOR
-
-    with open_engine(db) as engine, acting_as(CREATOR, _users(engine).ids().get(CREATOR)):
-        yield engine

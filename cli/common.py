@@ -115,6 +115,21 @@ def open_engine(db: str | None) -> Iterator[Engine]:
             fail(EXIT_UNREACHABLE, f"database {where}: {_reason(exc)}")
 
 
+CREATOR = "admin"
+"""Who a ``--db`` command acts as: the creator of its tasks, the operator of its audit events."""
+
+
+@contextmanager
+def acting_on(db: str | None) -> Iterator[Engine]:
+    """``open_engine``, for a command that changes a registry (users, OceanBase clusters): its
+    changes recorded as every ``--db`` command's are, ``CREATOR``'s."""
+    from api.auth.users import Users
+    from engine.audit import acting_as
+
+    with open_engine(db) as engine, acting_as(CREATOR, Users(engine.store).ids().get(CREATOR)):
+        yield engine
+
+
 def read_secret_from(variable: str, what: str, option: str) -> str:
     """From the environment, else asked on a terminal; never an option (it would show in ps)."""
     found = os.environ.get(variable)

@@ -12,10 +12,9 @@ from api.auth.users import Users, with_creator_id
 from engine import Engine, Task
 from engine.audit import AuditEvents, EventFilter, acting_as
 
-from .common import TaskListing
+from .common import CREATOR, TaskListing
 from .reads import basic
 
-CREATOR = "admin"
 """Who tasks made from the command line are recorded as (OCP's default user)."""
 
 

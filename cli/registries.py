@@ -17,6 +17,7 @@ from .common import (
     EXIT_REFUSED,
     DbOption,
     PasswordStdin,
+    acting_on,
     console,
     fail,
     open_engine,
@@ -156,7 +157,7 @@ def obcluster_add(
 ) -> None:
     """Register (or update) an OceanBase cluster and its proxyro password."""
     password = read_secret("proxyro password", password_stdin)
-    with open_engine(db) as engine:
+    with acting_on(db) as engine:
         cluster = _ob_clusters(engine).add(
             ob_cluster_id, name, rs_list=rs_list, password=password, config_url=config_url
         )
@@ -181,7 +182,7 @@ def obcluster_list(db: DbOption = None) -> None:
 def obcluster_remove(
     ob_cluster_id: Annotated[int, typer.Argument(metavar="ID")], db: DbOption = None
 ) -> None:
-    with open_engine(db) as engine:
+    with acting_on(db) as engine:
         _ob_clusters(engine).remove(ob_cluster_id)
     console.print(f"OceanBase cluster {ob_cluster_id} removed", highlight=False)
 

@@ -299,6 +299,40 @@ Arguments = Mapping[str, Any]
 """A call's arguments by parameter name (``engine``, ``body``, ``creator``, …)."""
 
 
+class Outcome:
+    """What a call recorded by ``recorded`` tells its event once it knows: the resource's id."""
+
+    resource_id: int | None = None
+
+
+_inside_call: ContextVar[bool] = ContextVar("ocptask_audit_recorded", default=False)
+
+
+@contextmanager
+def recorded(store: Store, operation: Operation, name: str | None, info: Any) -> Iterator[Outcome]:
+    """One event for the call inside (a registry's change, not a task package's embedded
+    function): SUCCESS, or FAILED when it raised (re-raised as it was). What it does on the way
+    through another recorded call is part of it. A failed write is logged, never raised."""
+    outcome = Outcome()
+    if _inside_call.get():
+        yield outcome
+        return
+    token, start, status = _inside_call.set(True), utcnow(), FAILED
+    try:
+        yield outcome
+        status = SUCCESS
+    finally:
+        _inside_call.reset(token)
+        try:  # the change happened (or was refused): a failed write must not hide that
+            store.ensure_schema()
+            resource = Resource(outcome.resource_id, name)
+            AuditEvents(store).record(
+                operation, status=status, resource=resource, info=info, start_time=start
+            )
+        except Exception:
+            log.exception("audit event %s (%s) could not be written", operation.event, status)
+
+
 def audited(
     operation: Operation,
     *,

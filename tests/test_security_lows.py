@@ -183,3 +183,36 @@ def test_managing_users_is_audited_without_a_password(tmp_path: Path) -> None:
     for secret in ("Passw0rd", key["accessKeySecret"]):
         assert secret not in text
     assert {e["eventType"] for e in events} == {"OCP_USER_MANAGEMENT"}
+
+
+def test_the_oceanbase_registry_changes_are_audited_without_the_password(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from engine.audit import AuditEvents, EventFilter
+
+    db, root = str(tmp_path / "registry.db"), Path(__file__).parent.parent
+    secret = "Proxyro-Secret-99"
+
+    def cli(*args: str) -> int:
+        asks = ["--password-stdin"] if args[1] == "add" else []
+        run = subprocess.run(
+            [sys.executable, "-m", "cli", *args, "--db", db, *asks],
+            input=secret, capture_output=True, text=True, cwd=root,
+        )  # fmt: skip
+        return run.returncode
+
+    assert cli("obcluster", "add", "1", "hooray", "--rs-list", "10.0.0.1:2881") == 0
+    assert cli("obcluster", "add", "1", "hooray", "--rs-list", "not a list") == 2
+    assert cli("obcluster", "remove", "1") == 0
+    with Engine(db) as engine:
+        events, _ = AuditEvents(engine.store).page(EventFilter(), limit=10)
+    shown = [
+        (e["operationEvent"], e["resourceName"], e["status"], e["operatorName"]) for e in events
+    ]
+    assert shown[::-1] == [
+        ("REGISTER_OB_CLUSTER", "hooray", "SUCCESS", "admin"),
+        ("REGISTER_OB_CLUSTER", "hooray", "FAILED", "admin"),
+        ("UNREGISTER_OB_CLUSTER", "hooray", "SUCCESS", "admin"),
+    ]
+    assert secret not in str(events)

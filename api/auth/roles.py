@@ -111,7 +111,7 @@ class Roles:
         roles = list(roles)
         info = {"username": user.name, "grantedRoles": roles}
         with user_event(self.store, "UPDATE_USER", user.name, info) as done:
-            done.user_id = user.id
+            done.resource_id = user.id
             return self._grant(user, checked_roles(roles))
 
     def _grant(self, user: User, wanted: list[str]) -> list[str]:
@@ -127,7 +127,7 @@ class Roles:
         roles = list(roles)
         info = {"username": user.name, "revokedRoles": roles}
         with user_event(self.store, "UPDATE_USER", user.name, info) as done:
-            done.user_id = user.id
+            done.resource_id = user.id
             return self._revoke(user, checked_roles(roles))
 
     def _revoke(self, user: User, unwanted: list[str]) -> list[str]:
@@ -161,7 +161,7 @@ class Roles:
         with user_event(self.store, event, name, {"username": name, "roles": roles}) as done:
             wanted = checked_roles(roles)  # refused before anything is written
             user = users.add(name, password)
-            done.user_id = user.id
+            done.resource_id = user.id
             if not wanted and not existed:
                 with self.store.engine.connect() as conn:
                     wanted = [DEFAULT_ROLE if self._admins(conn) else ADMIN]

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from engine import OcpTaskError, PictureError, render_dag
+from engine.audit import acting_as
 from engine.reads.task_lists import statuses_named
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy.clusters import cluster_row, get_cluster, list_clusters
@@ -187,8 +188,10 @@ def ob_cluster_add(
     number: int | str = (
         int(cluster_id) if cluster_id.isascii() and cluster_id.isdigit() else cluster_id
     )
+    user, client = session[0], request.client.host if request.client else None
     try:
-        ObClusters(engine).add(number, name, rs_list=rs_list, password=password)  # type: ignore[arg-type]
+        with acting_as(user.name, user.id, client):  # its audit event: this user's, from there
+            ObClusters(engine).add(number, name, rs_list=rs_list, password=password)  # type: ignore[arg-type]
     except OcpTaskError as exc:
         found = ObClusters(engine).list()
         return page(request, "obclusters.html", session, 400, ob_clusters=found, error=str(exc))

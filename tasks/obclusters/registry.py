@@ -15,12 +15,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, members
+from engine.audit import Operation, recorded
 from engine.clock import as_utc, utcnow
 from engine.db.records import timestamp
 from engine.errors import found
@@ -113,6 +115,14 @@ class ObClusters:
         config_url: str | None = None,
     ) -> ObCluster:
         """Register the cluster ``obClusterId`` = ``cluster_id``, or update the one with it."""
+        info = {"obClusterId": cluster_id, "name": name, "rsList": rs_list, "configUrl": config_url}
+        with _event(self.store, "REGISTER_OB_CLUSTER", name, info) as done:
+            done.resource_id = cluster_id if isinstance(cluster_id, int) else None
+            return self._add(cluster_id, name, rs_list, password, config_url)
+
+    def _add(
+        self, cluster_id: int, name: str, rs_list: str, password: str, config_url: str | None
+    ) -> ObCluster:
         problems = _check(cluster_id, name, rs_list, config_url) + _password_problems(password)
         if problems:
             raise RequestInvalid(problems)
@@ -134,6 +144,18 @@ class ObClusters:
         one keeps its own) and never the name: an id registered under another name is refused,
         since obLinks name a cluster by both."""
         rs_list = ";".join(server.entry for server, _ in root_servers)
+        info = {"obClusterId": cluster_id, "name": name, "rsList": rs_list}
+        with _event(self.store, "REGISTER_OB_ROOT_SERVICE", name, info) as done:
+            done.resource_id = cluster_id
+            return self._register(cluster_id, name, rs_list, root_servers)
+
+    def _register(
+        self,
+        cluster_id: int,
+        name: str,
+        rs_list: str,
+        root_servers: Sequence[tuple[RootServer, str]],
+    ) -> ObCluster:
         problems = _check(cluster_id, name, rs_list, None)
         if problems:
             raise RequestInvalid(problems)
@@ -236,9 +258,22 @@ class ObClusters:
         return found(self.find(cluster_id), ObClusterNotFound, cluster_id)
 
     def remove(self, cluster_id: int) -> None:
+        found_now = self.find(cluster_id)
+        name = found_now.name if found_now else None
+        with _event(self.store, "UNREGISTER_OB_CLUSTER", name, {"obClusterId": cluster_id}) as done:
+            done.resource_id = cluster_id if isinstance(cluster_id, int) else None
+            self._remove(cluster_id)
+
+    def _remove(self, cluster_id: int) -> None:
         with self.store.write() as session:
             rec = found(session.get(ObClusterRecord, cluster_id), ObClusterNotFound, cluster_id)
             session.delete(rec)
+
+
+def _event(store: Any, event: str, name: str | None, info: dict) -> Any:
+    """A registry change as an audit event (ours: OCP's registry is its metadb, which OCP fills
+    by taking clusters over); never the proxyro password."""
+    return recorded(store, Operation(event, "OB_CLUSTER_MANAGEMENT", "OB_CLUSTER"), name, info)
 
 
 def proxy_password(ctx: StepContext, cluster_id: int) -> str | None:
