@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -53,10 +53,13 @@ def host_import(
     entries = data.get("hosts") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         fail(EXIT_REFUSED, f'{inventory}: expected {{"hosts": [...]}}')
-    with open_engine(db) as engine:
+    with acting_on(db) as engine:
         for i, entry in enumerate(entries):
+            address = entry.get("innerIpAddress") if isinstance(entry, dict) else None
             try:
-                host = engine.hosts.add(entry)
+                with _event(engine, HOSTS, "ADD_HOSTS", address, _host_info(entry)) as done:
+                    host = engine.hosts.add(entry)
+                    done.resource_id = host.id
             except OcpTaskError as exc:
                 fail(EXIT_REFUSED, f"hosts[{i}]: {exc}")
             console.print(f"host {host.id}: {host.name} {host.inner_ip_address}:{host.ssh_port}")
@@ -100,7 +103,8 @@ def definition_add(
         context = json.loads(args) if args else None
     except json.JSONDecodeError as exc:
         fail(EXIT_REFUSED, f"--args: not JSON ({exc})")
-    with open_engine(db) as engine:
+    info = {"name": name, "template": template, "interval": interval, "cron": cron}
+    with acting_on(db) as engine, _event(engine, DEFINITIONS, "CREATE_TASK_DEFINITION", name, info):
         made = engine.definitions.add(name, template, interval=interval, cron=cron, args=context)
         console.print(f"definition {made.id}: {made.name}, next fire {made.next_fire_time}")
 
@@ -127,7 +131,8 @@ def definition_list(db: DbOption = None) -> None:
 
 @definition_app.command("enable")
 def definition_enable(definition_id: int, db: DbOption = None) -> None:
-    with open_engine(db) as engine:
+    info = {"id": definition_id}
+    with acting_on(db) as engine, _event(engine, DEFINITIONS, "ENABLE_TASK_DEFINITION", None, info):
         made = engine.definitions.enable(definition_id)
         console.print(f"definition {made.id} enabled, next fire {made.next_fire_time}")
 
@@ -135,7 +140,11 @@ def definition_enable(definition_id: int, db: DbOption = None) -> None:
 @definition_app.command("disable")
 def definition_disable(definition_id: int, db: DbOption = None) -> None:
     """Stop creating tasks from it (tasks already created are not touched)."""
-    with open_engine(db) as engine:
+    info = {"id": definition_id}
+    with (
+        acting_on(db) as engine,
+        _event(engine, DEFINITIONS, "DISABLE_TASK_DEFINITION", None, info),
+    ):
         engine.definitions.disable(definition_id)
         console.print(f"definition {definition_id} disabled")
 
@@ -204,7 +213,8 @@ def credential_add(
     if (private_key is None) == (not password and not password_stdin):
         fail(EXIT_REFUSED, "give exactly one of --private-key and --password")
     secret = None if private_key else read_secret("SSH password", password_stdin)
-    with open_engine(db) as engine:
+    info = {"name": name, "username": username, "privateKeyPath": private_key}  # no password
+    with acting_on(db) as engine, _event(engine, CREDENTIALS, "ADD_CREDENTIAL", name, info):
         made = engine.credentials.add(name, username, private_key_path=private_key, password=secret)
     console.print(
         f"credential {made.id}: {made.name} ({made.username}, {made.auth_type})", highlight=False
@@ -233,7 +243,8 @@ def credential_list(db: DbOption = None) -> None:
 @credential_app.command("remove")
 def credential_remove(credential_id: int, db: DbOption = None) -> None:
     """Forget a credential (hosts created with it keep their own copy)."""
-    with open_engine(db) as engine:
+    info = {"id": credential_id}
+    with acting_on(db) as engine, _event(engine, CREDENTIALS, "DELETE_CREDENTIAL", None, info):
         engine.credentials.remove(credential_id)
     console.print(f"credential {credential_id} removed")
 
@@ -242,3 +253,25 @@ def _ob_clusters(engine: Engine) -> ObClusters:
     from tasks.obclusters.registry import ObClusters
 
     return ObClusters(engine)
+
+
+# Audit events of the registries only this command line changes (OCP's ADD_HOSTS for an
+# inventory's hosts; ours for credentials and task definitions): recorded here, their one surface.
+HOSTS = ("COMPUTE_HOST_MANAGEMENT", "COMPUTE_HOST")
+CREDENTIALS = ("COMPUTE_HOST_MANAGEMENT", "CREDENTIAL")  # the resource type is ours
+DEFINITIONS = ("TASK_MANAGEMENT", "TASK_DEFINITION")  # ours
+
+
+def _event(
+    engine: Engine, kind: tuple[str, str], event: str, name: str | None, info: dict[str, Any]
+) -> Any:
+    from engine.audit import Operation, recorded
+
+    return recorded(engine.store, Operation(event, *kind), name, info)
+
+
+def _host_info(entry: object) -> dict[str, Any]:
+    """What an inventory entry's event shows: never its password."""
+    if not isinstance(entry, dict):
+        return {}
+    return {k: v for k, v in entry.items() if "password" not in k.lower() and k != "hostKey"}

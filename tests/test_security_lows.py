@@ -216,3 +216,38 @@ def test_the_oceanbase_registry_changes_are_audited_without_the_password(tmp_pat
         ("UNREGISTER_OB_CLUSTER", "hooray", "SUCCESS", "admin"),
     ]
     assert secret not in str(events)
+
+
+def test_the_command_lines_own_registries_are_audited(tmp_path: Path) -> None:
+    """Hosts imported, SSH credentials added and removed: events, never a password."""
+    import json
+    import subprocess
+    import sys
+
+    from engine.audit import AuditEvents, EventFilter
+
+    db, root = str(tmp_path / "cli.db"), Path(__file__).parent.parent
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"hosts": [HOST | {"password": "Host-Secret-7"}]}))
+
+    def cli(*args: str, stdin: str = "") -> int:
+        run = subprocess.run(
+            [sys.executable, "-m", "cli", *args, "--db", db],
+            input=stdin, capture_output=True, text=True, cwd=root,
+        )  # fmt: skip
+        return run.returncode
+
+    assert cli("host", "import", str(inventory)) == 0
+    assert cli("credential", "add", "ops", "-u", "root", "--password-stdin", stdin="Ssh-7") == 0
+    assert cli("credential", "remove", "1") == 0
+    assert cli("credential", "remove", "1") == 3  # gone: refused, and recorded
+    with Engine(db) as engine:
+        events, _ = AuditEvents(engine.store).page(EventFilter(), limit=10)
+    shown = [(e["operationEvent"], e["resourceName"], e["status"]) for e in events][::-1]
+    assert shown == [
+        ("ADD_HOSTS", "127.0.0.119", "SUCCESS"),
+        ("ADD_CREDENTIAL", "ops", "SUCCESS"),
+        ("DELETE_CREDENTIAL", None, "SUCCESS"),
+        ("DELETE_CREDENTIAL", None, "FAILED"),
+    ]
+    assert "Host-Secret-7" not in str(events) and "Ssh-7" not in str(events)
