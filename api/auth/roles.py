@@ -9,7 +9,7 @@ A user with no role at all may authenticate but do nothing: that is what a user 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select
 from sqlmodel import Field, SQLModel
@@ -108,11 +108,25 @@ class Roles:
 
     def grant(self, user: User, roles: Iterable[str]) -> list[str]:
         """Give the user these roles (those held already stay); their roles after."""
-        roles = list(roles)
-        info = {"username": user.name, "grantedRoles": roles}
+        return self._change(user, roles, "grantedRoles", self._grant)
+
+    def revoke(self, user: User, roles: Iterable[str]) -> list[str]:
+        """Take these roles from the user; the last ADMIN keeps theirs. Their roles after."""
+        return self._change(user, roles, "revokedRoles", self._revoke)
+
+    def _change(
+        self,
+        user: User,
+        roles: Iterable[str],
+        shown_as: str,
+        apply: Callable[[User, list[str]], list[str]],
+    ) -> list[str]:
+        """A grant or revoke, as its audit event (UPDATE_USER, the roles named)."""
+        named = list(roles)
+        info = {"username": user.name, shown_as: named}
         with user_event(self.store, "UPDATE_USER", user.name, info) as done:
             done.resource_id = user.id
-            return self._grant(user, checked_roles(roles))
+            return apply(user, checked_roles(named))
 
     def _grant(self, user: User, wanted: list[str]) -> list[str]:
         with self.store.begin_write() as conn:
@@ -121,14 +135,6 @@ class Roles:
                 if role not in held:
                     conn.execute(insert(_ROLE).values(user_id=user.id, role=role))
             return sorted(held | set(wanted))
-
-    def revoke(self, user: User, roles: Iterable[str]) -> list[str]:
-        """Take these roles from the user; the last ADMIN keeps theirs. Their roles after."""
-        roles = list(roles)
-        info = {"username": user.name, "revokedRoles": roles}
-        with user_event(self.store, "UPDATE_USER", user.name, info) as done:
-            done.resource_id = user.id
-            return self._revoke(user, checked_roles(roles))
 
     def _revoke(self, user: User, unwanted: list[str]) -> list[str]:
         with self.store.begin_write() as conn:
