@@ -265,7 +265,8 @@ DEFINITIONS = ("TASK_MANAGEMENT", "TASK_DEFINITION")  # ours
 def _event(
     engine: Engine, kind: tuple[str, str], event: str, name: str | None, info: dict[str, Any]
 ) -> Any:
-    from engine.audit import Operation, recorded
+    from engine.audit import Operation
+    from engine.audit_calls import recorded
 
     return recorded(engine.store, Operation(event, *kind), name, info)
 

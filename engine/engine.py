@@ -32,7 +32,7 @@ from engine.run.services import Services
 from engine.states import holds as _holds  # noqa: F401 - registers its table
 from engine.states import leases, operations, transitions
 
-from .audit import task_operation
+from .audit_calls import task_operation
 from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType

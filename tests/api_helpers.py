@@ -51,3 +51,16 @@ def run_cli(db: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess
         text=True,
         cwd=ROOT,
     )
+
+
+def console_login(client: httpx.Client, name: str, password: str, after: str = "/tasks") -> str:
+    """Log ``client`` (``follow_redirects=False``) in through the console's form, as a browser
+    does; where the form sent it after."""
+    import re
+
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    form = {"username": name, "password": password, "csrf": token.group(1), "next": after}
+    answer = client.post("/login", data=form)
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])

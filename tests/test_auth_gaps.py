@@ -14,7 +14,7 @@ import pytest
 
 from api.auth.signer import OcpSigner
 from fixtures import sample_request
-from tests.api_helpers import error_of, run_cli
+from tests.api_helpers import console_login, error_of, run_cli
 from tests.conftest import ApiEnv
 
 TASKS = "/api/v2/tasks/instances"
@@ -38,16 +38,6 @@ def test_a_signature_is_good_for_15_minutes_either_side(
         assert client.get(TASKS, headers={"Date": date}).status_code == status
 
 
-def _login(client: httpx.Client, name: str, password: str, after: str = "/tasks") -> str:
-    """Log ``client`` in through the console's form; where it was sent after."""
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    form = {"username": name, "password": password, "csrf": token.group(1), "next": after}
-    answer = client.post("/login", data=form)
-    assert answer.status_code == 303, answer.text
-    return answer.headers["location"]
-
-
 def _session_csrf(client: httpx.Client) -> str:
     page = client.get("/tasks")
     assert page.status_code == 200, page.headers.get("location")
@@ -60,7 +50,7 @@ def test_a_new_password_ends_the_old_one_and_its_sessions_at_once(api_env: ApiEn
     with api_env.client() as old:
         assert old.get(TASKS).status_code == 200  # verified now: remembered for a minute
         with httpx.Client(base_url=api_env.url, follow_redirects=False) as browser:
-            assert _login(browser, api_env.user, api_env.password) == "/tasks"
+            assert console_login(browser, api_env.user, api_env.password) == "/tasks"
             csrf = _session_csrf(browser)
             changed = run_cli(
                 api_env.db, "user", "add", api_env.user, "--password-stdin", stdin="new-Passw0rd\n"
@@ -91,7 +81,7 @@ def test_a_csrf_token_of_the_right_length_but_wrong_is_refused(api_env: ApiEnv) 
         form = {"username": api_env.user, "password": api_env.password}
         forged = browser.post("/login", data={**form, "csrf": _flipped(login_token.group(1), -1)})
         assert forged.status_code == 403
-        assert _login(browser, api_env.user, api_env.password) == "/tasks"
+        assert console_login(browser, api_env.user, api_env.password) == "/tasks"
         csrf = _session_csrf(browser)
         body = sample_request()
         for at in (0, len(csrf) // 2, -1):
@@ -120,12 +110,13 @@ EVIL_NEXT = [
 def test_a_console_login_never_leads_to_another_site(api_env: ApiEnv) -> None:
     with httpx.Client(base_url=api_env.url, follow_redirects=False) as browser:
         for after in EVIL_NEXT:
-            assert _login(browser, api_env.user, api_env.password, after) == "/tasks", after
-            wrong = _login(browser, api_env.user, "not-it", after)  # back to the form
+            assert console_login(browser, api_env.user, api_env.password, after) == "/tasks", after
+            wrong = console_login(browser, api_env.user, "not-it", after)  # back to the form
             assert parse_qs(urlsplit(wrong).query)["next"] == ["/tasks"], after
             # The form itself, reached with it in its address, carries this site's path.
             form = browser.get("/login", params={"next": after}).text
             assert 'name="next" value="/tasks"' in form, after
         raw = browser.get("/login?next=%2F%2Fevil.example").text  # decoded: //evil.example
         assert 'name="next" value="/tasks"' in raw
-        assert _login(browser, api_env.user, api_env.password, "/obproxy?x=1") == "/obproxy?x=1"
+        landed = console_login(browser, api_env.user, api_env.password, "/obproxy?x=1")
+        assert landed == "/obproxy?x=1"

@@ -7,7 +7,6 @@ it on sandbox hosts are ``tests/test_config_url_mode.py``."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from fixtures import (
 )
 from tasks.obclusters.registry import ObClusters
 from tasks.obproxy import create_cluster
+from tests.api_helpers import console_login
 from tests.conftest import API_PASSWORD, API_USER, ApiEnv
 
 ROOT = Path(__file__).parent.parent
@@ -404,10 +404,7 @@ def test_batch_add_records_the_config_url_or_is_refused_naming_the_setting(
 def test_the_console_shows_what_a_clusters_obproxies_are_served(registered: ApiEnv) -> None:
     link_proxy_cluster(registered)
     with httpx.Client(base_url=registered.url, follow_redirects=False) as session:
-        form = session.get("/login").text
-        token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-        login = {"username": registered.user, "password": registered.password, "csrf": token}
-        assert session.post("/login", data=login).status_code == 303
+        console_login(session, registered.user, registered.password)
         page = session.get("/obproxy/1").text
     served = page[page.index('<table id="served">') :]
     served = served[: served.index("</table>")]

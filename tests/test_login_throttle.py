@@ -7,7 +7,6 @@ password; a concurrent burst gets no more checks than the budget."""
 from __future__ import annotations
 
 import asyncio
-import re
 import statistics
 import threading
 import time
@@ -25,7 +24,7 @@ from api.auth.throttle import FailedLogins, Throttled
 from api.auth.users import User, Users
 from engine import Engine
 from fixtures import api_server
-from tests.api_helpers import error_of
+from tests.api_helpers import console_login, error_of
 from tests.conftest import ApiEnv
 
 TASKS = "/api/v2/tasks/instances"
@@ -45,12 +44,7 @@ def _status(url: str, auth: tuple[str, str], headers: dict[str, str] | None = No
 def _console_login(url: str, name: str, password: str, after: str = "/obproxy") -> str:
     """Where the console's login form sends the browser (its ``Location``)."""
     with httpx.Client(base_url=url, follow_redirects=False, timeout=60) as browser:
-        token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text)
-        assert token is not None
-        form = {"username": name, "password": password, "csrf": token.group(1), "next": after}
-        answer = browser.post("/login", data=form)
-        assert answer.status_code == 303, answer.text
-        return answer.headers["location"]
+        return console_login(browser, name, password, after)
 
 
 def test_the_31st_wrong_password_from_one_address_is_refused_for_the_names_that_failed(

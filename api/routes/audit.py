@@ -23,10 +23,10 @@ from engine.audit import (
     EventFilter,
     Operation,
     Resource,
-    record_task_operation,
     set_caller,
     was_recorded,
 )
+from engine.audit_calls import record_task_operation
 from tasks.hosts import audit_events as host_events
 from tasks.obproxy import audit_events as obproxy_events
 

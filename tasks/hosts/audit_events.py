@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.audit import Arguments, Operation, Resource, audited
+from engine.audit import Operation, Resource
+from engine.audit_calls import Arguments, audited
 
 MANAGEMENT, HOST = "COMPUTE_HOST_MANAGEMENT", "COMPUTE_HOST"
 ADD_HOSTS = Operation("ADD_HOSTS", MANAGEMENT, HOST)

@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 
 from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, members
-from engine.audit import Operation, recorded
+from engine.audit import Operation
+from engine.audit_calls import recorded
 from engine.clock import as_utc, utcnow
 from engine.db.records import timestamp
 from engine.errors import found

@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from engine.audit import Arguments, Operation, Resource, audited
+from engine.audit import Operation, Resource
+from engine.audit_calls import Arguments, audited
 from engine.db.subtask_log import MASK
 
 from .records import ObproxyClusterRecord
