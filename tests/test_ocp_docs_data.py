@@ -118,6 +118,7 @@ SERVED: dict[tuple[str, str], str | None] = {
     ("DELETE", "/api/v2/compute/hosts/{hostId}"): "host-module/delete-host",
     ("GET", "/api/v2/ob/clusters"): "cluster-information/query-clusters",
     ("GET", "/api/v2/ob/clusters/{id}"): None,
+    ("GET", "/api/v2/audit/events"): None,  # a V4.2.2 page, of a folder not extracted
 }
 ROW = re.compile(r"^\|\s*`(GET|POST|PUT|PATCH|DELETE) ([^`]+)`\s*\|([^|]*)\|([^|]*)\|")
 
