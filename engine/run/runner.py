@@ -2,8 +2,9 @@
 
 One Runner per Engine. Subtasks are claimed into its slots (``parallelism``) in write
 transactions, by a *driver* thread per task (``start``) or, in a daemon, by one dispatcher across
-tasks (``dispatch``); claimed runs go to worker threads, and a worker that finishes a step claims
-what that made READY in the same transaction and runs it next itself. The watchdog
+tasks (``dispatch``); claimed runs go to worker threads. Ends are group-committed (``ends``): the
+worker that records them records every end waiting in one transaction, claims what they made
+READY in the same transaction, and runs one of those next itself. The watchdog
 (``watchdog``) keeps running steps within their deadlines and leases; an ``Execution`` is one run
 (``execution``); who holds a subtask is written by ``leases`` alone.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -30,6 +32,7 @@ from engine.step import StepContext
 
 from . import execution
 from .drivers import Drivers
+from .ends import End, Ends
 from .execution import Execution, Phase
 from .services import Services
 from .slots import Slots
@@ -102,6 +105,7 @@ class Runner:
         self.draining = False  # set on shutdown: nothing new is claimed
         self._closed = False
         self._workers = Workers("ocptask-step")
+        self._ends = Ends()
         self.drivers = Drivers(self)
         self.watchdog = Watchdog(self)
         _RUNNERS.add(self)
@@ -171,27 +175,34 @@ class Runner:
         self, conn: StatementConn, task_id: int, free: int, payload: dict[str, Any], operation: str
     ) -> tuple[list[Execution], int]:
         """Claim inside the caller's transaction, which holds the task's lock; the caller
-        launches after it commits."""
+        launches after it commits. The READY subtasks found are claimed in one statement."""
         launched: list[Execution] = []
         progressed = 0
         if self.draining:
             return launched, progressed
         rolling_back = operation == Operation.ROLLBACK
         query = _READY_NEWEST_FIRST if rolling_back else _READY_IN_ORDER
+        runnable: list[dict[str, Any]] = []
         for sub in query.run(conn, {"task_id": task_id, "n": free}):
             if self.slots.get(sub["id"]) is not None:  # handed back; its old run still ends
                 continue
-            header = subtask_log.header(sub["operation"])
             if sub["operation"] in (Operation.SKIP, Operation.ROLLBACK_SKIP):
-                note = header + subtask_log.line("INFO", "skipped by operator")
+                note = subtask_log.header(sub["operation"])
+                note += subtask_log.line("INFO", "skipped by operator")
                 subtask_log.append_row(conn, sub["id"], note)
                 leases.finish(conn, task_id, sub, ok=True, rolling_back=rolling_back)
                 progressed += 1
                 continue
-            if not leases.claim(conn, sub["id"], self.executor, self.lease_seconds):
+            runnable.append(sub)
+        if not runnable:
+            return launched, progressed
+        ids = [sub["id"] for sub in runnable]
+        claimed = leases.claim_many(conn, ids, self.executor, self.lease_seconds)
+        for sub in runnable:
+            if sub["id"] not in claimed:
                 continue  # claimed by someone else in between
             log_ = SubtaskLogger(sub["id"])
-            log_.write(header)  # stored with the first flush of the step's lines
+            log_.write(subtask_log.header(sub["operation"]))  # stored with the first flush
             ctx = StepContext(
                 task_id=task_id,
                 subtask_id=sub["id"],
@@ -208,16 +219,17 @@ class Runner:
         return launched, progressed
 
     def _launch(
-        self, launched: list[Execution], finished: Execution | None = None, reserved: int = 0
+        self, launched: list[Execution], finished: list[Execution] | None = None, reserved: int = 0
     ) -> Execution | None:
-        """Hand claimed subtasks to workers; a finishing one gives its slot up in the same step.
+        """Hand claimed subtasks to workers; finishing runs give their slots up in the same step.
 
-        With ``finished`` (called from a worker), the first of ``launched`` is returned for that
-        worker to run next itself: no new thread, no hand-off.
+        With ``finished`` (called from the worker that recorded their ends), the first of
+        ``launched`` is returned for that worker to run next itself: no new thread, no hand-off.
         """
+        finished = finished or []
         self.slots.launch(launched, finished, reserved)
-        keep = launched[0] if finished is not None and launched else None
-        if finished is not None and not launched and self.on_free_slot is not None:
+        keep = launched[0] if finished and launched else None
+        if len(finished) > len(launched) and self.on_free_slot is not None:
             self.on_free_slot()
         for e in launched:
             if e is not keep:
@@ -249,70 +261,132 @@ class Runner:
             self._work(next_up)
 
     def _end(self, e: Execution, *, ok: bool, interrupted: bool) -> Execution | None:
+        """Offer the run's end for recording (``ends``: group commit). The worker that becomes
+        the recorder records batches until none is left and gets a follow-up to run itself."""
+        if not self._ends.offer(End(e, ok=ok, interrupted=interrupted)):
+            return None  # the worker recording now records this end with its next batch
+        keep: Execution | None = None
+        try:
+            while batch := self._ends.take():
+                if keep is not None:  # more to record first: that follow-up goes to a worker
+                    self._workers.submit(lambda e=keep: self._work(e))
+                keep = self._record_batch(batch)
+        except BaseException:
+            self._ends.resign()  # the next end offered records whatever waits
+            raise
+        return keep
+
+    def _record_batch(self, batch: list[End]) -> Execution | None:
         follow_ups: list[Execution] = []
         reserved = 0
         try:
-            follow_ups, reserved = self._record_end_safely(e, ok=ok, interrupted=interrupted)
+            follow_ups, reserved = self._record_ends_safely(batch)
         finally:
-            next_up = self._launch(follow_ups, finished=e, reserved=reserved)
+            next_up = self._launch(follow_ups, finished=[b.e for b in batch], reserved=reserved)
         return next_up
 
-    def _record_end_safely(
-        self, e: Execution, *, ok: bool, interrupted: bool
-    ) -> tuple[list[Execution], int]:
-        """Record the outcome; if that fails, at least record FAILED so nothing hangs RUNNING.
+    def _record_ends_safely(self, batch: list[End]) -> tuple[list[Execution], int]:
+        """Record the batch in one transaction; if that fails, each end alone (so one bad end
+        cannot fail the others), and if that fails too, at least FAILED so nothing hangs
+        RUNNING. Nothing is SUCCESSFUL before the transaction that says so has committed.
 
-        Returns the follow-ups it claimed and the slots it reserved for them.
+        Returns the follow-ups claimed and the slots reserved for them.
         """
+        handed_back = [b for b in batch if (b.e.released or b.e.revoked) and b.interrupted]
+        together = [b for b in batch if not ((b.e.released or b.e.revoked) and b.interrupted)]
+        follow_ups: list[Execution] = []
+        reserved = 0
+        for b in handed_back:
+            self._record_alone(b)
+        if len(together) > 1:
+            try:
+                return self._record_ends(together)
+            except Exception:
+                log.exception("recording %d ends together failed; each alone", len(together))
+        for b in together:
+            more, reserving = self._record_alone(b)
+            follow_ups += more
+            reserved += reserving
+        return follow_ups, reserved
+
+    def _record_alone(self, b: End) -> tuple[list[Execution], int]:
         try:
-            return self._record_end(e, ok=ok, interrupted=interrupted)
+            if (b.e.released or b.e.revoked) and b.interrupted:
+                self._hand_back(b.e)
+                return [], 0
+            return self._record_ends([b])
         except Exception as exc:
-            log.exception("recording the end of subtask %s failed", e.subtask_id)
-            e.log.error(f"engine error while recording the outcome: {type(exc).__name__}: {exc}")
+            log.exception("recording the end of subtask %s failed", b.e.subtask_id)
+            b.e.log.error(f"engine error while recording the outcome: {type(exc).__name__}: {exc}")
         try:
-            self._record_end(e, ok=False, interrupted=interrupted, claim=False)
+            if (b.e.released or b.e.revoked) and b.interrupted:
+                self._hand_back(b.e)
+            else:
+                failed = End(b.e, ok=False, interrupted=b.interrupted, text=b.text)
+                self._record_ends([failed], claim=False)
         except Exception:
-            log.exception("subtask %s could not be marked FAILED", e.subtask_id)
+            log.exception("subtask %s could not be marked FAILED", b.e.subtask_id)
         return [], 0
 
-    def _record_end(
-        self, e: Execution, *, ok: bool, interrupted: bool, claim: bool = True
-    ) -> tuple[list[Execution], int]:
-        """Record the outcome and, in the same transaction, claim what it made READY.
+    def _record_ends(self, ends: list[End], *, claim: bool = True) -> tuple[list[Execution], int]:
+        """Record the outcomes and, in the same transaction, claim what they made READY.
 
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
-        driver still claims everything this does not.
+        driver still claims everything this does not. Tasks are locked in id order and rows
+        written in id order, so two executors' batches cannot deadlock on PostgreSQL.
         """
-        if (e.released or e.revoked) and interrupted:
-            self._hand_back(e)
-            return [], 0
+        ends = sorted(ends, key=lambda b: (b.e.task_id, b.e.subtask_id))
+        firsts: dict[int, End] = {}  # each task's first end
+        count: dict[int, int] = {}
+        for b in ends:
+            firsts.setdefault(b.e.task_id, b)
+            count[b.e.task_id] = count.get(b.e.task_id, 0) + 1
         reserved = 0
         try:
-            with e.flush_lock, self.store.raw_write() as conn:
-                operation = transitions.lock_task(conn, e.task_id)
-                subtask_log.append_row(conn, e.subtask_id, e.log.drain())
-                if not self._recorded(conn, e, ok=ok, interrupted=interrupted):
-                    subtask_log.append_row(conn, e.subtask_id, e.log.drain())
-                    return [], 0
-                if not claim or self._closed:
-                    return [], 0
-                reserved = self.slots.reserve_after(e.task_id)
-                if reserved <= 0:
-                    return [], 0
-                launched, _ = self._claim_in(conn, e.task_id, reserved, e.ctx.payload, operation)
-                return launched, reserved
+            with ExitStack() as held:
+                for b in ends:  # no flush of their logs by the watchdog in between
+                    held.enter_context(b.e.flush_lock)
+                with self.store.raw_write() as conn:
+                    operations = {t: transitions.lock_task(conn, t) for t in firsts}
+                    for b in ends:
+                        b.text += b.e.log.drain()
+                        # A task with one end here settles as it always did; with several,
+                        # once after the last (before it, the others are still RUNNING).
+                        alone = count[b.e.task_id] == 1
+                        if not self._recorded(conn, b, settles=alone):
+                            b.text += b.e.log.drain()
+                        subtask_log.append_row(conn, b.e.subtask_id, b.text)
+                    for task_id, first in firsts.items():
+                        if count[task_id] > 1:
+                            transitions.settle(conn, task_id, rolling_back=first.e.rolling_back)
+                    launched: list[Execution] = []
+                    if claim and not self._closed:
+                        reserved = self.slots.reserve_after(set(firsts), len(ends))
+                        left = reserved
+                        for task_id, first in firsts.items():
+                            if left <= 0:
+                                break
+                            payload, operation = first.e.ctx.payload, operations[task_id]
+                            more, _ = self._claim_in(conn, task_id, left, payload, operation)
+                            launched += more
+                            left -= len(more)
+            for b in ends:
+                b.text = ""  # committed
+            return launched, reserved
         except BaseException:  # the claim or the commit failed: give the reservation back
             if reserved > 0:
                 self.slots.unreserve(reserved)
             raise
 
-    def _recorded(self, conn: StatementConn, e: Execution, *, ok: bool, interrupted: bool) -> bool:
+    def _recorded(self, conn: StatementConn, b: End, *, settles: bool) -> bool:
         """The run's end, written only while this executor holds the row; False if it was not
         RUNNING any more (whatever happened instead is logged)."""
+        e, ok, interrupted = b.e, b.ok, b.interrupted
         common: dict[str, Any] = {
             "context": e.ctx.context,
             "rolling_back": e.rolling_back,
             "owner": self.executor,  # a run given to another executor records nothing
+            "settles": settles,
         }
         running, canceling = (S.RUNNING.value,), (S.CANCELING.value,)
         if leases.finish(

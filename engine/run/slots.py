@@ -52,29 +52,30 @@ class Slots:
                 self._starved.add(task_id)
             return self.generation, free
 
-    def reserve_after(self, task_id: int) -> int:
-        """A worker finishing a run of ``task_id``: its slot and the free ones, reserved for
-        that task's next subtasks; 0 if another task is starved (its driver gets the slot)."""
+    def reserve_after(self, task_ids: set[int], finished: int) -> int:
+        """Workers recording ``finished`` runs of these tasks: their slots and the free ones,
+        reserved for those tasks' next subtasks; 0 if another task is starved (its driver gets
+        the slots)."""
         with self.cv:
-            if self._starved - {task_id}:
+            if self._starved - task_ids:
                 return 0
-            return self._take(extra=1)  # + the slot the finished run gives up
+            return self._take(extra=finished)  # + the slots the finished runs give up
 
     def unreserve(self, n: int) -> None:
         with self.cv:
             self._reserved -= n
 
-    def launch(self, launched: list[Execution], finished: Execution | None, reserved: int) -> None:
-        """Turn a reservation into runs; a finishing run gives up its slot in the same step."""
+    def launch(self, launched: list[Execution], finished: list[Execution], reserved: int) -> None:
+        """Turn a reservation into runs; finishing runs give up their slots in the same step."""
         with self.cv:
             self._reserved -= reserved
-            if finished is not None:
-                self.active.pop(finished.subtask_id, None)
+            for e in finished:
+                self.active.pop(e.subtask_id, None)
             for e in launched:
                 self.active[e.subtask_id] = e
-            if (finished is None and launched) or (finished is not None and not launched):
-                # A slot came free (or a task may be done): drivers should look. A worker that
-                # refilled its own slot leaves them asleep, else they would contend for the
+            if (not finished and launched) or len(finished) > len(launched):
+                # A slot came free (or a task may be done): drivers should look. Workers that
+                # refilled their own slots leave them asleep, else they would contend for the
                 # write lock on every node for nothing.
                 self.changed()
 

@@ -22,8 +22,9 @@ run left going; ``cleaned`` forgets it once that is done.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
@@ -31,7 +32,7 @@ from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 from engine.clock import as_utc, utcnow
 from engine.context import Context
 from engine.db import revisions, subtask_log
-from engine.db.compiled import CompiledStatement, StatementConn
+from engine.db.compiled import CompiledStatement, StatementConn, in_list, list_params
 from engine.db.records import SUBTASKS, TASKS
 from engine.db.store import Store
 from engine.enums import Operation, SubtaskStatus
@@ -47,18 +48,32 @@ RunningHere = Callable[[int], bool]
 """Whether this process is executing the subtask right now (the runner knows)."""
 
 # Statements are built once: building a SQLAlchemy statement costs several times executing it.
+_CLAIMED = {
+    "status": S.RUNNING.value,
+    "executor": bindparam("executor"),
+    "acquired_until": bindparam("lease_until"),
+    "start_time": func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
+    "finish_time": None,
+    **revisions.bumped(SUBTASKS),
+}
 _CLAIM = CompiledStatement(
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.READY.value)
-    .values(
-        status=S.RUNNING.value,
-        executor=bindparam("executor"),
-        acquired_until=bindparam("lease_until"),
-        start_time=func.coalesce(SUBTASKS.c.start_time, bindparam("now")),
-        finish_time=None,
-        **revisions.bumped(SUBTASKS),
-    )
+    .values(_CLAIMED)
 )
+_FEW = 32  # ids per batched claim; each count up to it has its statement compiled once
+
+
+@lru_cache(maxsize=_FEW)
+def _claim_of(count: int) -> CompiledStatement:
+    return CompiledStatement(
+        update(SUBTASKS)
+        .where(in_list(SUBTASKS.c.id, "id", count), SUBTASKS.c.status == S.READY.value)
+        .values(_CLAIMED)
+        .returning(SUBTASKS.c.id)
+    )
+
+
 _TASK_EXECUTOR = CompiledStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.executor != bindparam("executor"))
@@ -161,6 +176,22 @@ def claim(conn: StatementConn, subtask_id: int, executor: str, lease_seconds: fl
     return _CLAIM.run(conn, params).rowcount == 1
 
 
+def claim_many(
+    conn: StatementConn, subtask_ids: Sequence[int], executor: str, lease_seconds: float
+) -> set[int]:
+    """``claim`` for several subtasks of one task in one statement (a batch of ``_FEW`` at
+    most per statement); returns those claimed (the others were not READY any more)."""
+    now = utcnow()
+    lease_until = now + timedelta(seconds=lease_seconds)
+    params = {"executor": executor, "now": now, "lease_until": lease_until}
+    claimed: set[int] = set()
+    for start in range(0, len(subtask_ids), _FEW):
+        part = list(subtask_ids[start : start + _FEW])
+        rows = _claim_of(len(part)).run(conn, {**params, **list_params("id", part)})
+        claimed.update(row["id"] for row in rows)
+    return claimed
+
+
 def name_task_executor(conn: StatementConn, task_id: int, executor: str) -> None:
     """The task's record names who runs it now."""
     _TASK_EXECUTOR.run(conn, {"task_id": task_id, "executor": executor})
@@ -196,9 +227,11 @@ def finish(
     rolling_back: bool | None = None,
     expect: Iterable[str] | None = None,
     owner: str | None = None,
+    settles: bool = True,
 ) -> bool:
     """Record the end of one execution (or skip), release its lease, and advance whatever it
-    unblocks (``transitions.advance``); one write for the subtask.
+    unblocks (``transitions.advance``, which ``settles`` the task unless told not to); one
+    write for the subtask.
 
     ``sub`` needs id, operation, upstreams, downstreams. With ``expect``, nothing happens (and
     False is returned) unless the subtask's status is one of those; with ``owner``, unless that
@@ -210,7 +243,7 @@ def finish(
     values = {**ended, "acquired_until": None}
     if not transitions.set_subtask(conn, sub["id"], expect=expect, owner=owner, **values):
         return False
-    transitions.advance(conn, task_id, sub, ended, rolling_back=rolling_back)
+    transitions.advance(conn, task_id, sub, ended, rolling_back=rolling_back, settles=settles)
     return True
 
 

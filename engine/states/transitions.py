@@ -171,10 +171,19 @@ def end_values(sub: Row, *, ok: bool, interrupted: bool, context: Context | None
 
 
 def advance(
-    conn: StatementConn, task_id: int, sub: Row, ended: Mapping[str, Any], *, rolling_back: bool
+    conn: StatementConn,
+    task_id: int,
+    sub: Row,
+    ended: Mapping[str, Any],
+    *,
+    rolling_back: bool,
+    settles: bool = True,
 ) -> None:
     """After ``sub`` ended with the ``ended`` values (``end_values``): make READY whatever that
-    unblocks, else settle the task. ``sub`` needs id, upstreams and downstreams."""
+    unblocks, else settle the task. ``sub`` needs id, upstreams and downstreams.
+
+    ``settles=False``: the caller settles the task itself once it has recorded every end of its
+    transaction (a group commit): settling after each would only find the others RUNNING."""
     readied = False
     if ended["status"] == S.SUCCESSFUL and not rolling_back:
         known = {}
@@ -185,7 +194,7 @@ def advance(
         )
     elif ended["status"] == S.PENDING and rolling_back:
         readied = promote(conn, sub["upstreams"], rolling_back=True)
-    if not readied:
+    if not readied and settles:
         settle(conn, task_id, rolling_back=rolling_back)
 
 
