@@ -72,13 +72,25 @@ class _Compiled:
         self.decoders: list[Processor] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
+        self.pairs = list(zip(self.keys, self.decoders, strict=True))
+        # Positional (SQLite): each place's name, literal (if any) and encoder, in order.
+        self.places = [
+            (n, n in self.literals, self.literals.get(n), self.encoders.get(n))
+            for n in self.names or ()
+        ]
 
     def arguments(self, params: dict[str, Any]) -> Any:
-        values = {**self.literals, **params}
-        for key, encode in self.encoders.items():
-            if key in values and values[key] is not None:
-                values[key] = encode(values[key])  # type: ignore[misc]
-        return values if self.names is None else tuple(values[n] for n in self.names)
+        if self.names is None:
+            values = {**self.literals, **params}
+            for key, encode in self.encoders.items():
+                if key in values and values[key] is not None:
+                    values[key] = encode(values[key])  # type: ignore[misc]
+            return values
+        out = []
+        for name, has_literal, literal, encode in self.places:
+            value = params[name] if not has_literal or name in params else literal
+            out.append(value if encode is None or value is None else encode(value))
+        return tuple(out)
 
 
 class Result:
@@ -118,7 +130,7 @@ class CompiledStatement:
             cursor.execute(compiled.sql, compiled.arguments(params))
             rows: list[dict[str, Any]] = []
             if compiled.keys:
-                pairs = list(zip(compiled.keys, compiled.decoders, strict=True))
+                pairs = compiled.pairs
                 for row in cursor.fetchall():
                     rows.append(
                         {

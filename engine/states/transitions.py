@@ -15,7 +15,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 
 from engine.clock import utcnow
 from engine.context import Context
@@ -235,10 +245,21 @@ def promote(
     """
     known = known or {}
     readied = False
+    candidates: list[Row] = []
     if one_succeeded and not rolling_back:
-        # Count off first: a join's row (its long upstream list) is read only by the last.
-        candidate_ids = [i for i in candidate_ids if _count_down(conn, i)]
-    for cand in _rows(conn, candidate_ids):
+        # Count off first: a join's row (its long upstream list) is read only by the last,
+        # and comes back with its last count.
+        for i in candidate_ids:
+            row = _count_down(conn, i)
+            if row is None:
+                continue
+            if row["upstreams"] is not None:
+                candidates.append(row)
+            elif row["waiting"] is None:  # made before the count: looked at whole, as ever
+                candidates += _rows(conn, [i])
+    else:
+        candidates = _rows(conn, candidate_ids)
+    for cand in candidates:
         if rolling_back:
             waiting = cand["operation"] == Operation.ROLLBACK and cand["status"] in (
                 S.SUCCESSFUL,
@@ -255,20 +276,28 @@ def promote(
     return readied
 
 
+_COUNTED = SUBTASKS.c.waiting <= 0  # in RETURNING: the count after this statement's decrement
 _COUNT_DOWN = CompiledStatement(
     update(SUBTASKS)
     .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.PENDING.value)
     .values(waiting=SUBTASKS.c.waiting - 1, **revisions.bumped(SUBTASKS))
-    .returning(SUBTASKS.c.waiting)
+    .returning(
+        SUBTASKS.c.waiting,
+        *(c for c in ROW_COLUMNS if c.key != "upstreams"),
+        # Only once none is left: a join's long list is not decoded at every upstream's end.
+        type_coerce(case((_COUNTED, SUBTASKS.c.upstreams)), SUBTASKS.c.upstreams.type).label(
+            "upstreams"
+        ),
+    )
 )
 
 
-def _count_down(conn: StatementConn, subtask_id: int) -> bool:
-    """One upstream fewer for a PENDING subtask to wait for; True if none is left, so it is to
-    be looked at whole (so is a row without the count: as it always was). False if others are
-    left, or if it is not PENDING (it waits for nothing)."""
-    row = _COUNT_DOWN.run(conn, {"sid": subtask_id}).first()
-    return row is not None and (row["waiting"] is None or row["waiting"] <= 0)
+def _count_down(conn: StatementConn, subtask_id: int) -> Row | None:
+    """One upstream fewer for a PENDING subtask to wait for. Returns its row (``ROW_COLUMNS``
+    and ``waiting``) with its upstreams if none is left, so it is to be looked at whole, with
+    upstreams None if others are left (or if the row has no count: made before it existed);
+    None if it is not PENDING (it waits for nothing)."""
+    return _COUNT_DOWN.run(conn, {"sid": subtask_id}).first()
 
 
 def _make_ready(conn: StatementConn, cand: Row, ups: list[Row]) -> bool:
