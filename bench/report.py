@@ -90,7 +90,8 @@ def main() -> None:
     figures: dict[str, Any] = {"machine": machine()}
     outputs: dict[str, str] = {}
     steps = [
-        ("engine", "engine_overhead.py", ["--repeat", repeat]),
+        # Beside SQLite, a private PostgreSQL (as root; skipped, and said so, otherwise).
+        ("engine", "engine_overhead.py", ["--repeat", repeat, "--postgres"]),
         ("prefect", "vs_prefect.py", ["--repeat", repeat]),
         (
             "fanout",
