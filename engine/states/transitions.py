@@ -241,24 +241,16 @@ def promote(
     ``known`` holds rows (status, context) the caller just wrote, to save reading them back.
     ``one_succeeded``: the candidates are the downstreams of one upstream that just succeeded;
     each counts it off (``waiting``) and is looked at whole only once none is left, so a join
-    of k upstreams costs O(k) in all instead of O(k) per upstream.
+    of k upstreams costs O(k) in all instead of O(k) per upstream. Candidates are counted off,
+    and made READY, a slice at a time: a fan-out's root readies its leaves in few statements.
     """
     known = known or {}
     readied = False
-    candidates: list[Row] = []
     if one_succeeded and not rolling_back:
-        # Count off first: a join's row (its long upstream list) is read only by the last,
-        # and comes back with its last count.
-        for i in candidate_ids:
-            row = _count_down(conn, i)
-            if row is None:
-                continue
-            if row["upstreams"] is not None:
-                candidates.append(row)
-            elif row["waiting"] is None:  # made before the count: looked at whole, as ever
-                candidates += _rows(conn, [i])
+        candidates = _counted_down(conn, list(candidate_ids))
     else:
         candidates = _rows(conn, candidate_ids)
+    ready: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}  # values → ids
     for cand in candidates:
         if rolling_back:
             waiting = cand["operation"] == Operation.ROLLBACK and cand["status"] in (
@@ -268,50 +260,98 @@ def promote(
             if waiting and all(d["status"] == S.PENDING for d in _rows(conn, cand["downstreams"])):
                 readied |= set_subtask(conn, cand["id"], status=S.READY.value)
         elif cand["status"] == S.PENDING:
+            # Candidates with the same upstreams and parallel index get the same context.
+            key = (tuple(cand["upstreams"]), cand["parallel_idx"])
+            if key in ready:
+                ready[key][1].append(cand["id"])
+                continue
             others = [i for i in cand["upstreams"] if i not in known]
             ups = [known[i] for i in cand["upstreams"] if i in known]
             ups += _rows(conn, others, with_context=True)
             if all(u["status"] == S.SUCCESSFUL for u in ups):
-                readied |= _make_ready(conn, cand, ups)
+                values = _ready_values(conn, cand, ups)
+                if values is not None:
+                    ready[key] = (values, [cand["id"]])
+    for values, ids in ready.values():
+        readied |= _set_many(conn, ids, values) > 0
     return readied
 
 
 _COUNTED = SUBTASKS.c.waiting <= 0  # in RETURNING: the count after this statement's decrement
-_COUNT_DOWN = CompiledStatement(
-    update(SUBTASKS)
-    .where(SUBTASKS.c.id == bindparam("sid"), SUBTASKS.c.status == S.PENDING.value)
-    .values(waiting=SUBTASKS.c.waiting - 1, **revisions.bumped(SUBTASKS))
-    .returning(
-        SUBTASKS.c.waiting,
-        *(c for c in ROW_COLUMNS if c.key != "upstreams"),
-        # Only once none is left: a join's long list is not decoded at every upstream's end.
-        type_coerce(case((_COUNTED, SUBTASKS.c.upstreams)), SUBTASKS.c.upstreams.type).label(
-            "upstreams"
-        ),
+
+
+@lru_cache(maxsize=_FEW)
+def _count_down_of(count: int) -> CompiledStatement:
+    """Count one upstream off each PENDING subtask of the slice; each row comes back with its
+    new count, and with its upstreams once none is left (a join's long list is not decoded at
+    every upstream's end)."""
+    upstreams = case((_COUNTED, SUBTASKS.c.upstreams))
+    return CompiledStatement(
+        update(SUBTASKS)
+        .where(in_list(SUBTASKS.c.id, "id", count), SUBTASKS.c.status == S.PENDING.value)
+        .values(waiting=SUBTASKS.c.waiting - 1, **revisions.bumped(SUBTASKS))
+        .returning(
+            SUBTASKS.c.waiting,
+            *(c for c in ROW_COLUMNS if c.key != "upstreams"),
+            type_coerce(upstreams, SUBTASKS.c.upstreams.type).label("upstreams"),
+        )
     )
-)
 
 
-def _count_down(conn: StatementConn, subtask_id: int) -> Row | None:
-    """One upstream fewer for a PENDING subtask to wait for. Returns its row (``ROW_COLUMNS``
-    and ``waiting``) with its upstreams if none is left, so it is to be looked at whole, with
-    upstreams None if others are left (or if the row has no count: made before it existed);
-    None if it is not PENDING (it waits for nothing)."""
-    return _COUNT_DOWN.run(conn, {"sid": subtask_id}).first()
+def _counted_down(conn: StatementConn, ids: list[int]) -> list[Row]:
+    """One upstream fewer for each PENDING subtask of ``ids`` to wait for. Returns, in the
+    order of ``ids``, the rows to look at whole: those with none left, and rows made before the
+    count existed (they have none: looked at whole every time, as they always were). Others
+    still wait, and a subtask not PENDING waits for nothing."""
+    whole: dict[int, Row] = {}
+    uncounted: list[int] = []
+    for start in range(0, len(ids), _FEW):
+        part = ids[start : start + _FEW]
+        for row in _count_down_of(len(part)).run(conn, list_params("id", part)):
+            if row["upstreams"] is not None:
+                whole[row["id"]] = row
+            elif row["waiting"] is None:
+                uncounted.append(row["id"])
+    for row in _rows(conn, uncounted):
+        whole[row["id"]] = row
+    return [whole[i] for i in ids if i in whole]
 
 
-def _make_ready(conn: StatementConn, cand: Row, ups: list[Row]) -> bool:
+def _ready_values(conn: StatementConn, cand: Row, ups: list[Row]) -> dict[str, Any] | None:
+    """What makes ``cand`` READY: its status, and its upstreams' contexts merged; None if they
+    conflict (then it is FAILED here, the conflict in its log)."""
     contexts = [Context.from_json(u["context"]) for u in ups if u["context"] is not None]
     if not contexts:
-        return set_subtask(conn, cand["id"], status=S.READY.value)
+        return {"status": S.READY.value}
     try:
         merged = Context.merge(contexts, cand["parallel_idx"])
     except ContextConflict as exc:
         set_subtask(conn, cand["id"], status=S.FAILED.value, finish_time=utcnow())
         note = subtask_log.header(cand["operation"]) + subtask_log.line("ERROR", str(exc))
         subtask_log.append_row(conn, cand["id"], note)
-        return False
-    return set_subtask(conn, cand["id"], status=S.READY.value, context=merged.to_json())
+        return None
+    return {"status": S.READY.value, "context": merged.to_json()}
+
+
+@lru_cache(maxsize=4 * _FEW)
+def _update_many(columns: frozenset[str], count: int) -> CompiledStatement:
+    values = {name: bindparam(f"v_{name}") for name in columns}
+    return CompiledStatement(
+        update(SUBTASKS)
+        .where(in_list(SUBTASKS.c.id, "id", count))
+        .values({**values, **revisions.bumped(SUBTASKS)})
+    )
+
+
+def _set_many(conn: StatementConn, ids: list[int], values: dict[str, Any]) -> int:
+    """The same values on several subtasks, a slice at a time; how many rows changed."""
+    params = {f"v_{name}": value for name, value in values.items()}
+    changed = 0
+    for start in range(0, len(ids), _FEW):
+        part = ids[start : start + _FEW]
+        statement = _update_many(frozenset(values), len(part))
+        changed += statement.run(conn, {**params, **list_params("id", part)}).rowcount
+    return changed
 
 
 def settle(conn: StatementConn, task_id: int, *, rolling_back: bool | None = None) -> None:
