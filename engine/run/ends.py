@@ -37,6 +37,11 @@ class Ends:
         self._waiting: list[End] = []
         self._recording = False
 
+    def __len__(self) -> int:
+        """How many ends wait for the recorder's next batch."""
+        with self._lock:
+            return len(self._waiting)
+
     def offer(self, end: End) -> bool:
         """Queue the end; True if the caller is now the recorder (it then calls ``take`` until
         that returns nothing), False if the recorder at work will record it."""

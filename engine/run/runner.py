@@ -105,7 +105,8 @@ class Runner:
         self.draining = False  # set on shutdown: nothing new is claimed
         self._closed = False
         self._workers = Workers("ocptask-step")
-        self._ends = Ends()
+        self.ends = Ends()
+        """Ends of runs waiting to be recorded: the group commit (``ends``)."""
         self.drivers = Drivers(self)
         self.watchdog = Watchdog(self)
         _RUNNERS.add(self)
@@ -263,16 +264,16 @@ class Runner:
     def _end(self, e: Execution, *, ok: bool, interrupted: bool) -> Execution | None:
         """Offer the run's end for recording (``ends``: group commit). The worker that becomes
         the recorder records batches until none is left and gets a follow-up to run itself."""
-        if not self._ends.offer(End(e, ok=ok, interrupted=interrupted)):
+        if not self.ends.offer(End(e, ok=ok, interrupted=interrupted)):
             return None  # the worker recording now records this end with its next batch
         keep: Execution | None = None
         try:
-            while batch := self._ends.take():
+            while batch := self.ends.take():
                 if keep is not None:  # more to record first: that follow-up goes to a worker
                     self._workers.submit(lambda e=keep: self._work(e))
                 keep = self._record_batch(batch)
         except BaseException:
-            self._ends.resign()  # the next end offered records whatever waits
+            self.ends.resign()  # the next end offered records whatever waits
             raise
         return keep
 
