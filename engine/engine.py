@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
+from engine.db import subjects
 from engine.db.records import SubtaskLogRecord, TaskRecord
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
@@ -53,6 +54,19 @@ def default_executor() -> str:
     except OSError:
         ip = "127.0.0.1"
     return f"{ip}:{os.getpid()}"
+
+
+def _as_submitted(
+    task_ids: list[int],
+    checked: list[tuple[Context, list[Any], dict[str, Any]]],
+    added: Mapping[int, dict[str, str]],
+) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """Each new task's id, context (with the entries its package added) and payload, as the
+    submit's transaction leaves them: what ``subjects`` records it to be about."""
+    for task_id, (context, _plan, payload) in zip(task_ids, checked, strict=True):
+        as_json = context.to_json()
+        as_json["stringMap"].update(added.get(task_id, {}))
+        yield task_id, as_json, payload
 
 
 class Engine:
@@ -176,6 +190,7 @@ class Engine:
             added = also(conn, task_ids) if also is not None else None
             for task_id, values in (added or {}).items():
                 transitions.add_strings(conn, task_id, values)
+            subjects.write(conn, _as_submitted(task_ids, checked, added or {}))
             self.store.notify_work(conn)
         # The state the submit made, before a daemon here runs them.
         submitted = [self.get(task_id) for task_id in task_ids]

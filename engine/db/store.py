@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
-from . import revisions
+from . import revisions, subjects
 from .compiled import RawTransaction
 from .locations import resolve_url
 from .secrets import SecretBox
@@ -98,7 +98,10 @@ class Store:
             with self.begin_write() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
+                had = set(inspect(conn).get_table_names())
                 SQLModel.metadata.create_all(conn)
+                if subjects.SUBJECTS.name not in had:  # an older database: its tasks' rows
+                    subjects.backfill(conn)
                 _add_missing_columns(conn)
                 revisions.install(conn)
             self._known_tables = count
