@@ -221,17 +221,19 @@ class TaskListing:
     task_type: str | None
     after: datetime | None
     limit: int
+    host_id: int | None = None
+    cluster_id: int | None = None
+    cluster_name: str | None = None
 
     def page_arguments(self) -> dict[str, Any]:
-        """As ``page`` (an Engine's, the SQLite reader's) takes them; "since" is a match on
-        each snapshot."""
+        """As ``page`` (an Engine's, the SQLite reader's) takes them."""
         return {
             "statuses": self.statuses,
             "name": self.name,
             "task_type": self.task_type,
-            "match": self._recent if self.after else None,
+            "after": self.after,
+            "host_id": self.host_id,
+            "cluster_id": self.cluster_id,
+            "cluster_name": self.cluster_name,
             "limit": self.limit,
         }
-
-    def _recent(self, task: Task) -> bool:
-        return self.after is None or task.create_time >= self.after

@@ -47,6 +47,13 @@ def task_list(
             help="Created since: 30m, 2h, 1d, or an ISO time.",
         ),
     ] = None,
+    host_id: Annotated[int | None, typer.Option(min=1, help="Tasks on this host.")] = None,
+    cluster_id: Annotated[
+        int | None, typer.Option(min=1, help="Tasks about this OceanBase cluster.")
+    ] = None,
+    cluster_name: Annotated[
+        str | None, typer.Option(help="Part of an OceanBase cluster's name.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=2000)] = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -54,7 +61,8 @@ def task_list(
     from rich.table import Table
 
     statuses = status.split(",") if status else []
-    tasks = source.tasks(TaskListing(statuses, name, type, since, limit))
+    about = {"host_id": host_id, "cluster_id": cluster_id, "cluster_name": cluster_name}
+    tasks = source.tasks(TaskListing(statuses, name, type, since, limit, **about))
     if as_json:
         typer.echo(json.dumps(tasks, indent=2))
         return

@@ -25,7 +25,7 @@ from engine.db.row_ids import is_row_id
 from engine.db.store import Store
 from engine.packages import task_packages
 from engine.reads.snapshots import Snapshots
-from engine.reads.task_lists import in_chunks, matching, task_query
+from engine.reads.task_lists import all_ids, in_chunks, list_page, matching, task_query
 from engine.remote.credentials import Credentials
 from engine.remote.hosts import HostRegistry
 from engine.run.runner import LEASE_SECONDS, Runner, running_here
@@ -67,6 +67,11 @@ def _as_submitted(
         as_json = context.to_json()
         as_json["stringMap"].update(added.get(task_id, {}))
         yield task_id, as_json, payload
+
+
+def _runner(conn: Connection) -> Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]:
+    """``task_lists``' way to run its SQL, on the caller's connection."""
+    return lambda sql, params: conn.execute(text(sql), params).all()
 
 
 class Engine:
@@ -244,11 +249,10 @@ class Engine:
         offset: int = 0,
     ) -> list[Task]:
         """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
-        statuses = [] if status is None else [status]
-        query = task_query(statuses, name, task_type)
-        paged = {**query.params, "limit": limit, "offset": offset}
+        query = task_query([] if status is None else [status], name, task_type)
         with self.store.engine.connect() as conn:
-            ids = list(conn.execute(text(query.page), paged).scalars())
+            ids, _ = list_page(_runner(conn), query, offset=offset, limit=limit, count=False,
+                               dialect=conn.dialect.name)  # fmt: skip
         return self._load(ids)
 
     def page(
@@ -257,24 +261,31 @@ class Engine:
         statuses: Sequence[TaskStatus | str] = (),
         name: str | None = None,
         task_type: TaskType | str | None = None,
+        host_id: int | None = None,
+        cluster_id: int | None = None,
+        cluster_name: str | None = None,
+        after: datetime | None = None,
         match: Callable[[Task], bool] | None = None,
         order_by: str = "id",
         descending: bool = True,
         offset: int = 0,
         limit: int = 10,
     ) -> tuple[list[Task], int]:
-        """One page of tasks and the total count, for paged lists (OCP's ``page``/``size``).
+        """One page of tasks and the total count, for paged lists (OCP's ``page``/``size``):
+        every filter but ``match`` is answered through indexes (``task_lists``).
 
-        ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
-        applied to every candidate, so keep it for narrow lists."""
-        query = task_query(statuses, name, task_type, order_by, descending=descending)
+        ``match`` is a filter of the caller's on each snapshot: it is applied to every
+        candidate the other filters leave, so keep it for narrow lists."""
+        query = task_query(
+            statuses, name, task_type, order_by, descending=descending, host_id=host_id,
+            cluster_id=cluster_id, cluster_name=cluster_name, after=after,
+        )  # fmt: skip
         with self.store.engine.connect() as conn:  # one transaction for the count and the page
+            run, dialect = _runner(conn), conn.dialect.name
             if match is None:
-                total = conn.execute(text(query.count), query.params).scalar_one()
-                paged = {**query.params, "limit": limit, "offset": offset}
-                ids = list(conn.execute(text(query.page), paged).scalars())
-                return self._load(ids), int(total)
-            candidates = list(conn.execute(text(query.ids), query.params).scalars())
+                ids, total = list_page(run, query, offset=offset, limit=limit, dialect=dialect)
+                return self._load(ids), total or 0
+            candidates = all_ids(run, query, dialect)
         kept, total = matching(in_chunks(candidates), self._load, match, offset=offset, limit=limit)
         return kept, total or 0
 

@@ -103,6 +103,7 @@ class Store:
                 if subjects.SUBJECTS.name not in had:  # an older database: its tasks' rows
                     subjects.backfill(conn)
                 _add_missing_columns(conn)
+                _add_missing_indexes(conn)
                 revisions.install(conn)
             self._known_tables = count
 
@@ -184,6 +185,18 @@ def _sqlite_setup(engine: SqlEngine) -> None:
         # Python as a whole statement of the runner's path (see compiled).
         immediate = conn.get_execution_options().get("ocptask_write")
         conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    """An older database gains the indexes of tables it already has (``create_all`` makes the
+    indexes of the tables it creates, and no other); an index it already has by that name is
+    kept as it is."""
+    existing = inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {index["name"] for index in existing.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(conn)
 
 
 def _add_missing_columns(conn: Connection) -> None:
