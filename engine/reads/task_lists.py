@@ -125,15 +125,34 @@ def task_query(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Range:
+    """Ids in id order from one index range: ``task_instance``'s (``on_subject`` False) or
+    ``task_subject``'s; ``distinct`` where a task may have two rows in it."""
+
+    test: str
+    on_subject: bool = False
+    distinct: bool = False
+
+    def rows(self, others: Sequence[str]) -> tuple[str, str]:
+        """(SELECT of its ids, the column they come from) with the other conditions."""
+        if not self.on_subject:
+            return f"SELECT t.id AS id FROM task_instance t WHERE {self.test}{_and(others)}", "t.id"
+        pick = "DISTINCT s.task_id" if self.distinct else "s.task_id"
+        if not others:  # the relation alone: its rows are written with their tasks
+            return f"SELECT {pick} AS id FROM task_subject s WHERE {self.test}", "s.task_id"
+        join = "FROM task_subject s CROSS JOIN task_instance t WHERE t.id = s.task_id AND "
+        return f"SELECT {pick} AS id {join}{self.test}{_and(others)}", "s.task_id"
+
+
 @dataclass
 class _Sql:
-    """Conditions on ``task_instance t`` and the ranges a page may walk in id order."""
+    """Conditions on ``task_instance t``, and the ranges of one of them a page may walk in id
+    order (``driver``)."""
 
     conds: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
-    # Each range: (FROM and WHERE of its rows, with "{others}" for the remaining conditions,
-    # the column its index orders ids by, the condition it stands for).
-    ranges: list[tuple[str, str]] = field(default_factory=list)
+    ranges: list[_Range] = field(default_factory=list)
     driver: str | None = None
 
     def bind(self, prefix: str, values: Sequence[Any]) -> str:
@@ -142,6 +161,10 @@ class _Sql:
             self.params[f"{prefix}{i}"] = value
             marks.append(f":{prefix}{i}")
         return ", ".join(marks)
+
+    @property
+    def others(self) -> list[str]:
+        return [c for c in self.conds if c != self.driver]
 
 
 def _subject(kind: str, test: str) -> str:
@@ -154,24 +177,23 @@ def _subject(kind: str, test: str) -> str:
 def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
     """The SQL pieces of ``query``, or None when a fuzzy name matches no name at all."""
     sql = _Sql()
-    candidates: list[tuple[str, list[tuple[str, str]]]] = []  # (condition, its ranges)
-    on_subject = "FROM task_subject s CROSS JOIN task_instance t WHERE t.id = s.task_id AND "
-    if query.host_id is not None:
+    candidates: list[tuple[str, list[_Range]]] = []  # (condition, the ranges it is)
+    if query.host_id is not None:  # a host is one row of a task (``concerns``)
         sql.params["host"] = query.host_id
         test = f"s.kind = '{HOST}' AND s.key = :host"
-        candidates.append((_subject(HOST, "s.key = :host"), [(on_subject + test, "s.task_id")]))
-    if query.cluster_id is not None:
+        candidates.append((_subject(HOST, "s.key = :host"), [_Range(test, True)]))
+    if query.cluster_id is not None:  # a cluster may be linked under two names
         sql.params["cluster"] = query.cluster_id
         test = f"s.kind = '{OB_CLUSTER}' AND s.key = :cluster"
         cond = _subject(OB_CLUSTER, "s.key = :cluster")
-        candidates.append((cond, [(on_subject + test, "s.task_id")]))
+        candidates.append((cond, [_Range(test, True, True)]))
     if query.cluster_name:
         names = fuzzy(query.cluster_name, (r[0] for r in run(CLUSTER_NAMES, {"kind": OB_CLUSTER})))
         if not names:
             return None
         marks = sql.bind("cname", names)
         ranges = [
-            (on_subject + f"s.kind = '{OB_CLUSTER}' AND s.name = :cname{i}", "s.task_id")
+            _Range(f"s.kind = '{OB_CLUSTER}' AND s.name = :cname{i}", True, True)
             for i in range(len(names))
         ]
         candidates.append((_subject(OB_CLUSTER, f"s.name IN ({marks})"), ranges))
@@ -180,22 +202,15 @@ def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
         if not names:
             return None
         marks = sql.bind("name", names)
-        ranges = [
-            (f"FROM task_instance t WHERE t.name = :name{i}", "t.id") for i in range(len(names))
-        ]
+        ranges = [_Range(f"t.name = :name{i}") for i in range(len(names))]
         candidates.append((f"t.name IN ({marks})", ranges))
     if query.statuses:
         marks = sql.bind("status", query.statuses)
-        ranges = [
-            (f"FROM task_instance t WHERE t.status = :status{i}", "t.id")
-            for i in range(len(query.statuses))
-        ]
+        ranges = [_Range(f"t.status = :status{i}") for i in range(len(query.statuses))]
         candidates.append((f"t.status IN ({marks})", ranges))
     if query.task_type is not None:
         sql.params["type"] = query.task_type
-        candidates.append(
-            ("t.type = :type", [("FROM task_instance t WHERE t.type = :type", "t.id")])
-        )
+        candidates.append(("t.type = :type", [_Range("t.type = :type")]))
     if query.after is not None:
         after = query.after.astimezone(UTC)
         # As each backend's DateTime column holds it: SQLite's text, without the zone.
@@ -213,16 +228,19 @@ def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
     return sql
 
 
-def _where(conds: Sequence[str], lead: str = " WHERE ") -> str:
-    return lead + " AND ".join(conds) if conds else ""
+def _and(conds: Sequence[str]) -> str:
+    return "".join(f" AND {c}" for c in conds)
+
+
+def _where(conds: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(conds) if conds else ""
 
 
 def _ranges_sql(sql: _Sql, way: str, limit: str | None) -> str:
     """The ids of every range (each limited to ``limit`` when given), merged without repeats."""
-    others = [c for c in sql.conds if c != sql.driver]
     parts = []
-    for i, (source, column) in enumerate(sql.ranges):
-        rows = f"SELECT DISTINCT {column} AS id {source}{_where(others, ' AND ')}"
+    for i, one in enumerate(sql.ranges):
+        rows, column = one.rows(sql.others)
         if limit is not None:
             rows += f" ORDER BY {column} {way} LIMIT {limit}"
         parts.append(f"SELECT id FROM ({rows}) AS r{i}")
@@ -230,16 +248,18 @@ def _ranges_sql(sql: _Sql, way: str, limit: str | None) -> str:
 
 
 def _count_sql(sql: _Sql) -> str:
-    if sql.ranges:
-        return f"SELECT count(*) FROM ({_ranges_sql(sql, 'DESC', None)}) AS c"
-    return f"SELECT count(*) FROM task_instance t{_where(sql.conds)}"
+    """How many match: index entries counted, never rows read."""
+    if not sql.ranges or not sql.ranges[0].on_subject:  # the planner's pick of the indexes
+        return f"SELECT count(*) FROM task_instance t{_where(sql.conds)}"
+    if len(sql.ranges) == 1:
+        return f"SELECT count(*) FROM ({sql.ranges[0].rows(sql.others)[0]}) AS c"
+    return f"SELECT count(*) FROM ({_ranges_sql(sql, 'DESC', None)}) AS c"
 
 
 def _page_sql(query: TaskQuery, sql: _Sql, descending: bool) -> str:
     way = "DESC" if descending else "ASC"
     if query.order_by == "id" and len(sql.ranges) == 1:  # the range's own index order
-        (source, column), others = sql.ranges[0], [c for c in sql.conds if c != sql.driver]
-        rows = f"SELECT DISTINCT {column} AS id {source}{_where(others, ' AND ')}"
+        rows, column = sql.ranges[0].rows(sql.others)
         return f"{rows} ORDER BY {column} {way} LIMIT :limit OFFSET :offset"
     if query.order_by == "id" and sql.ranges:
         merged = _ranges_sql(sql, way, ":reach")
