@@ -18,7 +18,8 @@ matching some and none; ``status=``; the OBProxy clusters list; the console's ta
 cluster page; ``ocptask task list --db`` as a whole process (s); the database's size.
 Targets (issue 25): at 100,000 tasks on SQLite every read under 20 ms and within 1.5x of its
 1,000-task time; the whole-process CLI list under 0.4 s. PostgreSQL (1,000 and 100,000) runs on
-127.0.0.1:54330: run it under ``flock /tmp/ocptask-services.lock``, as the tests' PostgreSQL.
+127.0.0.1:54330, the tests' port: the benchmark holds ``/tmp/ocptask-services.lock`` meanwhile,
+as test runs that use it do (so do not run it under ``flock`` of that file yourself).
 
     python bench/history.py [--sizes 1000,10000,100000] [--pg-sizes 1000,100000] [--json PATH]
 """
@@ -26,6 +27,7 @@ Targets (issue 25): at 100,000 tasks on SQLite every read under 20 ms and within
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -45,6 +47,7 @@ import httpx
 import sqlalchemy
 
 from bench.history_data import SCHEMA, build
+from bench.history_report import CLI_S, GROWTH, READ_MS
 from fixtures import api_server, postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +55,7 @@ CACHE = Path("~/.cache/ocptask-bench").expanduser() / f"history-v{SCHEMA}"
 USER, PASSWORD = "bench", "bench-Passw0rd"
 REPEAT = 7
 PG_PORT = 54330
-READ_MS, GROWTH, CLI_S = 20.0, 1.5, 0.4
+SERVICES_LOCK = Path("/tmp/ocptask-services.lock")
 NOWHERE = 2_000_000_000  # an id no host or cluster has
 
 
@@ -149,6 +152,8 @@ def sqlite_db(tasks: int, tmp: Path) -> tuple[str, dict[str, Any]]:
         started = time.perf_counter()
         facts = build(str(building), tasks)
         building.rename(cached)
+        for leftover in CACHE.glob(building.name + "*"):  # its write lock's file
+            leftover.unlink()
         facts_file.write_text(json.dumps(facts))
         print(f"  built {tasks} tasks on SQLite in {time.perf_counter() - started:.0f} s")
     target = tmp / f"sqlite-{tasks}.db"
@@ -231,6 +236,8 @@ def main() -> None:
         pg_sizes = [int(n) for n in args.pg_sizes.split(",") if n]
         if pg_sizes and os.geteuid() == 0:
             data_dir = Path(f"/var/tmp/ocptask-postgres-history-{os.getpid()}")
+            lock = SERVICES_LOCK.open("a")
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the tests' PostgreSQL port: one user at a time
             try:
                 server = postgres.up(data_dir, port=PG_PORT)
                 for tasks in pg_sizes:
@@ -239,6 +246,7 @@ def main() -> None:
                     results[f"PostgreSQL {tasks:,}"] = {**figures, "database MB": size_mb(db)}
             finally:
                 postgres.down(data_dir)
+                lock.close()
         elif pg_sizes:
             print("PostgreSQL: skipped (the private cluster is started as root)")
     print(f"median of {REPEAT} reads, ms (CLI: s); {os.cpu_count()} cores shared")

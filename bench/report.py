@@ -80,6 +80,14 @@ def machine() -> dict[str, str]:
     }
 
 
+def history_step(quick: bool) -> tuple[str, str, list[str]]:
+    """Reads over a long history (issue 25); it takes the tests' services lock itself for its
+    PostgreSQL (on the tests' port)."""
+    if quick:
+        return "history", "history.py", ["--sizes", "1000,10000", "--pg-sizes", "1000"]
+    return "history", "history.py", []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -110,6 +118,7 @@ def main() -> None:
             ["--repeat", repeat, "--hosts", "1,4" if args.quick else "1,4,16,64"],
         ),
     ]
+    steps.append(history_step(args.quick))
     for key, script, extra in steps:
         figures[key], outputs[script] = run(script, *extra)
     for script, extra in (

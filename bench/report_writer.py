@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")  # no screen here: draw to files
 import matplotlib.pyplot as plt
 
+from bench.history_report import history_section, history_targets
+
 Target = tuple[str, str, str, bool | None, str]  # figure, measured, target, holds, meaning
 
 
@@ -40,6 +42,7 @@ def targets(f: dict[str, Any]) -> list[Target]:
         if f.get(key) is None
         for name in names
     ]
+    rows += history_targets(f.get("history"))
     engine, prefect, fanout, ansible = (
         f.get("engine"),
         f.get("prefect"),
@@ -421,6 +424,7 @@ def write(f: dict[str, Any], outputs: dict[str, str], report: Path, plots: Path)
             ]
         elif spied:
             lines += [f"No profile: {spied.get('missing')}", ""]
+    lines += history_section(f.get("history"))
     lines += ["## Every benchmark's output", ""]
     for name, text in outputs.items():
         lines += [f"### `{name}`", "", "```", text.rstrip(), "```", ""]

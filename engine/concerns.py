@@ -49,15 +49,21 @@ def _int(value: Any) -> int | None:
 def subjects(
     context: Mapping[str, Any] | None, payload: Mapping[str, Any] | None
 ) -> list[tuple[str, int | None, str | None]]:
-    """(kind, key, name) of everything the task is about, each once."""
+    """(kind, key, name) of everything the task is about, each once; a host or a cluster id is
+    in one row of a task at most (task lists count them without DISTINCT)."""
     found: dict[tuple[str, int | None, str | None], None] = {}
     for host in host_ids(context):
         key = _int(host)
         if key is not None:
             found[(HOST, key, None)] = None
-    for link in ob_links(payload):
+    clusters: set[int] = set()  # a cluster is one row, under its first link's name: lists
+    for link in ob_links(payload):  # by cluster id walk one row per task, without DISTINCT
         key, name = _int(link.get("obClusterId")), link.get("clusterName")
         name = name if isinstance(name, str) and name else None
+        if key in clusters:
+            continue
+        if key is not None:
+            clusters.add(key)
         if key is not None or name is not None:
             found[(OB_CLUSTER, key, name)] = None
     proxy = _int(((context or {}).get("stringMap") or {}).get("obproxy_cluster_id"))

@@ -178,15 +178,15 @@ def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
     """The SQL pieces of ``query``, or None when a fuzzy name matches no name at all."""
     sql = _Sql()
     candidates: list[tuple[str, list[_Range]]] = []  # (condition, the ranges it is)
-    if query.host_id is not None:  # a host is one row of a task (``concerns``)
+    if query.host_id is not None:  # one row of a task at most (``concerns.subjects``)
         sql.params["host"] = query.host_id
         test = f"s.kind = '{HOST}' AND s.key = :host"
         candidates.append((_subject(HOST, "s.key = :host"), [_Range(test, True)]))
-    if query.cluster_id is not None:  # a cluster may be linked under two names
+    if query.cluster_id is not None:  # as a host, one row of a task
         sql.params["cluster"] = query.cluster_id
         test = f"s.kind = '{OB_CLUSTER}' AND s.key = :cluster"
         cond = _subject(OB_CLUSTER, "s.key = :cluster")
-        candidates.append((cond, [_Range(test, True, True)]))
+        candidates.append((cond, [_Range(test, True)]))
     if query.cluster_name:
         names = fuzzy(query.cluster_name, (r[0] for r in run(CLUSTER_NAMES, {"kind": OB_CLUSTER})))
         if not names:
