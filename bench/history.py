@@ -59,14 +59,18 @@ SERVICES_LOCK = Path("/tmp/ocptask-services.lock")
 NOWHERE = 2_000_000_000  # an id no host or cluster has
 
 
-def median_ms(read: Callable[[], Any]) -> float:
-    read()  # warm-up: the server's caches, the first connection
-    times = []
+def medians_ms(reads: list[Callable[[], Any]]) -> list[float]:
+    """The median time of each read, in turns (one of each, ``REPEAT`` times, after a warm-up
+    one): the other work on a shared machine falls on every database alike."""
+    times: list[list[float]] = [[] for _ in reads]
+    for read in reads:
+        read()  # warm-up: the server's caches, the first connection
     for _ in range(REPEAT):
-        start = time.perf_counter()
-        read()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        for i, read in enumerate(reads):
+            start = time.perf_counter()
+            read()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) * 1e3 for t in times]
 
 
 def _get(client: httpx.Client, path: str, **params: Any) -> Callable[[], Any]:
@@ -90,44 +94,58 @@ def _console(url: str) -> httpx.Client:
     return client
 
 
-def measure(db: str, facts: dict[str, Any], tmp: Path) -> dict[str, float]:
-    """Every read of the module's docstring on one database, by a server of its own."""
-    server = api_server.start(db, tmp / "server.log", "--no-run")
-    figures: dict[str, float] = {}
-    try:
-        with httpx.Client(base_url=server.url, auth=(USER, PASSWORD), timeout=60) as client:
-            listed = "/api/v2/tasks/instances"
-            first = _get(client, listed, page=1, size=10)().json()["data"]["page"]
-            reads = {
-                "task detail": _get(client, f"{listed}/{facts['task_id']}"),
-                "tasks page 1": _get(client, listed, page=1, size=10),
-                "tasks last page": _get(client, listed, page=first["totalPages"], size=10),
-                "name=": _get(client, listed, name="obproxy"),
-                "clusterId= (some)": _get(client, listed, clusterId=facts["ob_cluster_id"]),
-                "clusterId= (none)": _get(client, listed, clusterId=NOWHERE),
-                "hostId= (some)": _get(client, listed, hostId=facts["host_id"]),
-                "hostId= (none)": _get(client, listed, hostId=NOWHERE),
-                "status=": _get(client, listed, status="SUCCESSFUL"),
-                "clusters page 1": _get(client, "/api/v2/obproxy/clusters", page=1, size=10),
-            }
-            for name, read in reads.items():
-                figures[name] = median_ms(read)
-        console = _console(server.url)
-        try:
-            figures["console tasks"] = median_ms(_get(console, "/tasks"))
-            cluster = f"/obproxy/{facts['obproxy_cluster_id']}"
-            figures["console cluster"] = median_ms(_get(console, cluster))
-        finally:
-            console.close()
-    finally:
-        server.stop()
+def _reads(url: str, facts: dict[str, Any]) -> tuple[dict[str, Callable[[], Any]], list[Any]]:
+    """Every read of the module's docstring on one server (and the clients to close)."""
+    client = httpx.Client(base_url=url, auth=(USER, PASSWORD), timeout=60)
+    console = _console(url)
+    listed = "/api/v2/tasks/instances"
+    first = _get(client, listed, page=1, size=10)().json()["data"]["page"]
+    return {
+        "task detail": _get(client, f"{listed}/{facts['task_id']}"),
+        "tasks page 1": _get(client, listed, page=1, size=10),
+        "tasks last page": _get(client, listed, page=first["totalPages"], size=10),
+        "name=": _get(client, listed, name="obproxy"),
+        "clusterId= (some)": _get(client, listed, clusterId=facts["ob_cluster_id"]),
+        "clusterId= (none)": _get(client, listed, clusterId=NOWHERE),
+        "hostId= (some)": _get(client, listed, hostId=facts["host_id"]),
+        "hostId= (none)": _get(client, listed, hostId=NOWHERE),
+        "status=": _get(client, listed, status="SUCCESSFUL"),
+        "clusters page 1": _get(client, "/api/v2/obproxy/clusters", page=1, size=10),
+        "console tasks": _get(console, "/tasks"),
+        "console cluster": _get(console, f"/obproxy/{facts['obproxy_cluster_id']}"),
+    }, [client, console]
+
+
+def _cli(db: str) -> Callable[[], Any]:
     command = [sys.executable, "-m", "cli", "task", "list", "--db", db]
     env = {**os.environ, "COLUMNS": "200"}
+    return lambda: subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
 
-    def cli() -> None:
-        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
 
-    figures["cli task list (s)"] = median_ms(cli) / 1e3
+def measure(dbs: dict[str, tuple[str, dict[str, Any]]], tmp: Path) -> dict[str, dict[str, float]]:
+    """Every read on every database (name -> (url, facts)), a server each, read in turns."""
+    servers = {}
+    clients: list[Any] = []
+    try:
+        for name, (db, _facts) in dbs.items():
+            servers[name] = api_server.start(db, tmp / f"{name}.log", "--no-run")
+        reads = {}
+        for name, (db, facts) in dbs.items():
+            reads[name], opened = _reads(servers[name].url, facts)
+            clients += opened
+            reads[name]["cli task list (s)"] = _cli(db)
+        figures: dict[str, dict[str, float]] = {name: {} for name in dbs}
+        for read in next(iter(reads.values())):
+            found = medians_ms([reads[name][read] for name in dbs])
+            for name, value in zip(dbs, found, strict=True):
+                figures[name][read] = value / 1e3 if read.startswith("cli") else value
+    finally:
+        for client in clients:
+            client.close()
+        for server in servers.values():
+            server.stop()
+    for name, (db, _facts) in dbs.items():
+        figures[name]["database MB"] = size_mb(db)
     return figures
 
 
@@ -229,10 +247,8 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="ocptask-history-") as tmp_name:
         tmp = Path(tmp_name)
-        for tasks in [int(n) for n in args.sizes.split(",") if n]:
-            db, facts = sqlite_db(tasks, tmp)
-            results[f"SQLite {tasks:,}"] = {**measure(db, facts, tmp), "database MB": size_mb(db)}
-            Path(db).unlink()
+        sizes = [int(n) for n in args.sizes.split(",") if n]
+        results |= measure({f"SQLite {n:,}": sqlite_db(n, tmp) for n in sizes}, tmp)
         pg_sizes = [int(n) for n in args.pg_sizes.split(",") if n]
         if pg_sizes and os.geteuid() == 0:
             data_dir = Path(f"/var/tmp/ocptask-postgres-history-{os.getpid()}")
@@ -240,10 +256,8 @@ def main() -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # the tests' PostgreSQL port: one user at a time
             try:
                 server = postgres.up(data_dir, port=PG_PORT)
-                for tasks in pg_sizes:
-                    db, facts = pg_db(server, tasks)
-                    figures = measure(db, facts, tmp)
-                    results[f"PostgreSQL {tasks:,}"] = {**figures, "database MB": size_mb(db)}
+                dbs = {f"PostgreSQL {n:,}": pg_db(server, n) for n in pg_sizes}
+                results |= measure(dbs, tmp)
             finally:
                 postgres.down(data_dir)
                 lock.close()
