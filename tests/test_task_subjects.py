@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,10 @@ def test_filters_answer_from_the_relation(engine: Engine) -> None:
         pages = [engine.page(offset=o, limit=size, host_id=2)[0] for o in range(0, 2, size)]
         assert [t.id for page in pages for t in page] == [b.id, a.id]
     assert engine.page(offset=10, limit=5) == ([], 4)
+    # Created since (the command line's --since): a column of the task, on each backend's form.
+    assert _ids(engine, after=b.create_time) == [d.id, c.id, b.id]
+    assert _ids(engine, after=b.create_time, host_id=2) == [b.id]
+    assert _ids(engine, after=d.create_time + timedelta(seconds=1)) == []
 
 
 def _older(db: Path) -> None:
