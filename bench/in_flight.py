@@ -200,7 +200,8 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
     template = create_like(args.hosts, args.chain)
     with Engine(url, args.submitters) as engine:  # creates the tables before the daemons race to
         extra = ("--parallelism", str(args.parallelism))
-        paths = [logs / f"daemons{count}-{i}.log" for i in range(count)]
+        paths = [logs / f"daemon-{i}.log" for i in range(count)]  # a new folder per run:
+        # daemons.start waits for "serving" in the file, which must not be an earlier run's
         procs = []
         try:
             for i, path in enumerate(paths):
@@ -371,7 +372,9 @@ def main() -> int:
                     print(f"{count} daemon(s), run {rep + 1}")
                     name = f"inflight_{os.getpid()}_{rep}_{count}"
                     with fresh_database(server, name) as url:
-                        runs.append(measure(url, count, args, Path(tmp)))
+                        logs = Path(tmp) / name
+                        logs.mkdir()
+                        runs.append(measure(url, count, args, logs))
                     show(runs[-1])
         finally:
             if args.db is None:
