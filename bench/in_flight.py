@@ -215,6 +215,7 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
             submit_s = time.monotonic() - started
             finished = wait_done(url, args.timeout)
             locks = sampler.stop()
+            died = sum(p.poll() is not None for p in procs)  # exited before they were stopped
         finally:
             daemons.stop_all(procs, gently=True)
         with engine.store.engine.connect() as conn:
@@ -245,6 +246,7 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
         "daemons": count,
         "nodes": len(subs),
         "finished": finished,
+        "daemons_died": died,
         "submit_s": submit_s,
         "span_s": span,
         "nodes_per_s": len(subs) / span if span > 0 else float("nan"),
@@ -267,7 +269,8 @@ def show(r: dict[str, Any]) -> None:
     ran_on = ", ".join(f"{e} {n}" for e, n in sorted(r["per_executor"].items()))
     lines = [
         f"submitted in {r['submit_s']:.1f} s; {r['nodes']} nodes ran on {ran_on}"
-        + ("" if r["finished"] else "; TIMED OUT with tasks still RUNNING"),
+        + ("" if r["finished"] else "; TIMED OUT with tasks still RUNNING")
+        + (f"; {r['daemons_died']} daemon(s) DIED before the end" if r["daemons_died"] else ""),
         f"nodes per second (first claim -> last finish): {r['nodes_per_s']:.0f} over "
         f"{r['span_s']:.1f} s",
         f"submit -> first claim: p50 {r['claim_p50_ms']:.0f} ms, p99 {r['claim_p99_ms']:.0f} ms, "
@@ -314,6 +317,7 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "deadlocks": sum(r["locks"]["deadlocks"] or 0 for r in mine),
                 **{k: sum(r[k] for r in mine) for k in ("double_runs", "lost", "unrecorded")},
                 "finished": all(r["finished"] for r in mine),
+                "daemons_died": sum(r["daemons_died"] for r in mine),
             }
         )
     return out
@@ -391,10 +395,11 @@ def main() -> int:
             f"{ratio:.2f}  (target >= 1.0: {verdict})"
         )
     failed = [s for s in setups if s["double_runs"] or s["lost"] or s["unrecorded"]]
-    failed += [s for s in setups if not s["finished"] and s not in failed]
+    failed += [s for s in setups if (s["daemons_died"] or not s["finished"]) and s not in failed]
     totals = {k: sum(s[k] for s in setups) for k in ("double_runs", "lost", "unrecorded")}
     print(f"double runs {totals['double_runs']}, lost nodes {totals['lost']}, unrecorded runs "
-          f"{totals['unrecorded']}: {'FAILED' if failed else 'ok'}")  # fmt: skip
+          f"{totals['unrecorded']}, daemons died {sum(s['daemons_died'] for s in setups)}: "
+          f"{'FAILED' if failed else 'ok'}")  # fmt: skip
     if args.json:
         body = {**head, "runs": runs, "setups": setups, "ratio": ratio}
         args.json.write_text(json.dumps(body, indent=1, default=str))

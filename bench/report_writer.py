@@ -189,14 +189,16 @@ def _in_flight_targets(flight: dict[str, Any] | None) -> list[Target]:
     lost = sum(s["lost"] for s in setups)
     unrun = sum(s["unrecorded"] for s in setups)
     done = all(s["finished"] for s in setups)
+    died = sum(s.get("daemons_died", 0) for s in setups)
     rows.append(
         (
             f"in flight: double runs, lost nodes ({load}, every run)",
             f"{double}, {lost}"
             + (f" ({unrun} without a run on record)" if unrun else "")
-            + ("" if done else ", timed out"),
+            + ("" if done else ", timed out")
+            + (f", {died} daemon(s) died" if died else ""),
             "0, 0",
-            double == lost == unrun == 0 and done,
+            double == lost == unrun == died == 0 and done,
             "every node of every task ran exactly once (one log header per claim, runTime 1) "
             "and ended SUCCESSFUL",
         )

@@ -54,7 +54,7 @@ def test_summary_adds_up_every_run_failures() -> None:
         locks = {"wait_s": 1.0, "samples": 10, "waiting_samples": 5, "max_waiting": 2}
         return {"daemons": daemons, "nodes_per_s": nodes_per_s, "claim_p50_ms": 1.0,
                 "claim_p99_ms": 2.0, "locks": {**locks, "deadlocks": 0}, "double_runs": double,
-                "lost": 0, "unrecorded": 0, "finished": True}  # fmt: skip
+                "lost": 0, "unrecorded": 0, "finished": True, "daemons_died": 0}  # fmt: skip
 
     one, three = summary([run(1, 100, 0), run(3, 90, 0), run(1, 300, 0), run(3, 95, 1)])
     assert (one["daemons"], one["nodes_per_s"], one["double_runs"]) == (1, 200, 0)
@@ -87,5 +87,6 @@ def test_the_bench_runs_at_toy_size(postgres_server: str, tmp_path: Path) -> Non
         assert sum(r["per_executor"].values()) == 4 * 26
         assert (r["double_runs"], r["lost"], r["unrecorded"]) == (0, 0, 0)
         assert r["locks"]["samples"] > 0
+        assert r["daemons_died"] == 0
     assert figures["ratio"] is not None
-    assert "double runs 0, lost nodes 0, unrecorded runs 0: ok" in ran.stdout
+    assert "double runs 0, lost nodes 0, unrecorded runs 0, daemons died 0: ok" in ran.stdout
