@@ -195,6 +195,25 @@ def wait_done(url: str, timeout: float) -> bool:
         eng.dispose()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (/proc/<pid>/stat), 0 for one that is gone."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: the 14th and 15th fields
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy so far, and wall seconds (/proc/stat, uptime)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK"), time.monotonic()
+
+
 def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """One setup: ``count`` daemons run ``args.tasks`` tasks submitted at once; its figures."""
     template = create_like(args.hosts, args.chain)
@@ -209,11 +228,15 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
             sampler = LockSampler(url)
             sampler.start()
             started = time.monotonic()
+            pids = [p.pid for p in procs]
+            cpu_before, busy_before = cpu_seconds(pids), machine_busy()
             sizes = [min(args.batch, args.tasks - i) for i in range(0, args.tasks, args.batch)]
             with ThreadPoolExecutor(args.submitters) as pool:
                 list(pool.map(lambda n: engine.submit_batch(template, [(None, None)] * n), sizes))
             submit_s = time.monotonic() - started
             finished = wait_done(url, args.timeout)
+            cpu = cpu_seconds(pids) - cpu_before
+            busy_after = machine_busy()
             locks = sampler.stop()
             died = sum(p.poll() is not None for p in procs)  # exited before they were stopped
         finally:
@@ -254,6 +277,8 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
         "claim_p99_ms": percentile(waits, 0.99),
         "claim_max_ms": waits[-1] if waits else float("nan"),
         "locks": locks,
+        "daemon_cpu_ms_per_node": cpu / max(1, len(subs)) * 1e3,
+        "machine_busy_cores": (busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1]),
         "per_executor": dict(Counter(s["executor"] or "-" for s in subs)),
         "daemon_tracebacks": tracebacks,
         "daemon_first_traceback": first_trace,
@@ -272,7 +297,8 @@ def show(r: dict[str, Any]) -> None:
         + ("" if r["finished"] else "; TIMED OUT with tasks still RUNNING")
         + (f"; {r['daemons_died']} daemon(s) DIED before the end" if r["daemons_died"] else ""),
         f"nodes per second (first claim -> last finish): {r['nodes_per_s']:.0f} over "
-        f"{r['span_s']:.1f} s",
+        f"{r['span_s']:.1f} s; daemons' CPU {r['daemon_cpu_ms_per_node']:.2f} ms per node; "
+        f"machine busy {r['machine_busy_cores']:.2f} of {os.cpu_count()} cores (all its work)",
         f"submit -> first claim: p50 {r['claim_p50_ms']:.0f} ms, p99 {r['claim_p99_ms']:.0f} ms, "
         f"max {r['claim_max_ms']:.0f} ms",
         f"lock waits: a backend waited in {lk['waiting_samples']} of {lk['samples']} samples, "
@@ -309,6 +335,8 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "nodes_per_s_all": [r["nodes_per_s"] for r in mine],
                 "claim_p50_ms": median("claim_p50_ms"),
                 "claim_p99_ms": median("claim_p99_ms"),
+                "daemon_cpu_ms_per_node": median("daemon_cpu_ms_per_node"),
+                "machine_busy_cores": median("machine_busy_cores"),
                 "lock_wait_s": statistics.median(r["locks"]["wait_s"] for r in mine),
                 "lock_waiting_share": statistics.median(
                     r["locks"]["waiting_samples"] / max(1, r["locks"]["samples"]) for r in mine
@@ -325,14 +353,15 @@ def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(setups: list[dict[str, Any]]) -> None:
     print(
-        f"{'daemons':>7} {'nodes/s':>8} {'claim p50':>10} {'claim p99':>10} {'lock wait':>10} "
-        f"{'waiting':>8} {'deadlocks':>9} {'double':>7} {'lost':>5} {'unrun':>6}"
+        f"{'daemons':>7} {'nodes/s':>8} {'CPU/node':>9} {'claim p50':>10} {'claim p99':>10} "
+        f"{'lock wait':>10} {'waiting':>8} {'deadlocks':>9} {'double':>7} {'lost':>5} {'unrun':>6}"
     )
     for s in setups:
         print(
-            f"{s['daemons']:>7} {s['nodes_per_s']:>8.0f} {s['claim_p50_ms']:>8.0f}ms "
-            f"{s['claim_p99_ms']:>8.0f}ms {s['lock_wait_s']:>9.2f}s {s['lock_waiting_share']:>8.0%}"
-            f" {s['deadlocks']:>9} {s['double_runs']:>7} {s['lost']:>5} {s['unrecorded']:>6}"
+            f"{s['daemons']:>7} {s['nodes_per_s']:>8.0f} {s['daemon_cpu_ms_per_node']:>7.2f}ms "
+            f"{s['claim_p50_ms']:>8.0f}ms {s['claim_p99_ms']:>8.0f}ms {s['lock_wait_s']:>9.2f}s "
+            f"{s['lock_waiting_share']:>8.0%} {s['deadlocks']:>9} {s['double_runs']:>7} "
+            f"{s['lost']:>5} {s['unrecorded']:>6}"
         )
 
 

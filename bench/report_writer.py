@@ -215,6 +215,8 @@ def in_flight_section(flight: dict[str, Any] | None) -> list[str]:
         [
             "daemons",
             "nodes / s",
+            "daemons' CPU / node",
+            "machine busy",
             "submit → first claim p50",
             "p99",
             "lock waits",
@@ -227,6 +229,8 @@ def in_flight_section(flight: dict[str, Any] | None) -> list[str]:
             [
                 str(s["daemons"]),
                 f"{s['nodes_per_s']:.0f}",
+                f"{s.get('daemon_cpu_ms_per_node', float('nan')):.2f} ms",
+                f"{s.get('machine_busy_cores', float('nan')):.2f} cores",
                 f"{s['claim_p50_ms']:.0f} ms",
                 f"{s['claim_p99_ms']:.0f} ms",
                 f"{s['lock_wait_s']:.1f} backend-s",
@@ -252,7 +256,10 @@ def in_flight_section(flight: dict[str, Any] | None) -> list[str]:
         "as fast as a few threads can to idle daemons (`ocptask daemon`, "
         f"{flight['parallelism']} slots each); a fresh database per run; medians of "
         f"{flight['repeat']} run(s), failures summed.",
-        "Nodes / s: every node over first claim to last finish. Submit → first claim: a task's "
+        "Nodes / s: every node over first claim to last finish. CPU / node: the daemons' user "
+        "and system CPU from the first submit to the last finish, over the nodes; machine "
+        "busy: every process's (PostgreSQL, the submitting threads, other work on the machine). "
+        "Submit → first claim: a task's "
         "create_time to its first subtask's start_time, the queue in front of "
         f"{flight['tasks']} tasks at once. Lock waits: pg_stat_activity sampled every 10 ms, "
         "backends of the database whose wait_event_type is 'Lock', each counted for the time "
