@@ -53,7 +53,8 @@ def test_summary_adds_up_every_run_failures() -> None:
     def run(daemons: int, nodes_per_s: float, double: int) -> dict[str, Any]:
         locks = {"wait_s": 1.0, "samples": 10, "waiting_samples": 5, "max_waiting": 2}
         return {"daemons": daemons, "nodes_per_s": nodes_per_s, "claim_p50_ms": 1.0,
-                "claim_p99_ms": 2.0, "locks": {**locks, "deadlocks": 0}, "double_runs": double,
+                "claim_p99_ms": 2.0, "daemon_cpu_ms_per_node": 1.0, "machine_busy_cores": 1.0,
+                "locks": {**locks, "deadlocks": 0}, "double_runs": double,
                 "lost": 0, "unrecorded": 0, "finished": True, "daemons_died": 0}  # fmt: skip
 
     one, three = summary([run(1, 100, 0), run(3, 90, 0), run(1, 300, 0), run(3, 95, 1)])
@@ -88,5 +89,6 @@ def test_the_bench_runs_at_toy_size(postgres_server: str, tmp_path: Path) -> Non
         assert (r["double_runs"], r["lost"], r["unrecorded"]) == (0, 0, 0)
         assert r["locks"]["samples"] > 0
         assert r["daemons_died"] == 0
+        assert r["daemon_cpu_ms_per_node"] > 0  # the daemons were the ones measured
     assert figures["ratio"] is not None
     assert "double runs 0, lost nodes 0, unrecorded runs 0, daemons died 0: ok" in ran.stdout
