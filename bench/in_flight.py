@@ -1,24 +1,27 @@
 """Many tasks in flight: 200 tasks of 26 no-op nodes at once on one PostgreSQL, run by 1 daemon,
-then by 3 (real ``ocptask daemon`` processes, each with its own slots).
+then by 3 (real ``ocptask daemon`` processes, ``--parallelism`` slots each).
 
 Every task has the shape of OCP's create: a Prepare node, one chain of 3 steps per host for 8
 hosts, and a Finish node that joins the chains: 1 + 8 x 3 + 1 = 26 nodes (``--hosts``,
-``--chain``). The daemons are started first and idle; then a few threads submit every task as
-fast as they can, one transaction per task. Each setup runs in a fresh database. It prints:
+``--chain``). The daemons are started first and idle; then ``--submitters`` threads submit every
+task as fast as they can, ``--batch`` tasks per transaction (1: as separate API calls would).
+Each run has a fresh database. It prints, per run and then as medians per setup:
 
-- nodes per second: every node of every task over first claim to last finish;
+- nodes per second: every node of every task over first claim to last finish; beside it the
+  daemons' CPU per node and how busy the whole machine was (a 2-core machine is the limit);
 - submit -> first claim: each task's create_time to its first subtask's start_time, p50 and p99;
 - lock waits: pg_stat_activity sampled every 10 ms while the tasks run; a backend of the
   database whose wait_event_type is 'Lock' is waiting for a heavyweight lock (a row lock shows as
-  'transactionid' or 'tuple'). Shown: the share of samples with a waiter, the most at once, and
-  the backend-seconds spent waiting (waiters x time between samples, summed) by wait event; and
-  deadlocks (pg_stat_database, which PostgreSQL detected and broke);
-- the checks: double runs (subtasks run more than once: every claim writes one header to the
-  subtask's log, and a lost run's re-run also counts in runTime) and lost nodes (subtasks not
-  SUCCESSFUL at the end). Both must be 0, else the script exits 1 (its JSON is still written).
+  'transactionid' or 'tuple'). Shown: the share of samples with a waiter, the most at once, the
+  backend-seconds spent waiting (waiters x time between samples, summed) by wait event and by
+  the statement that waited; and deadlocks (pg_stat_database: those PostgreSQL broke);
+- the checks: double runs (subtasks run more than once: the runner writes one header to the
+  subtask's log per claim, and a lost run's re-run also counts in runTime), lost nodes
+  (subtasks not SUCCESSFUL at the end), and daemons that died before they were stopped. All
+  must be 0, else the script exits 1 (its JSON is still written).
 
-Then 3 daemons' nodes per second over 1 daemon's: on 2 shared cores they cannot be faster, but
-they must not be slower (target >= 1.0).
+Then 3 daemons' nodes per second over 1 daemon's: target >= 1.0 (more daemons on the same cores
+must not be slower).
 
     python bench/in_flight.py [--tasks 200] [--hosts 8] [--chain 3] [--daemons 1,3]
         [--parallelism 10] [--repeat 1] [--db SERVER_URL] [--json PATH]
