@@ -259,6 +259,9 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
         if s["start_time"] is not None:
             at = as_utc(s["start_time"])
             first[s["task_id"]] = min(at, first.get(s["task_id"], at))
+    executors: dict[int, set[str]] = {}
+    for s in subs:
+        executors.setdefault(s["task_id"], set()).add(s["executor"] or "-")
     waits = sorted((at - as_utc(created[task])).total_seconds() * 1e3 for task, at in first.items())
     starts = [as_utc(s["start_time"]) for s in subs if s["start_time"] is not None]
     ends = [as_utc(s["finish_time"]) for s in subs if s["finish_time"] is not None]
@@ -283,6 +286,7 @@ def measure(url: str, count: int, args: argparse.Namespace, logs: Path) -> dict[
         "daemon_cpu_ms_per_node": cpu / max(1, len(subs)) * 1e3,
         "machine_busy_cores": (busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1]),
         "per_executor": dict(Counter(s["executor"] or "-" for s in subs)),
+        "tasks_on_several": sum(len(e) > 1 for e in executors.values()),
         "daemon_tracebacks": tracebacks,
         "daemon_first_traceback": first_trace,
         **found.counts(),
@@ -297,6 +301,7 @@ def show(r: dict[str, Any]) -> None:
     ran_on = ", ".join(f"{e} {n}" for e, n in sorted(r["per_executor"].items()))
     lines = [
         f"submitted in {r['submit_s']:.1f} s; {r['nodes']} nodes ran on {ran_on}"
+        + (f" ({r['tasks_on_several']} tasks on several)" if len(r["per_executor"]) > 1 else "")
         + ("" if r["finished"] else "; TIMED OUT with tasks still RUNNING")
         + (f"; {r['daemons_died']} daemon(s) DIED before the end" if r["daemons_died"] else ""),
         f"nodes per second (first claim -> last finish): {r['nodes_per_s']:.0f} over "
