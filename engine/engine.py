@@ -8,6 +8,7 @@ continue them, and the HTTP API and daemon are thin layers over these methods.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -33,18 +34,24 @@ from engine.run.services import Services
 from engine.states import holds as _holds  # noqa: F401 - registers its table
 from engine.states import leases, operations, transitions
 
-from .audit_calls import task_operation
+from . import retention
+from .audit import FAILED, SUCCESS, AuditEvents, Operation, Resource
+from .audit_calls import TASK, TASK_MANAGEMENT, task_operation
+from .clock import utcnow
 from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
 from .public_url import checked_public_url
+from .retention import PurgeReport
 from .step import load_step
 from .task import Subtask, Task
 from .template import Template
 
 WAIT_POLL_SECONDS = 0.1
 WAIT_SWEEP_SECONDS = 1.0
+log = logging.getLogger("ocptask.engine")
+PURGE_TASKS = Operation("PURGE_TASKS", TASK_MANAGEMENT, TASK)  # ours: OCP has no purge
 
 
 def default_executor() -> str:
@@ -397,6 +404,56 @@ class Engine:
             sub = operations.load_subtask(session, task_id, subtask_id)
             op(session, task, sub)
         return self.get(task_id).subtask(subtask_id)
+
+    # -- retention --------------------------------------------------------------------------
+
+    def purge(
+        self,
+        finished_before: datetime,
+        statuses: Sequence[TaskStatus | str] | None = None,
+        *,
+        dry_run: bool = False,
+        scheduled: bool = False,
+    ) -> PurgeReport:
+        """Remove the tasks (with their subtasks, logs and subject rows) of ``statuses`` (default
+        SUCCESSFUL and FAILED) that finished before ``finished_before``, except those still
+        needed (``engine.retention``); ``dry_run`` only counts. RequestInvalid for a cut-off in
+        the future or a status that is not final; ResourceBusy while another purge of this
+        database runs. A purge is an audit event of ours (PURGE_TASKS); a ``scheduled`` one only
+        when it removed something."""
+        cutoff, wanted = retention.checked(finished_before, statuses)
+        if dry_run:
+            return retention.purge(self.store, self.packages, cutoff, wanted, dry_run=True)
+        start, status, report = utcnow(), FAILED, None
+        try:
+            report = retention.purge(self.store, self.packages, cutoff, wanted)
+            status = SUCCESS
+            return report
+        finally:
+            if not scheduled or (report is not None and report.tasks):
+                self._purge_event(cutoff, wanted, report, status, start)
+
+    def _purge_event(
+        self,
+        cutoff: datetime,
+        statuses: Sequence[str],
+        report: PurgeReport | None,
+        status: str,
+        start: datetime,
+    ) -> None:
+        info: dict[str, Any] = {"finishedBefore": cutoff.isoformat(), "statuses": list(statuses)}
+        if report is not None:
+            info |= {k: v for k, v in report.to_json().items() if k not in info}
+        try:  # the purge happened (or was refused): a failed write must not hide that
+            AuditEvents(self.store).record(
+                PURGE_TASKS,
+                status=status,
+                resource=Resource(None, f"tasks finished before {cutoff.isoformat()}"),
+                info=info,
+                start_time=start,
+            )
+        except Exception:
+            log.exception("audit event of a purge could not be written")
 
     # -- lifecycle --------------------------------------------------------------------------
 

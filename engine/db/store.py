@@ -172,6 +172,10 @@ def _sqlite_setup(engine: SqlEngine) -> None:
         # otherwise BEGIN DEFERRED on its own).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Only takes on a new database, before its first table: freed pages can then be given
+        # back (``engine.retention``). An older database keeps auto_vacuum=NONE (switching
+        # needs a full VACUUM): SQLite reuses its freed pages, so it stops growing instead.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
