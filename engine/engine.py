@@ -24,6 +24,7 @@ from engine.db import subjects
 from engine.db.records import SubtaskLogRecord, TaskRecord
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
+from engine.db.subtask_log import keep_bytes
 from engine.packages import task_packages
 from engine.reads.snapshots import Snapshots
 from engine.reads.task_lists import in_chunks, matching, task_query
@@ -81,7 +82,8 @@ class Engine:
 
     ``parallelism`` caps how many subtasks this Engine runs at once, across all its tasks.
     ``public_url`` is where its hosts reach ``ocptask serve`` on this database (``public_url``):
-    a CONFIG_URL OBProxy cluster on hosts needs it.
+    a CONFIG_URL OBProxy cluster on hosts needs it. ``log_keep_kib`` bounds each execution's
+    stored log to its first and last that many KiB (default ``$OCPTASK_LOG_KEEP_KIB``, else 64).
     """
 
     def __init__(
@@ -92,9 +94,11 @@ class Engine:
         executor: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         public_url: str | None = None,
+        log_keep_kib: int | None = None,
     ) -> None:
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
+        log_keep = keep_bytes(log_keep_kib)  # refused before anything is opened
         self.public_url = checked_public_url(public_url)
         """Where the hosts reach this database's ``ocptask serve`` (``public_url``), if known."""
         self.packages = task_packages()
@@ -116,6 +120,7 @@ class Engine:
             parallelism=parallelism,
             executor=self.executor,
             lease_seconds=lease_seconds,
+            log_keep=log_keep,
         )
         """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self._snapshots = Snapshots(self.store.engine)
