@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, text
 
 from engine.clock import utcnow
+from engine.db import space
 from engine.db.records import LOGS, SUBTASKS, TASKS
 from engine.db.store import Store
 from engine.db.subjects import SUBJECTS
@@ -138,7 +139,7 @@ def purge(
     cutoff, wanted = checked(finished_before, statuses)
     report = PurgeReport(cutoff, wanted, dry_run)
     with _one_purge(store):
-        report.size_before = size(store)
+        report.size_before = space.size(store)
         with store.engine.connect() as conn:
             last_records = _last_records(conn, declared)
         after = 0
@@ -155,8 +156,8 @@ def purge(
                 with store.begin_write() as conn:
                     _chunk(conn, declared, ids, cutoff, wanted, last_records, report, remove=True)
         if not dry_run and report.tasks:
-            reclaim(store)
-        report.size_after = size(store)
+            space.reclaim(store)
+        report.size_after = space.size(store)
     return report
 
 
@@ -279,30 +280,6 @@ def _newest(conn: Connection, kind: str, column: Any, values: list[Any]) -> Iter
             .group_by(column)
         )
         yield from conn.execute(query).scalars()
-
-
-def size(store: Store) -> int | None:
-    """The database's size in bytes: a SQLite file's with its write-ahead log, or
-    PostgreSQL's ``pg_database_size``."""
-    if store.is_sqlite:
-        path = Path(store.engine.url.database or "")
-        files = (path, path.with_name(path.name + "-wal"))
-        return sum(f.stat().st_size for f in files if f.is_file()) if path.is_file() else None
-    with store.engine.connect() as conn:
-        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
-
-
-def reclaim(store: Store) -> None:
-    """Give the freed pages back (SQLite with incremental auto-vacuum: the file shrinks once its
-    write-ahead log is checkpointed; without it, SQLite reuses them for new rows). PostgreSQL's
-    autovacuum reuses the space of removed rows: nothing to do."""
-    if not store.is_sqlite:
-        return
-    with store.begin_write() as conn:
-        # Stepped to the end: pysqlite's execute steps once, and each step frees one page.
-        conn.connection.driver_connection.execute("PRAGMA incremental_vacuum").fetchall()  # type: ignore[union-attr]
-    with store.engine.connect() as conn:  # outside any transaction, or nothing is checkpointed
-        conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # type: ignore[union-attr]
 
 
 @contextmanager
