@@ -166,13 +166,28 @@ class Store:
                     lock.close()
 
 
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _sqlite_setup(engine: SqlEngine) -> None:
+    database = Path(engine.url.database) if engine.url.database else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite would
         # otherwise BEGIN DEFERRED on its own).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        if database is not None and _empty(database):
+            # A new database (an empty file): freed pages can be given back
+            # (``engine.retention``). It only takes before anything is written, WAL mode's
+            # header included. An older database keeps auto_vacuum=NONE (switching needs a full
+            # VACUUM, never run here): SQLite reuses its freed pages, so it stops growing.
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -88,9 +88,12 @@ class Runner:
         parallelism: int,
         executor: str,
         lease_seconds: float = LEASE_SECONDS,
+        log_keep: int | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        self.log_keep = subtask_log.keep_bytes() if log_keep is None else log_keep
+        """Bytes of an execution's log kept at each end (``subtask_log``)."""
         self.store = store
         self.services = services
         self.slots = Slots(parallelism)
@@ -190,7 +193,7 @@ class Runner:
                 continue
             if not leases.claim(conn, sub["id"], self.executor, self.lease_seconds):
                 continue  # claimed by someone else in between
-            log_ = SubtaskLogger(sub["id"])
+            log_ = SubtaskLogger(sub["id"], keep=self.log_keep)
             log_.write(header)  # stored with the first flush of the step's lines
             ctx = StepContext(
                 task_id=task_id,
@@ -288,6 +291,7 @@ class Runner:
             return [], 0
         reserved = 0
         try:
+            e.log.end()  # the marker of what was left out, and the tail, go with the end
             with e.flush_lock, self.store.raw_write() as conn:
                 operation = transitions.lock_task(conn, e.task_id)
                 subtask_log.append_row(conn, e.subtask_id, e.log.drain())
@@ -331,6 +335,7 @@ class Runner:
 
     def _hand_back(self, e: Execution) -> None:
         """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
+        e.log.end()
         with e.flush_lock, self.store.begin_write() as conn:
             transitions.lock_task(conn, e.task_id)
             # An abandoned thread may still be inside the step: no re-run while it lives.
