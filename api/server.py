@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import signal
+from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -54,17 +55,23 @@ def serve(
     accept_ob_register: bool = False,
     secure_cookies: bool = False,
     forwarded_allow_ips: str | None = None,
+    purge_after: timedelta | None = None,
+    purge_seconds: float = 3600.0,
 ) -> int:
     """``forwarded_allow_ips``: the proxies (addresses, networks, ``*``; comma-separated) whose
     X-Forwarded-For and X-Forwarded-Proto are believed: the client address of a request they
-    pass on is then the one they name (what the login throttle counts). None: nobody's."""
+    pass on is then the one they name (what the login throttle counts). None: nobody's.
+    ``purge_after``: the daemon purges what finished longer ago, every ``purge_seconds``."""
     options = dict(_UVICORN)
     if forwarded_allow_ips is not None:
         options |= {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
     daemon = None
     if run:
         daemon = Daemon(
-            Engine(db, parallelism, executor=name, public_url=public_url), grace_seconds=grace
+            Engine(db, parallelism, executor=name, public_url=public_url),
+            grace_seconds=grace,
+            purge_after=purge_after,
+            purge_seconds=purge_seconds,
         )
     if daemon is not None:
         daemon.start()

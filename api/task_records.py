@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine import concerns
+
 if TYPE_CHECKING:
     from engine.task import Task
 
 
 def ob_links(task: Task) -> list[dict[str, Any]]:
     """The OceanBase clusters a task's request links (its obLinks); [] for other tasks."""
-    request = task.payload.get("request")
-    links = request.get("obLinks") if isinstance(request, dict) else None
-    return [link for link in links or () if isinstance(link, dict)]
+    return concerns.ob_links(task.payload)
 
 
 def cluster_of(task: Task) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")  # no screen here: draw to files
 import matplotlib.pyplot as plt
 
+from bench.history_report import history_section, history_targets
+
 Target = tuple[str, str, str, bool | None, str]  # figure, measured, target, holds, meaning
 
 
@@ -30,6 +32,8 @@ _FAILED = {  # a benchmark that did not run: its targets are said not to be meas
     "fanout": ["own CPU per host, <= 60 ms", "16 hosts against the CPU limit, <= 1.15",
                "64 hosts: scale, RSS, leaks", "pooled SSH command, <= 3 ms"],
     "ansible": ["16-host create, ocptask / Ansible, <= 0.1"],
+    "inflight": ["3 daemons / 1 daemon nodes per second, >= 1.0",
+                 "in flight: double runs 0, lost 0"],
 }  # fmt: skip
 
 
@@ -40,6 +44,7 @@ def targets(f: dict[str, Any]) -> list[Target]:
         if f.get(key) is None
         for name in names
     ]
+    rows += history_targets(f.get("history"))
     engine, prefect, fanout, ansible = (
         f.get("engine"),
         f.get("prefect"),
@@ -163,7 +168,113 @@ def targets(f: dict[str, Any]) -> list[Target]:
                 f"{fanout['command_ms'].get('bare', float('nan')):.2f} ms, sshd's floor here",
             )
         )
+    return rows + _in_flight_targets(f.get("inflight"))
+
+
+def _in_flight_targets(flight: dict[str, Any] | None) -> list[Target]:
+    if flight is None:
+        return []
+    if "missing" in flight:
+        return [(name, "-", "", None, flight["missing"]) for name in _FAILED["inflight"]]
+    rows: list[Target] = []
+    setups, ratio = flight["setups"], flight.get("ratio")
+    load = f"{flight['tasks']} tasks of {flight['nodes_per_task']} no-op nodes, PostgreSQL"
+    if ratio is not None:
+        many, one = setups[-1]["daemons"], setups[0]["daemons"]
+        rows.append(
+            (
+                f"{many} daemons / {one} daemon, nodes per second ({load})",
+                f"{ratio:.2f}",
+                "≥ 1.0",
+                ratio >= 1.0,
+                "daemons sharing one database do not slow each other down (on 2 shared cores "
+                "they cannot be faster)",
+            )
+        )
+    double = sum(s["double_runs"] for s in setups)
+    lost = sum(s["lost"] for s in setups)
+    unrun = sum(s["unrecorded"] for s in setups)
+    done = all(s["finished"] for s in setups)
+    died = sum(s.get("daemons_died", 0) for s in setups)
+    rows.append(
+        (
+            f"in flight: double runs, lost nodes ({load}, every run)",
+            f"{double}, {lost}"
+            + (f" ({unrun} without a run on record)" if unrun else "")
+            + ("" if done else ", timed out")
+            + (f", {died} daemon(s) died" if died else ""),
+            "0, 0",
+            double == lost == unrun == died == 0 and done,
+            "every node of every task ran exactly once (one log header per claim, runTime 1) "
+            "and ended SUCCESSFUL",
+        )
+    )
     return rows
+
+
+def in_flight_section(flight: dict[str, Any] | None) -> list[str]:
+    lines = ["## Many tasks in flight", ""]
+    if flight is None or "missing" in flight:
+        why = (flight or {}).get("missing", "the benchmark did not run: see its output below")
+        return [*lines, f"Not measured: {why}.", ""]
+    lines += _table(
+        [
+            "daemons",
+            "nodes / s",
+            "daemons' CPU / node",
+            "machine busy",
+            "submit → first claim p50",
+            "p99",
+            "lock waits",
+            "samples with a waiter",
+            "deadlocks",
+            "double runs",
+            "lost nodes",
+        ],
+        [
+            [
+                str(s["daemons"]),
+                f"{s['nodes_per_s']:.0f}",
+                f"{s.get('daemon_cpu_ms_per_node', float('nan')):.2f} ms",
+                f"{s.get('machine_busy_cores', float('nan')):.2f} cores",
+                f"{s['claim_p50_ms']:.0f} ms",
+                f"{s['claim_p99_ms']:.0f} ms",
+                f"{s['lock_wait_s']:.1f} backend-s",
+                f"{s['lock_waiting_share']:.0%}",
+                str(s["deadlocks"]),
+                str(s["double_runs"]),
+                str(s["lost"] + s["unrecorded"]),
+            ]
+            for s in flight["setups"]
+        ],
+    )
+    statements: dict[str, float] = {}
+    for run in flight["runs"]:
+        for statement, seconds in run["locks"].get("seconds_by_statement", {}).items():
+            statements[statement] = statements.get(statement, 0.0) + seconds
+    top = max(statements, key=statements.__getitem__, default=None)
+    share = statements[top] / sum(statements.values()) if top else 0.0
+    where = f"; {share:.0%} of it in `{top}`" if top else ""
+    lines += [
+        "",
+        f"{flight['tasks']} tasks, each the shape of OCP's create (Prepare, {flight['hosts']} host "
+        f"chains of {flight['chain']}, Finish: {flight['nodes_per_task']} no-op nodes), submitted "
+        "as fast as a few threads can to idle daemons (`ocptask daemon`, "
+        f"{flight['parallelism']} slots each); a fresh database per run; medians of "
+        f"{flight['repeat']} run(s), failures summed.",
+        "Nodes / s: every node over first claim to last finish. CPU / node: the daemons' user "
+        "and system CPU from the first submit to the last finish, over the nodes; machine "
+        "busy: every process's (PostgreSQL, the submitting threads, other work on the machine). "
+        "Submit → first claim: a task's "
+        "create_time to its first subtask's start_time, the queue in front of "
+        f"{flight['tasks']} tasks at once. Lock waits: pg_stat_activity sampled every 10 ms, "
+        "backends of the database whose wait_event_type is 'Lock', each counted for the time "
+        f"since the last sample{where}. Double runs: subtasks with more than one log header "
+        "(the runner writes one per claim) or a runTime above 1. Lost: subtasks not "
+        "SUCCESSFUL at the end.",
+        "",
+    ]
+    return lines
 
 
 def plot_ansible(ansible: dict[str, Any], path: Path) -> None:
@@ -433,6 +544,8 @@ def write(f: dict[str, Any], outputs: dict[str, str], report: Path, plots: Path)
             ]
         elif spied:
             lines += [f"No profile: {spied.get('missing')}", ""]
+    lines += history_section(f.get("history"))
+    lines += in_flight_section(f.get("inflight"))
     lines += ["## Every benchmark's output", ""]
     for name, text in outputs.items():
         lines += [f"### `{name}`", "", "```", text.rstrip(), "```", ""]

@@ -10,12 +10,17 @@ from .access import accesskey_app, user_app
 from .audit import audit_app
 from .common import (
     DEBUG,
+    EXIT_REFUSED,
     DbOption,
     GraceOption,
     NameOption,
     ParallelismOption,
     PublicUrlOption,
+    PurgeAfterOption,
+    PurgeEveryOption,
+    fail,
     log_to_stderr,
+    purge_after,
 )
 from .obproxy import obproxy_app
 from .registries import credential_app, definition_app, host_app, obcluster_app
@@ -63,14 +68,23 @@ def daemon(
         float, typer.Option(help="Seconds between looks for subtasks of lost executors.", min=0.1)
     ] = 5.0,
     public_url: PublicUrlOption = None,
+    purge_finished_after: PurgeAfterOption = None,
+    purge_every: PurgeEveryOption = 3600.0,
 ) -> None:
     """Run tasks from the database until SIGTERM; several daemons may share one PostgreSQL."""
     from engine import Engine
     from engine.daemon import Daemon
 
+    purge = purge_after(purge_finished_after)
     log_to_stderr()
     engine = Engine(db, parallelism, executor=name, lease_seconds=lease, public_url=public_url)
-    served = Daemon(engine, grace_seconds=grace, sweep_seconds=sweep)
+    served = Daemon(
+        engine,
+        grace_seconds=grace,
+        sweep_seconds=sweep,
+        purge_after=purge,
+        purge_seconds=purge_every,
+    )
     raise typer.Exit(served.run())
 
 
@@ -113,10 +127,16 @@ def serve(
             help="Mark the console's cookies Secure (it is served over HTTPS by a proxy).",
         ),
     ] = False,
+    purge_finished_after: PurgeAfterOption = None,
+    purge_every: PurgeEveryOption = 3600.0,
 ) -> None:
     """Serve OCP's HTTP API (and run tasks) until SIGTERM."""
     from api.server import serve as serve_api
     from api.server import trusted_proxies
+
+    purge = purge_after(purge_finished_after)
+    if purge is not None and not run:
+        fail(EXIT_REFUSED, "--purge-finished-after needs the daemon: drop --no-run, or run one")
 
     if forwarded_allow_ips is not None:
         try:
@@ -137,5 +157,7 @@ def serve(
         accept_ob_register=accept_ob_register,
         secure_cookies=secure_cookies,
         forwarded_allow_ips=forwarded_allow_ips,
+        purge_after=purge,
+        purge_seconds=purge_every,
     )
     raise typer.Exit(code)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -61,6 +62,51 @@ PublicUrlOption = Annotated[
         "CONFIG_URL OBProxies fetch their OceanBase clusters from it.",
     ),
 ]
+
+
+_AGE = re.compile(r"^(\d{1,9})([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def age(text: str) -> timedelta | None:
+    """``90d``, ``12h``, ``30m``, ``45s`` as a duration; None for anything else."""
+    found = _AGE.match(text.strip())
+    if found is None:
+        return None
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+PurgeAfterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--purge-finished-after",
+        envvar="OCPTASK_PURGE_FINISHED_AFTER",
+        metavar="AGE",
+        help="Purge, on a schedule, the finished tasks older than this (e.g. 90d), as "
+        "'ocptask task purge' does: never a running or held one, nor the last record of a host "
+        "or cluster that exists. Unset: nothing is purged.",
+    ),
+]
+PurgeEveryOption = Annotated[
+    float,
+    typer.Option(
+        "--purge-every",
+        envvar="OCPTASK_PURGE_EVERY",
+        help="Seconds between scheduled purges (with --purge-finished-after).",
+        min=0.1,
+    ),
+]
+
+
+def purge_after(value: str | None) -> timedelta | None:
+    """``--purge-finished-after`` as a duration (None: no scheduled purge); exit 2 naming the
+    option for anything that is not an age."""
+    if value is None or not value.strip():
+        return None
+    found = age(value)
+    if found is None or found <= timedelta(0):
+        fail(EXIT_REFUSED, f"--purge-finished-after {value!r}: give an age such as 90d, 12h or 30m")
+    return found
 
 
 def log_to_stderr() -> None:
@@ -221,17 +267,19 @@ class TaskListing:
     task_type: str | None
     after: datetime | None
     limit: int
+    host_id: int | None = None
+    cluster_id: int | None = None
+    cluster_name: str | None = None
 
     def page_arguments(self) -> dict[str, Any]:
-        """As ``page`` (an Engine's, the SQLite reader's) takes them; "since" is a match on
-        each snapshot."""
+        """As ``page`` (an Engine's, the SQLite reader's) takes them."""
         return {
             "statuses": self.statuses,
             "name": self.name,
             "task_type": self.task_type,
-            "match": self._recent if self.after else None,
+            "after": self.after,
+            "host_id": self.host_id,
+            "cluster_id": self.cluster_id,
+            "cluster_name": self.cluster_name,
             "limit": self.limit,
         }
-
-    def _recent(self, task: Task) -> bool:
-        return self.after is None or task.create_time >= self.after

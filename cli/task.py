@@ -4,11 +4,12 @@ OCP's records exactly (what the HTTP API returns as TaskInstance)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,11 +19,17 @@ from .backend import Backend, TaskReads, on_backend
 from .common import (
     EXIT_FAILED,
     EXIT_REFUSED,
+    DbOption,
     TaskListing,
+    acting_on,
+    age,
     console,
     fail,
 )
 from .follow import finish, print_recap
+
+if TYPE_CHECKING:
+    from engine import PurgeReport
 
 task_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Inspect and operate on tasks."
@@ -47,6 +54,13 @@ def task_list(
             help="Created since: 30m, 2h, 1d, or an ISO time.",
         ),
     ] = None,
+    host_id: Annotated[int | None, typer.Option(min=1, help="Tasks on this host.")] = None,
+    cluster_id: Annotated[
+        int | None, typer.Option(min=1, help="Tasks about this OceanBase cluster.")
+    ] = None,
+    cluster_name: Annotated[
+        str | None, typer.Option(help="Part of an OceanBase cluster's name.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=2000)] = 20,
     as_json: JsonOption = False,
 ) -> None:
@@ -54,7 +68,8 @@ def task_list(
     from rich.table import Table
 
     statuses = status.split(",") if status else []
-    tasks = source.tasks(TaskListing(statuses, name, type, since, limit))
+    about = {"host_id": host_id, "cluster_id": cluster_id, "cluster_name": cluster_name}
+    tasks = source.tasks(TaskListing(statuses, name, type, since, limit, **about))
     if as_json:
         typer.echo(json.dumps(tasks, indent=2))
         return
@@ -213,6 +228,88 @@ def task_rollback(
 ) -> None:
     """Undo a failed task in reverse order."""
     finish(source, source.rollback(task_id), run)
+
+
+@task_app.command("purge")
+def task_purge(
+    finished_before: Annotated[
+        str,
+        typer.Option(
+            "--finished-before",
+            metavar="AGE|DATE",
+            help="Tasks that finished before this: an age (90d, 12h) or an ISO date/time (UTC "
+            "unless it says otherwise).",
+        ),
+    ],
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="SUCCESSFUL or FAILED (repeat it; default: both)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be removed.")
+    ] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Remove old finished tasks with their subtasks and logs (audit events stay). Never a
+    running task, one holding a cluster or host, one a record points at, nor the last task
+    about a host or cluster that still exists. On a database only (--db): OCP's API has no call
+    for it, so it is an administrator's command, not a server's."""
+    if not db and not os.environ.get("OCPTASK_DB") and os.environ.get("OCPTASK_SERVER"):
+        fail(EXIT_REFUSED, "task purge works on a database: give --db (OCP's API has no purge)")
+    cutoff = _finished_before(finished_before)
+    statuses = [v.strip().upper() for text in status or () for v in text.split(",") if v.strip()]
+    from engine.errors import RequestInvalid
+    from engine.retention import checked
+
+    try:
+        checked(cutoff, statuses)
+    except RequestInvalid as exc:
+        option = {"finishedBefore": f"--finished-before {finished_before}", "status": "--status"}
+        fail(EXIT_REFUSED, "; ".join(f"{option[e.field]}: {e.message}" for e in exc.errors))
+    with acting_on(db) as engine:
+        report = engine.purge(cutoff, statuses or None, dry_run=dry_run)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_purge(report)
+
+
+def _finished_before(text: str) -> datetime:
+    """An age ago, or an ISO date/time; exit 2 naming the option for anything else."""
+    ago = age(text)
+    if ago is not None:
+        return utcnow() - ago
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(EXIT_REFUSED, f"--finished-before {text!r}: give an age (90d, 12h) or an ISO date")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _print_purge(report: PurgeReport) -> None:
+    from engine.text import byte_size
+
+    verb = "would remove" if report.dry_run else "removed"
+    console.print(
+        f"{verb} {report.tasks} tasks ({report.subtasks} subtasks, {report.log_rows} log rows) "
+        f"{' or '.join(report.statuses)}, finished before {_when(report.finished_before)} UTC",
+        highlight=False,
+    )
+    if report.first_ids:
+        more = report.tasks - len(report.first_ids)
+        ids = ", ".join(map(str, report.first_ids)) + (f" and {more} more" if more else "")
+        console.print(f"  tasks {ids}", highlight=False)
+    for why, count in sorted(report.kept.items()):
+        console.print(f"  kept {count}: {why}", highlight=False)
+    if report.size_before is not None and report.size_after is not None:
+        console.print(
+            f"  database {byte_size(report.size_before)} before, "
+            f"{byte_size(report.size_after)} after",
+            highlight=False,
+        )
+    if report.dry_run:
+        console.print("nothing removed (--dry-run)", highlight=False)
 
 
 def _when(moment: datetime | None) -> str:

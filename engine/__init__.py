@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .picture import FORMATS as DAG_FORMATS
     from .picture import PictureError
     from .picture import render as render_dag
+    from .retention import PurgeReport
     from .step import Step, StepContext
     from .task import Subtask, Task
     from .template import Node, Split, Template
@@ -103,6 +104,7 @@ _HOME = {
     "DAG_FORMATS": ("picture", "FORMATS"),
     "PictureError": ("picture", "PictureError"),
     "render_dag": ("picture", "render"),
+    "PurgeReport": ("retention", "PurgeReport"),
     **{n: ("step", n) for n in ("Step", "StepContext")},
     **{n: ("task", n) for n in ("Subtask", "Task")},
     **{n: ("template", n) for n in ("Node", "Split", "Template")},
@@ -125,6 +127,7 @@ def __dir__() -> list[str]:
 __all__ = [
     # Engine and records
     "Engine",
+    "PurgeReport",
     "Subtask",
     "Task",
     # Hosts and the SSH credentials they are created with

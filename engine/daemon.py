@@ -6,7 +6,9 @@ task's claims are made under its row lock, taken with SKIP LOCKED so daemons nev
 other, and a subtask is marked RUNNING only if it still is READY: never twice); the sweeper finds
 subtasks whose executor's lease lapsed and re-runs (idempotent steps) or fails them; a third
 renews the leases of the steps this daemon runs (every quarter of ``--lease``); a fourth creates
-the SCHEDULED tasks of due task definitions (``engine.definitions``). A worker that finishes a
+the SCHEDULED tasks of due task definitions (``engine.definitions``); with ``purge_after``, a
+fifth purges the tasks finished longer ago than that (``engine.retention``: one purge at a time
+across the daemons of a database, the others skip their turn). A worker that finishes a
 step claims that task's next READY subtask itself; when it frees a slot instead, it wakes the
 dispatcher at once, and so does a PostgreSQL NOTIFY from a submit or an operator action anywhere.
 
@@ -21,13 +23,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import make_url
 
+from engine.clock import utcnow
 from engine.db.store import WORK_CHANNEL
+from engine.errors import ResourceBusy
 from engine.states import leases
 
 from .engine import Engine
@@ -55,10 +59,15 @@ class Daemon:
         poll_seconds: float = 0.2,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 30.0,
+        purge_after: timedelta | None = None,
+        purge_seconds: float = 3600.0,
     ) -> None:
         """Serve ``engine``'s database with its parallelism, executor name and lease; the
-        daemon owns the engine from here on (``shutdown`` closes it)."""
+        daemon owns the engine from here on (``shutdown`` closes it). With ``purge_after``,
+        every ``purge_seconds`` (and at start) it purges the tasks finished before that long
+        ago."""
         self.engine = engine
+        self.purge_after = purge_after
         self.runner = engine.runner
         self.grace_seconds = grace_seconds
         self._stop = threading.Event()
@@ -77,6 +86,14 @@ class Daemon:
         every = self.runner.lease_seconds / 4
         self.scheduler.add_job(renew, "interval", seconds=every, **options)
         self.scheduler.add_job(self.fire_definitions, "interval", seconds=1.0, **options)
+        if purge_after is not None:
+            self.scheduler.add_job(
+                self.purge,
+                "interval",
+                seconds=purge_seconds,
+                next_run_time=datetime.now(UTC),
+                **options,
+            )
 
     @property
     def name(self) -> str:
@@ -119,6 +136,28 @@ class Daemon:
             return
         if self.engine.fire_due():
             self._wake()
+
+    def purge(self) -> None:
+        """Purge what finished longer ago than ``purge_after`` (another daemon purging this
+        database meanwhile: its turn is skipped)."""
+        if self._stop.is_set() or self.purge_after is None:
+            return
+        try:
+            report = self.engine.purge(utcnow() - self.purge_after, scheduled=True)
+        except ResourceBusy:
+            return
+        except Exception as exc:  # the next turn tries again
+            log.warning("scheduled purge failed: %s", exc)
+            return
+        if report.tasks:
+            log.info(
+                "purged %d tasks finished before %s (%d subtasks, %d log rows); kept %s",
+                report.tasks,
+                report.finished_before.isoformat(),
+                report.subtasks,
+                report.log_rows,
+                report.kept or "none",
+            )
 
     def sweep(self) -> None:
         """Re-run or fail subtasks whose executor's lease lapsed."""

@@ -8,6 +8,7 @@ continue them, and the HTTP API and daemon are thin layers over these methods.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -19,12 +20,14 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlmodel import Session, col, select
 
+from engine.db import subjects
 from engine.db.records import SubtaskLogRecord, TaskRecord
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
+from engine.db.subtask_log import keep_bytes
 from engine.packages import task_packages
 from engine.reads.snapshots import Snapshots
-from engine.reads.task_lists import in_chunks, matching, task_query
+from engine.reads.task_lists import all_ids, in_chunks, list_page, matching, task_query
 from engine.remote.credentials import Credentials
 from engine.remote.hosts import HostRegistry
 from engine.run.runner import LEASE_SECONDS, Runner, running_here
@@ -32,18 +35,24 @@ from engine.run.services import Services
 from engine.states import holds as _holds  # noqa: F401 - registers its table
 from engine.states import leases, operations, transitions
 
-from .audit_calls import task_operation
+from . import retention
+from .audit import FAILED, SUCCESS, AuditEvents, Operation, Resource
+from .audit_calls import TASK, TASK_MANAGEMENT, task_operation
+from .clock import utcnow
 from .context import Context
 from .definitions import Definitions, fire_due
 from .enums import TaskStatus, TaskType
 from .errors import TaskNotFound, WaitTimeout, found
 from .public_url import checked_public_url
+from .retention import PurgeReport
 from .step import load_step
 from .task import Subtask, Task
 from .template import Template
 
 WAIT_POLL_SECONDS = 0.1
 WAIT_SWEEP_SECONDS = 1.0
+log = logging.getLogger("ocptask.engine")
+PURGE_TASKS = Operation("PURGE_TASKS", TASK_MANAGEMENT, TASK)  # ours: OCP has no purge
 
 
 def default_executor() -> str:
@@ -55,12 +64,31 @@ def default_executor() -> str:
     return f"{ip}:{os.getpid()}"
 
 
+def _as_submitted(
+    task_ids: list[int],
+    checked: list[tuple[Context, list[Any], dict[str, Any]]],
+    added: Mapping[int, dict[str, str]],
+) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """Each new task's id, context (with the entries its package added) and payload, as the
+    submit's transaction leaves them: what ``subjects`` records it to be about."""
+    for task_id, (context, _plan, payload) in zip(task_ids, checked, strict=True):
+        as_json = context.to_json()
+        as_json["stringMap"].update(added.get(task_id, {}))
+        yield task_id, as_json, payload
+
+
+def _runner(conn: Connection) -> Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]:
+    """``task_lists``' way to run its SQL, on the caller's connection."""
+    return lambda sql, params: conn.execute(text(sql), params).all()
+
+
 class Engine:
     """Tasks persisted in ``db_url`` (default: ``$OCPTASK_DB`` or ``~/.ocptask/ocptask.db``).
 
     ``parallelism`` caps how many subtasks this Engine runs at once, across all its tasks.
     ``public_url`` is where its hosts reach ``ocptask serve`` on this database (``public_url``):
-    a CONFIG_URL OBProxy cluster on hosts needs it.
+    a CONFIG_URL OBProxy cluster on hosts needs it. ``log_keep_kib`` bounds each execution's
+    stored log to its first and last that many KiB (default ``$OCPTASK_LOG_KEEP_KIB``, else 64).
     """
 
     def __init__(
@@ -71,9 +99,11 @@ class Engine:
         executor: str | None = None,
         lease_seconds: float = LEASE_SECONDS,
         public_url: str | None = None,
+        log_keep_kib: int | None = None,
     ) -> None:
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a whole number >= 1, not {parallelism!r}")
+        log_keep = keep_bytes(log_keep_kib)  # refused before anything is opened
         self.public_url = checked_public_url(public_url)
         """Where the hosts reach this database's ``ocptask serve`` (``public_url``), if known."""
         self.packages = task_packages()
@@ -95,6 +125,7 @@ class Engine:
             parallelism=parallelism,
             executor=self.executor,
             lease_seconds=lease_seconds,
+            log_keep=log_keep,
         )
         """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self._snapshots = Snapshots(self.store.engine)
@@ -176,6 +207,7 @@ class Engine:
             added = also(conn, task_ids) if also is not None else None
             for task_id, values in (added or {}).items():
                 transitions.add_strings(conn, task_id, values)
+            subjects.write(conn, _as_submitted(task_ids, checked, added or {}))
             self.store.notify_work(conn)
         # The state the submit made, before a daemon here runs them.
         submitted = [self.get(task_id) for task_id in task_ids]
@@ -229,11 +261,10 @@ class Engine:
         offset: int = 0,
     ) -> list[Task]:
         """Newest first. ``name`` is a substring match, as OCP's fuzzy keyword."""
-        statuses = [] if status is None else [status]
-        query = task_query(statuses, name, task_type)
-        paged = {**query.params, "limit": limit, "offset": offset}
+        query = task_query([] if status is None else [status], name, task_type)
         with self.store.engine.connect() as conn:
-            ids = list(conn.execute(text(query.page), paged).scalars())
+            ids, _ = list_page(_runner(conn), query, offset=offset, limit=limit, count=False,
+                               dialect=conn.dialect.name)  # fmt: skip
         return self._load(ids)
 
     def page(
@@ -242,24 +273,31 @@ class Engine:
         statuses: Sequence[TaskStatus | str] = (),
         name: str | None = None,
         task_type: TaskType | str | None = None,
+        host_id: int | None = None,
+        cluster_id: int | None = None,
+        cluster_name: str | None = None,
+        after: datetime | None = None,
         match: Callable[[Task], bool] | None = None,
         order_by: str = "id",
         descending: bool = True,
         offset: int = 0,
         limit: int = 10,
     ) -> tuple[list[Task], int]:
-        """One page of tasks and the total count, for paged lists (OCP's ``page``/``size``).
+        """One page of tasks and the total count, for paged lists (OCP's ``page``/``size``):
+        every filter but ``match`` is answered through indexes (``task_lists``).
 
-        ``match`` filters on what is not a column (hosts or clusters a task concerns); it is
-        applied to every candidate, so keep it for narrow lists."""
-        query = task_query(statuses, name, task_type, order_by, descending=descending)
+        ``match`` is a filter of the caller's on each snapshot: it is applied to every
+        candidate the other filters leave, so keep it for narrow lists."""
+        query = task_query(
+            statuses, name, task_type, order_by, descending=descending, host_id=host_id,
+            cluster_id=cluster_id, cluster_name=cluster_name, after=after,
+        )  # fmt: skip
         with self.store.engine.connect() as conn:  # one transaction for the count and the page
+            run, dialect = _runner(conn), conn.dialect.name
             if match is None:
-                total = conn.execute(text(query.count), query.params).scalar_one()
-                paged = {**query.params, "limit": limit, "offset": offset}
-                ids = list(conn.execute(text(query.page), paged).scalars())
-                return self._load(ids), int(total)
-            candidates = list(conn.execute(text(query.ids), query.params).scalars())
+                ids, total = list_page(run, query, offset=offset, limit=limit, dialect=dialect)
+                return self._load(ids), total or 0
+            candidates = all_ids(run, query, dialect)
         kept, total = matching(in_chunks(candidates), self._load, match, offset=offset, limit=limit)
         return kept, total or 0
 
@@ -382,6 +420,56 @@ class Engine:
             sub = operations.load_subtask(session, task_id, subtask_id)
             op(session, task, sub)
         return self.get(task_id).subtask(subtask_id)
+
+    # -- retention --------------------------------------------------------------------------
+
+    def purge(
+        self,
+        finished_before: datetime,
+        statuses: Sequence[TaskStatus | str] | None = None,
+        *,
+        dry_run: bool = False,
+        scheduled: bool = False,
+    ) -> PurgeReport:
+        """Remove the tasks (with their subtasks, logs and subject rows) of ``statuses`` (default
+        SUCCESSFUL and FAILED) that finished before ``finished_before``, except those still
+        needed (``engine.retention``); ``dry_run`` only counts. RequestInvalid for a cut-off in
+        the future or a status that is not final; ResourceBusy while another purge of this
+        database runs. A purge is an audit event of ours (PURGE_TASKS); a ``scheduled`` one only
+        when it removed something."""
+        cutoff, wanted = retention.checked(finished_before, statuses)
+        if dry_run:
+            return retention.purge(self.store, self.packages, cutoff, wanted, dry_run=True)
+        start, status, report = utcnow(), FAILED, None
+        try:
+            report = retention.purge(self.store, self.packages, cutoff, wanted)
+            status = SUCCESS
+            return report
+        finally:
+            if not scheduled or (report is not None and report.tasks):
+                self._purge_event(cutoff, wanted, report, status, start)
+
+    def _purge_event(
+        self,
+        cutoff: datetime,
+        statuses: Sequence[str],
+        report: PurgeReport | None,
+        status: str,
+        start: datetime,
+    ) -> None:
+        info: dict[str, Any] = {"finishedBefore": cutoff.isoformat(), "statuses": list(statuses)}
+        if report is not None:
+            info |= {k: v for k, v in report.to_json().items() if k not in info}
+        try:  # the purge happened (or was refused): a failed write must not hide that
+            AuditEvents(self.store).record(
+                PURGE_TASKS,
+                status=status,
+                resource=Resource(None, f"tasks finished before {cutoff.isoformat()}"),
+                info=info,
+                start_time=start,
+            )
+        except Exception:
+            log.exception("audit event of a purge could not be written")
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Task packages: what each declares to the engine it runs on — its tables, what keeps a host in
-use, the services it puts on hosts, the commands its steps run on hosts, and where its step
-modules moved.
+use, the services it puts on hosts, the commands its steps run on hosts, where its step modules
+moved, and what retention must keep (the things that exist, the tasks its records point at).
 
 The list of task packages is the ``ocptask.task_packages`` entry-point group (``pyproject.toml``
 names ocptask's own); each entry is a ``register(declare)`` function. Every Engine loads the
@@ -24,6 +24,7 @@ from engine.errors import OcpTaskError
 log = logging.getLogger("ocptask.packages")
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlmodel import Session
 
 GROUP = "ocptask.task_packages"
@@ -56,6 +57,16 @@ HostServices = Callable[["Session", Collection[int]], Iterable[tuple[int, Servic
 of those hosts."""
 
 
+ExistingSubjects = Callable[["Connection"], Iterable[tuple[str, "int | None", "str | None"]]]
+"""``existing(conn)``: (kind, key, name) of each thing the package keeps that exists now, as
+``engine.concerns`` names what tasks are about (an OBProxy cluster: ``obproxy_cluster``, its id):
+retention keeps the newest task about each (by key, and by name when one is given)."""
+
+ReferencedTasks = Callable[["Connection", Collection[int]], Iterable[int]]
+"""``referenced(conn, task_ids)``: those of ``task_ids`` the package's records point at (an
+OBProxy cluster's create task): retention keeps them."""
+
+
 @dataclass
 class Declarations:
     """What the task packages declared, in the order they were registered."""
@@ -66,6 +77,8 @@ class Declarations:
     host_services: list[HostServices] = field(default_factory=list)
     host_commands: set[str] = field(default_factory=set)
     moved: dict[str, str] = field(default_factory=dict)
+    existing_subjects: list[ExistingSubjects] = field(default_factory=list)
+    referenced_tasks: list[ReferencedTasks] = field(default_factory=list)
 
     def table(self, *models: type[Any]) -> None:
         """SQLModel tables of the package: the store creates them when it opens (defining the
@@ -91,6 +104,17 @@ class Declarations:
         """A module of step classes now at ``new``: records keep the dotted class paths they
         were made with (``className``), and a task made before the move still runs."""
         self.moved[old] = new
+
+    def subjects_that_exist(self, existing: ExistingSubjects) -> None:
+        """The package's things that exist now: a purge keeps the last task about each, so a
+        cluster that still exists never loses the record of what was last done to it."""
+        if existing not in self.existing_subjects:
+            self.existing_subjects.append(existing)
+
+    def tasks_referenced(self, referenced: ReferencedTasks) -> None:
+        """Which tasks the package's records point at: a purge never removes them."""
+        if referenced not in self.referenced_tasks:
+            self.referenced_tasks.append(referenced)
 
     def current_path(self, class_path: str) -> str | None:
         """Where a class recorded at ``class_path`` lives now, if its module moved."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from . import concerns
 from .clock import as_utc, ocp_time
 from .context import Context
 from .enums import Operation, SubtaskStatus, TaskStatus, TaskType
@@ -207,8 +208,7 @@ class Task:
         """The hosts the task works on: the one of a task per host (``stringMap.host_id``, as
         OCP's per-host calls make them), else those its chains are split over
         (``listMap.host_ids``)."""
-        own = self.context.string_map.get("host_id")
-        return [own] if own is not None else list(self.context.list_map.get("host_ids", []))
+        return concerns.host_ids(self.context.to_json())
 
     def host_labels(self, label: Callable[[str], str]) -> dict[int, str]:
         """Subtask id -> ``label(host id)`` of the host it works on: every subtask of a task per

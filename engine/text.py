@@ -77,3 +77,14 @@ def surrogate_path(value: object, path: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+def byte_size(n: float) -> str:
+    """``812 bytes``, ``12.3 KiB``, ``4.0 MiB``, ``1.2 GiB``: a size as people read it."""
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        n /= 1024
+        if n < 1024 or unit == "GiB":
+            break
+    return f"{n:.1f} {unit}"

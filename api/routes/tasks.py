@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.routing import Route
@@ -18,7 +18,7 @@ from ..auth.users import Users
 from ..envelope import Envelope, encode, ok, ok_encoded, paged
 from ..paging import Paging, paging
 from ..query import Listed, listed, refuse_unknown
-from ..task_records import basic, ob_links
+from ..task_records import basic
 from ..task_records import wrapped as wrapped_record
 from .ids import MAX_ID, Id
 
@@ -41,26 +41,6 @@ def creator_ids(request: Request) -> dict[str, int]:
     """Each user's id by name: records name their creator, OCP shows both."""
     users: Users = request.app.state.users
     return users.ids()
-
-
-def _concerns(host_id: int | None, cluster_id: int | None, cluster_name: str | None) -> Any:
-    """Tasks about a host (a task of its own, or one split over it) or an OceanBase cluster (an
-    obLink of its request names it; ``cluster_name`` is a fuzzy, case-blind match)."""
-    if host_id is None and cluster_id is None and not cluster_name:
-        return None
-    wanted = (cluster_name or "").lower()
-
-    def match(task: Task) -> bool:
-        if host_id is not None and str(host_id) not in task.host_ids:
-            return False
-        links = ob_links(task)
-        if cluster_id is not None and all(link.get("obClusterId") != cluster_id for link in links):
-            return False
-        if wanted and all(wanted not in str(link.get("clusterName", "")).lower() for link in links):
-            return False
-        return True
-
-    return match
 
 
 @router.get("", response_model=m.Envelope[m.Page[m.BasicTaskInstance]], summary="List tasks")
@@ -98,7 +78,9 @@ def list_tasks(
         statuses=listed(status),
         name=name,
         task_type=type,
-        match=_concerns(hostId, clusterId, cluterName or clusterName),
+        host_id=hostId,
+        cluster_id=clusterId,
+        cluster_name=cluterName or clusterName,
         order_by=column,
         descending=descending,
         offset=pages.offset,

@@ -36,7 +36,13 @@ def revision() -> Any:
 
 class TaskRecord(SQLModel, table=True):
     __tablename__ = "task_instance"
-    __table_args__ = (Index("ix_task_instance_status", "status"), {"sqlite_autoincrement": True})
+    # Lists walk these in id order (``engine.reads.task_lists``).
+    __table_args__ = (
+        Index("ix_task_instance_status", "status", "id"),
+        Index("ix_task_instance_name", "name", "id"),
+        Index("ix_task_instance_type", "type", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str

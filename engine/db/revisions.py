@@ -35,6 +35,12 @@ CREATE OR REPLACE TRIGGER {table}_revision BEFORE UPDATE ON {table}
 FOR EACH ROW EXECUTE FUNCTION ocptask_bump_revision()
 """
 
+_PG_EXISTING = """
+SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relname IN ('task_instance', 'subtask_instance') AND pg_table_is_visible(c.oid)
+AND NOT t.tgisinternal
+"""
+
 
 def bumped(table: Table) -> dict[str, Any]:
     """The bump as a SET clause, for the runner's per-node UPDATEs: the trigger then sees the
@@ -46,8 +52,15 @@ def bumped(table: Table) -> dict[str, Any]:
 def install(conn: Connection) -> None:
     """Create the triggers if missing; runs inside the schema's serialised transaction."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_PG_FUNCTION)
-        for table in TABLES:
+        # Only what is missing: CREATE TRIGGER locks its table, and an open of a database that
+        # daemons are using (a daemon starting, ``serve``, a CLI command) would then take both
+        # tables' locks in the opposite order to a daemon recording an end: a deadlock, which
+        # PostgreSQL breaks by failing one of them, at times the daemon's end.
+        have = set(conn.exec_driver_sql(_PG_EXISTING).scalars())
+        missing = [table for table in TABLES if f"{table}_revision" not in have]
+        if missing:
+            conn.exec_driver_sql(_PG_FUNCTION)
+        for table in missing:
             conn.exec_driver_sql(_PG_TRIGGER.format(table=table))
     else:
         for table in TABLES:

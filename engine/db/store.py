@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import records as _records  # noqa: F401 - registers the engine's tables
-from . import revisions
+from . import revisions, subjects
 from .compiled import RawTransaction
 from .locations import resolve_url
 from .secrets import SecretBox
@@ -102,8 +102,12 @@ class Store:
             with self.begin_write() as conn:
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212001)")
+                had = set(inspect(conn).get_table_names())
                 SQLModel.metadata.create_all(conn)
+                if subjects.SUBJECTS.name not in had:  # an older database: its tasks' rows
+                    subjects.backfill(conn)
                 _add_missing_columns(conn)
+                _add_missing_indexes(conn)
                 revisions.install(conn)
             self._known_tables = count
 
@@ -192,13 +196,28 @@ class Store:
                     lock.close()
 
 
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _sqlite_setup(engine: SqlEngine) -> None:
+    database = Path(engine.url.database) if engine.url.database else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start (pysqlite would
         # otherwise BEGIN DEFERRED on its own).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        if database is not None and _empty(database):
+            # A new database (an empty file): freed pages can be given back
+            # (``engine.retention``). It only takes before anything is written, WAL mode's
+            # header included. An older database keeps auto_vacuum=NONE (switching needs a full
+            # VACUUM, never run here): SQLite reuses its freed pages, so it stops growing.
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Checkpoint every ~40 MB of WAL, not SQLite's 4 MB: a checkpoint syncs the files and
@@ -216,6 +235,18 @@ def _sqlite_setup(engine: SqlEngine) -> None:
         # Python as a whole statement of the runner's path (see compiled).
         immediate = conn.get_execution_options().get("ocptask_write")
         conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _add_missing_indexes(conn: Connection) -> None:
+    """An older database gains the indexes of tables it already has (``create_all`` makes the
+    indexes of the tables it creates, and no other); an index it already has by that name is
+    kept as it is."""
+    existing = inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {index["name"] for index in existing.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(conn)
 
 
 def _add_missing_columns(conn: Connection) -> None:

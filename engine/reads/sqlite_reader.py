@@ -23,7 +23,15 @@ from engine.db.locations import sqlite_file
 from engine.db.row_ids import is_row_id
 from engine.task import Task
 
-from .task_lists import SCAN_CHUNK, SUBTASK_COLUMNS, TASK_COLUMNS, matching, task_query
+from .task_lists import (
+    SUBTASK_COLUMNS,
+    TASK_COLUMNS,
+    all_ids,
+    in_chunks,
+    list_page,
+    matching,
+    task_query,
+)
 
 _JSON = {"context", "payload", "upstreams", "downstreams"}
 _TIMES = {"create_time", "start_time", "finish_time"}
@@ -31,7 +39,11 @@ _QUERIES = {
     "tasks": f"SELECT {', '.join(TASK_COLUMNS)} FROM task_instance",
     "subtasks": f"SELECT {', '.join(SUBTASK_COLUMNS)} FROM subtask_instance",
     "hosts": "SELECT name, inner_ip_address FROM host",
+    "subjects": "SELECT task_id, kind, key, name FROM task_subject",
 }
+# The indexes its lists walk (``task_lists``); a database without them (older than they are)
+# is opened by an Engine, which adds them.
+_INDEXES = {"ix_task_instance_name", "ix_task_instance_type", "ix_task_subject_key"}
 
 
 class SqliteReader:
@@ -55,6 +67,10 @@ class SqliteReader:
         try:
             for query in _QUERIES.values():  # every table and column it reads is there
                 conn.execute(query + " LIMIT 0")
+            indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+            if not _INDEXES <= {row[0] for row in indexes}:
+                conn.close()
+                return None
         except sqlite3.Error:
             conn.close()
             return None
@@ -67,14 +83,16 @@ class SqliteReader:
         self, *, match: Callable[[Task], bool] | None = None, limit: int = 10, **filters: Any
     ) -> list[Task]:
         """Newest first, as ``Engine.page`` with its default order; ``filters`` are
-        ``task_query``'s (``statuses``, ``name``, ``task_type``)."""
+        ``task_query``'s (``statuses``, ``name``, ``task_type``, ``host_id``, ``after``...)."""
         query = task_query(**filters)
+        run = self._run
         if match is None:
-            rows = self._conn.execute(query.page, {**query.params, "limit": limit, "offset": 0})
-            return self._load([r[0] for r in rows])
-        cursor = self._conn.execute(query.ids, query.params)
-        chunks = iter(lambda: [r[0] for r in cursor.fetchmany(SCAN_CHUNK)], [])
+            return self._load(list_page(run, query, limit=limit, count=False)[0])
+        chunks = in_chunks(all_ids(run, query))
         return matching(chunks, self._load, match, limit=limit, count=False)[0]
+
+    def _run(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        return self._conn.execute(sql, params).fetchall()
 
     def get(self, task_id: int) -> Task | None:
         found = self._load([task_id]) if is_row_id(task_id) else []

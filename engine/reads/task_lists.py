@@ -1,17 +1,30 @@
 """The one rule for task lists: which tasks a list asks for (its filters checked, as the HTTP API
-names them), the SQL that finds them, the columns a snapshot shows, and the scan of candidates
-for filters that are not columns.
+names them), the SQL that finds them through indexes, the columns a snapshot shows, and the scan
+of candidates for a filter that is a Python callable.
 
 Standard library only: the Engine runs this SQL through SQLAlchemy (``Engine.page``), the CLI's
-quick reads through sqlite3 (``sqlite_reader``); both bind the same ``:named`` parameters.
+quick reads through sqlite3 (``sqlite_reader``); both bind the same ``:named`` parameters and
+hand ``list_page`` a ``run(sql, params) -> rows`` of their own.
+
+No list reads the history it does not show (issue 25):
+- a host or a cluster is a range of ``task_subject``'s index, a status, type or name one of
+  ``task_instance``'s; the page walks one such range in id order and stops when it is full;
+- a fuzzy name (the task's, a cluster's) is first matched against the distinct names (few: one
+  index seek each, a loose index scan), then looked up as those exact names;
+- ``totalElements`` counts index entries of the matching tasks, never rows;
+- a page past the middle is read from the other end (the last page costs what the first does).
+A page in the middle of a long list still steps over ``offset`` index entries (O(offset), over a
+covering index); lists ordered by something other than id sort their matches (O(matches)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.concerns import HOST, OB_CLUSTER
 from engine.enums import TaskStatus, TaskType
 from engine.errors import members
 
@@ -37,6 +50,23 @@ UNSHOWN_COLUMNS = {
 change; they are not one). Every column is in exactly one of these lists (a test holds it)."""
 SCAN_CHUNK = 200
 """Candidates loaded at a time by ``matching``: bounded memory and IN lists."""
+MAX_RANGES = 32
+"""Exact names (or statuses) a page merges range by range; more are left to the planner."""
+
+Run = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+"""Runs one SELECT with ``:named`` parameters in the caller's transaction; answers its rows."""
+
+# The distinct values of an indexed column, one index seek each (a loose index scan): SQLite and
+# PostgreSQL both answer min() over an index range by its first entry.
+_DISTINCT = (
+    "WITH RECURSIVE v(x) AS (SELECT (SELECT min({col}) FROM {table}{where}) UNION ALL "
+    "SELECT (SELECT min({col}) FROM {table} WHERE {more}{col} > v.x) FROM v WHERE v.x IS NOT NULL)"
+    " SELECT x FROM v WHERE x IS NOT NULL"
+)
+TASK_NAMES = _DISTINCT.format(col="name", table="task_instance", where="", more="")
+CLUSTER_NAMES = _DISTINCT.format(
+    col="name", table="task_subject", where=" WHERE kind = :kind", more="kind = :kind AND "
+)
 
 
 def statuses_named(values: Sequence[TaskStatus | str]) -> list[str]:
@@ -52,26 +82,26 @@ def type_named(value: TaskType | str | None) -> str | None:
     return found[0] if found else None
 
 
+def fuzzy(keyword: str, names: Iterable[str]) -> list[str]:
+    """The names that hold ``keyword``, case-blind (OCP's fuzzy match), in one rule for the
+    task's name and a cluster's, on every backend."""
+    wanted = keyword.casefold()
+    return [n for n in names if wanted in n.casefold()]
+
+
 @dataclass(frozen=True)
 class TaskQuery:
-    """The SQL of a task list: its ids in order (``ids``, ``page`` with ``:limit``/``:offset``)
-    and their count, with the parameters both bind."""
+    """A task list's filters, checked, and its order (ties broken by id, the same way)."""
 
-    where: str
-    order: str
-    params: dict[str, Any]
-
-    @property
-    def ids(self) -> str:
-        return f"SELECT id FROM task_instance{self.where} ORDER BY {self.order}"
-
-    @property
-    def page(self) -> str:
-        return f"{self.ids} LIMIT :limit OFFSET :offset"
-
-    @property
-    def count(self) -> str:
-        return f"SELECT count(*) FROM task_instance{self.where}"
+    statuses: list[str] = field(default_factory=list)
+    task_type: str | None = None
+    name: str | None = None
+    host_id: int | None = None
+    cluster_id: int | None = None
+    cluster_name: str | None = None
+    after: datetime | None = None
+    order_by: str = "id"
+    descending: bool = True
 
 
 def task_query(
@@ -81,25 +111,191 @@ def task_query(
     order_by: str = "id",
     *,
     descending: bool = True,
+    host_id: int | None = None,
+    cluster_id: int | None = None,
+    cluster_name: str | None = None,
+    after: datetime | None = None,
 ) -> TaskQuery:
-    """The tasks a list's filters ask for, in its order (ties broken by id, the same way)."""
-    where, params = [], {}
-    wanted = statuses_named(statuses)
-    if wanted:
-        params.update({f"status{i}": s for i, s in enumerate(wanted)})
-        where.append(f"status IN ({', '.join(f':status{i}' for i in range(len(wanted)))})")
-    kind = type_named(task_type)
-    if kind is not None:
-        params["type"] = kind
-        where.append("type = :type")
-    if name:  # a substring, its wildcards escaped with "/"
-        params["name"] = name.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        where.append("name LIKE '%' || :name || '%' ESCAPE '/'")
+    """The tasks a list's filters ask for: refused naming the field at fault."""
     if order_by not in TASK_COLUMNS:
         raise ValueError(f"tasks cannot be ordered by {order_by!r}")
+    return TaskQuery(
+        statuses_named(statuses), type_named(task_type), name or None, host_id, cluster_id,
+        cluster_name or None, after, order_by, descending,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Ids in id order from one index range: ``task_instance``'s (``on_subject`` False) or
+    ``task_subject``'s; ``distinct`` where a task may have two rows in it."""
+
+    test: str
+    on_subject: bool = False
+    distinct: bool = False
+
+    def rows(self, others: Sequence[str]) -> tuple[str, str]:
+        """(SELECT of its ids, the column they come from) with the other conditions."""
+        if not self.on_subject:
+            return f"SELECT t.id AS id FROM task_instance t WHERE {self.test}{_and(others)}", "t.id"
+        pick = "DISTINCT s.task_id" if self.distinct else "s.task_id"
+        if not others:  # the relation alone: its rows are written with their tasks
+            return f"SELECT {pick} AS id FROM task_subject s WHERE {self.test}", "s.task_id"
+        join = "FROM task_subject s CROSS JOIN task_instance t WHERE t.id = s.task_id AND "
+        return f"SELECT {pick} AS id {join}{self.test}{_and(others)}", "s.task_id"
+
+
+@dataclass
+class _Sql:
+    """Conditions on ``task_instance t``, and the ranges of one of them a page may walk in id
+    order (``driver``)."""
+
+    conds: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    ranges: list[_Range] = field(default_factory=list)
+    driver: str | None = None
+
+    def bind(self, prefix: str, values: Sequence[Any]) -> str:
+        marks = []
+        for i, value in enumerate(values):
+            self.params[f"{prefix}{i}"] = value
+            marks.append(f":{prefix}{i}")
+        return ", ".join(marks)
+
+    @property
+    def others(self) -> list[str]:
+        return [c for c in self.conds if c != self.driver]
+
+
+def _subject(kind: str, test: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM task_subject s WHERE s.task_id = t.id AND s.kind = '{kind}' "
+        f"AND {test})"
+    )
+
+
+def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
+    """The SQL pieces of ``query``, or None when a fuzzy name matches no name at all."""
+    sql = _Sql()
+    candidates: list[tuple[str, list[_Range]]] = []  # (condition, the ranges it is)
+    if query.host_id is not None:  # one row of a task at most (``concerns.subjects``)
+        sql.params["host"] = query.host_id
+        test = f"s.kind = '{HOST}' AND s.key = :host"
+        candidates.append((_subject(HOST, "s.key = :host"), [_Range(test, True)]))
+    if query.cluster_id is not None:  # as a host, one row of a task
+        sql.params["cluster"] = query.cluster_id
+        test = f"s.kind = '{OB_CLUSTER}' AND s.key = :cluster"
+        cond = _subject(OB_CLUSTER, "s.key = :cluster")
+        candidates.append((cond, [_Range(test, True)]))
+    if query.cluster_name:
+        names = fuzzy(query.cluster_name, (r[0] for r in run(CLUSTER_NAMES, {"kind": OB_CLUSTER})))
+        if not names:
+            return None
+        marks = sql.bind("cname", names)
+        ranges = [
+            _Range(f"s.kind = '{OB_CLUSTER}' AND s.name = :cname{i}", True, True)
+            for i in range(len(names))
+        ]
+        candidates.append((_subject(OB_CLUSTER, f"s.name IN ({marks})"), ranges))
+    if query.name:
+        names = fuzzy(query.name, (r[0] for r in run(TASK_NAMES, {})))
+        if not names:
+            return None
+        marks = sql.bind("name", names)
+        ranges = [_Range(f"t.name = :name{i}") for i in range(len(names))]
+        candidates.append((f"t.name IN ({marks})", ranges))
+    if query.statuses:
+        marks = sql.bind("status", query.statuses)
+        ranges = [_Range(f"t.status = :status{i}") for i in range(len(query.statuses))]
+        candidates.append((f"t.status IN ({marks})", ranges))
+    if query.task_type is not None:
+        sql.params["type"] = query.task_type
+        candidates.append(("t.type = :type", [_Range("t.type = :type")]))
+    if query.after is not None:
+        after = query.after.astimezone(UTC)
+        # As each backend's DateTime column holds it: SQLite's text, without the zone.
+        sql.params["after"] = (
+            after.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if dialect == "sqlite"
+            else after
+        )
+        candidates.append(("t.create_time >= :after", []))
+    sql.conds = [cond for cond, _ in candidates]
+    for cond, ranges in candidates:  # the first that can be walked, in the order above
+        if ranges and len(ranges) <= MAX_RANGES:
+            sql.driver, sql.ranges = cond, ranges
+            break
+    return sql
+
+
+def _and(conds: Sequence[str]) -> str:
+    return "".join(f" AND {c}" for c in conds)
+
+
+def _where(conds: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(conds) if conds else ""
+
+
+def _ranges_sql(sql: _Sql, way: str, limit: str | None) -> str:
+    """The ids of every range (each limited to ``limit`` when given), merged without repeats."""
+    parts = []
+    for i, one in enumerate(sql.ranges):
+        rows, column = one.rows(sql.others)
+        if limit is not None:
+            rows += f" ORDER BY {column} {way} LIMIT {limit}"
+        parts.append(f"SELECT id FROM ({rows}) AS r{i}")
+    return " UNION ".join(parts)
+
+
+def _count_sql(sql: _Sql) -> str:
+    """How many match: index entries counted, never rows read."""
+    if not sql.ranges or not sql.ranges[0].on_subject:  # the planner's pick of the indexes
+        return f"SELECT count(*) FROM task_instance t{_where(sql.conds)}"
+    if len(sql.ranges) == 1:
+        return f"SELECT count(*) FROM ({sql.ranges[0].rows(sql.others)[0]}) AS c"
+    return f"SELECT count(*) FROM ({_ranges_sql(sql, 'DESC', None)}) AS c"
+
+
+def _page_sql(query: TaskQuery, sql: _Sql, descending: bool) -> str:
     way = "DESC" if descending else "ASC"
-    order = f"id {way}" if order_by == "id" else f"{order_by} {way}, id {way}"
-    return TaskQuery(" WHERE " + " AND ".join(where) if where else "", order, params)
+    if query.order_by == "id" and len(sql.ranges) == 1:  # the range's own index order
+        rows, column = sql.ranges[0].rows(sql.others)
+        return f"{rows} ORDER BY {column} {way} LIMIT :limit OFFSET :offset"
+    if query.order_by == "id" and sql.ranges:
+        merged = _ranges_sql(sql, way, ":reach")
+        return f"{merged} ORDER BY id {way} LIMIT :limit OFFSET :offset"
+    order = f"t.id {way}" if query.order_by == "id" else f"t.{query.order_by} {way}, t.id {way}"
+    rows = f"SELECT t.id FROM task_instance t{_where(sql.conds)}"
+    return f"{rows} ORDER BY {order} LIMIT :limit OFFSET :offset"
+
+
+def list_page(
+    run: Run,
+    query: TaskQuery,
+    *,
+    offset: int = 0,
+    limit: int,
+    count: bool = True,
+    dialect: str = "sqlite",
+) -> tuple[list[int], int | None]:
+    """The ids of one page, in the list's order, and how many tasks match in all (None without
+    ``count``). Run in one transaction, the count and the page agree."""
+    sql = _build(query, run, dialect)
+    if sql is None:
+        return [], 0 if count else None
+    total = int(run(_count_sql(sql), sql.params)[0][0]) if count else None
+    descending = query.descending
+    if total is not None:
+        if offset >= total:
+            return [], total
+        if (
+            offset and offset + limit > total - offset
+        ):  # past the middle: read it from the other end
+            offset, limit = max(total - offset - limit, 0), min(limit, total - offset)
+            descending = not descending
+    params = {**sql.params, "limit": limit, "offset": offset, "reach": offset + limit}
+    ids = [row[0] for row in run(_page_sql(query, sql, descending), params)]
+    return (ids if descending == query.descending else ids[::-1]), total
 
 
 def matching(
@@ -113,7 +309,8 @@ def matching(
 ) -> tuple[list[Task], int | None]:
     """The page of the candidates (ids in the list's order, ``chunks`` of them) whose snapshot
     ``match`` keeps, and how many it keeps in all; without ``count``, the scan stops once the
-    page is full and the total is None."""
+    page is full and the total is None. For a filter that is a Python callable (an embedded
+    caller's): every candidate is loaded, so keep it for narrow lists."""
     kept: list[Task] = []
     total = 0
     for ids in chunks:
@@ -129,3 +326,13 @@ def matching(
 
 def in_chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     return (ids[i : i + SCAN_CHUNK] for i in range(0, len(ids), SCAN_CHUNK))
+
+
+def all_ids(run: Run, query: TaskQuery, dialect: str = "sqlite") -> list[int]:
+    """Every matching id in the list's order: the candidates of a ``matching`` scan."""
+    sql = _build(query, run, dialect)
+    if sql is None:
+        return []
+    page = _page_sql(query, sql, query.descending)
+    big = 2**62
+    return [r[0] for r in run(page, {**sql.params, "limit": big, "offset": 0, "reach": big})]

@@ -15,11 +15,13 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine import concerns
 from engine.clock import utcnow
 from engine.db.compiled import RowRead
-from engine.db.records import TaskRecord
+from engine.db.records import TASKS
 from engine.db.row_ids import is_row_id
 from engine.db.store import Store
+from engine.db.subjects import SUBJECTS
 from engine.enums import TaskStatus
 from engine.errors import FieldError, HostNotFound, RequestInvalid, found
 from engine.packages import HostGuard, HostServices, ServiceSummary
@@ -63,18 +65,17 @@ def _label(name: str, address: str) -> str:
 
 
 def _running_tasks(session: Session, host_id: int) -> str | None:
-    """A RUNNING task on the host (a task of its own, ``stringMap.host_id``, or one split over
-    it, ``listMap.host_ids``) still needs to reach it."""
-    query = select(TaskRecord.id, TaskRecord.context).where(
-        TaskRecord.status == TaskStatus.RUNNING.value
+    """A RUNNING task on the host (a task of its own, or one split over it: ``concerns``) still
+    needs to reach it."""
+    query = (
+        core_select(TASKS.c.id)
+        .join(SUBJECTS, SUBJECTS.c.task_id == TASKS.c.id)
+        .where(SUBJECTS.c.kind == concerns.HOST, SUBJECTS.c.key == host_id)
+        .where(TASKS.c.status == TaskStatus.RUNNING.value)
+        .limit(1)
     )
-    wanted = str(host_id)
-    for task_id, context in session.exec(query).all():
-        context = context or {}
-        own = (context.get("stringMap") or {}).get("host_id")
-        if own == wanted or wanted in (context.get("listMap") or {}).get("host_ids", []):
-            return f"task {task_id} is running on it"
-    return None
+    task_id = session.connection().execute(query).scalar()
+    return None if task_id is None else f"task {task_id} is running on it"
 
 
 def _name_taken(name: str) -> FieldError:

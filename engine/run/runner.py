@@ -91,9 +91,12 @@ class Runner:
         parallelism: int,
         executor: str,
         lease_seconds: float = LEASE_SECONDS,
+        log_keep: int | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
+        self.log_keep = subtask_log.keep_bytes() if log_keep is None else log_keep
+        """Bytes of an execution's log kept at each end (``subtask_log``)."""
         self.store = store
         self.services = services
         self.slots = Slots(parallelism)
@@ -202,7 +205,7 @@ class Runner:
         for sub in runnable:
             if sub["id"] not in claimed:
                 continue  # claimed by someone else in between
-            log_ = SubtaskLogger(sub["id"])
+            log_ = SubtaskLogger(sub["id"], keep=self.log_keep)
             log_.write(subtask_log.header(sub["operation"]))  # stored with the first flush
             ctx = StepContext(
                 task_id=task_id,
@@ -264,6 +267,7 @@ class Runner:
     def _end(self, e: Execution, *, ok: bool, interrupted: bool) -> Execution | None:
         """Offer the run's end for recording (``ends``: group commit). The worker that becomes
         the recorder records batches until none is left and gets a follow-up to run itself."""
+        e.log.end()  # the marker of what was left out, and the tail, go with the end
         if not self.ends.offer(End(e, ok=ok, interrupted=interrupted)):
             return None  # the worker recording now records this end with its next batch
         keep: Execution | None = None
@@ -406,6 +410,7 @@ class Runner:
 
     def _hand_back(self, e: Execution) -> None:
         """A run this executor gave up (it is stopping): re-run elsewhere or FAILED, as if lost."""
+        e.log.end()
         with e.flush_lock, self.store.begin_write() as conn:
             transitions.lock_task(conn, e.task_id)
             # An abandoned thread may still be inside the step: no re-run while it lives.

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 
 def register(declare: Declarations) -> None:
-    """Its table (``ob_cluster``)."""
-    from .registry import ObClusterRecord
+    """Its table (``ob_cluster``), and its clusters as things that exist: a purge keeps the
+    last task about each."""
+    from .registry import ObClusterRecord, registered
 
     declare.table(ObClusterRecord)
+    declare.subjects_that_exist(registered)

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column
+from sqlalchemy import JSON, BigInteger, Column, Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, func, select
 
-from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, members
+from engine import Engine, FieldError, NotFound, RequestInvalid, StepContext, concerns, members
 from engine.audit import Operation
 from engine.audit_calls import recorded
 from engine.clock import as_utc, utcnow
 from engine.db.records import timestamp
+from engine.db.row_ids import is_row_id
 from engine.errors import found
 from engine.public_url import http_url
 
@@ -97,6 +98,14 @@ def _password_problems(password: object) -> list[FieldError]:
     ):
         return [FieldError("password", "must be 1 to 128 characters without control characters")]
     return []
+
+
+def registered(conn: Connection) -> Iterator[tuple[str, int | None, str | None]]:
+    """Every registered cluster, as tasks' obLinks name it (by id, and by name): retention keeps
+    the last task about each."""
+    table = ObClusterRecord.__table__  # type: ignore[attr-defined]
+    for cluster_id, name in conn.execute(select(table.c.id, table.c.name)):
+        yield concerns.OB_CLUSTER, cluster_id if is_row_id(cluster_id) else None, name
 
 
 class ObClusters:

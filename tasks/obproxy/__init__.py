@@ -27,15 +27,24 @@ if TYPE_CHECKING:
 
 def register(declare: Declarations) -> None:
     """Its tables (clusters and their servers), the OBProxies that keep a host in use and that
-    the host's record lists, and the commands its install chain runs on hosts."""
+    the host's record lists, the commands its install chain runs on hosts, and what a purge
+    keeps: the last task about each cluster, and the tasks its rows were made by."""
     from .host_services import obproxy_services
     from .install_steps import COMMANDS_TO_CHECK
-    from .records import ObproxyClusterRecord, ObproxyServerRecord, obproxy_on_host
+    from .records import (
+        ObproxyClusterRecord,
+        ObproxyServerRecord,
+        existing_clusters,
+        obproxy_on_host,
+        referenced_tasks,
+    )
 
     declare.table(ObproxyClusterRecord, ObproxyServerRecord)
     declare.host_guard(obproxy_on_host)
     declare.services_on_hosts(obproxy_services)
     declare.host_commands_needed(*COMMANDS_TO_CHECK)
+    declare.subjects_that_exist(existing_clusters)
+    declare.tasks_referenced(referenced_tasks)
     for old, new in _MOVED.items():  # tasks recorded before the modules were renamed
         declare.module_moved(f"{__name__}.{old}", f"{__name__}.{new}")
 

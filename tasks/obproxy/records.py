@@ -7,12 +7,15 @@ when created, architecture unknown)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, Integer, text, update
+from sqlalchemy import select as core_select
 from sqlmodel import Field, Session, SQLModel, select
 
+from engine import concerns
 from engine.clock import utcnow
 from engine.db.records import timestamp
 
@@ -109,3 +112,24 @@ def obproxy_on_host(session: Session, host_id: int) -> str | None:
     if server is None:
         return None
     return f"OBProxy server {server.id} of OBProxy cluster {server.cluster_id} runs on it"
+
+
+SERVERS = ObproxyServerRecord.__table__  # type: ignore[attr-defined]
+
+
+def existing_clusters(conn: Connection) -> Iterator[tuple[str, int | None, str | None]]:
+    """Every OBProxy cluster there is, as tasks are about it (retention keeps the last task
+    about each)."""
+    for cluster_id in conn.execute(core_select(CLUSTERS.c.id)).scalars():
+        yield concerns.OBPROXY_CLUSTER, cluster_id, None
+
+
+def referenced_tasks(conn: Connection, task_ids: Collection[int]) -> set[int]:
+    """Those of ``task_ids`` a cluster or OBProxy row names as the task that made it (its
+    steps check the row is their task's by that id)."""
+    ids = list(task_ids)
+    if not ids:
+        return set()
+    found = set(conn.execute(core_select(CLUSTERS.c.task_id).where(CLUSTERS.c.task_id.in_(ids))))
+    found |= set(conn.execute(core_select(SERVERS.c.task_id).where(SERVERS.c.task_id.in_(ids))))
+    return {row[0] for row in found}
