@@ -27,7 +27,7 @@ from engine.db.store import Store
 from engine.db.subtask_log import keep_bytes
 from engine.packages import task_packages
 from engine.reads.snapshots import Snapshots
-from engine.reads.task_lists import all_ids, in_chunks, list_page, matching, task_query
+from engine.reads.task_lists import Counts, all_ids, in_chunks, list_page, matching, task_query
 from engine.remote.credentials import Credentials
 from engine.remote.hosts import HostRegistry
 from engine.run.runner import LEASE_SECONDS, Runner, running_here
@@ -129,6 +129,7 @@ class Engine:
         )
         """Executes this engine's subtasks; a daemon drives it (dispatch, leases, drain)."""
         self._snapshots = Snapshots(self.store.engine)
+        self._counts = Counts()  # task lists' totals, kept between reads
         self.on_work: Callable[[], None] | None = None
         """Called after a submit or an operation made work: a daemon in this process (``ocptask
         serve``) sets it to start dispatching at once instead of at its next poll."""
@@ -295,7 +296,9 @@ class Engine:
         with self.store.engine.connect() as conn:  # one transaction for the count and the page
             run, dialect = _runner(conn), conn.dialect.name
             if match is None:
-                ids, total = list_page(run, query, offset=offset, limit=limit, dialect=dialect)
+                ids, total = list_page(
+                    run, query, offset=offset, limit=limit, dialect=dialect, counts=self._counts
+                )
                 return self._load(ids), total or 0
             candidates = all_ids(run, query, dialect)
         kept, total = matching(in_chunks(candidates), self._load, match, offset=offset, limit=limit)

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, text
 
 from engine.clock import utcnow
-from engine.db import space
+from engine.db import purges, space
 from engine.db.records import LOGS, SUBTASKS, TASKS
 from engine.db.store import Store
 from engine.db.subjects import SUBJECTS
@@ -226,6 +226,7 @@ def _chunk(
             delete(SUBJECTS).where(SUBJECTS.c.task_id.in_(going))
         ).rowcount
         conn.execute(delete(TASKS).where(TASKS.c.id.in_(going)))
+        purges.mark(conn, len(going))
     else:
         count = select(func.count()).select_from(LOGS).where(LOGS.c.subtask_id.in_(subtasks))
         report.log_rows += conn.execute(count).scalar_one()

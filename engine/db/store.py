@@ -19,6 +19,7 @@ from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlmodel import Session, SQLModel, create_engine
 
+from . import purges as _purges  # noqa: F401 - registers its table
 from . import records as _records  # noqa: F401 - registers the engine's tables
 from . import revisions, subjects
 from .compiled import RawTransaction

@@ -19,8 +19,10 @@ covering index); lists ordered by something other than id sort their matches (O(
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +271,62 @@ def _page_sql(query: TaskQuery, sql: _Sql, descending: bool) -> str:
     return f"{rows} ORDER BY {order} LIMIT :limit OFFSET :offset"
 
 
+def _since(sql: _Sql) -> _Sql:
+    """``sql`` narrowed to the tasks after ``:since`` (an id)."""
+    ranges = [
+        replace(r, test=f"{r.test} AND {'s.task_id' if r.on_subject else 't.id'} > :since")
+        for r in sql.ranges
+    ]
+    narrowed = [f"{c} AND t.id > :since" if c == sql.driver else c for c in sql.conds]
+    driver = f"{sql.driver} AND t.id > :since" if sql.driver else None
+    if not sql.ranges:
+        narrowed.append("t.id > :since")
+    return _Sql(narrowed, sql.params, ranges, driver)
+
+
+class Counts:
+    """Counts of task lists kept between reads, each brought up to date by counting only the
+    tasks added since (a range of the same indexes), so a list's ``totalElements`` costs what
+    its new tasks do, not what its history does.
+
+    Only where that is exact: on SQLite, whose writers commit one at a time so no task with a
+    lower id can appear later; for lists without a status filter (the only thing of a task a
+    list filters on that changes); and until a purge (``engine.db.purges``) removes tasks.
+    Elsewhere a list's count is its matches' index entries, counted in full."""
+
+    MARKS = "SELECT (SELECT max(id) FROM task_instance), (SELECT max(id) FROM task_purge)"
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[Any, ...], tuple[int, int | None, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def total(self, run: Run, query: TaskQuery, sql: _Sql, dialect: str) -> int:
+        if dialect != "sqlite" or query.statuses:
+            return _counted(run, sql)
+        key = (query.task_type, query.name, query.host_id, query.cluster_id,
+               query.cluster_name, query.after)  # fmt: skip
+        newest, purge = run(self.MARKS, {})[0]
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[1] == purge and kept[0] <= (newest or 0):
+            since, _, known = kept
+            total = known + (_counted(run, _since(sql), since) if since != newest else 0)
+        else:
+            total = _counted(run, sql)
+        with self._lock:
+            self._kept[key] = (newest or 0, purge, total)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.SIZE:
+                self._kept.popitem(last=False)
+        return total
+
+
+def _counted(run: Run, sql: _Sql, since: int | None = None) -> int:
+    params = sql.params if since is None else {**sql.params, "since": since}
+    return int(run(_count_sql(sql), params)[0][0])
+
+
 def list_page(
     run: Run,
     query: TaskQuery,
@@ -277,13 +335,17 @@ def list_page(
     limit: int,
     count: bool = True,
     dialect: str = "sqlite",
+    counts: Counts | None = None,
 ) -> tuple[list[int], int | None]:
     """The ids of one page, in the list's order, and how many tasks match in all (None without
-    ``count``). Run in one transaction, the count and the page agree."""
+    ``count``; kept between reads in ``counts`` where that is exact). Run in one transaction,
+    the count and the page agree."""
     sql = _build(query, run, dialect)
     if sql is None:
         return [], 0 if count else None
-    total = int(run(_count_sql(sql), sql.params)[0][0]) if count else None
+    total = None
+    if count:
+        total = _counted(run, sql) if counts is None else counts.total(run, query, sql, dialect)
     descending = query.descending
     if total is not None:
         if offset >= total:
