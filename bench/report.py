@@ -6,6 +6,7 @@ fails (a peer that cannot be installed, say) makes its section say so and the re
 Every figure of issue 13 is set beside its target with "holds" or "MISSED".
 
     python bench/report.py [--quick]      # --quick: fewer runs and hosts, to try the report
+    python bench/report.py --only history,engine   # those again, the rest from the last run
 """
 
 from __future__ import annotations
@@ -94,12 +95,23 @@ def history_step(quick: bool) -> tuple[str, str, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only",
+        help="re-run only these steps (comma-separated: engine, prefect, fanout, ansible, "
+        "inflight, history, or a plain script's name such as api_load.py) and keep the other "
+        "figures of the last run (build/bench)",
+    )
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     RESULTS.mkdir(parents=True, exist_ok=True)
     PLOTS.mkdir(parents=True, exist_ok=True)
     repeat = "1" if args.quick else "3"
-    figures: dict[str, Any] = {"machine": machine()}
+    figures: dict[str, Any] = {}
     outputs: dict[str, str] = {}
+    if only is not None:  # the last run's figures, those named re-measured below
+        figures = json.loads((RESULTS / "figures.json").read_text())
+        outputs = json.loads((RESULTS / "outputs.json").read_text())
+    figures["machine"] = machine()
     steps = [
         # Beside SQLite, a private PostgreSQL (as root; skipped, and said so, otherwise).
         ("engine", "engine_overhead.py", ["--repeat", repeat, "--postgres"]),
@@ -125,15 +137,18 @@ def main() -> None:
     ]
     steps.append(history_step(args.quick))
     for key, script, extra in steps:
-        figures[key], outputs[script] = run(script, *extra)
+        if only is None or key in only:
+            figures[key], outputs[script] = run(script, *extra)
     for script, extra in (
         ("cli_startup.py", []),
         ("daemon_latency.py", []),
         ("api_load.py", []),
         ("api_load.py", ["--workers", "2"]),
     ):
-        outputs[" ".join([script, *extra])] = plain(script, *extra)
+        if only is None or script in only:
+            outputs[" ".join([script, *extra])] = plain(script, *extra)
     (RESULTS / "figures.json").write_text(json.dumps(figures, indent=1))
+    (RESULTS / "outputs.json").write_text(json.dumps(outputs, indent=1))
     from bench.report_writer import write  # matplotlib is imported only once figures exist
 
     write(figures, outputs, HERE / "REPORT.md", PLOTS)
