@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +29,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import networkx as nx
-import sqlalchemy
 
 from bench.noop import noop
 from engine import Engine, Node, TaskStatus, Template
+from fixtures import postgres
 
 STEP = "bench.noop.Noop"
 TARGET_MS = 0.5
@@ -77,18 +76,8 @@ def fresh_database(server: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"{tmp}/bench.db"
         return
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield server.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with postgres.scratch_database(server, "bench") as url:
+        yield url
 
 
 def engine_run(
@@ -148,8 +137,6 @@ def postgres_server(args: argparse.Namespace) -> Iterator[str | None]:
     if not args.postgres:
         yield None
         return
-    from fixtures import postgres
-
     if os.geteuid() != 0:
         print("PostgreSQL: skipped (the private cluster is started as root)")
         yield None
