@@ -61,8 +61,17 @@ class Ends:
                 self._recording = False
             return batch
 
+    def adopt(self) -> bool:
+        """Become the recorder of ends left waiting by one that resigned; False if there are
+        none or another recorder has them."""
+        with self._lock:
+            if not self._waiting or self._recording:
+                return False
+            self._recording = True
+            return True
+
     def resign(self) -> None:
-        """The recorder stops on an unexpected error: the next end offered takes the role (and
-        the ends still waiting)."""
+        """The recorder stops on an unexpected error; the runner has the ends still waiting
+        adopted by a thread of their own (``adopt``), else the next end offered takes them."""
         with self._lock:
             self._recording = False

@@ -12,6 +12,7 @@ READY in the same transaction, and runs one of those next itself. The watchdog
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -270,6 +271,11 @@ class Runner:
         e.log.end()  # the marker of what was left out, and the tail, go with the end
         if not self.ends.offer(End(e, ok=ok, interrupted=interrupted)):
             return None  # the worker recording now records this end with its next batch
+        return self._recording()
+
+    def _recording(self) -> Execution | None:
+        """As the recorder: record batches until none waits; the last follow-up is the
+        caller's to run."""
         keep: Execution | None = None
         try:
             while batch := self.ends.take():
@@ -277,9 +283,17 @@ class Runner:
                     self._workers.submit(lambda e=keep: self._work(e))
                 keep = self._record_batch(batch)
         except BaseException:
-            self.ends.resign()  # the next end offered records whatever waits
+            self.ends.resign()
+            if len(self.ends):  # offered meanwhile: recorded now, not at some later end
+                threading.Thread(target=self._adopt_waiting, daemon=True).start()
             raise
         return keep
+
+    def _adopt_waiting(self) -> None:
+        if self.ends.adopt():
+            keep = self._recording()
+            if keep is not None:
+                self._work(keep)
 
     def _record_batch(self, batch: list[End]) -> Execution | None:
         follow_ups: list[Execution] = []
@@ -337,10 +351,11 @@ class Runner:
         """Record the outcomes and, in the same transaction, claim what they made READY.
 
         Claiming here saves a transaction and a thread hand-off per node on a chain; the
-        driver still claims everything this does not. Tasks are locked in id order and rows
-        written in id order, so two executors' batches cannot deadlock on PostgreSQL.
+        driver still claims everything this does not. Tasks are locked in id order, then the
+        ended rows written in subtask id order (the order a lease renewal locks them), so two
+        executors' batches, or a batch and a renewal, cannot deadlock on PostgreSQL.
         """
-        ends = sorted(ends, key=lambda b: (b.e.task_id, b.e.subtask_id))
+        ends = sorted(ends, key=lambda b: b.e.subtask_id)
         firsts: dict[int, End] = {}  # each task's first end
         count: dict[int, int] = {}
         for b in ends:
@@ -352,7 +367,7 @@ class Runner:
                 for b in ends:  # no flush of their logs by the watchdog in between
                     held.enter_context(b.e.flush_lock)
                 with self.store.raw_write() as conn:
-                    operations = {t: transitions.lock_task(conn, t) for t in firsts}
+                    operations = {t: transitions.lock_task(conn, t) for t in sorted(firsts)}
                     for b in ends:
                         b.text += b.e.log.drain()
                         # A task with one end here settles as it always did; with several,

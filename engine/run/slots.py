@@ -73,10 +73,16 @@ class Slots:
                 self.active.pop(e.subtask_id, None)
             for e in launched:
                 self.active[e.subtask_id] = e
-            if (not finished and launched) or len(finished) > len(launched):
-                # A slot came free (or a task may be done): drivers should look. Workers that
-                # refilled their own slots leave them asleep, else they would contend for the
-                # write lock on every node for nothing.
+            going_on = {e.task_id for e in launched}
+            if (
+                (not finished and launched)
+                or len(finished) > len(launched)
+                or any(e.task_id not in going_on for e in finished)
+            ):
+                # A slot came free, or a task with nothing launched may be done (a batch of
+                # ends refilled its slots from another task): drivers should look. Workers
+                # that refilled their own slots from their own tasks leave them asleep, else
+                # they would contend for the write lock on every node for nothing.
                 self.changed()
 
     def changed(self) -> None:
