@@ -52,6 +52,9 @@ UNSHOWN_COLUMNS = {
 change; they are not one). Every column is in exactly one of these lists (a test holds it)."""
 SCAN_CHUNK = 200
 """Candidates loaded at a time by ``matching``: bounded memory and IN lists."""
+MAX_NAMES = 1000
+"""Distinct names a fuzzy filter looks through before it falls back to matching each row's
+name: names are few when they name kinds of task (ours do), not when they are made per task."""
 MAX_RANGES = 32
 """Exact names (or statuses) a page merges range by range; more are left to the planner."""
 
@@ -190,22 +193,30 @@ def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
         cond = _subject(OB_CLUSTER, "s.key = :cluster")
         candidates.append((cond, [_Range(test, True)]))
     if query.cluster_name:
-        names = fuzzy(query.cluster_name, (r[0] for r in run(CLUSTER_NAMES, {"kind": OB_CLUSTER})))
-        if not names:
+        names = _names(run, CLUSTER_NAMES, {"kind": OB_CLUSTER}, query.cluster_name)
+        if names is None:  # too many names to list: each row's name matched (a scan)
+            sql.params["ckw"] = _pattern(query.cluster_name)
+            candidates.append((_subject(OB_CLUSTER, f"lower(s.name) {_LIKE}ckw {_ESC}"), []))
+        elif not names:
             return None
-        marks = sql.bind("cname", names)
-        ranges = [
-            _Range(f"s.kind = '{OB_CLUSTER}' AND s.name = :cname{i}", True, True)
-            for i in range(len(names))
-        ]
-        candidates.append((_subject(OB_CLUSTER, f"s.name IN ({marks})"), ranges))
+        else:
+            marks = sql.bind("cname", names)
+            ranges = [
+                _Range(f"s.kind = '{OB_CLUSTER}' AND s.name = :cname{i}", True, True)
+                for i in range(len(names))
+            ]
+            candidates.append((_subject(OB_CLUSTER, f"s.name IN ({marks})"), ranges))
     if query.name:
-        names = fuzzy(query.name, (r[0] for r in run(TASK_NAMES, {})))
-        if not names:
+        names = _names(run, TASK_NAMES, {}, query.name)
+        if names is None:
+            sql.params["kw"] = _pattern(query.name)
+            candidates.append((f"lower(t.name) {_LIKE}kw {_ESC}", []))
+        elif not names:
             return None
-        marks = sql.bind("name", names)
-        ranges = [_Range(f"t.name = :name{i}") for i in range(len(names))]
-        candidates.append((f"t.name IN ({marks})", ranges))
+        else:
+            marks = sql.bind("name", names)
+            ranges = [_Range(f"t.name = :name{i}") for i in range(len(names))]
+            candidates.append((f"t.name IN ({marks})", ranges))
     if query.statuses:
         marks = sql.bind("status", query.statuses)
         ranges = [_Range(f"t.status = :status{i}") for i in range(len(query.statuses))]
@@ -228,6 +239,22 @@ def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
             sql.driver, sql.ranges = cond, ranges
             break
     return sql
+
+
+_LIKE = "LIKE '%' || :"
+_ESC = "|| '%' ESCAPE '/'"
+
+
+def _names(run: Run, distinct: str, params: dict[str, Any], keyword: str) -> list[str] | None:
+    """The distinct names that hold ``keyword``, or None when there are more than
+    ``MAX_NAMES`` names to look through (names made per task, not per kind of task)."""
+    found = [r[0] for r in run(f"{distinct} LIMIT {MAX_NAMES + 1}", params)]
+    return None if len(found) > MAX_NAMES else fuzzy(keyword, found)
+
+
+def _pattern(keyword: str) -> str:
+    """``keyword`` for LIKE, lower case, its wildcards escaped with "/"."""
+    return keyword.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _and(conds: Sequence[str]) -> str:
