@@ -161,8 +161,9 @@ def _older(db: Path) -> None:
     """Make the file look as a database written before the relation and its indexes did."""
     conn = sqlite3.connect(db)
     conn.execute("DROP TABLE task_subject")
-    for index in ("ix_task_instance_name", "ix_task_instance_type"):
+    for index in ("ix_task_instance_name", "ix_task_instance_type", "ix_task_instance_status"):
         conn.execute(f"DROP INDEX {index}")
+    conn.execute("CREATE INDEX ix_task_instance_status ON task_instance (status)")  # as it was
     conn.commit()
     conn.close()
 
@@ -237,15 +238,23 @@ def test_the_quick_reader_and_the_engine_agree_on_every_filter(db_path: Path) ->
         reader.close()
 
 
-def test_a_new_index_is_added_to_an_existing_table(db_url: str) -> None:
+def test_a_new_index_is_added_to_an_existing_table_and_a_changed_one_made_again(
+    db_url: str,
+) -> None:
     with Engine(db_url):
         pass
     eng = sqlalchemy.create_engine(resolve_url(db_url))
     with eng.begin() as conn:
         conn.execute(sqlalchemy.text("DROP INDEX ix_task_instance_name"))
+        conn.execute(sqlalchemy.text("DROP INDEX ix_task_instance_status"))
+        conn.execute(
+            sqlalchemy.text("CREATE INDEX ix_task_instance_status ON task_instance (status)")
+        )
     with Engine(db_url):
         pass
     with eng.connect() as conn:
-        names = {i["name"] for i in sqlalchemy.inspect(conn).get_indexes("task_instance")}
+        indexes = sqlalchemy.inspect(conn).get_indexes("task_instance")
     eng.dispose()
-    assert "ix_task_instance_name" in names
+    columns = {i["name"]: i["column_names"] for i in indexes}
+    assert columns["ix_task_instance_name"] == ["name", "id"]
+    assert columns["ix_task_instance_status"] == ["status", "id"]

@@ -240,14 +240,19 @@ def _sqlite_setup(engine: SqlEngine) -> None:
 
 def _add_missing_indexes(conn: Connection) -> None:
     """An older database gains the indexes of tables it already has (``create_all`` makes the
-    indexes of the tables it creates, and no other); an index it already has by that name is
-    kept as it is."""
+    indexes of the tables it creates, and no other), and one it has by a name whose columns
+    have changed is made again (once: an index is only touched when it differs, since making
+    one locks its table)."""
     existing = inspect(conn)
     for table in SQLModel.metadata.sorted_tables:
-        have = {index["name"] for index in existing.get_indexes(table.name)}
+        have = {ix["name"]: ix.get("column_names") for ix in existing.get_indexes(table.name)}
         for index in table.indexes:
-            if index.name not in have:
-                index.create(conn)
+            columns = [column.name for column in index.columns]
+            if have.get(index.name) == columns:
+                continue
+            if index.name in have:
+                index.drop(conn)
+            index.create(conn)
 
 
 def _add_missing_columns(conn: Connection) -> None:
