@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from engine.clock import utcnow
 from engine.errors import NotFound, OcpTaskError
 from engine.public_url import VARIABLE as PUBLIC_URL_VARIABLE
 from engine.public_url import checked_public_url
@@ -68,12 +69,32 @@ _AGE = re.compile(r"^(\d{1,9})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+_OLDEST = timedelta(days=36_600)
+"""The longest age an option takes (100 years): anything longer reaches before any task, and
+past year 1 it could not even be a date."""
+
+
 def age(text: str) -> timedelta | None:
-    """``90d``, ``12h``, ``30m``, ``45s`` as a duration; None for anything else."""
+    """``90d``, ``12h``, ``30m``, ``45s`` as a duration; None for anything else, or longer than
+    100 years."""
     found = _AGE.match(text.strip())
     if found is None:
         return None
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    ago = timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    return ago if ago <= _OLDEST else None
+
+
+def moment(text: str, option: str, hint: str) -> datetime:
+    """An age ago (``age``), or an ISO date/time (UTC unless it says otherwise); exit 2 naming
+    ``option`` and saying what it takes (``hint``) for anything else."""
+    ago = age(text)
+    if ago is not None:
+        return utcnow() - ago
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(EXIT_REFUSED, f"{option} {text!r}: give {hint} (ages up to 100 years)")
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 PurgeAfterOption = Annotated[

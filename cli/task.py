@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,9 +21,9 @@ from .common import (
     DbOption,
     TaskListing,
     acting_on,
-    age,
     console,
     fail,
+    moment,
 )
 from .follow import finish, print_recap
 
@@ -35,7 +34,6 @@ task_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Inspect and operate on tasks."
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="OCP's records, as JSON.")]
-_AGO = re.compile(r"^(\d+)([smhd])$")
 
 
 @task_app.command("list")
@@ -276,15 +274,7 @@ def task_purge(
 
 
 def _finished_before(text: str) -> datetime:
-    """An age ago, or an ISO date/time; exit 2 naming the option for anything else."""
-    ago = age(text)
-    if ago is not None:
-        return utcnow() - ago
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        fail(EXIT_REFUSED, f"--finished-before {text!r}: give an age (90d, 12h) or an ISO date")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment(text, "--finished-before", "an age (90d, 12h) or an ISO date")
 
 
 def _print_purge(report: PurgeReport) -> None:
@@ -331,13 +321,4 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _since(text: str) -> datetime:
-    """``30m``, ``2h``, ``1d`` ago, or an ISO time (UTC unless it says otherwise)."""
-    ago = _AGO.match(text.strip())
-    if ago:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[ago.group(2)]
-        return utcnow() - timedelta(**{unit: int(ago.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        fail(EXIT_REFUSED, f"--since {text!r}: give 30m, 2h, 1d or an ISO time")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment(text, "--since", "30m, 2h, 1d or an ISO time")

@@ -89,6 +89,7 @@ class PurgeReport:
             "tasks": self.tasks,
             "subtasks": self.subtasks,
             "logRows": self.log_rows,
+            "subjects": self.subjects,
             "kept": dict(self.kept),
             "sizeBefore": self.size_before,
             "sizeAfter": self.size_after,

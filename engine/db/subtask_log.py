@@ -40,15 +40,15 @@ DEFAULT_KEEP_KIB = 64
 def keep_bytes(kib: int | None = None) -> int:
     """Bytes kept at each end of an execution's log: ``kib`` KiB, else ``$OCPTASK_LOG_KEEP_KIB``,
     else 64 KiB. ValueError naming the setting for anything but a whole number >= 1."""
-    where = "log_keep_kib"
+    where, given = "log_keep_kib", kib
     if kib is None:
-        text = os.environ.get(KEEP_VARIABLE, "").strip()
-        if not text:
+        given = os.environ.get(KEEP_VARIABLE, "").strip()
+        if not given:
             return DEFAULT_KEEP_KIB * 1024
         where = f"${KEEP_VARIABLE}"
-        kib = int(text) if text.isascii() and text.isdigit() else 0
-    if isinstance(kib, bool) or not isinstance(kib, int) or kib < 1:
-        raise ValueError(f"{where} must be a whole number of KiB >= 1, not {kib!r}")
+        kib = int(given) if given.isascii() and given.isdigit() and len(given) < 10 else 0
+    if isinstance(kib, bool) or not isinstance(kib, int) or not 1 <= kib < 2**31:
+        raise ValueError(f"{where} must be a whole number of KiB >= 1, not {given!r}")
     return kib * 1024
 
 
