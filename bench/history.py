@@ -17,7 +17,7 @@ first and last page (size 10); ``name=`` (matching most tasks); ``clusterId=`` a
 matching some and none; ``status=``; the OBProxy clusters list; the console's task list and
 cluster page; ``ocptask task list --db`` as a whole process (s); the database's size. The
 warm-up read is a server's first of that list: on SQLite the server keeps a list's count from
-it and counts only tasks added since at the next reads (``task_lists.Counts``), as it does for
+it and counts only tasks added since at the next reads (``list_sql.Counts``), as it does for
 a console or client polling the same list; the first read of a list counts its matches in full.
 Targets (issue 25): at 100,000 tasks on SQLite every read under 20 ms and within 1.5x of its
 1,000-task time; the whole-process CLI list under 0.4 s. PostgreSQL (1,000 and 100,000) runs on

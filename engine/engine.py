@@ -26,8 +26,9 @@ from engine.db.row_ids import is_row_id
 from engine.db.store import Store
 from engine.db.subtask_log import keep_bytes
 from engine.packages import task_packages
+from engine.reads.list_sql import Counts, all_ids, list_page
 from engine.reads.snapshots import Snapshots
-from engine.reads.task_lists import Counts, all_ids, in_chunks, list_page, matching, task_query
+from engine.reads.task_lists import in_chunks, matching, task_query
 from engine.remote.credentials import Credentials
 from engine.remote.hosts import HostRegistry
 from engine.run.runner import LEASE_SECONDS, Runner, running_here

@@ -1,4 +1,4 @@
-"""A task list's ``totalElements`` kept between reads (``task_lists.Counts``) stays exact.
+"""A task list's ``totalElements`` kept between reads (``list_sql.Counts``) stays exact.
 
 A kept count is brought up to date by counting only the tasks added since; these tests add
 tasks through another Engine (as a daemon or the command line would, in another process), purge

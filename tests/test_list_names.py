@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, Node, Template
-from engine.reads import task_lists
+from engine.reads import list_sql
 
 
 def _submit(engine: Engine, name: str, cluster: str) -> None:
@@ -27,7 +27,7 @@ def _submit(engine: Engine, name: str, cluster: str) -> None:
 def test_fuzzy_names_answer_alike_however_many_names(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, most: int
 ) -> None:
-    monkeypatch.setattr(task_lists, "MAX_NAMES", most)
+    monkeypatch.setattr(list_sql, "MAX_NAMES", most)
     with Engine(str(db_path), parallelism=1) as engine:
         for name, cluster in [("Backup 1", "Hooray"), ("backup 2", "hooray_2"),
                               ("Restore", "other"), ("50%_off", "x%y")]:  # fmt: skip

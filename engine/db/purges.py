@@ -1,6 +1,6 @@
 """A row per purge that removed tasks, written in the transaction that removes them.
 
-Counts of task lists are kept between reads (``engine.reads.task_lists.Counts``): a list whose
+Counts of task lists are kept between reads (``engine.reads.list_sql.Counts``): a list whose
 matches cannot change once written (no status filter) is recounted only over the tasks added
 since. Tasks leave only by a purge, and a new row here tells a kept count that it no longer holds.
 """

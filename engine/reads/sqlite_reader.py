@@ -23,15 +23,8 @@ from engine.db.locations import sqlite_file
 from engine.db.row_ids import is_row_id
 from engine.task import Task
 
-from .task_lists import (
-    SUBTASK_COLUMNS,
-    TASK_COLUMNS,
-    all_ids,
-    in_chunks,
-    list_page,
-    matching,
-    task_query,
-)
+from .list_sql import all_ids, list_page
+from .task_lists import SUBTASK_COLUMNS, TASK_COLUMNS, in_chunks, matching, task_query
 
 _JSON = {"context", "payload", "upstreams", "downstreams"}
 _TIMES = {"create_time", "start_time", "finish_time"}
