@@ -35,9 +35,9 @@ CREATE OR REPLACE TRIGGER {table}_revision BEFORE UPDATE ON {table}
 FOR EACH ROW EXECUTE FUNCTION ocptask_bump_revision()
 """
 
-_PG_EXISTING = """
+_PG_EXISTING = f"""
 SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relname IN ('task_instance', 'subtask_instance') AND pg_table_is_visible(c.oid)
+WHERE c.relname IN ({", ".join(f"'{table}'" for table in TABLES)}) AND pg_table_is_visible(c.oid)
 AND NOT t.tgisinternal
 """
 
