@@ -124,6 +124,16 @@ def _ids(engine: Engine, **filters: Any) -> list[int]:
     return [t.id for t in tasks]
 
 
+def test_an_id_no_row_can_have_matches_nothing(engine: Engine) -> None:
+    """The API takes OCP's Long ids; one beyond our rows' is simply not found (on PostgreSQL an
+    INTEGER column would refuse to compare with it)."""
+    engine.submit(NOOP, {"host_ids": ["1"]}, payload=_link(1, "alpha"))
+    for beyond in (2**31, 2**63 - 1, 10**20):
+        assert _ids(engine, host_id=beyond) == []
+        assert _ids(engine, cluster_id=beyond) == []
+    assert len(_ids(engine, host_id=1)) == 1
+
+
 def test_filters_answer_from_the_relation(engine: Engine) -> None:
     """Each filter alone and together, newest first; a fuzzy cluster name or task name is
     case-blind and may match several names; a page past the middle is the same page."""

@@ -27,6 +27,7 @@ from datetime import UTC
 from typing import Any
 
 from engine.concerns import HOST, OB_CLUSTER
+from engine.db.row_ids import is_row_id
 
 from .task_lists import TaskQuery, fuzzy
 
@@ -102,7 +103,10 @@ def _subject(kind: str, test: str) -> str:
 
 
 def _build(query: TaskQuery, run: Run, dialect: str) -> _Sql | None:
-    """The SQL pieces of ``query``, or None when a fuzzy name matches no name at all."""
+    """The SQL pieces of ``query``, or None when nothing can match: a fuzzy name that matches no
+    name at all, or a host or cluster id that no row of ours can have (``row_ids``)."""
+    if any(i is not None and not is_row_id(i) for i in (query.host_id, query.cluster_id)):
+        return None
     sql = _Sql()
     candidates: list[tuple[str, list[_Range]]] = []  # (condition, the ranges it is)
     if query.host_id is not None:  # one row of a task at most (``concerns.subjects``)
